@@ -1,0 +1,152 @@
+"""CTC decoding: pure functions over one utterance's logits (frames x vocabulary).
+
+This is the one decoding core used by the CLI, the server, evaluation and batch jobs.
+
+Decoding happens in two steps:
+1. choose a token for every frame (`frame_tokens`): the model card's semantics. Unrestricted
+   ("auto") takes each frame's argmax. Restricted to a language (the card's
+   `predict_lang_specific`), a frame whose argmax is the blank stays blank and every other frame
+   takes the most probable token among that language's ids.
+2. turn the frame tokens into text (`collapse_repeats`, `spans_to_text`): merge runs of the same
+   token, *then* drop blanks, so "l, blank, l" is a double letter. (The card's code drops blank
+   frames before merging, which turns "hello" into "helo"; we keep its frame choices, not that bug.)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Vocabulary:
+    """The CTC output alphabet of a model, independent of any tokenizer class."""
+
+    tokens: tuple[str, ...]  # token string of every id, in id order
+    blank_id: int  # the CTC blank (the tokenizer's pad token)
+    word_delimiter_id: int | None  # token printed as a space ("|"), if the vocabulary has one
+    hidden_ids: frozenset[int]  # ids never printed: blank and special tokens (<s>, </s>, <unk>)
+
+    @classmethod
+    def from_tokenizer(cls, tokenizer: Any) -> "Vocabulary":
+        """Build from a transformers `Wav2Vec2CTCTokenizer` (or anything with the same attributes)."""
+        vocab: dict[str, int] = tokenizer.get_vocab()
+        size = max(vocab.values()) + 1
+        tokens = [""] * size
+        for token, index in vocab.items():
+            tokens[index] = token
+        blank_id = tokenizer.pad_token_id
+        if blank_id is None:
+            raise ValueError("the tokenizer has no pad token, which wav2vec2 CTC models use as the blank")
+        delimiter = getattr(tokenizer, "word_delimiter_token", None)
+        special = {tokenizer.convert_tokens_to_ids(t) for t in tokenizer.all_special_tokens}
+        special.discard(vocab.get(delimiter))  # type: ignore[arg-type]
+        return cls(
+            tokens=tuple(tokens),
+            blank_id=int(blank_id),
+            word_delimiter_id=vocab.get(delimiter) if delimiter else None,
+            hidden_ids=frozenset(int(i) for i in special | {blank_id}),
+        )
+
+    def __len__(self) -> int:
+        return len(self.tokens)
+
+    def padded_to(self, size: int) -> "Vocabulary":
+        """The same vocabulary covering `size` classes; classes without a token are never printed."""
+        extra = range(len(self.tokens), size)
+        return Vocabulary(
+            tokens=self.tokens + ("",) * len(extra),
+            blank_id=self.blank_id,
+            word_delimiter_id=self.word_delimiter_id,
+            hidden_ids=self.hidden_ids | frozenset(extra),
+        )
+
+
+@dataclass(frozen=True)
+class TokenSpan:
+    """One emitted token and the frames it occupies (end exclusive)."""
+
+    token_id: int
+    start_frame: int
+    end_frame: int
+
+
+def as_logits(logits: Any) -> np.ndarray:
+    """Logits of one utterance as a float32 numpy array of shape (frames, vocabulary).
+
+    Accepts numpy arrays and torch tensors (any device or dtype).
+    """
+    if hasattr(logits, "detach"):  # torch.Tensor, without importing torch here
+        logits = logits.detach().float().cpu().numpy()
+    array = np.asarray(logits, dtype=np.float32)
+    if array.ndim != 2:
+        raise ValueError(f"expected logits of shape (frames, vocabulary), got shape {array.shape}")
+    return array
+
+
+def frame_tokens(logits: Any, blank_id: int, allowed_ids: Sequence[int] | np.ndarray | None = None) -> np.ndarray:
+    """The token chosen for every frame, as int64 array of shape (frames,).
+
+    `allowed_ids=None` is the card's `predict`: each frame's argmax.
+    Otherwise it is the card's `predict_lang_specific`: frames whose argmax is `blank_id` stay blank;
+    every other frame takes the highest-scoring token among `allowed_ids` (ties: the lowest id, as
+    `torch.argmax` over the card's masked probabilities does).
+    """
+    scores = as_logits(logits)
+    best = scores.argmax(axis=-1)
+    if allowed_ids is None:
+        return best.astype(np.int64)
+    allowed = np.unique(np.asarray(allowed_ids, dtype=np.int64))
+    if allowed.size == 0:
+        raise ValueError("allowed_ids is empty: a language restriction needs at least one token id")
+    if allowed[0] < 0 or allowed[-1] >= scores.shape[-1]:
+        raise ValueError(f"allowed_ids must lie in [0, {scores.shape[-1]}), got {allowed[0]}..{allowed[-1]}")
+    restricted = allowed[scores[:, allowed].argmax(axis=-1)]
+    return np.where(best == blank_id, blank_id, restricted).astype(np.int64)
+
+
+def collapse_repeats(tokens: np.ndarray | Sequence[int], blank_id: int) -> list[TokenSpan]:
+    """Merge runs of the same frame token, then drop blanks (standard greedy CTC)."""
+    frames = np.asarray(tokens, dtype=np.int64)
+    if frames.size == 0:
+        return []
+    starts = np.flatnonzero(np.r_[True, frames[1:] != frames[:-1]])
+    ends = np.r_[starts[1:], frames.size]
+    return [
+        TokenSpan(int(frames[s]), int(s), int(e)) for s, e in zip(starts, ends) if frames[s] != blank_id
+    ]
+
+
+def spans_to_text(spans: Sequence[TokenSpan], vocabulary: Vocabulary) -> str:
+    """Text of the emitted tokens: delimiters become single spaces, special tokens are hidden."""
+    pieces = []
+    for span in spans:
+        if span.token_id == vocabulary.word_delimiter_id:
+            pieces.append(" ")
+        elif span.token_id not in vocabulary.hidden_ids:
+            pieces.append(vocabulary.tokens[span.token_id])
+    return " ".join("".join(pieces).split())
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """Greedy CTC decoding of one utterance."""
+
+    text: str
+    spans: tuple[TokenSpan, ...]  # emitted tokens with their frames, for timestamps
+    num_frames: int
+
+
+def greedy_decode(
+    logits: Any, vocabulary: Vocabulary, allowed_ids: Sequence[int] | np.ndarray | None = None
+) -> Decoded:
+    """Decode one utterance: `frame_tokens`, then `collapse_repeats`, then `spans_to_text`."""
+    scores = as_logits(logits)
+    if scores.shape[-1] != len(vocabulary):
+        raise ValueError(
+            f"logits have {scores.shape[-1]} classes but the vocabulary has {len(vocabulary)} tokens"
+        )
+    spans = collapse_repeats(frame_tokens(scores, vocabulary.blank_id, allowed_ids), vocabulary.blank_id)
+    return Decoded(text=spans_to_text(spans, vocabulary), spans=tuple(spans), num_frames=scores.shape[0])

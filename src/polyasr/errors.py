@@ -1,0 +1,42 @@
+"""Exceptions raised by polyasr. Library code raises these; only the CLI prints them.
+
+Every message is one sentence that names the input and says what was expected.
+"""
+
+from __future__ import annotations
+
+
+class PolyasrError(Exception):
+    """Base class of every error polyasr raises on purpose."""
+
+
+class AudioError(PolyasrError):
+    """The audio input could not be turned into 16 kHz mono samples."""
+
+
+class AudioNotFoundError(AudioError, FileNotFoundError):
+    """The audio path does not exist or is not a file."""
+
+
+class UnsupportedAudioError(AudioError):
+    """The input is not audio, or holds no audio stream we can decode."""
+
+
+class EmptyAudioError(AudioError):
+    """The input decodes to zero samples."""
+
+
+class CorruptAudioError(AudioError):
+    """The input starts as audio but is truncated or damaged."""
+
+
+class LanguageError(PolyasrError, ValueError):
+    """An unknown language code, or one whose language table is empty."""
+
+
+class LanguageTableError(PolyasrError):
+    """A language table file (lang_ids.pk / lang_ids.json) is missing, malformed or unsafe."""
+
+
+class ModelLoadError(PolyasrError):
+    """A model or its processor could not be loaded."""

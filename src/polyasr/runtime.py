@@ -1,0 +1,71 @@
+"""Where and how the model runs: device, precision and CPU threads, resolved from user options."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+
+
+@dataclass(frozen=True)
+class RuntimeOptions:
+    """How to run the model. "auto" picks a sensible value for the machine."""
+
+    device: str = "auto"  # "auto" (cuda, then mps, then cpu), "cpu", "cuda", "cuda:1", "mps"
+    dtype: str = "auto"  # "auto", "fp32", "fp16" or "bf16"
+    threads: int | None = None  # CPU threads for torch; None keeps torch's default
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """The resolved choices, reported to users (`polyasr transcribe --verbose`, `Recognizer.runtime`)."""
+
+    device: torch.device
+    dtype: torch.dtype
+    threads: int
+
+    def describe(self) -> str:
+        name = next(k for k, v in DTYPES.items() if v == self.dtype)
+        return f"device={self.device} dtype={name} threads={self.threads}"
+
+
+def resolve_device(device: str) -> torch.device:
+    """Turn "auto" or a device string into a torch.device that exists on this machine."""
+    if device == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError as error:
+        raise ValueError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps") from error
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} was asked for but torch sees no CUDA GPU")
+    if resolved.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {device!r} was asked for but MPS is not available")
+    return resolved
+
+
+def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
+    """fp32 on CPU and MPS by default (the card's numerics); bf16 (or fp16) on CUDA GPUs."""
+    if dtype == "auto":
+        if device.type == "cuda":
+            return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        return torch.float32
+    if dtype not in DTYPES:
+        raise ValueError(f"unknown dtype {dtype!r}; use one of: auto, {', '.join(DTYPES)}")
+    return DTYPES[dtype]
+
+
+def resolve_runtime(options: RuntimeOptions) -> Runtime:
+    """Resolve options; sets torch's CPU thread count when `threads` is given."""
+    device = resolve_device(options.device)
+    if options.threads is not None:
+        if options.threads < 1:
+            raise ValueError(f"threads must be >= 1, got {options.threads}")
+        torch.set_num_threads(options.threads)
+    return Runtime(device=device, dtype=resolve_dtype(options.dtype, device), threads=torch.get_num_threads())

@@ -1,0 +1,84 @@
+"""The polyasr command, in-process and once as the installed console script."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from audio_factory import tone, write_audio
+from polyasr.cli import main
+from polyasr.lang_ids import read_language_table
+
+
+@pytest.fixture(scope="module")
+def audio_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
+    folder = tmp_path_factory.mktemp("audio")
+    rng = np.random.default_rng(3)
+    noisy = tone(1.5, 44_100) + 0.1 * rng.standard_normal(int(1.5 * 44_100)).astype(np.float32)
+    return [
+        write_audio(folder / "one.wav", tone(1.0, 16_000, 300), 16_000),
+        write_audio(folder / "two.flac", noisy, 44_100, codec="flac"),
+    ]
+
+
+def test_transcribe_prints_each_files_text(recognizer, tiny_model_dir, audio_files, capsys) -> None:
+    code = main(["transcribe", *map(str, audio_files), "--model", str(tiny_model_dir), "--language", "en"])
+    out = capsys.readouterr().out.splitlines()
+    expected = [f"{p}: {recognizer.transcribe(str(p), language='en').text}" for p in audio_files]
+    assert code == 0 and out == expected
+
+
+def test_json_files_in_output_dir(recognizer, tiny_model_dir, audio_files, tmp_path) -> None:
+    code = main(["transcribe", str(audio_files[1]), "--model", str(tiny_model_dir), "-f", "json", "-o", str(tmp_path)])
+    written = json.loads((tmp_path / "two.json").read_text(encoding="utf-8"))
+    direct = recognizer.transcribe(str(audio_files[1]))
+    assert code == 0
+    assert written == {"text": direct.text, "language": None, "duration": pytest.approx(1.5, abs=1e-3), "source": str(audio_files[1])}
+
+
+def test_bad_files_get_one_line_each_and_the_rest_is_transcribed(tiny_model_dir, audio_files, tmp_path, capsys) -> None:
+    not_audio = tmp_path / "notes.txt"
+    not_audio.write_text("hello, not audio\n" * 20)
+    files = [str(tmp_path / "missing.mp3"), str(audio_files[0]), str(not_audio)]
+    code = main(["transcribe", *files, "--model", str(tiny_model_dir)])
+    captured = capsys.readouterr()
+    errors = [line for line in captured.err.splitlines() if line.startswith("polyasr: error:")]
+    assert code == 1
+    assert len(errors) == 2 and "missing.mp3" in errors[0] and "notes.txt" in errors[1]
+    assert "Traceback" not in captured.err
+    assert [line.split(":")[0] for line in captured.out.splitlines()] == [str(audio_files[0])]
+
+
+def test_unknown_language_is_one_line_and_exit_1(tiny_model_dir, audio_files, capsys) -> None:
+    code = main(["transcribe", str(audio_files[0]), "--model", str(tiny_model_dir), "--language", "klingon"])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and err == "polyasr: error: unknown language 'klingon'; choose one of: de, en, ja, ru"
+
+
+def test_languages_lists_codes_names_and_sizes(tiny_model_dir, capsys) -> None:
+    assert main(["languages", "--model", str(tiny_model_dir)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == "en\tEnglish\t28 characters"  # 27 Latin characters and the word delimiter
+    assert lines[4] == "rw\tKinyarwanda\tempty table: cannot restrict decoding"
+    assert [line.split("\t")[0] for line in lines] == ["de", "en", "ja", "ru", "rw"]
+
+
+def test_convert_lang_ids_writes_equal_json(real_lang_ids_path, tmp_path) -> None:
+    target = tmp_path / "lang_ids.json"
+    assert main(["convert-lang-ids", str(real_lang_ids_path), str(target)]) == 0
+    assert read_language_table(target) == read_language_table(real_lang_ids_path)
+    assert len(json.loads(target.read_text())["en"]) == 91
+
+
+def test_console_script_runs_and_fails_cleanly(tiny_model_dir, tmp_path) -> None:
+    script = Path(sys.executable).parent / "polyasr"
+    out = subprocess.run([str(script), "transcribe", str(tmp_path / "nope.wav"), "--model", str(tiny_model_dir)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 1
+    assert out.stderr.strip().splitlines()[-1].startswith("polyasr: error: ")
+    assert "nope.wav" in out.stderr and "Traceback" not in out.stderr
