@@ -1,31 +1,79 @@
-"""Write real audio files (a known tone) with PyAV, for tests."""
+"""Write real audio and video files with PyAV, for tests: known tones in any codec and container."""
 
 from __future__ import annotations
 
-from fractions import Fraction
-from pathlib import Path
+import pathlib
 
 import av
 import numpy as np
 
 
-def tone(seconds: float, rate: int, freq: float = 440.0, amplitude: float = 0.4) -> np.ndarray:
-    t = np.arange(int(round(seconds * rate))) / rate
-    return (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+def _encoder(*names: str) -> str | None:
+    """First of `names` this PyAV build can encode with, or None."""
+    for name in names:
+        try:
+            av.Codec(name, "w")
+            return name
+        except Exception:
+            continue
+    return None
 
 
-def write_audio(path: Path, samples: np.ndarray, rate: int, codec: str = "pcm_s16le") -> Path:
-    """Encode float samples (frames,) or (frames, channels) into `path` with `codec`."""
-    data = samples.reshape(len(samples), -1) if samples.ndim == 1 else samples
-    layout = "mono" if data.shape[1] == 1 else "stereo"
-    with av.open(str(path), "w") as container:
-        stream = container.add_stream(codec, rate=rate, layout=layout)
-        stream.time_base = Fraction(1, rate)
-        frame = av.AudioFrame.from_ndarray(np.ascontiguousarray(data.T), format="fltp", layout=layout)
-        frame.sample_rate = rate
-        frame.pts = 0
-        for packet in stream.encode(frame):
-            container.mux(packet)
-        for packet in stream.encode(None):
-            container.mux(packet)
-    return path
+MP3 = _encoder("libmp3lame", "mp3")
+VORBIS = _encoder("libvorbis", "vorbis")  # ffmpeg's native 'vorbis' is experimental and stereo-only
+OPUS = _encoder("libopus", "opus")
+AAC = _encoder("aac", "libfdk_aac")
+VIDEO = _encoder("mpeg4", "libx264")
+
+
+def tone(freq: float, rate: int, seconds: float, amp: float = 0.5) -> np.ndarray:
+    return amp * np.sin(2 * np.pi * freq * np.arange(round(rate * seconds)) / rate)
+
+
+def make_signal(rate: int, channels: int, seconds: float = 1.0) -> np.ndarray:
+    """Mono: 440 Hz. Stereo: L = 440 + 660 Hz, R = -440 + 660 Hz, so the mono mix is 660 Hz only."""
+    if channels == 1:
+        return tone(440, rate, seconds)[None]
+    a, b = tone(440, rate, seconds), tone(660, rate, seconds, 0.25)
+    return np.stack([a + b, -a + b])
+
+
+def _as_format(x: np.ndarray, fmt: str) -> np.ndarray:
+    """(channels, n) floats in [-1, 1] -> PyAV frame array in sample format `fmt`."""
+    base = fmt.rstrip("p")
+    if base == "u8":
+        y = np.clip(np.round(x * 127) + 128, 0, 255).astype(np.uint8)
+    elif base == "s16":
+        y = np.round(x * 32767).astype(np.int16)
+    elif base == "s32":
+        y = np.round(x * (2**31 - 256)).astype(np.int32)
+    else:
+        y = x.astype(np.float32 if base == "flt" else np.float64)
+    return y if fmt.endswith("p") else y.T.reshape(1, -1).copy()
+
+
+def write_audio(path, codec: str, rate: int, signal: np.ndarray, *, video: str | None = None,
+                fmt: str | None = None, chunk: int = 4096) -> pathlib.Path:
+    """Encode `signal` (channels, n) with `codec` at `rate` into `path` (container from the suffix)."""
+    options = {"strict": "experimental"} if codec in ("vorbis", "opus") else {}
+    with av.open(str(path), "w", format=fmt) as out:
+        if video:
+            vs = out.add_stream(video, rate=10)
+            vs.width, vs.height, vs.pix_fmt = 64, 48, "yuv420p"
+        st = out.add_stream(codec, rate=rate, layout="mono" if len(signal) == 1 else "stereo")
+        st.codec_context.options = options
+        sfmt = st.codec_context.codec.audio_formats[0].name
+        st.codec_context.format = sfmt
+        for i in range(0, signal.shape[1], chunk):
+            frame = av.AudioFrame.from_ndarray(_as_format(signal[:, i : i + chunk], sfmt), format=sfmt,
+                                               layout=st.codec_context.layout.name)
+            frame.sample_rate, frame.pts = rate, i
+            out.mux(st.encode(frame))
+        out.mux(st.encode(None))
+        if video:
+            for k in range(int(signal.shape[1] / rate * 10)):
+                vf = av.VideoFrame.from_ndarray(np.full((48, 64, 3), 40 * k % 255, np.uint8), format="rgb24")
+                vf.pts = k
+                out.mux(vs.encode(vf))
+            out.mux(vs.encode(None))
+    return pathlib.Path(path)

@@ -19,10 +19,10 @@ from polyasr.lang_ids import read_language_table
 def audio_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
     folder = tmp_path_factory.mktemp("audio")
     rng = np.random.default_rng(3)
-    noisy = tone(1.5, 44_100) + 0.1 * rng.standard_normal(int(1.5 * 44_100)).astype(np.float32)
+    noisy = tone(440, 44_100, 1.5, 0.4) + 0.1 * rng.standard_normal(int(1.5 * 44_100))
     return [
-        write_audio(folder / "one.wav", tone(1.0, 16_000, 300), 16_000),
-        write_audio(folder / "two.flac", noisy, 44_100, codec="flac"),
+        write_audio(folder / "one.wav", "pcm_s16le", 16_000, tone(300, 16_000, 1.0)[None]),
+        write_audio(folder / "two.flac", "flac", 44_100, np.clip(noisy, -1, 1)[None]),
     ]
 
 

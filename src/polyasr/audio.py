@@ -1,0 +1,285 @@
+"""Turn any audio input into mono float32 samples at 16 kHz.
+
+Files, bytes and binary file objects are decoded with PyAV (the ffmpeg bundled in its wheel),
+converted to float planar at their native rate, averaged to mono, and resampled with soxr (HQ).
+Numpy arrays are scaled, mixed to mono and resampled the same way.
+
+Errors (all :class:`polyasr.errors.AudioError` subclasses, one sentence naming the input):
+
+* :class:`AudioNotFoundError`: the path does not exist or is not a regular file.
+* :class:`UnsupportedAudioError`: not audio (no container recognised, no audio stream, no decoder),
+  or an unusable array (bad shape or dtype, NaN/inf).
+* :class:`EmptyAudioError`: a 0-byte file, empty bytes or array, or a well-formed input with no samples.
+* :class:`CorruptAudioError`: the input starts like a known format (or ffmpeg recognised it) but cannot
+  be opened, decoding fails part-way, or its audio data decodes to nothing. Like ffmpeg, isolated
+  undecodable packets are skipped (a run of 20 is an error), so most truncated or damaged files
+  decode up to where the data ends or around the damage; that is not an error.
+
+A file's own sample rate, taken from each decoded frame, is always used; a rate change mid-stream
+flushes the resampler and continues at the new rate.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from typing import BinaryIO, Iterator, Union
+
+import av
+import numpy as np
+import soxr
+
+from polyasr.errors import AudioNotFoundError, CorruptAudioError, EmptyAudioError, UnsupportedAudioError
+
+__all__ = ["SAMPLE_RATE", "AudioInput", "load_audio", "stream_audio", "resample", "source_name"]
+
+SAMPLE_RATE: int = 16_000
+AudioInput = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO, np.ndarray]
+
+_MAX_ARRAY_CHANNELS = 16
+_MAX_BAD_PACKETS = 20  # consecutive undecodable packets tolerated before giving up
+
+
+def source_name(source: AudioInput) -> str:
+    """Name used in messages and results: the path as given, or '<bytes>', '<file object>', '<array>'."""
+    if isinstance(source, (str, os.PathLike)):
+        return os.fsdecode(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return "<bytes>"
+    if isinstance(source, np.ndarray):
+        return "<array>"
+    return "<file object>"
+
+
+def resample(samples: np.ndarray, orig_sr: int, target_sr: int = SAMPLE_RATE) -> np.ndarray:
+    """Resample float samples (1-D, or 2-D as (frames, channels)) from `orig_sr` to `target_sr` (soxr HQ).
+
+    Returns float32; when the rates are equal the samples are returned as float32 unchanged.
+    """
+    if int(orig_sr) != orig_sr or orig_sr <= 0 or int(target_sr) != target_sr or target_sr <= 0:
+        raise ValueError(f"sample rates must be positive integers, got {orig_sr!r} -> {target_sr!r}")
+    x = np.asarray(samples, dtype=np.float32)
+    if orig_sr == target_sr or x.size == 0:
+        return x
+    return soxr.resample(x, int(orig_sr), int(target_sr), quality="HQ").astype(np.float32, copy=False)
+
+
+def load_audio(source: AudioInput, sampling_rate: int | None = None) -> np.ndarray:
+    """Whole input as 1-D float32 mono at 16 kHz.
+
+    `sampling_rate` is required for numpy input (ValueError if missing) and ignored for files, bytes
+    and file objects, whose real stream rate is always used.
+    """
+    name = source_name(source)
+    if isinstance(source, np.ndarray):
+        return _array_to_16k(source, sampling_rate, name)
+    out = np.concatenate([np.zeros(0, np.float32), *_decode_pieces(source, name)])
+    if out.size == 0:
+        raise EmptyAudioError(f"{name}: audio is empty (0 samples)")
+    return out
+
+
+def stream_audio(
+    source: AudioInput, sampling_rate: int | None = None, block_seconds: float = 30.0
+) -> Iterator[np.ndarray]:
+    """Decode incrementally and yield consecutive 16 kHz mono float32 blocks of `block_seconds`.
+
+    Every block but the last holds exactly round(block_seconds * 16000) samples, so memory stays
+    bounded for long files; concatenating the blocks equals ``load_audio(source, sampling_rate)``.
+    `block_seconds` is checked at once (ValueError); audio errors, including EmptyAudioError when
+    the whole input yields no samples, are raised while iterating.
+    """
+    if not block_seconds > 0:
+        raise ValueError(f"block_seconds must be positive, got {block_seconds!r}")
+    return _blocks(source, sampling_rate, max(1, round(block_seconds * SAMPLE_RATE)))
+
+
+def _blocks(source: AudioInput, sampling_rate: int | None, block: int) -> Iterator[np.ndarray]:
+    """Generator behind :func:`stream_audio`."""
+    name = source_name(source)
+    if isinstance(source, np.ndarray):
+        whole = _array_to_16k(source, sampling_rate, name)
+        for start in range(0, whole.size, block):
+            yield whole[start : start + block]
+        return
+    pending: list[np.ndarray] = []
+    have = total = 0
+    for piece in _decode_pieces(source, name):
+        pending.append(piece)
+        have += piece.size
+        if have >= block:
+            buf = np.concatenate(pending)
+            n_full = buf.size // block * block
+            for start in range(0, n_full, block):
+                yield buf[start : start + block].copy()
+            pending, have, total = [buf[n_full:].copy()], buf.size - n_full, total + n_full
+    if have:
+        yield np.concatenate(pending)
+    elif total == 0:
+        raise EmptyAudioError(f"{name}: audio is empty (0 samples)")
+
+
+def _array_to_16k(array: np.ndarray, sampling_rate: int | None, name: str) -> np.ndarray:
+    """Validate, scale to float, mix to mono and resample a numpy array."""
+    if sampling_rate is None:
+        raise ValueError(f"{name}: sampling_rate is required for numpy input (e.g. sampling_rate=16000)")
+    if isinstance(sampling_rate, bool) or int(sampling_rate) != sampling_rate or sampling_rate <= 0:
+        raise ValueError(f"{name}: sampling_rate must be a positive integer, got {sampling_rate!r}")
+    if array.ndim not in (1, 2):
+        raise UnsupportedAudioError(f"{name}: expected a 1-D or 2-D array, got shape {array.shape}")
+    if array.size == 0:
+        raise EmptyAudioError(f"{name}: audio is empty (0 samples)")
+    kind = array.dtype.kind
+    if kind == "f":
+        x = array.astype(np.float32)
+        if not np.isfinite(x).all():
+            raise UnsupportedAudioError(f"{name}: array contains NaN or infinite values")
+    elif kind in "iu":
+        bits = array.dtype.itemsize * 8
+        offset = 2.0 ** (bits - 1) if kind == "u" else 0.0
+        x = ((array.astype(np.float64) - offset) / 2.0 ** (bits - 1)).astype(np.float32)
+    else:
+        raise UnsupportedAudioError(f"{name}: unsupported dtype {array.dtype} (expected integer or float)")
+    if x.ndim == 2:
+        channel_axis = 0 if x.shape[0] <= x.shape[1] else 1
+        if x.shape[channel_axis] > _MAX_ARRAY_CHANNELS:
+            raise UnsupportedAudioError(
+                f"{name}: cannot tell channels from frames in shape {array.shape} (at most "
+                f"{_MAX_ARRAY_CHANNELS} channels on either axis)"
+            )
+        x = x.mean(axis=channel_axis, dtype=np.float32)
+    return np.ascontiguousarray(resample(x, int(sampling_rate), SAMPLE_RATE))
+
+
+def _open(source: AudioInput, name: str) -> av.container.InputContainer:
+    """Open a path, bytes or binary file object as a PyAV input container."""
+    if isinstance(source, (str, os.PathLike)):
+        path = os.fspath(source)
+        if not os.path.exists(path):
+            raise AudioNotFoundError(f"{name}: not a file (no such path)")
+        if not os.path.isfile(path):
+            raise AudioNotFoundError(f"{name}: not a file (is a directory or special file)")
+        if os.path.getsize(path) == 0:
+            raise EmptyAudioError(f"{name}: audio is empty (0-byte file)")
+        target: object = path
+    elif isinstance(source, (bytes, bytearray, memoryview)):
+        if len(source) == 0:
+            raise EmptyAudioError(f"{name}: audio is empty (0 bytes)")
+        target = io.BytesIO(source)
+    elif isinstance(source, io.TextIOBase) or not hasattr(source, "read"):
+        raise UnsupportedAudioError(
+            f"{name}: expected a path, bytes, a binary file object or a numpy array, "
+            f"got {type(source).__name__}"
+        )
+    else:
+        target = source
+    try:
+        return av.open(target, "r", metadata_errors="ignore")
+    except (av.FFmpegError, OSError) as exc:
+        kind = _sniff(source)
+        if isinstance(exc, av.error.EOFError) or kind:
+            raise CorruptAudioError(
+                f"{name}: looks like {kind or 'audio'} but cannot be read: {_reason(exc)} "
+                "(file truncated or corrupt?)"
+            ) from None
+        if isinstance(exc, av.error.InvalidDataError):
+            raise UnsupportedAudioError(f"{name}: not a recognised audio or video format") from None
+        raise UnsupportedAudioError(f"{name}: cannot be opened ({_reason(exc)})") from None
+
+
+_SIGNATURES = ((0, b"RIFF", "WAV"), (0, b"fLaC", "FLAC"), (0, b"ID3", "MP3"), (0, b"OggS", "Ogg"),
+               (4, b"ftyp", "MP4/M4A"), (0, b"\x1aE\xdf\xa3", "WebM/Matroska"))
+
+
+def _sniff(source: AudioInput) -> str | None:
+    """Container kind named by the first bytes (used only to word errors), or None if unknown."""
+    try:
+        if isinstance(source, (str, os.PathLike)):
+            with open(source, "rb") as fh:
+                head = fh.read(12)
+        elif isinstance(source, (bytes, bytearray, memoryview)):
+            head = bytes(source[:12])
+        else:
+            source.seek(0)
+            head = source.read(12)
+    except (OSError, AttributeError, ValueError):
+        return None
+    for offset, magic, kind in _SIGNATURES:
+        if head[offset : offset + len(magic)] == magic:
+            return kind
+    return "MP3/AAC" if len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0 else None
+
+
+def _reason(exc: BaseException) -> str:
+    """ffmpeg's own message for an exception, without PyAV's errno/filename decoration."""
+    return str(getattr(exc, "strerror", None) or exc).rstrip(".")
+
+
+def _decode_pieces(source: AudioInput, name: str) -> Iterator[np.ndarray]:
+    """Yield 16 kHz mono float32 pieces of any size; a rate change flushes soxr and starts anew."""
+    rate = 0
+    rs: soxr.ResampleStream | None = None
+    for frame_rate, mono in _native_mono(source, name):
+        if frame_rate != rate:
+            if rs is not None:
+                yield rs.resample_chunk(np.zeros(0, np.float32), last=True)
+            rate = frame_rate
+            rs = None if rate == SAMPLE_RATE else soxr.ResampleStream(rate, SAMPLE_RATE, 1, "float32", "HQ")
+        yield mono if rs is None else rs.resample_chunk(mono)
+    if rs is not None:
+        yield rs.resample_chunk(np.zeros(0, np.float32), last=True)
+
+
+def _native_mono(source: AudioInput, name: str) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (sample rate, mono float32 samples) per decoded frame, at the stream's real rate."""
+    with _open(source, name) as container:
+        if not container.streams.audio:
+            raise UnsupportedAudioError(f"{name}: no audio stream found (not an audio or video file?)")
+        stream = container.streams.audio[0]
+        if stream.codec_context is None:
+            raise UnsupportedAudioError(f"{name}: no decoder for this audio codec in this ffmpeg build")
+        packets = container.demux(stream)
+        key: tuple | None = None
+        converter: av.AudioResampler | None = None
+        seconds, payload, samples, bad = 0.0, 0, 0, 0  # decoded s / packet bytes / samples / bad run
+        while True:
+            try:
+                packet = next(packets, None)  # demux ends with empty flush packets, then stops
+                out: list[av.AudioFrame] = []
+                if packet is None:
+                    out += converter.resample(None) if converter is not None else []
+                else:
+                    payload += packet.size
+                    try:
+                        frames, bad = packet.decode(), 0
+                    except av.error.InvalidDataError:  # skip a damaged packet, as ffmpeg does
+                        bad += 1
+                        if bad < _MAX_BAD_PACKETS:
+                            continue
+                        raise
+                    for frame in frames:
+                        frame_key = (frame.format.name, frame.layout.name, frame.sample_rate)
+                        if frame_key != key:  # first frame, or the format changed mid-stream
+                            out += converter.resample(None) if converter is not None else []
+                            converter = av.AudioResampler(format="fltp", rate=frame.sample_rate)
+                            key = frame_key
+                        out += converter.resample(frame)
+                        seconds += frame.samples / frame.sample_rate
+            except (av.FFmpegError, ValueError) as exc:
+                raise CorruptAudioError(
+                    f"{name}: decoding failed after {seconds:.1f} s: {_reason(exc)} "
+                    "(file truncated or corrupt?)"
+                ) from None
+            for f in out:
+                planes = f.to_ndarray()  # (channels, samples) float32
+                samples += planes.shape[1]
+                mono = planes.mean(axis=0, dtype=np.float32) if len(planes) > 1 else planes[0].copy()
+                yield f.sample_rate, mono
+            if packet is None:
+                break
+        declared = (container.duration or 0) / av.time_base
+        if samples == 0 and (payload > 0 or declared > 0):
+            what = f"declares {declared:.1f} s" if declared > 0 else f"holds {payload} bytes"
+            raise CorruptAudioError(
+                f"{name}: {what} of audio but none of it decodes (file truncated or corrupt?)"
+            )
