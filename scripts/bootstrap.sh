@@ -15,9 +15,12 @@ stamp="$venv/.polyasr-installed"
 want="$(cat "$root/pyproject.toml" | sha256sum | cut -c1-16) extras=$extras"
 if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   echo "polyasr: installing into $venv (first run, or pyproject.toml changed)..." >&2
+  log="$venv/install.log"
+  fail() { tail -n 40 "$log" >&2; echo "polyasr: installation failed; full log: $log" >&2; exit 1; }
   # Keep an existing torch (a CUDA build, say); otherwise take the pinned CPU build.
-  "$venv/bin/python" -c 'import torch' 2>/dev/null || "$venv/bin/pip" install -q "torch==${POLYASR_TORCH_VERSION:-2.13.0}"
+  "$venv/bin/python" -c 'import torch' 2>/dev/null \
+    || "$venv/bin/pip" install "torch==${POLYASR_TORCH_VERSION:-2.13.0}" >"$log" 2>&1 || fail
   spec="$root"; [ -n "$extras" ] && spec="$root[$extras]"
-  "$venv/bin/pip" install -q -e "$spec"
+  "$venv/bin/pip" install -e "$spec" >>"$log" 2>&1 || fail
   echo "$want" > "$stamp"
 fi

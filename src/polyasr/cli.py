@@ -91,17 +91,22 @@ def _convert(args: argparse.Namespace) -> int:
     return 0
 
 
-def _quiet_transformers() -> None:
-    """No weight-loading bars or info logs from transformers (Hub download progress stays)."""
+def _quiet_libraries() -> None:
+    """No weight-loading bars, info logs or retry warnings from transformers and the Hub client.
+
+    Hub download progress bars stay; when the Hub cannot be reached, our own one-line error says so.
+    """
+    from huggingface_hub.utils import logging as hub_logging
     from transformers.utils import logging as hf_logging
 
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
+    hub_logging.set_verbosity_error()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    _quiet_transformers()
+    _quiet_libraries()
     handlers = {"transcribe": _transcribe, "languages": _languages, "convert-lang-ids": _convert}
     try:
         return handlers[args.command](args)
