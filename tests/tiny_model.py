@@ -66,6 +66,7 @@ def build_tiny_model(folder: Path, seed: int = 0, head_scale: float = 30.0) -> P
         num_conv_pos_embeddings=16,
         num_conv_pos_embedding_groups=4,
         feat_extract_norm="layer",
+        conv_bias=True,  # as in wav2vec2-large-xlsr-53
         do_stable_layer_norm=True,
         pad_token_id=0,
         ctc_loss_reduction="mean",

@@ -65,28 +65,41 @@ class CTCModel:
             length = (length - kernel) // stride + 1
         return length
 
-    def logits(self, batch: Sequence[np.ndarray]) -> list[np.ndarray]:
+    def normalize(self, samples: np.ndarray, stats: tuple[float, float] | None = None) -> np.ndarray:
+        """The feature extractor's zero-mean unit-variance normalisation, if it does one.
+
+        `stats` = (mean, variance) of the whole input a window was cut from, so that every window of a
+        long file is scaled as a single pass over the file would be; None uses the samples' own.
+        Same formula as transformers' Wav2Vec2FeatureExtractor.zero_mean_unit_var_norm.
+        """
+        if not self.feature_extractor.do_normalize:
+            return samples
+        mean, variance = stats if stats is not None else (float(samples.mean()), float(samples.var()))
+        return ((samples - mean) / np.sqrt(variance + 1e-7)).astype(np.float32)
+
+    def logits(self, batch: Sequence[np.ndarray], stats: Sequence[tuple[float, float] | None] | None = None) -> list[np.ndarray]:
         """One forward pass over a batch of 16 kHz mono arrays; float32 logits per input, unpadded.
 
-        Inputs of different lengths are padded and masked with the attention mask when the feature
-        extractor asks for one, so each input gets the logits it would get alone.
+        Does what the model's feature extractor does, from its settings: each input is normalised
+        (with `stats[i]` when given, see `normalize`), inputs are zero-padded to the longest, and the
+        attention mask is passed when the extractor asks for one, so each input gets the logits it
+        would get alone.
         """
         if not batch:
             return []
-        padded = [x if len(x) >= self.min_samples else np.pad(x, (0, self.min_samples - len(x))) for x in batch]
-        features = self.feature_extractor(
-            padded,
-            sampling_rate=SAMPLE_RATE,
-            padding=True,
-            return_tensors="pt",
-            return_attention_mask=bool(self.feature_extractor.return_attention_mask),
-        )
-        inputs = features["input_values"].to(self.runtime.device, self.runtime.dtype)
-        mask = features.get("attention_mask")
+        levels = list(stats) if stats is not None else [None] * len(batch)
+        normalized = [self.normalize(x, level) for x, level in zip(batch, levels)]
+        lengths = [max(len(x), self.min_samples) for x in normalized]
+        values = np.full((len(batch), max(lengths)), self.feature_extractor.padding_value, dtype=np.float32)
+        attention = np.zeros(values.shape, dtype=np.int64)
+        for row, x in enumerate(normalized):
+            values[row, : len(x)] = x
+            attention[row, : lengths[row]] = 1
+        inputs = torch.from_numpy(values).to(self.runtime.device, self.runtime.dtype)
+        mask = torch.from_numpy(attention).to(self.runtime.device) if self.feature_extractor.return_attention_mask else None
         with torch.inference_mode():
-            out = self.network(inputs, attention_mask=None if mask is None else mask.to(self.runtime.device))
-        logits = out.logits.float().cpu().numpy()
-        return [logits[i, : self.frames_for_samples(len(x))] for i, x in enumerate(padded)]
+            logits = self.network(inputs, attention_mask=mask).logits.float().cpu().numpy()
+        return [logits[row, : self.frames_for_samples(n)] for row, n in enumerate(lengths)]
 
 
 def _is_local(model: str) -> bool:
@@ -158,6 +171,10 @@ def load_ctc_model(model: str | None = None, options: RuntimeOptions = RuntimeOp
     network = _from_pretrained(Wav2Vec2ForCTC, name)
     tokenizer = _from_pretrained(Wav2Vec2CTCTokenizer, name)
     feature_extractor = _from_pretrained(AutoFeatureExtractor, name)
+    if getattr(feature_extractor, "sampling_rate", SAMPLE_RATE) != SAMPLE_RATE:
+        raise ModelLoadError(
+            f"model '{name}' expects {feature_extractor.sampling_rate} Hz audio; polyasr supports 16000 Hz models"
+        )
     network.to(runtime.device, runtime.dtype).eval()
     vocabulary = Vocabulary.from_tokenizer(tokenizer)
     if len(vocabulary) > network.config.vocab_size:
