@@ -7,6 +7,7 @@
 
 from .audio import SAMPLE_RATE, load_audio
 from .errors import (
+    AlignmentError,
     AudioError,
     AudioNotFoundError,
     CorruptAudioError,
@@ -18,15 +19,20 @@ from .errors import (
     UnsupportedAudioError,
 )
 from .model import DEFAULT_MODEL
-from .results import Transcription
-from .transcriber import BatchOptions, Outcome, Recognizer, load
+from .inference import BatchOptions
+from .results import Char, Segment, Transcription, Word
+from .timing import SegmentOptions
+from .transcriber import Outcome, Recognizer, TranscribeOptions, load
+from .windows import WindowOptions
 
 __all__ = [
     "DEFAULT_MODEL",
     "SAMPLE_RATE",
     "AudioError",
+    "AlignmentError",
     "AudioNotFoundError",
     "BatchOptions",
+    "Char",
     "CorruptAudioError",
     "EmptyAudioError",
     "LanguageError",
@@ -35,8 +41,13 @@ __all__ = [
     "Outcome",
     "PolyasrError",
     "Recognizer",
+    "Segment",
+    "SegmentOptions",
+    "TranscribeOptions",
     "Transcription",
     "UnsupportedAudioError",
+    "WindowOptions",
+    "Word",
     "load",
     "load_audio",
 ]

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import os
+from dataclasses import dataclass
 from typing import BinaryIO, Iterator, Union
 
 import av
@@ -31,7 +32,7 @@ import soxr
 
 from polyasr.errors import AudioNotFoundError, CorruptAudioError, EmptyAudioError, UnsupportedAudioError
 
-__all__ = ["SAMPLE_RATE", "AudioInput", "load_audio", "stream_audio", "resample", "source_name"]
+__all__ = ["SAMPLE_RATE", "AudioInput", "AudioStats", "load_audio", "measure_audio", "stream_audio", "resample", "source_name"]
 
 SAMPLE_RATE: int = 16_000
 AudioInput = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO, np.ndarray]
@@ -92,6 +93,25 @@ def stream_audio(
     if not block_seconds > 0:
         raise ValueError(f"block_seconds must be positive, got {block_seconds!r}")
     return _blocks(source, sampling_rate, max(1, round(block_seconds * SAMPLE_RATE)))
+
+
+@dataclass(frozen=True)
+class AudioStats:
+    """Length and level of a whole input at 16 kHz, for normalising it window by window."""
+
+    num_samples: int
+    mean: float
+    variance: float
+
+
+def measure_audio(source: AudioInput, sampling_rate: int | None = None, block_seconds: float = 30.0) -> AudioStats:
+    """Decode the input once, keeping only its sample count, mean and variance (float64 sums)."""
+    count, total, squares = 0, 0.0, 0.0
+    for block in stream_audio(source, sampling_rate, block_seconds):
+        values = block.astype(np.float64)
+        count, total, squares = count + values.size, total + values.sum(), squares + np.square(values).sum()
+    mean = total / count
+    return AudioStats(num_samples=count, mean=mean, variance=max(0.0, squares / count - mean * mean))
 
 
 def _blocks(source: AudioInput, sampling_rate: int | None, block: int) -> Iterator[np.ndarray]:

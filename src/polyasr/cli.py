@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
 from .errors import PolyasrError
+from .inference import BatchOptions
 from .languages import language_name
 from .model import default_model, load_language_table
 from .lang_ids import read_language_table, write_language_table_json
-from .transcriber import AUTO, load
-from .writers import WRITERS, get_writer
+from .results import Transcription
+from .transcriber import AUTO, TranscribeOptions, load
+from .windows import WindowOptions
+from .writers import FORMATS, WriterOptions, get_writers
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -21,6 +24,31 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for the model")
 
 
+def _add_output_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output-format", "-f", default="txt", choices=FORMATS,
+                        help="txt and json print to stdout unless --output-dir is given; srt, vtt, tsv and all write files")
+    parser.add_argument("--output-dir", "-o", default=None, help="write <name>.<format> files here (default for subtitles: .)")
+    parser.add_argument("--max-line-width", type=int, default=WriterOptions.max_line_width, help="subtitle characters per line")
+    parser.add_argument("--max-line-count", type=int, default=WriterOptions.max_line_count, help="subtitle lines per cue")
+    parser.add_argument("--verbose", "-v", action="store_true", help="say which model, device and dtype are used")
+
+
+def _emit(args: argparse.Namespace, result: Transcription, several: bool, progress: Any) -> None:
+    """Print a result (txt, json without --output-dir) or write its files."""
+    options = WriterOptions(max_line_width=args.max_line_width, max_line_count=args.max_line_count,
+                            include_words=bool(getattr(args, "word_timestamps", True)))
+    writers = get_writers(args.output_format, options)
+    if args.output_dir is None and args.output_format in ("txt", "json"):
+        text = writers[0].format(result).rstrip("\n")
+        prefix = f"{result.source}: " if several and args.output_format == "txt" else ""
+        progress.write(prefix + text.replace("\n", " ") if prefix else text, file=sys.stdout)
+        return
+    for writer in writers:
+        path = writer.write(result, args.output_dir or ".")
+        if args.verbose:
+            progress.write(f"polyasr: wrote {path}", file=sys.stderr)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="polyasr", description="Multilingual speech recognition (56 languages).")
     commands = parser.add_subparsers(dest="command", required=True)
@@ -28,10 +56,19 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe = commands.add_parser("transcribe", help="transcribe audio or video files")
     transcribe.add_argument("files", nargs="+", help="audio or video files (wav, flac, mp3, ogg, opus, m4a, webm, mp4, ...)")
     transcribe.add_argument("--language", "-l", default=AUTO, help="'auto' (every character of the model) or a language code, e.g. de")
-    transcribe.add_argument("--output-format", "-f", default="txt", choices=sorted(WRITERS), help="output format")
-    transcribe.add_argument("--output-dir", "-o", default=None, help="write <name>.<format> files here instead of printing")
-    transcribe.add_argument("--verbose", "-v", action="store_true", help="say which model, device and dtype are used")
+    _add_output_options(transcribe)
+    transcribe.add_argument("--word-timestamps", action="store_true", help="add words with start, end and score (json)")
+    transcribe.add_argument("--window-seconds", type=float, default=WindowOptions.window_seconds, help="audio per forward pass for long files")
+    transcribe.add_argument("--batch-seconds", type=float, default=BatchOptions.batch_seconds, help="padded audio seconds per forward pass")
     _add_model_options(transcribe)
+
+    align = commands.add_parser("align", help="times of every word of a known transcript (forced alignment)")
+    align.add_argument("audio", help="audio or video file")
+    align.add_argument("transcript", help="UTF-8 text file with what is said")
+    align.add_argument("--language", "-l", default=AUTO, help="match the text to this language's characters, e.g. es")
+    _add_output_options(align)
+    align.add_argument("--window-seconds", type=float, default=WindowOptions.window_seconds, help="audio per forward pass for long files")
+    _add_model_options(align)
 
     languages = commands.add_parser("languages", help="list the model's languages")
     languages.add_argument("--model", default=None, help="Hub id or local folder (default: the 56-language model)")
@@ -49,11 +86,12 @@ def _error(message: str) -> None:
 def _transcribe(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    writer = get_writer(args.output_format)
-    recognizer = load(args.model, device=args.device, dtype=args.dtype, threads=args.threads)
+    recognizer = load(args.model, device=args.device, dtype=args.dtype, threads=args.threads,
+                      batch=BatchOptions(batch_seconds=args.batch_seconds))
     if args.verbose:
         print(f"polyasr: model {recognizer.model.name}: {recognizer.runtime.describe()}", file=sys.stderr)
-    outcomes = recognizer.transcribe_iter(args.files, language=args.language)
+    options = TranscribeOptions(windows=WindowOptions(window_seconds=args.window_seconds))
+    outcomes = recognizer.transcribe_iter(args.files, args.language, args.word_timestamps, options=options)
     failed = 0
     progress = tqdm(outcomes, total=len(args.files), unit="file", disable=len(args.files) == 1, file=sys.stderr)
     for outcome in progress:
@@ -62,13 +100,27 @@ def _transcribe(args: argparse.Namespace) -> int:
             progress.write(f"polyasr: error: {outcome.error}", file=sys.stderr)
             continue
         assert outcome.result is not None
-        if args.output_dir:
-            writer.write(outcome.result, args.output_dir)
-        else:
-            text = writer.format(outcome.result).rstrip("\n")
-            prefix = f"{outcome.source}: " if len(args.files) > 1 and args.output_format == "txt" else ""
-            progress.write(prefix + text, file=sys.stdout)
+        _emit(args, outcome.result, len(args.files) > 1, progress)
     return 1 if failed else 0
+
+
+def _align(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    try:
+        transcript = open(args.transcript, encoding="utf-8").read()
+    except (OSError, UnicodeDecodeError) as error:
+        _error(f"{args.transcript}: cannot read the transcript ({error})")
+        return 1
+    recognizer = load(args.model, device=args.device, dtype=args.dtype, threads=args.threads)
+    if args.verbose:
+        print(f"polyasr: model {recognizer.model.name}: {recognizer.runtime.describe()}", file=sys.stderr)
+    options = TranscribeOptions(windows=WindowOptions(window_seconds=args.window_seconds))
+    result = recognizer.align(args.audio, transcript, args.language, options=options)
+    for warning in result.warnings:
+        print(f"polyasr: warning: {warning}", file=sys.stderr)
+    _emit(args, result, False, tqdm)
+    return 0
 
 
 def _languages(args: argparse.Namespace) -> int:
@@ -107,7 +159,7 @@ def _quiet_libraries() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet_libraries()
-    handlers = {"transcribe": _transcribe, "languages": _languages, "convert-lang-ids": _convert}
+    handlers = {"transcribe": _transcribe, "align": _align, "languages": _languages, "convert-lang-ids": _convert}
     try:
         return handlers[args.command](args)
     except PolyasrError as error:

@@ -131,22 +131,73 @@ def spans_to_text(spans: Sequence[TokenSpan], vocabulary: Vocabulary) -> str:
 
 
 @dataclass(frozen=True)
+class FrameChoices:
+    """Step 1 of decoding for every frame of an utterance: the chosen token and its probability."""
+
+    tokens: np.ndarray  # (frames,) int64: the chosen token of each frame
+    probs: np.ndarray  # (frames,) float32: its probability under the softmax over the whole vocabulary
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.tokens.shape[0])
+
+
+def choose_frames(logits: Any, blank_id: int, allowed_ids: Sequence[int] | np.ndarray | None = None) -> FrameChoices:
+    """`frame_tokens` plus the probability of each chosen token."""
+    scores = as_logits(logits)
+    tokens = frame_tokens(scores, blank_id, allowed_ids)
+    peak = scores.max(axis=-1)
+    log_norm = peak + np.log(np.exp(scores - peak[:, None]).sum(axis=-1))
+    chosen = np.take_along_axis(scores, tokens[:, None], axis=-1)[:, 0]
+    return FrameChoices(tokens=tokens, probs=np.exp(chosen - log_norm).astype(np.float32))
+
+
+class GreedyReducer:
+    """Greedy decoding over windows: keeps one token and one probability per frame (a FrameReducer)."""
+
+    def __init__(self, blank_id: int, allowed_ids: Sequence[int] | np.ndarray | None = None) -> None:
+        self.blank_id = blank_id
+        self.allowed_ids = allowed_ids
+        self._parts: dict[int, FrameChoices] = {}
+
+    def add(self, first_frame: int, logits: np.ndarray) -> None:
+        self._parts[first_frame] = choose_frames(logits, self.blank_id, self.allowed_ids)
+
+    def finish(self, num_frames: int) -> FrameChoices:
+        tokens = np.full(num_frames, self.blank_id, dtype=np.int64)  # frames no window covered: blank
+        probs = np.ones(num_frames, dtype=np.float32)
+        for first, part in self._parts.items():
+            tokens[first : first + part.num_frames] = part.tokens[: max(0, num_frames - first)]
+            probs[first : first + part.num_frames] = part.probs[: max(0, num_frames - first)]
+        return FrameChoices(tokens=tokens, probs=probs)
+
+
+@dataclass(frozen=True)
 class Decoded:
     """Greedy CTC decoding of one utterance."""
 
     text: str
     spans: tuple[TokenSpan, ...]  # emitted tokens with their frames, for timestamps
-    num_frames: int
+    frames: FrameChoices
+
+    @property
+    def num_frames(self) -> int:
+        return self.frames.num_frames
+
+
+def decode_frames(frames: FrameChoices, vocabulary: Vocabulary) -> Decoded:
+    """Step 2: `collapse_repeats`, then `spans_to_text`."""
+    spans = collapse_repeats(frames.tokens, vocabulary.blank_id)
+    return Decoded(text=spans_to_text(spans, vocabulary), spans=tuple(spans), frames=frames)
 
 
 def greedy_decode(
     logits: Any, vocabulary: Vocabulary, allowed_ids: Sequence[int] | np.ndarray | None = None
 ) -> Decoded:
-    """Decode one utterance: `frame_tokens`, then `collapse_repeats`, then `spans_to_text`."""
+    """Decode one utterance's logits: `choose_frames`, then `decode_frames`."""
     scores = as_logits(logits)
     if scores.shape[-1] != len(vocabulary):
         raise ValueError(
             f"logits have {scores.shape[-1]} classes but the vocabulary has {len(vocabulary)} tokens"
         )
-    spans = collapse_repeats(frame_tokens(scores, vocabulary.blank_id, allowed_ids), vocabulary.blank_id)
-    return Decoded(text=spans_to_text(spans, vocabulary), spans=tuple(spans), num_frames=scores.shape[0])
+    return decode_frames(choose_frames(scores, vocabulary.blank_id, allowed_ids), vocabulary)

@@ -40,3 +40,7 @@ class LanguageTableError(PolyasrError):
 
 class ModelLoadError(PolyasrError):
     """A model or its processor could not be loaded."""
+
+
+class AlignmentError(PolyasrError):
+    """A transcript cannot be aligned to the audio (e.g. more characters than the audio has frames)."""

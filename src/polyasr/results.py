@@ -1,9 +1,41 @@
-"""Typed results returned by the transcriber and consumed by the writers, the CLI and the server."""
+"""Typed results returned by the transcriber and aligner, consumed by writers, the CLI and the server."""
 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from typing import Any
+
+
+@dataclass(frozen=True)
+class Char:
+    """One character (CTC token) with the time of the frames that emitted it."""
+
+    char: str
+    start: float  # seconds
+    end: float  # seconds
+    score: float  # mean probability of its frames, 0..1
+
+
+@dataclass(frozen=True)
+class Word:
+    """A word (or, in scripts written without spaces, one character) with its time and confidence."""
+
+    word: str
+    start: float  # seconds
+    end: float  # seconds
+    score: float  # mean probability of its characters' frames, 0..1
+    chars: tuple[Char, ...] = ()
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of speech bounded by pauses or by a maximum length; subtitles show one at a time."""
+
+    id: int
+    start: float  # seconds
+    end: float  # seconds
+    text: str
+    words: tuple[Word, ...] = ()  # filled when word timestamps were asked for
 
 
 @dataclass(frozen=True)
@@ -14,6 +46,14 @@ class Transcription:
     language: str | None  # the language decoding was restricted to; None for unrestricted ("auto")
     duration: float  # seconds of audio
     source: str  # the input's name: its path, or "<bytes>", "<array>", ...
+    segments: tuple[Segment, ...] = ()
+    language_probability: float | None = None  # set when the language was detected
+    warnings: tuple[str, ...] = ()  # things the user should know, e.g. characters the aligner skipped
+
+    @property
+    def words(self) -> tuple[Word, ...]:
+        """Every word of every segment, in order."""
+        return tuple(word for segment in self.segments for word in segment.words)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -1,30 +1,33 @@
-"""The Recognizer: audio in, Transcription out. Ties audio.py, model.py and decoding.py together."""
+"""The Recognizer: audio in, Transcription out. Ties audio, model, inference, decoding and timing together."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, AudioInput, load_audio, source_name
-from .batching import plan_batches
-from .decoding import greedy_decode
+from .align_text import EmissionReducer, aligned_words, tokenize_transcript
+from .alignment import forced_align
+from .audio import AudioInput
+from .decoding import FrameChoices, GreedyReducer, decode_frames
 from .errors import LanguageError, PolyasrError
+from .inference import BatchOptions, InputResult, run_inference
 from .model import CTCModel, load_ctc_model
 from .results import Transcription
 from .runtime import Runtime, RuntimeOptions
+from .timing import SegmentOptions, build_segments, group_segments, join_words
+from .windows import WindowOptions
 
 AUTO = "auto"  # decode with every token of the vocabulary (the card's `predict`)
 
 
 @dataclass(frozen=True)
-class BatchOptions:
-    """How inputs are grouped into forward passes."""
+class TranscribeOptions:
+    """How long audio is windowed and words are grouped into segments."""
 
-    batch_seconds: float = 160.0  # padded audio seconds per forward pass (batch size x longest input)
-    max_batch_size: int = 32  # inputs per forward pass at most
-    files_in_flight: int = 32  # files decoded ahead of the model (bounds memory for many files)
+    windows: WindowOptions = field(default_factory=WindowOptions)
+    segments: SegmentOptions = field(default_factory=SegmentOptions)
 
 
 @dataclass(frozen=True)
@@ -64,16 +67,28 @@ class Recognizer:
             )
         return self.model.language_table.resolve(language)
 
-    def transcribe(self, audio: AudioInput, language: str | None = AUTO, sampling_rate: int | None = None) -> Transcription:
-        """Transcribe one input: a path, bytes, a binary file object, or a numpy array with `sampling_rate`."""
-        return self.transcribe_batch([audio], language=language, sampling_rate=sampling_rate)[0]
+    def transcribe(
+        self,
+        audio: AudioInput,
+        language: str | None = AUTO,
+        word_timestamps: bool = False,
+        sampling_rate: int | None = None,
+        options: TranscribeOptions | None = None,
+    ) -> Transcription:
+        """Transcribe one input of any length: a path, bytes, a binary file object, or an array with its rate."""
+        return self.transcribe_batch([audio], language, word_timestamps, sampling_rate, options)[0]
 
     def transcribe_batch(
-        self, audios: Sequence[AudioInput], language: str | None = AUTO, sampling_rate: int | None = None
+        self,
+        audios: Sequence[AudioInput],
+        language: str | None = AUTO,
+        word_timestamps: bool = False,
+        sampling_rate: int | None = None,
+        options: TranscribeOptions | None = None,
     ) -> list[Transcription]:
-        """Transcribe several inputs in length-grouped batches; raises the first input's error, if any."""
+        """Transcribe several inputs sharing batches; raises the first failing input's error."""
         results = []
-        for outcome in self.transcribe_iter(audios, language=language, sampling_rate=sampling_rate):
+        for outcome in self.transcribe_iter(audios, language, word_timestamps, sampling_rate, options):
             if outcome.error is not None:
                 raise outcome.error
             assert outcome.result is not None
@@ -81,48 +96,74 @@ class Recognizer:
         return results
 
     def transcribe_iter(
-        self, audios: Iterable[AudioInput], language: str | None = AUTO, sampling_rate: int | None = None
+        self,
+        audios: Iterable[AudioInput],
+        language: str | None = AUTO,
+        word_timestamps: bool = False,
+        sampling_rate: int | None = None,
+        options: TranscribeOptions | None = None,
     ) -> Iterator[Outcome]:
         """Transcribe inputs lazily, in input order; a bad input yields an Outcome with its error.
 
-        The language is checked before anything is decoded, so a bad language raises at once.
+        The language is checked before any audio is decoded, so a bad language raises at once.
         """
+        opts = options or TranscribeOptions()
         code = self.resolve_language(language)
         allowed = None if code is None else self.model.language_table.token_ids(code)  # type: ignore[union-attr]
-        return self._iter_outcomes(audios, code, allowed, sampling_rate)
+        blank = self.model.vocabulary.blank_id
+        results = run_inference(
+            self.model, audios, lambda: GreedyReducer(blank, allowed), opts.windows, self.batch, sampling_rate
+        )
+        return (self._outcome(r, code, word_timestamps, opts) for r in results)
 
-    def _iter_outcomes(
-        self, audios: Iterable[AudioInput], code: str | None, allowed: np.ndarray | None, sampling_rate: int | None
-    ) -> Iterator[Outcome]:
-        group: list[tuple[str, np.ndarray | PolyasrError]] = []
-        for audio in audios:
-            name = source_name(audio)
-            try:
-                group.append((name, load_audio(audio, sampling_rate)))
-            except PolyasrError as error:
-                group.append((name, error))
-            if len(group) == self.batch.files_in_flight:
-                yield from self._transcribe_group(group, code, allowed)
-                group = []
-        yield from self._transcribe_group(group, code, allowed)
+    def align(
+        self,
+        audio: AudioInput,
+        transcript: str,
+        language: str | None = AUTO,
+        sampling_rate: int | None = None,
+        options: TranscribeOptions | None = None,
+    ) -> Transcription:
+        """Times of every word of a known `transcript` in `audio` (CTC forced alignment).
 
-    def _transcribe_group(
-        self, group: list[tuple[str, np.ndarray | PolyasrError]], code: str | None, allowed: np.ndarray | None
-    ) -> Iterator[Outcome]:
-        loaded = [i for i, (_, item) in enumerate(group) if isinstance(item, np.ndarray)]
-        arrays = [group[i][1] for i in loaded]
-        logits: dict[int, np.ndarray] = {}
-        max_samples = max(1, int(self.batch.batch_seconds * SAMPLE_RATE))
-        for batch in plan_batches([len(a) for a in arrays], max_samples, self.batch.max_batch_size):
-            for position, output in zip(batch, self.model.logits([arrays[b] for b in batch])):  # type: ignore[misc]
-                logits[loaded[position]] = output
-        for index, (name, item) in enumerate(group):
-            if isinstance(item, PolyasrError):
-                yield Outcome(source=name, result=None, error=item)
-                continue
-            decoded = greedy_decode(logits[index], self.model.vocabulary, allowed)
-            result = Transcription(text=decoded.text, language=code, duration=len(item) / SAMPLE_RATE, source=name)
-            yield Outcome(source=name, result=result, error=None)
+        With a language, the text is matched to that language's characters only. Characters the
+        model lacks are skipped and reported in `result.warnings`; so are words left with none.
+        """
+        opts = options or TranscribeOptions()
+        code = self.resolve_language(language)
+        allowed = None if code is None else self.model.language_table.token_ids(code)  # type: ignore[union-attr]
+        tokens = tokenize_transcript(transcript, self.model.vocabulary, allowed)
+        blank = self.model.vocabulary.blank_id
+        columns = np.unique(np.r_[blank, tokens.targets]).astype(np.int64)
+        (item,) = run_inference(self.model, [audio], lambda: EmissionReducer(columns), opts.windows, self.batch, sampling_rate)
+        if item.error is not None:
+            raise item.error
+        assert item.value is not None
+        alignment = forced_align(
+            item.value, np.searchsorted(columns, tokens.targets), blank=int(np.searchsorted(columns, blank)),
+            frame_seconds=self.model.frame_seconds,
+        )
+        words, unplaced = aligned_words(tokens, alignment, self.model.vocabulary, self.model.frame_seconds)
+        warnings = []
+        if tokens.skipped:
+            warnings.append(f"skipped characters the model has no token for: {''.join(dict.fromkeys(tokens.skipped))}")
+        if unplaced:
+            warnings.append(f"words with no alignable character, placed next to their neighbour: {' '.join(unplaced)}")
+        return Transcription(
+            text=join_words(words), language=code, duration=item.duration, source=item.source,
+            segments=group_segments(words, opts.segments, keep_words=True), warnings=tuple(warnings),
+        )
+
+    def _outcome(self, item: InputResult[FrameChoices], code: str | None, words: bool, opts: TranscribeOptions) -> Outcome:
+        if item.error is not None:
+            return Outcome(item.source, None, item.error)
+        assert item.value is not None
+        decoded = decode_frames(item.value, self.model.vocabulary)
+        segments = build_segments(decoded, self.model.vocabulary, self.model.frame_seconds, opts.segments, words)
+        result = Transcription(
+            text=decoded.text, language=code, duration=item.duration, source=item.source, segments=segments
+        )
+        return Outcome(item.source, result, None)
 
 
 def load(
@@ -134,3 +175,5 @@ def load(
 ) -> Recognizer:
     """Load a model (Hub id or local folder; default $POLYASR_MODEL or the 56-language checkpoint)."""
     return Recognizer(load_ctc_model(model, RuntimeOptions(device=device, dtype=dtype, threads=threads)), batch)
+
+

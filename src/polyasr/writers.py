@@ -1,17 +1,52 @@
-"""Output writers: one small class per format, looked up by name; shared by the CLI and the server."""
+"""Output writers: one small class per format, looked up by name; shared by the CLI and the server.
+
+    get_writer("srt", WriterOptions(max_line_width=37)).format(result)  -> str
+    get_writer("vtt").write(result, "out/")                              -> Path out/<stem>.vtt
+    get_writers("all")                                                   -> one writer per format
+
+SRT and VTT share one cue builder (`build_cues`): segments become cues in order, long or wordy
+segments are split (at word timestamps when there are any, else in proportion to characters),
+text is wrapped to at most `max_line_count` lines of `max_line_width` characters, and times are
+rounded to whole milliseconds, made non-overlapping and strictly increasing within each cue.
+"""
 
 from __future__ import annotations
 
 import json
+import math
+import unicodedata
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-from .results import Transcription
+from .results import Segment, Transcription
+
+
+@dataclass(frozen=True)
+class WriterOptions:
+    """How writers lay out their output; the defaults suit subtitles on a TV or video player."""
+
+    max_line_width: int = 42  # characters per subtitle line, where words allow (one longer word stays whole)
+    max_line_count: int = 2  # lines per subtitle cue; more text is split into further cues
+    max_cue_seconds: float = 7.0  # longest cue; a longer segment is split into several cues, where words allow
+    include_words: bool = True  # json: keep each segment's words (and their characters)
+
+    def __post_init__(self) -> None:
+        if self.max_line_width < 1:
+            raise ValueError(f"max_line_width must be at least 1, not {self.max_line_width}")
+        if self.max_line_count < 1:
+            raise ValueError(f"max_line_count must be at least 1, not {self.max_line_count}")
+        if not self.max_cue_seconds > 0:
+            raise ValueError(f"max_cue_seconds must be positive, not {self.max_cue_seconds}")
 
 
 class ResultWriter:
     """Formats a Transcription as text and writes it next to other outputs as <stem>.<extension>."""
 
     extension: str = ""
+
+    def __init__(self, options: WriterOptions | None = None) -> None:
+        self.options = options if options is not None else WriterOptions()
 
     def format(self, result: Transcription) -> str:
         raise NotImplementedError
@@ -26,28 +61,123 @@ class ResultWriter:
 
 
 class WriteTXT(ResultWriter):
+    """The text: one line per segment when there are segments, else the whole text."""
+
     extension = "txt"
 
     def format(self, result: Transcription) -> str:
-        return result.text + "\n"
+        if result.segments:
+            lines = [_one_line(segment.text) for segment in result.segments]
+            lines = [line for line in lines if line]
+        else:
+            lines = [result.text.strip()] if result.text.strip() else []
+        return "".join(line + "\n" for line in lines)
 
 
 class WriteJSON(ResultWriter):
+    """`Transcription.to_dict()` as UTF-8 JSON on one line; segment words dropped unless include_words."""
+
     extension = "json"
 
     def format(self, result: Transcription) -> str:
-        return json.dumps(result.to_dict(), ensure_ascii=False) + "\n"
+        data: dict[str, Any] = result.to_dict()
+        if not self.options.include_words:
+            for segment in data["segments"]:
+                segment.pop("words", None)
+        return json.dumps(data, ensure_ascii=False) + "\n"
 
 
-WRITERS: dict[str, type[ResultWriter]] = {"txt": WriteTXT, "json": WriteJSON}
+class WriteTSV(ResultWriter):
+    """Tab-separated `start end text` rows in integer milliseconds, one per segment, as openai/whisper writes them."""
+
+    extension = "tsv"
+
+    def format(self, result: Transcription) -> str:
+        rows = ["start\tend\ttext"]
+        for start, end, text in _timed_texts(result):
+            text = _one_line(text).replace("\t", " ")
+            if text:
+                rows.append(f"{_to_ms(start)}\t{_to_ms(end)}\t{text}")
+        return "\n".join(rows) + "\n"
 
 
-def get_writer(output_format: str) -> ResultWriter:
-    """The writer for a format name; ValueError listing the formats for an unknown one."""
+@dataclass(frozen=True)
+class Cue:
+    """One subtitle: times in whole milliseconds (end > start), text already wrapped into lines."""
+
+    start_ms: int
+    end_ms: int
+    text: str
+
+
+class SubtitlesWriter(ResultWriter):
+    """Base of the SRT and VTT writers: the same cues, different headers and timestamp marks."""
+
+    decimal_marker = "."
+
+    def cues(self, result: Transcription) -> list[Cue]:
+        return build_cues(result, self.options)
+
+    def timestamp(self, milliseconds: int) -> str:
+        return format_timestamp(milliseconds, self.decimal_marker)
+
+    def cue_times(self, cue: Cue) -> str:
+        return f"{self.timestamp(cue.start_ms)} --> {self.timestamp(cue.end_ms)}"
+
+
+class WriteSRT(SubtitlesWriter):
+    """SubRip: numbered cues from 1, `HH:MM:SS,mmm --> HH:MM:SS,mmm`, a blank line after each."""
+
+    extension = "srt"
+    decimal_marker = ","
+
+    def format(self, result: Transcription) -> str:
+        return "".join(
+            f"{index}\n{self.cue_times(cue)}\n{cue.text}\n\n" for index, cue in enumerate(self.cues(result), start=1)
+        )
+
+
+class WriteVTT(SubtitlesWriter):
+    """WebVTT: a `WEBVTT` header and blank line, then `HH:MM:SS.mmm --> HH:MM:SS.mmm` cues."""
+
+    extension = "vtt"
+    decimal_marker = "."
+
+    def format(self, result: Transcription) -> str:
+        return "WEBVTT\n\n" + "".join(f"{self.cue_times(cue)}\n{cue.text}\n\n" for cue in self.cues(result))
+
+
+WRITERS: dict[str, type[ResultWriter]] = {
+    "txt": WriteTXT,
+    "json": WriteJSON,
+    "srt": WriteSRT,
+    "vtt": WriteVTT,
+    "tsv": WriteTSV,
+}
+FORMATS: tuple[str, ...] = ("txt", "json", "srt", "vtt", "tsv", "all")  # the CLI's choices
+
+
+def _unknown_format(name: str) -> ValueError:
+    return ValueError(f"unknown output format {name!r}; choose one of: {', '.join(FORMATS)}")
+
+
+def get_writer(output_format: str, options: WriterOptions | None = None) -> ResultWriter:
+    """The writer for one format name; ValueError listing the formats for an unknown one (or "all")."""
+    name = output_format.strip().lower()
+    if name == "all":
+        raise ValueError("'all' names several writers; use get_writers('all') to get one per format")
     try:
-        return WRITERS[output_format]()
+        cls = WRITERS[name]
     except KeyError:
-        raise ValueError(f"unknown output format {output_format!r}; choose one of: {', '.join(WRITERS)}") from None
+        raise _unknown_format(output_format) from None
+    return cls(options)
+
+
+def get_writers(output_format: str, options: WriterOptions | None = None) -> list[ResultWriter]:
+    """Every writer for "all", else a one-element list; ValueError listing the formats for an unknown name."""
+    if output_format.strip().lower() == "all":
+        return [cls(options) for cls in WRITERS.values()]
+    return [get_writer(output_format, options)]
 
 
 def output_stem(source: str) -> str:
@@ -55,3 +185,234 @@ def output_stem(source: str) -> str:
     if source.startswith("<"):
         return "audio"
     return Path(source).stem or "audio"
+
+
+# ---------------------------------------------------------------------------------------------
+# Times
+
+
+def _to_ms(seconds: float) -> int:
+    """Seconds to whole milliseconds, rounding half up; negative or non-finite times become 0."""
+    if not math.isfinite(seconds) or seconds <= 0:
+        return 0
+    return int(math.floor(seconds * 1000.0 + 0.5))
+
+
+def format_timestamp(milliseconds: int, decimal_marker: str = ".") -> str:
+    """`HH:MM:SS.mmm` (hours at least two digits) for whole milliseconds, e.g. 3661500 -> 01:01:01.500."""
+    milliseconds = max(0, int(milliseconds))
+    hours, rest = divmod(milliseconds, 3_600_000)
+    minutes, rest = divmod(rest, 60_000)
+    seconds, millis = divmod(rest, 1000)
+    return f"{hours:02d}:{minutes:02d}:{seconds:02d}{decimal_marker}{millis:03d}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Text: atoms and wrapping
+
+# Scripts written without spaces between words: a line may break between any two of their letters.
+_UNSPACED_RANGES = (
+    (0x0E00, 0x0EFF),  # Thai, Lao
+    (0x1000, 0x109F),  # Myanmar
+    (0x1780, 0x17FF),  # Khmer
+    (0x2E80, 0x2FDF),  # CJK radicals
+    (0x3000, 0x30FF),  # CJK symbols, hiragana, katakana
+    (0x3100, 0x31FF),  # bopomofo, katakana extensions
+    (0x3400, 0x4DBF),  # CJK extension A
+    (0x4E00, 0x9FFF),  # CJK unified ideographs
+    (0xF900, 0xFAFF),  # CJK compatibility ideographs
+    (0xFF00, 0xFFEF),  # half- and full-width forms
+    (0x20000, 0x3FFFF),  # CJK extensions B and later
+)
+
+
+def _is_unspaced(char: str) -> bool:
+    code = ord(char)
+    return any(low <= code <= high for low, high in _UNSPACED_RANGES)
+
+
+def _is_punctuation(text: str) -> bool:
+    return bool(text) and all(unicodedata.category(char).startswith("P") for char in text)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
+
+
+def _atoms(text: str) -> list[tuple[str, bool]]:
+    """Unbreakable pieces of `text` with whether a space goes before each.
+
+    Whitespace-separated words are atoms; inside a word, each letter of a script without spaces is
+    its own atom (so such text can break anywhere), and punctuation stays with what precedes it.
+    """
+    atoms: list[tuple[str, bool]] = []
+    for word in text.split():
+        pieces: list[str] = []
+        run = ""
+        for char in word:
+            if _is_unspaced(char) and not _is_punctuation(char):
+                if run:
+                    pieces.append(run)
+                    run = ""
+                pieces.append(char)
+            elif _is_punctuation(char) and pieces and not run and _is_unspaced(pieces[-1][-1]):
+                pieces[-1] += char  # "好。" and "好," stay together
+            else:
+                run += char
+        if run:
+            pieces.append(run)
+        for position, piece in enumerate(pieces):
+            atoms.append((piece, position == 0 and bool(atoms)))
+    return atoms
+
+
+def _join(atoms: list[tuple[str, bool]]) -> str:
+    text = ""
+    for piece, space_before in atoms:
+        text += (" " if space_before and text else "") + piece
+    return text
+
+
+def _wrap(atoms: list[tuple[str, bool]], width: int) -> list[str]:
+    """Greedy wrap (fewest lines): each line at most `width` characters unless one atom is longer."""
+    lines: list[str] = []
+    line = ""
+    for piece, space_before in atoms:
+        candidate = line + (" " if space_before and line else "") + piece
+        if line and len(candidate) > width:
+            lines.append(line)
+            line = piece
+        else:
+            line = candidate
+    if line:
+        lines.append(line)
+    return lines
+
+
+# ---------------------------------------------------------------------------------------------
+# Cues
+
+
+@dataclass
+class _Token:
+    atoms: list[tuple[str, bool]]
+    start: float  # seconds
+    end: float  # seconds
+
+
+def _timed_texts(result: Transcription) -> list[tuple[float, float, str]]:
+    """(start, end, text) per segment, or one 0..duration entry for a result with text but no segments."""
+    if result.segments:
+        return [(segment.start, segment.end, segment.text) for segment in result.segments]
+    if result.text.strip():
+        return [(0.0, result.duration, result.text)]
+    return []
+
+
+def _word_tokens(segment: Segment) -> list[_Token]:
+    """The segment's words as tokens; the segment's own spelling when it has one token per word."""
+    words = [word for word in segment.words if word.word.strip()]
+    spelled = segment.text.split()
+    if len(spelled) != len(words):
+        spelled = [_one_line(word.word) for word in words]
+    tokens: list[_Token] = []
+    previous = ""
+    for text, word in zip(spelled, words):
+        if tokens and _is_punctuation(text):  # a lone "," or "。" stays with the word before it
+            piece, space_before = tokens[-1].atoms[-1]
+            tokens[-1].atoms[-1] = (piece + text, space_before)
+            tokens[-1].end = max(tokens[-1].end, word.end)
+            previous = text
+            continue
+        atoms = _atoms(text)
+        # a space before the word unless either side is a script without spaces
+        space = bool(previous) and not (_is_unspaced(previous[-1]) or _is_unspaced(text[0]))
+        atoms[0] = (atoms[0][0], space)
+        tokens.append(_Token(atoms, word.start, word.end))
+        previous = text
+    return tokens
+
+
+def _proportional_tokens(text: str, start: float, end: float) -> list[_Token]:
+    """Atoms of `text` timed in proportion to character offsets between start and end, end to end."""
+    atoms = _atoms(text)
+    offsets = []
+    position = 0
+    for index, (piece, space_before) in enumerate(atoms):
+        if space_before and index:
+            position += 1
+        offsets.append(position)
+        position += len(piece)
+    total = max(position, 1)
+    span = max(end - start, 0.0)
+    starts = [start + span * offset / total for offset in offsets]
+    ends = starts[1:] + [max(end, start)]
+    return [_Token([atom], token_start, token_end) for atom, token_start, token_end in zip(atoms, starts, ends)]
+
+
+def _fits(atoms: list[tuple[str, bool]], options: WriterOptions) -> bool:
+    return len(_wrap(atoms, options.max_line_width)) <= options.max_line_count
+
+
+def _pack(tokens: list[_Token], options: WriterOptions) -> list[tuple[float, float, list[tuple[str, bool]]]]:
+    """Greedily group tokens into cues that fit the lines and last at most max_cue_seconds."""
+    chunks: list[tuple[float, float, list[tuple[str, bool]]]] = []
+    atoms: list[tuple[str, bool]] = []
+    start = end = 0.0
+    for token in tokens:
+        if atoms:
+            candidate = atoms + token.atoms
+            if token.end - start <= options.max_cue_seconds and _fits(candidate, options):
+                atoms, end = candidate, max(end, token.end)
+                continue
+            chunks.append((start, end, atoms))
+        atoms, start, end = list(token.atoms), token.start, token.end
+    if atoms:
+        chunks.append((start, end, atoms))
+    return chunks
+
+
+def _segment_chunks(start: float, end: float, text: str, segment: Segment | None, options: WriterOptions):
+    """(start, end, atoms) for one segment: the whole segment, or its pieces when too long or too wordy."""
+    has_words = segment is not None and any(word.word.strip() for word in segment.words)
+    atoms = _atoms(text)
+    if not atoms and has_words:
+        assert segment is not None
+        atoms = [atom for token in _word_tokens(segment) for atom in token.atoms]
+    if not atoms:
+        return []
+    if end - start <= options.max_cue_seconds and _fits(atoms, options):
+        return [(start, end, atoms)]
+    if has_words:
+        assert segment is not None
+        return _pack(_word_tokens(segment), options)
+    return _pack(_proportional_tokens(text, start, end), options)
+
+
+def build_cues(result: Transcription, options: WriterOptions | None = None) -> list[Cue]:
+    """The subtitle cues of `result`, shared by the SRT and VTT writers.
+
+    Cues follow the segments in order (a result with text but no segments gets one 0..duration cue).
+    A segment longer than max_cue_seconds, or whose text needs more than max_line_count lines, is
+    split: at words (by their timestamps) when it has them, else in proportion to characters. Times
+    are whole milliseconds; a cue starting before the previous one ended starts at that end, and
+    each cue ends at least 1 ms after it starts. Cues without text are left out.
+    """
+    options = options if options is not None else WriterOptions()
+    if result.segments:
+        pieces = [(segment.start, segment.end, segment.text, segment) for segment in result.segments]
+    else:
+        pieces = [(start, end, text, None) for start, end, text in _timed_texts(result)]
+    cues: list[Cue] = []
+    previous_end = 0
+    for start, end, text, segment in pieces:
+        for chunk_start, chunk_end, atoms in _segment_chunks(start, end, text, segment, options):
+            lines = _wrap(atoms, options.max_line_width)
+            body = "\n".join(line.replace("-->", "->") for line in lines)
+            if not body.strip():
+                continue
+            start_ms = max(_to_ms(chunk_start), previous_end)
+            end_ms = max(_to_ms(chunk_end), start_ms + 1)
+            cues.append(Cue(start_ms, end_ms, body))
+            previous_end = end_ms
+    return cues

@@ -1,0 +1,160 @@
+"""The one inference engine: inputs -> windows -> batched forward passes -> per-input reducers.
+
+Every task that needs logits (transcription, alignment, language identification, evaluation, the
+server) runs through `run_inference` with its own `FrameReducer`. Windows of one or several inputs
+share batches. Each input is decoded twice: once to measure its level (mean and variance, so that
+every window is normalised as one pass over the whole input would be), once to cut it into windows.
+Each window's kept logits go straight to its input's reducer, which keeps only what
+its task needs (a token and a probability per frame, a few columns of log-probabilities, ...), so
+memory does not grow with the length of the audio beyond that.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Callable, Generic, Iterable, Iterator, Protocol, TypeVar
+
+import numpy as np
+
+from .audio import SAMPLE_RATE, AudioInput, measure_audio, source_name, stream_audio
+from .batching import plan_batches
+from .errors import PolyasrError, UnsupportedAudioError
+from .model import CTCModel
+from .windows import Window, WindowOptions, iter_windows
+
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class FrameReducer(Protocol[T_co]):
+    """Consumes the kept logits of an input's windows (in any order) and summarises them."""
+
+    def add(self, first_frame: int, logits: np.ndarray) -> None:
+        """Logits (frames x vocabulary, float32) of global frames first_frame, first_frame + 1, ..."""
+
+    def finish(self, num_frames: int) -> T_co:
+        """The summary, once all `num_frames` frames of the input were added."""
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """How windows are grouped into forward passes."""
+
+    batch_seconds: float = 160.0  # padded audio seconds per forward pass (batch size x longest window)
+    max_batch_size: int = 32  # windows per forward pass at most
+    lookahead_batches: int = 4  # batches' worth of windows gathered before sorting them by length
+    block_seconds: float = 30.0  # audio decoded at a time from each input
+
+
+@dataclass(frozen=True)
+class InputResult(Generic[T]):
+    """The reducer's summary of one input, or the error that input raised."""
+
+    source: str
+    num_samples: int
+    value: T | None
+    error: PolyasrError | None
+
+    @property
+    def duration(self) -> float:
+        return self.num_samples / SAMPLE_RATE
+
+
+@dataclass
+class _Job(Generic[T]):
+    source: str
+    reducer: FrameReducer[T]
+    level: tuple[float, float] | None = None  # (mean, variance) of the whole input
+    num_samples: int = 0
+    windows_total: int | None = None  # known once the last window is produced
+    windows_done: int = 0
+    error: PolyasrError | None = None
+
+    def finished(self) -> bool:
+        return self.error is not None or self.windows_done == self.windows_total
+
+
+def run_inference(
+    model: CTCModel,
+    sources: Iterable[AudioInput],
+    make_reducer: Callable[[], FrameReducer[T]],
+    windows: WindowOptions = WindowOptions(),
+    batch: BatchOptions = BatchOptions(),
+    sampling_rate: int | None = None,
+) -> Iterator[InputResult[T]]:
+    """Run the model over every input and yield each input's result in input order, lazily.
+
+    An input that cannot be decoded (missing, corrupt, ...) yields its error; the others go on.
+    """
+    spf = model.samples_per_frame
+    windows.sizes(spf)  # invalid window options fail now, not after decoding
+    budget = int(batch.batch_seconds * SAMPLE_RATE) * batch.lookahead_batches
+    jobs: list[_Job[T]] = []  # not yet yielded, in input order
+    queued: list[tuple[_Job[T], Window]] = []
+    queued_samples = 0
+
+    def flush() -> Iterator[InputResult[T]]:
+        nonlocal queued, queued_samples
+        _forward(model, [(j, w) for j, w in queued if j.error is None], batch)
+        queued, queued_samples = [], 0
+        while jobs and jobs[0].finished():
+            yield _result(model, jobs.pop(0))
+
+    for source in sources:
+        job: _Job[T] = _Job(source_name(source), make_reducer())
+        jobs.append(job)
+        try:
+            source = _rereadable(source)
+            stats = measure_audio(source, sampling_rate, batch.block_seconds)
+            job.level = (stats.mean, stats.variance)
+        except PolyasrError as error:
+            job.error = error
+            continue
+        stream = iter_windows(stream_audio(source, sampling_rate, batch.block_seconds), windows, spf)
+        while True:
+            try:
+                window = next(stream, None)
+            except PolyasrError as error:
+                job.error = error
+                break
+            if window is None:
+                break
+            queued.append((job, window))
+            queued_samples += len(window.samples)
+            job.num_samples = window.start_sample + len(window.samples)
+            if window.is_last:
+                job.windows_total = window.index + 1
+            if queued_samples >= budget:
+                yield from flush()
+    yield from flush()
+
+
+def _forward(model: CTCModel, queued: list[tuple[_Job[T], Window]], batch: BatchOptions) -> None:
+    """Run queued windows in length-sorted batches and hand each its kept logits."""
+    max_samples = max(1, int(batch.batch_seconds * SAMPLE_RATE))
+    for group in plan_batches([len(w.samples) for _, w in queued], max_samples, batch.max_batch_size):
+        outputs = model.logits([queued[i][1].samples for i in group], [queued[i][0].level for i in group])
+        for i, logits in zip(group, outputs):
+            job, window = queued[i]
+            job.reducer.add(window.first_frame(model.samples_per_frame), logits[window.keep_start : window.keep_end])
+            job.windows_done += 1
+
+
+def _rereadable(source: AudioInput) -> AudioInput:
+    """The input in a form that can be decoded twice (a file object is read into bytes)."""
+    if isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview, np.ndarray)):
+        return source
+    if not hasattr(source, "read"):
+        return source  # let the decoder name the problem
+    try:
+        return source.read()
+    except (OSError, ValueError) as error:
+        raise UnsupportedAudioError(f"<file object>: cannot be read ({error})") from error
+
+
+def _result(model: CTCModel, job: _Job[T]) -> InputResult[T]:
+    if job.error is not None:
+        return InputResult(job.source, job.num_samples, None, job.error)
+    value = job.reducer.finish(model.frames_for_samples(job.num_samples))
+    return InputResult(job.source, job.num_samples, value, None)

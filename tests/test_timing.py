@@ -1,0 +1,69 @@
+"""Timestamps from synthetic logits with a known alignment: exact times, words, segments."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from polyasr.decoding import Vocabulary, greedy_decode
+from polyasr.timing import SegmentOptions, build_segments, join_words
+from polyasr.results import Word
+
+TOKENS = ("[PAD]", "<s>", "[UNK]", "|", "h", "i", "y", "o", "你", "好")
+VOCAB = Vocabulary(tokens=TOKENS, blank_id=0, word_delimiter_id=3, hidden_ids=frozenset({0, 1, 2}))
+FRAME = 0.02
+
+
+def logits_for(path: str, peak: float = 0.9) -> np.ndarray:
+    """One frame per character of `path`; '_' is blank. The path's token gets probability `peak`."""
+    ids = [0 if c == "_" else TOKENS.index(c) for c in path]
+    probs = np.full((len(ids), len(TOKENS)), (1 - peak) / (len(TOKENS) - 1))
+    probs[np.arange(len(ids)), ids] = peak
+    return np.log(probs).astype(np.float32)
+
+
+def test_character_and_word_times_are_exact() -> None:
+    #        frame: 0123456789...
+    path = "__hh_i__|||_yyo__"
+    decoded = greedy_decode(logits_for(path), VOCAB)
+    (segment,) = build_segments(decoded, VOCAB, FRAME, word_timestamps=True)
+    hi, yo = segment.words
+    assert (hi.word, yo.word, segment.text, decoded.text) == ("hi", "yo", "hi yo", "hi yo")
+    # h: frames 2-3 -> 0.04..0.08; i: frame 5 -> 0.10..0.12; y: 12-13 -> 0.24..0.28; o: 14 -> 0.28..0.30
+    assert [(c.char, c.start, c.end) for c in hi.chars] == [("h", 0.04, 0.08), ("i", 0.10, 0.12)]
+    assert [(c.char, c.start, c.end) for c in yo.chars] == [("y", 0.24, 0.28), ("o", 0.28, 0.30)]
+    assert (hi.start, hi.end, yo.start, yo.end) == (0.04, 0.12, 0.24, 0.30)
+    assert (segment.start, segment.end) == (0.04, 0.30)
+    assert hi.score == pytest.approx(0.9, abs=1e-6)  # every frame of the word has probability 0.9
+
+
+def test_word_score_is_the_mean_of_its_frames() -> None:
+    logits = logits_for("hhi", peak=0.9)
+    logits[2] = logits_for("i", peak=0.6)[0]
+    decoded = greedy_decode(logits, VOCAB)
+    (word,) = build_segments(decoded, VOCAB, FRAME, word_timestamps=True)[0].words
+    assert word.score == pytest.approx((0.9 + 0.9 + 0.6) / 3, abs=1e-6)
+    assert [c.score for c in word.chars] == pytest.approx([0.9, 0.6], abs=1e-6)
+
+
+def test_segments_split_at_pauses_and_at_the_length_limit() -> None:
+    pause = "_" * 30  # 0.6 s of blanks
+    decoded = greedy_decode(logits_for("hi|yo|" + pause + "hi|hi|hi"), VOCAB)
+    segments = build_segments(decoded, VOCAB, FRAME, SegmentOptions(pause_seconds=0.5))
+    assert [s.text for s in segments] == ["hi yo", "hi hi hi"]
+    assert [s.id for s in segments] == [0, 1] and segments[1].start == pytest.approx(0.72)
+    assert segments[0].words == ()  # words only when asked for
+    short = build_segments(decoded, VOCAB, FRAME, SegmentOptions(pause_seconds=5, max_segment_seconds=0.11))
+    assert [s.text for s in short] == ["hi yo", "hi hi", "hi"]  # each closed before passing 0.11 s
+
+
+def test_unspaced_characters_are_words_and_join_without_spaces() -> None:
+    decoded = greedy_decode(logits_for("你_好__|hi"), VOCAB)
+    (segment,) = build_segments(decoded, VOCAB, FRAME, word_timestamps=True)
+    assert [w.word for w in segment.words] == ["你", "好", "hi"]
+    assert segment.text == "你好 hi"
+    assert join_words([Word("a", 0, 1, 1), Word("你", 1, 2, 1), Word("好", 2, 3, 1)]) == "a 你好"
+
+
+def test_silence_gives_no_segments() -> None:
+    assert build_segments(greedy_decode(logits_for("____"), VOCAB), VOCAB, FRAME) == ()
