@@ -23,6 +23,7 @@ from .inference import BatchOptions
 from .results import Char, Segment, Transcription, Word
 from .timing import SegmentOptions
 from .transcriber import Outcome, Recognizer, TranscribeOptions, load
+from .vad import VadOptions
 from .windows import WindowOptions
 
 __all__ = [
@@ -46,6 +47,7 @@ __all__ = [
     "TranscribeOptions",
     "Transcription",
     "UnsupportedAudioError",
+    "VadOptions",
     "WindowOptions",
     "Word",
     "load",

@@ -104,14 +104,29 @@ class AudioStats:
     variance: float
 
 
-def measure_audio(source: AudioInput, sampling_rate: int | None = None, block_seconds: float = 30.0) -> AudioStats:
-    """Decode the input once, keeping only its sample count, mean and variance (float64 sums)."""
-    count, total, squares = 0, 0.0, 0.0
-    for block in stream_audio(source, sampling_rate, block_seconds):
+class LevelMeter:
+    """Accumulates AudioStats over consecutive blocks (float64 sums)."""
+
+    def __init__(self) -> None:
+        self.count, self.total, self.squares = 0, 0.0, 0.0
+
+    def add(self, block: np.ndarray) -> None:
         values = block.astype(np.float64)
-        count, total, squares = count + values.size, total + values.sum(), squares + np.square(values).sum()
-    mean = total / count
-    return AudioStats(num_samples=count, mean=mean, variance=max(0.0, squares / count - mean * mean))
+        self.count += values.size
+        self.total += float(values.sum())
+        self.squares += float(np.square(values).sum())
+
+    def stats(self) -> AudioStats:
+        mean = self.total / max(1, self.count)
+        return AudioStats(self.count, mean, max(0.0, self.squares / max(1, self.count) - mean * mean))
+
+
+def measure_audio(source: AudioInput, sampling_rate: int | None = None, block_seconds: float = 30.0) -> AudioStats:
+    """Decode the input once, keeping only its sample count, mean and variance."""
+    meter = LevelMeter()
+    for block in stream_audio(source, sampling_rate, block_seconds):
+        meter.add(block)
+    return meter.stats()
 
 
 def _blocks(source: AudioInput, sampling_rate: int | None, block: int) -> Iterator[np.ndarray]:

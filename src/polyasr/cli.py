@@ -13,6 +13,7 @@ from .model import default_model, load_language_table
 from .lang_ids import read_language_table, write_language_table_json
 from .results import Transcription
 from .transcriber import AUTO, TranscribeOptions, load
+from .vad import VadOptions
 from .windows import WindowOptions
 from .writers import FORMATS, WriterOptions, get_writers
 
@@ -59,6 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output_options(transcribe)
     transcribe.add_argument("--word-timestamps", action="store_true", help="add words with start, end and score (json)")
     transcribe.add_argument("--window-seconds", type=float, default=WindowOptions.window_seconds, help="audio per forward pass for long files")
+    transcribe.add_argument("--vad", action="store_true", help="run the model on detected speech only (pip install 'polyasr[vad]')")
     transcribe.add_argument("--batch-seconds", type=float, default=BatchOptions.batch_seconds, help="padded audio seconds per forward pass")
     _add_model_options(transcribe)
 
@@ -90,7 +92,7 @@ def _transcribe(args: argparse.Namespace) -> int:
                       batch=BatchOptions(batch_seconds=args.batch_seconds))
     if args.verbose:
         print(f"polyasr: model {recognizer.model.name}: {recognizer.runtime.describe()}", file=sys.stderr)
-    options = TranscribeOptions(windows=WindowOptions(window_seconds=args.window_seconds))
+    options = TranscribeOptions(windows=WindowOptions(window_seconds=args.window_seconds), vad=VadOptions() if args.vad else None)
     outcomes = recognizer.transcribe_iter(args.files, args.language, args.word_timestamps, options=options)
     failed = 0
     progress = tqdm(outcomes, total=len(args.files), unit="file", disable=len(args.files) == 1, file=sys.stderr)

@@ -12,15 +12,18 @@ memory does not grow with the length of the audio beyond that.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from itertools import groupby
+from operator import itemgetter
 from typing import Callable, Generic, Iterable, Iterator, Protocol, TypeVar
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, AudioInput, measure_audio, source_name, stream_audio
+from .audio import SAMPLE_RATE, AudioInput, AudioStats, LevelMeter, source_name, stream_audio
 from .batching import plan_batches
 from .errors import PolyasrError, UnsupportedAudioError
 from .model import CTCModel
+from .vad import SpeechDetector, merge_regions, region_blocks
 from .windows import Window, WindowOptions, iter_windows
 
 T = TypeVar("T")
@@ -67,7 +70,7 @@ class _Job(Generic[T]):
     reducer: FrameReducer[T]
     level: tuple[float, float] | None = None  # (mean, variance) of the whole input
     num_samples: int = 0
-    windows_total: int | None = None  # known once the last window is produced
+    windows_total: int | None = None  # known once the input's windows are all produced
     windows_done: int = 0
     error: PolyasrError | None = None
 
@@ -82,10 +85,13 @@ def run_inference(
     windows: WindowOptions = WindowOptions(),
     batch: BatchOptions = BatchOptions(),
     sampling_rate: int | None = None,
+    detector: SpeechDetector | None = None,
 ) -> Iterator[InputResult[T]]:
     """Run the model over every input and yield each input's result in input order, lazily.
 
-    An input that cannot be decoded (missing, corrupt, ...) yields its error; the others go on.
+    With a speech `detector`, only speech regions are run through the model; the frames of the
+    rest are left to the reducer's default (blank). An input that cannot be decoded (missing,
+    corrupt, ...) yields its error; the others go on.
     """
     spf = model.samples_per_frame
     windows.sizes(spf)  # invalid window options fail now, not after decoding
@@ -106,12 +112,13 @@ def run_inference(
         jobs.append(job)
         try:
             source = _rereadable(source)
-            stats = measure_audio(source, sampling_rate, batch.block_seconds)
-            job.level = (stats.mean, stats.variance)
+            stats, regions = _first_pass(source, sampling_rate, batch.block_seconds, detector, spf)
         except PolyasrError as error:
             job.error = error
             continue
-        stream = iter_windows(stream_audio(source, sampling_rate, batch.block_seconds), windows, spf)
+        job.level, job.num_samples = (stats.mean, stats.variance), stats.num_samples
+        stream = _windows(stream_audio(source, sampling_rate, batch.block_seconds), regions, windows, spf)
+        count = 0
         while True:
             try:
                 window = next(stream, None)
@@ -119,15 +126,42 @@ def run_inference(
                 job.error = error
                 break
             if window is None:
+                job.windows_total = count
                 break
+            count += 1
             queued.append((job, window))
             queued_samples += len(window.samples)
-            job.num_samples = window.start_sample + len(window.samples)
-            if window.is_last:
-                job.windows_total = window.index + 1
             if queued_samples >= budget:
                 yield from flush()
     yield from flush()
+
+
+def _first_pass(
+    source: AudioInput, sampling_rate: int | None, block_seconds: float, detector: SpeechDetector | None, spf: int
+) -> tuple[AudioStats, list[tuple[int, int]] | None]:
+    """Decode once: the input's level and, with a detector, its speech regions (frame-aligned starts)."""
+    meter = LevelMeter()
+    found: list[tuple[int, int]] = []
+    for block in stream_audio(source, sampling_rate, block_seconds):
+        if detector is not None:
+            found += [(meter.count + start, meter.count + end) for start, end in detector(block)]
+        meter.add(block)
+    if detector is None:
+        return meter.stats(), None
+    return meter.stats(), [(start // spf * spf, end) for start, end in merge_regions(found, min_gap=2 * spf)]
+
+
+def _windows(
+    blocks: Iterator[np.ndarray], regions: list[tuple[int, int]] | None, options: WindowOptions, spf: int
+) -> Iterator[Window]:
+    """Windows over the whole input, or over each speech region (shifted to its place in the input)."""
+    if regions is None:
+        yield from iter_windows(blocks, options, spf)
+        return
+    for index, pieces in groupby(region_blocks(blocks, regions), key=itemgetter(0)):
+        offset = regions[index][0]
+        for window in iter_windows((piece for _, piece in pieces), options, spf):
+            yield replace(window, start_sample=window.start_sample + offset)
 
 
 def _forward(model: CTCModel, queued: list[tuple[_Job[T], Window]], batch: BatchOptions) -> None:

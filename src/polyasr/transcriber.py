@@ -17,6 +17,7 @@ from .model import CTCModel, load_ctc_model
 from .results import Transcription
 from .runtime import Runtime, RuntimeOptions
 from .timing import SegmentOptions, build_segments, group_segments, join_words
+from .vad import SileroDetector, SpeechDetector, VadOptions
 from .windows import WindowOptions
 
 AUTO = "auto"  # decode with every token of the vocabulary (the card's `predict`)
@@ -28,6 +29,7 @@ class TranscribeOptions:
 
     windows: WindowOptions = field(default_factory=WindowOptions)
     segments: SegmentOptions = field(default_factory=SegmentOptions)
+    vad: VadOptions | None = None  # run the model on detected speech only (needs polyasr[vad])
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,15 @@ class Recognizer:
     def __init__(self, model: CTCModel, batch: BatchOptions = BatchOptions()) -> None:
         self.model = model
         self.batch = batch
+        self._detectors: dict[VadOptions, SpeechDetector] = {}
+
+    def _detector(self, options: VadOptions | None) -> SpeechDetector | None:
+        """The speech detector for these options, loaded on first use."""
+        if options is None:
+            return None
+        if options not in self._detectors:
+            self._detectors[options] = SileroDetector(options)
+        return self._detectors[options]
 
     @property
     def runtime(self) -> Runtime:
@@ -112,7 +123,8 @@ class Recognizer:
         allowed = None if code is None else self.model.language_table.token_ids(code)  # type: ignore[union-attr]
         blank = self.model.vocabulary.blank_id
         results = run_inference(
-            self.model, audios, lambda: GreedyReducer(blank, allowed), opts.windows, self.batch, sampling_rate
+            self.model, audios, lambda: GreedyReducer(blank, allowed), opts.windows, self.batch, sampling_rate,
+            self._detector(opts.vad),
         )
         return (self._outcome(r, code, word_timestamps, opts) for r in results)
 
@@ -135,7 +147,10 @@ class Recognizer:
         tokens = tokenize_transcript(transcript, self.model.vocabulary, allowed)
         blank = self.model.vocabulary.blank_id
         columns = np.unique(np.r_[blank, tokens.targets]).astype(np.int64)
-        (item,) = run_inference(self.model, [audio], lambda: EmissionReducer(columns), opts.windows, self.batch, sampling_rate)
+        (item,) = run_inference(
+            self.model, [audio], lambda: EmissionReducer(columns), opts.windows, self.batch, sampling_rate,
+            self._detector(opts.vad),
+        )
         if item.error is not None:
             raise item.error
         assert item.value is not None

@@ -1,0 +1,84 @@
+"""Voice activity detection: speech regions, and the model run on speech only."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from audio_factory import voiced
+from polyasr import TranscribeOptions, VadOptions
+from polyasr.decoding import GreedyReducer
+from polyasr.inference import run_inference
+from polyasr.vad import SileroDetector, merge_regions, region_blocks
+from polyasr.windows import WindowOptions
+
+SR = 16_000
+
+
+def test_merge_regions_joins_close_ones_and_sorts() -> None:
+    assert merge_regions([(500, 900), (0, 100), (120, 300), (300, 300)], min_gap=50) == [(0, 300), (500, 900)]
+
+
+def test_region_blocks_cut_regions_out_of_blocks() -> None:
+    x = np.arange(100, dtype=np.float32)
+    blocks = [x[i : i + 30] for i in range(0, 100, 30)]
+    pieces = list(region_blocks(iter(blocks), [(10, 40), (55, 58), (70, 100)]))
+    assert [(i, p.tolist()) for i, p in pieces if i == 1] == [(1, [55.0, 56.0, 57.0])]
+    joined = {i: np.concatenate([p for j, p in pieces if j == i]) for i in range(3)}
+    np.testing.assert_array_equal(joined[0], x[10:40])
+    np.testing.assert_array_equal(joined[2], x[70:100])
+
+
+@pytest.fixture(scope="module")
+def speech_in_silence() -> np.ndarray:
+    x = np.zeros(12 * SR, np.float32)
+    x[3 * SR : 7 * SR] = voiced(4.0)
+    return x + (0.001 * np.random.default_rng(1).standard_normal(len(x))).astype(np.float32)
+
+
+def test_silero_finds_the_speech_and_nothing_else(speech_in_silence) -> None:
+    regions = SileroDetector(VadOptions())(speech_in_silence)
+    assert regions, "no speech found"
+    assert all(2.7 * SR <= start and end <= 7.3 * SR for start, end in regions)
+    assert sum(end - start for start, end in regions) >= 1.5 * SR
+
+
+class FakeDetector:
+    """Speech at 5-12 s and 30-33 s of the input, wherever the block boundaries fall."""
+
+    def __init__(self) -> None:
+        self.offset = 0
+        self.regions = [(5 * SR, 12 * SR), (30 * SR, 33 * SR)]
+
+    def __call__(self, block: np.ndarray) -> list[tuple[int, int]]:
+        start, end = self.offset, self.offset + len(block)
+        self.offset = end
+        return [(max(a, start) - start, min(b, end) - start) for a, b in self.regions if a < end and b > start]
+
+
+def test_only_speech_regions_reach_the_model(recognizer, monkeypatch) -> None:
+    model = recognizer.model
+    x = (0.2 * np.random.default_rng(3).standard_normal(40 * SR)).astype(np.float32)
+    seen: list[int] = []
+    original = model.logits
+
+    def counting(batch, stats=None):
+        seen.extend(len(b) for b in batch)
+        return original(batch, stats)
+
+    monkeypatch.setattr(model, "logits", counting)
+    options = WindowOptions(window_seconds=6.0, context_seconds=1.0)
+    (result,) = run_inference(model, [x], lambda: GreedyReducer(0), options, sampling_rate=SR, detector=FakeDetector())
+    frames = result.value
+    assert result.num_samples == 40 * SR and frames.num_frames == model.frames_for_samples(40 * SR)
+    assert sum(seen) == 12 * SR  # windows 0-6 s and 4-7 s of the 7 s region, then the 3 s one; not 40 s
+    speech = np.zeros(frames.num_frames, bool)
+    speech[250:600] = speech[1500:1650] = True  # 5-12 s and 30-33 s in 20 ms frames
+    assert (frames.tokens[~speech] == 0).all() and (frames.probs[~speech] == 1).all()
+    assert (frames.tokens[speech] != 0).any()
+
+
+def test_transcribe_with_vad_keeps_segments_inside_the_speech(recognizer, speech_in_silence) -> None:
+    result = recognizer.transcribe(speech_in_silence, sampling_rate=SR, options=TranscribeOptions(vad=VadOptions()))
+    assert result.duration == 12.0
+    assert result.segments and all(2.7 <= s.start and s.end <= 7.3 for s in result.segments)
