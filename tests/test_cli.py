@@ -85,3 +85,15 @@ def test_console_script_runs_and_fails_cleanly(tiny_model_dir, tmp_path) -> None
     assert out.returncode == 1
     assert out.stderr.strip().splitlines()[-1].startswith("polyasr: error: ")
     assert "nope.wav" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_detect_language_lists_sorted_probabilities(tiny_model_dir, audio_files, capsys) -> None:
+    assert main(["detect-language", str(audio_files[0]), "--model", str(tiny_model_dir), "--top", "3"]) == 0
+    rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 3 and all(len(r) == 3 for r in rows)
+    probabilities = [float(r[2]) for r in rows]
+    assert probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1.0 + 1e-3
+    assert {r[0] for r in rows} <= {"de", "en", "ja", "ru"} and rows[0][1] != rows[0][0]  # a name, not the code
+    assert main(["detect-language", str(audio_files[0]), "--model", str(tiny_model_dir), "--candidates", "de,ru", "-f", "json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert {x["language"] for x in data["languages"]} == {"de", "ru"}

@@ -2,7 +2,9 @@
 
     import polyasr
     rec = polyasr.load()                  # voidful/wav2vec2-xlsr-multilingual-56, or $POLYASR_MODEL
-    result = rec.transcribe("talk.mp3", language="fr")
+    result = rec.transcribe("talk.mp3", language="fr")   # or "auto", or "detect"
+    rec.detect_language("talk.mp3", top=3)
+    rec.align("talk.mp3", "known transcript", language="fr").words
 """
 
 from .audio import SAMPLE_RATE, load_audio
@@ -18,7 +20,9 @@ from .errors import (
     PolyasrError,
     UnsupportedAudioError,
 )
+from .langid import LanguageCalibration
 from .model import DEFAULT_MODEL
+from .normalize import normalize_text
 from .inference import BatchOptions
 from .results import Char, Segment, Transcription, Word
 from .timing import SegmentOptions
@@ -36,6 +40,7 @@ __all__ = [
     "Char",
     "CorruptAudioError",
     "EmptyAudioError",
+    "LanguageCalibration",
     "LanguageError",
     "LanguageTableError",
     "ModelLoadError",
@@ -52,5 +57,6 @@ __all__ = [
     "Word",
     "load",
     "load_audio",
+    "normalize_text",
 ]
 __version__ = "0.1.0"

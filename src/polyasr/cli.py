@@ -56,13 +56,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     transcribe = commands.add_parser("transcribe", help="transcribe audio or video files")
     transcribe.add_argument("files", nargs="+", help="audio or video files (wav, flac, mp3, ogg, opus, m4a, webm, mp4, ...)")
-    transcribe.add_argument("--language", "-l", default=AUTO, help="'auto' (every character of the model) or a language code, e.g. de")
+    transcribe.add_argument("--language", "-l", default=AUTO,
+                            help="'auto' (every character of the model), 'detect' (identify, then restrict), or a code, e.g. de")
+    transcribe.add_argument("--candidates", default=None, help="with --language detect: choose among these, e.g. de,fr,it")
     _add_output_options(transcribe)
     transcribe.add_argument("--word-timestamps", action="store_true", help="add words with start, end and score (json)")
     transcribe.add_argument("--window-seconds", type=float, default=WindowOptions.window_seconds, help="audio per forward pass for long files")
     transcribe.add_argument("--vad", action="store_true", help="run the model on detected speech only (pip install 'polyasr[vad]')")
     transcribe.add_argument("--batch-seconds", type=float, default=BatchOptions.batch_seconds, help="padded audio seconds per forward pass")
     _add_model_options(transcribe)
+
+    detect = commands.add_parser("detect-language", help="identify the spoken language")
+    detect.add_argument("files", nargs="+", help="audio or video files")
+    detect.add_argument("--top", type=int, default=5, help="how many languages to list per file")
+    detect.add_argument("--candidates", default=None, help="choose among these languages only, e.g. de,fr,it")
+    detect.add_argument("--output-format", "-f", default="txt", choices=["txt", "json"], help="txt: a table; json: one object per file")
+    _add_model_options(detect)
 
     align = commands.add_parser("align", help="times of every word of a known transcript (forced alignment)")
     align.add_argument("audio", help="audio or video file")
@@ -92,7 +101,11 @@ def _transcribe(args: argparse.Namespace) -> int:
                       batch=BatchOptions(batch_seconds=args.batch_seconds))
     if args.verbose:
         print(f"polyasr: model {recognizer.model.name}: {recognizer.runtime.describe()}", file=sys.stderr)
-    options = TranscribeOptions(windows=WindowOptions(window_seconds=args.window_seconds), vad=VadOptions() if args.vad else None)
+    options = TranscribeOptions(
+        windows=WindowOptions(window_seconds=args.window_seconds),
+        vad=VadOptions() if args.vad else None,
+        language_candidates=_split(args.candidates),
+    )
     outcomes = recognizer.transcribe_iter(args.files, args.language, args.word_timestamps, options=options)
     failed = 0
     progress = tqdm(outcomes, total=len(args.files), unit="file", disable=len(args.files) == 1, file=sys.stderr)
@@ -103,6 +116,39 @@ def _transcribe(args: argparse.Namespace) -> int:
             continue
         assert outcome.result is not None
         _emit(args, outcome.result, len(args.files) > 1, progress)
+    return 1 if failed else 0
+
+
+def _split(codes: str | None) -> tuple[str, ...] | None:
+    return tuple(c.strip() for c in codes.split(",") if c.strip()) if codes else None
+
+
+def _detect(args: argparse.Namespace) -> int:
+    import json
+
+    from tqdm import tqdm
+
+    recognizer = load(args.model, device=args.device, dtype=args.dtype, threads=args.threads)
+    items = recognizer.detect_language_iter(args.files, _split(args.candidates))
+    failed = 0
+    progress = tqdm(items, total=len(args.files), unit="file", disable=len(args.files) == 1, file=sys.stderr)
+    for item in progress:
+        if item.error is not None:
+            failed += 1
+            progress.write(f"polyasr: error: {item.error}", file=sys.stderr)
+            continue
+        assert item.value is not None
+        ranked = item.value.probabilities()[: args.top]
+        if args.output_format == "json":
+            languages = [{"language": c, "name": language_name(c), "probability": p} for c, p in ranked]
+            progress.write(json.dumps({"source": item.source, "languages": languages}, ensure_ascii=False), file=sys.stdout)
+            continue
+        if len(args.files) > 1:
+            progress.write(f"{item.source}:", file=sys.stdout)
+        if not ranked:
+            progress.write("no speech found", file=sys.stdout)
+        for code, probability in ranked:
+            progress.write(f"{code}\t{language_name(code)}\t{probability:.4f}", file=sys.stdout)
     return 1 if failed else 0
 
 
@@ -161,7 +207,7 @@ def _quiet_libraries() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet_libraries()
-    handlers = {"transcribe": _transcribe, "align": _align, "languages": _languages, "convert-lang-ids": _convert}
+    handlers = {"transcribe": _transcribe, "detect-language": _detect, "align": _align, "languages": _languages, "convert-lang-ids": _convert}
     try:
         return handlers[args.command](args)
     except PolyasrError as error:

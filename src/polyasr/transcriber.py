@@ -13,6 +13,8 @@ from .audio import AudioInput
 from .decoding import FrameChoices, GreedyReducer, decode_frames
 from .errors import LanguageError, PolyasrError
 from .inference import BatchOptions, InputResult, run_inference
+from .lang_ids import LanguageTable
+from .langid import LanguageCalibration, LanguageFrames, LanguageReducer
 from .model import CTCModel, load_ctc_model
 from .results import Transcription
 from .runtime import Runtime, RuntimeOptions
@@ -21,6 +23,7 @@ from .vad import SileroDetector, SpeechDetector, VadOptions
 from .windows import WindowOptions
 
 AUTO = "auto"  # decode with every token of the vocabulary (the card's `predict`)
+DETECT = "detect"  # identify the language, then decode restricted to it
 
 
 @dataclass(frozen=True)
@@ -30,6 +33,8 @@ class TranscribeOptions:
     windows: WindowOptions = field(default_factory=WindowOptions)
     segments: SegmentOptions = field(default_factory=SegmentOptions)
     vad: VadOptions | None = None  # run the model on detected speech only (needs polyasr[vad])
+    language_candidates: tuple[str, ...] | None = None  # languages "detect" chooses from; None: all
+    calibration: LanguageCalibration = field(default_factory=LanguageCalibration)
 
 
 @dataclass(frozen=True)
@@ -67,16 +72,55 @@ class Recognizer:
         table = self.model.language_table
         return table.codes() if table is not None else []
 
+    def _table(self, purpose: str) -> LanguageTable:
+        if self.model.language_table is None:
+            raise LanguageError(
+                f"model '{self.model.name}' ships no lang_ids.json or lang_ids.pk, so it cannot {purpose}; "
+                "use language='auto'"
+            )
+        return self.model.language_table
+
     def resolve_language(self, language: str | None) -> str | None:
         """The table's code for `language`, or None for "auto" (unrestricted decoding)."""
         if language is None or language.lower() == AUTO:
             return None
-        if self.model.language_table is None:
-            raise LanguageError(
-                f"model '{self.model.name}' ships no lang_ids.json or lang_ids.pk, so decoding cannot be "
-                f"restricted to '{language}'; use language='auto'"
-            )
-        return self.model.language_table.resolve(language)
+        return self._table(f"restrict decoding to '{language}'").resolve(language)
+
+    def _candidates(self, candidates: Sequence[str] | None) -> tuple[str, ...]:
+        table = self._table("identify languages")
+        return tuple(dict.fromkeys(table.resolve(c) for c in candidates)) if candidates else tuple(table.codes())
+
+    def detect_language(
+        self,
+        audio: AudioInput,
+        top: int | None = 5,
+        candidates: Sequence[str] | None = None,
+        sampling_rate: int | None = None,
+        options: TranscribeOptions | None = None,
+    ) -> list[tuple[str, float]]:
+        """The most probable spoken languages as (code, probability), best first; [] without speech."""
+        (item,) = self.detect_language_iter([audio], candidates, sampling_rate, options)
+        if item.error is not None:
+            raise item.error
+        assert item.value is not None
+        ranked = item.value.probabilities((options or TranscribeOptions()).calibration)
+        return ranked[:top] if top is not None else ranked
+
+    def detect_language_iter(
+        self,
+        audios: Iterable[AudioInput],
+        candidates: Sequence[str] | None = None,
+        sampling_rate: int | None = None,
+        options: TranscribeOptions | None = None,
+    ) -> Iterator[InputResult[LanguageFrames]]:
+        """Per input, the frames language identification needs (see LanguageFrames.probabilities)."""
+        opts = options or TranscribeOptions()
+        codes = self._candidates(candidates)
+        table, blank = self._table("identify languages"), self.model.vocabulary.blank_id
+        return run_inference(
+            self.model, audios, lambda: LanguageReducer(table, blank, codes), opts.windows, self.batch,
+            sampling_rate, self._detector(opts.vad),
+        )
 
     def transcribe(
         self,
@@ -116,9 +160,13 @@ class Recognizer:
     ) -> Iterator[Outcome]:
         """Transcribe inputs lazily, in input order; a bad input yields an Outcome with its error.
 
-        The language is checked before any audio is decoded, so a bad language raises at once.
+        `language` is "auto", "detect" or a code. It is checked before any audio is decoded, so a
+        bad language raises at once.
         """
         opts = options or TranscribeOptions()
+        if language is not None and language.lower() == DETECT:
+            found = self.detect_language_iter(audios, opts.language_candidates, sampling_rate, opts)
+            return (self._detected_outcome(item, word_timestamps, opts) for item in found)
         code = self.resolve_language(language)
         allowed = None if code is None else self.model.language_table.token_ids(code)  # type: ignore[union-attr]
         blank = self.model.vocabulary.blank_id
@@ -173,12 +221,29 @@ class Recognizer:
         if item.error is not None:
             return Outcome(item.source, None, item.error)
         assert item.value is not None
-        decoded = decode_frames(item.value, self.model.vocabulary)
+        return Outcome(item.source, self._result(item.value, code, None, item, words, opts), None)
+
+    def _detected_outcome(self, item: InputResult[LanguageFrames], words: bool, opts: TranscribeOptions) -> Outcome:
+        if item.error is not None:
+            return Outcome(item.source, None, item.error)
+        assert item.value is not None
+        ranked = item.value.probabilities(opts.calibration)
+        if not ranked:  # no speech: nothing to restrict
+            return Outcome(item.source, self._result(item.value.unrestricted, None, None, item, words, opts), None)
+        code, probability = ranked[0]
+        frames = item.value.restricted(code)
+        return Outcome(item.source, self._result(frames, code, probability, item, words, opts), None)
+
+    def _result(
+        self, frames: FrameChoices, code: str | None, probability: float | None, item: InputResult, words: bool,
+        opts: TranscribeOptions,
+    ) -> Transcription:
+        decoded = decode_frames(frames, self.model.vocabulary)
         segments = build_segments(decoded, self.model.vocabulary, self.model.frame_seconds, opts.segments, words)
-        result = Transcription(
-            text=decoded.text, language=code, duration=item.duration, source=item.source, segments=segments
+        return Transcription(
+            text=decoded.text, language=code, duration=item.duration, source=item.source, segments=segments,
+            language_probability=probability,
         )
-        return Outcome(item.source, result, None)
 
 
 def load(

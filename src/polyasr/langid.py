@@ -1,0 +1,102 @@
+"""Spoken-language identification from the CTC model alone, using its language table.
+
+For every speech frame (one whose best token is not the blank) and every candidate language, the
+best token among that language's characters and its log-probability are kept. A language's score
+is the sum of those log-probabilities over speech frames: the log-likelihood of the card's
+language-restricted decoding. Scores become probabilities through `LanguageCalibration`
+(a temperature and per-language biases: uncalibrated defaults today, a place for learned values).
+
+The same frames give the language-restricted decoding of the winner, so `language="detect"`
+costs one forward pass.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Mapping, Sequence
+
+import numpy as np
+
+from .decoding import FrameChoices, choose_frames
+from .lang_ids import LanguageTable
+
+
+@dataclass(frozen=True)
+class LanguageCalibration:
+    """Maps summed log-likelihoods to probabilities: softmax((score + bias) / temperature)."""
+
+    temperature: float = 5.0  # frames are not independent (a character spans several): soften by this
+    bias: Mapping[str, float] = field(default_factory=dict)  # per-language prior in nats (learned later)
+
+
+@dataclass(frozen=True)
+class LanguageFrames:
+    """What language identification keeps per frame (a FrameReducer's summary)."""
+
+    codes: tuple[str, ...]  # candidate languages, in row order
+    unrestricted: FrameChoices  # each frame's argmax, for the blank mask
+    best_ids: np.ndarray  # (languages, frames) int32: best token of each language per frame
+    best_log_probs: np.ndarray  # (languages, frames) float32: its log-probability
+    blank_id: int = 0
+
+    def speech(self) -> np.ndarray:
+        """Mask of frames whose best token is not the blank."""
+        return self.unrestricted.tokens != self.blank_id
+
+    def scores(self) -> dict[str, float]:
+        """Summed log-probability of each language's best tokens over speech frames."""
+        totals = self.best_log_probs[:, self.speech()].sum(axis=1)
+        return {code: float(total) for code, total in zip(self.codes, totals)}
+
+    def probabilities(self, calibration: LanguageCalibration = LanguageCalibration()) -> list[tuple[str, float]]:
+        """(code, probability) for every candidate, most probable first; sums to 1 (empty without speech)."""
+        if not self.speech().any():
+            return []
+        scores = self.scores()
+        logits = np.array([(scores[c] + calibration.bias.get(c, 0.0)) / calibration.temperature for c in self.codes])
+        probs = np.exp(logits - logits.max())
+        probs /= probs.sum()
+        return sorted(zip(self.codes, probs.tolist()), key=lambda item: -item[1])
+
+    def restricted(self, code: str) -> FrameChoices:
+        """The card's language-restricted frame choices for `code` (blank frames stay blank)."""
+        row = self.codes.index(code)
+        speech = self.speech()
+        tokens = np.where(speech, self.best_ids[row], self.blank_id).astype(np.int64)
+        probs = np.where(speech, np.exp(self.best_log_probs[row]), self.unrestricted.probs).astype(np.float32)
+        return FrameChoices(tokens=tokens, probs=probs)
+
+
+class LanguageReducer:
+    """FrameReducer for language identification over `codes` (all non-empty languages by default)."""
+
+    def __init__(self, table: LanguageTable, blank_id: int, codes: Sequence[str] | None = None) -> None:
+        self.codes = tuple(codes) if codes is not None else tuple(table.codes())
+        self.ids = [table.token_ids(code) for code in self.codes]
+        self.blank_id = blank_id
+        self._parts: dict[int, tuple[FrameChoices, np.ndarray, np.ndarray]] = {}
+
+    def add(self, first_frame: int, logits: np.ndarray) -> None:
+        peak = logits.max(axis=-1, keepdims=True)
+        log_probs = logits - (peak + np.log(np.exp(logits - peak).sum(axis=-1, keepdims=True)))
+        best_ids = np.empty((len(self.codes), len(logits)), np.int32)
+        best_lp = np.empty((len(self.codes), len(logits)), np.float32)
+        for row, ids in enumerate(self.ids):
+            sub = log_probs[:, ids]
+            best = sub.argmax(axis=1)
+            best_ids[row] = ids[best]
+            best_lp[row] = sub[np.arange(len(sub)), best]
+        self._parts[first_frame] = (choose_frames(logits, self.blank_id), best_ids, best_lp)
+
+    def finish(self, num_frames: int) -> LanguageFrames:
+        tokens = np.full(num_frames, self.blank_id, np.int64)
+        probs = np.ones(num_frames, np.float32)
+        best_ids = np.full((len(self.codes), num_frames), self.blank_id, np.int32)
+        best_lp = np.zeros((len(self.codes), num_frames), np.float32)
+        for first, (choices, ids, lp) in self._parts.items():
+            end = min(num_frames, first + choices.num_frames)
+            tokens[first:end] = choices.tokens[: end - first]
+            probs[first:end] = choices.probs[: end - first]
+            best_ids[:, first:end] = ids[:, : end - first]
+            best_lp[:, first:end] = lp[:, : end - first]
+        return LanguageFrames(self.codes, FrameChoices(tokens, probs), best_ids, best_lp, blank_id=self.blank_id)

@@ -1,0 +1,80 @@
+"""Language identification from CTC logits and the language table."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import polyasr
+from polyasr.decoding import frame_tokens
+from polyasr.lang_ids import LanguageTable
+from polyasr.langid import LanguageReducer
+
+# vocabulary of 12: 0 blank, 1 delimiter, 2-5 shared Latin, 6-7 German only, 8-9 Russian, 10-11 Japanese
+TABLE = LanguageTable.from_mapping({
+    "en": [1, 2, 3, 4, 5],
+    "de": [1, 2, 3, 4, 5, 6, 7],
+    "ru": [1, 8, 9],
+    "ja": [10, 11],
+})
+
+
+def favouring(ids: list[int], frames: int = 200, seed: int = 0) -> np.ndarray:
+    """Logits whose speech frames pick tokens of `ids` (noisy), with blank frames in between."""
+    rng = np.random.default_rng(seed)
+    logits = rng.normal(0, 1, (frames, 12)).astype(np.float32)
+    speech = rng.random(frames) < 0.5
+    logits[~speech, 0] += 8
+    picks = rng.choice(ids, size=speech.sum())
+    logits[np.flatnonzero(speech), picks] += 6
+    return logits
+
+
+def frames_for(logits: np.ndarray, codes=None):
+    reducer = LanguageReducer(TABLE, blank_id=0, codes=codes)
+    reducer.add(0, logits[:120])
+    reducer.add(120, logits[120:])  # two windows, as the engine sends them
+    return reducer.finish(len(logits))
+
+
+@pytest.mark.parametrize(("ids", "expected"), [([8, 9, 1], "ru"), ([10, 11], "ja"), ([2, 6, 7, 3], "de")])
+def test_speech_favouring_one_language_is_identified(ids, expected) -> None:
+    ranked = frames_for(favouring(ids)).probabilities()
+    assert ranked[0][0] == expected and ranked[0][1] > 0.9
+    assert [p for _, p in ranked] == sorted((p for _, p in ranked), reverse=True)
+    assert sum(p for _, p in ranked) == pytest.approx(1.0) and len(ranked) == 4
+
+
+def test_shared_characters_only_leave_latin_languages_tied() -> None:
+    ranked = dict(frames_for(favouring([2, 3, 4])).probabilities())
+    assert ranked["en"] == pytest.approx(ranked["de"])  # nothing tells English from German here
+    assert ranked["en"] + ranked["de"] > 0.99
+
+
+def test_restricted_frames_equal_the_decoding_cores_language_filter() -> None:
+    logits = favouring([2, 6, 8, 10], seed=3)
+    frames = frames_for(logits)
+    for code in TABLE.codes():
+        expected = frame_tokens(logits, 0, TABLE.token_ids(code))
+        np.testing.assert_array_equal(frames.restricted(code).tokens, expected)
+
+
+def test_candidates_and_no_speech() -> None:
+    ranked = frames_for(favouring([10, 11]), codes=("en", "ru")).probabilities()
+    assert [c for c, _ in ranked] in (["en", "ru"], ["ru", "en"])
+    silence = np.zeros((50, 12), np.float32)
+    silence[:, 0] = 5
+    assert frames_for(silence).probabilities() == []
+
+
+def test_detect_then_decode_equals_decoding_with_that_language(recognizer) -> None:
+    x = (0.1 * np.random.default_rng(8).standard_normal(16_000 * 4)).astype(np.float32)
+    ranked = recognizer.detect_language(x, top=2, sampling_rate=16_000)
+    assert len(ranked) == 2 and ranked[0][1] >= ranked[1][1]
+    detected = recognizer.transcribe(x, language="detect", sampling_rate=16_000)
+    assert detected.language == ranked[0][0] and detected.language_probability == pytest.approx(ranked[0][1])
+    assert detected.text == recognizer.transcribe(x, language=detected.language, sampling_rate=16_000).text
+    only = recognizer.detect_language(x, candidates=["EN", "ru"], sampling_rate=16_000)
+    assert {c for c, _ in only} == {"en", "ru"}
+    with pytest.raises(polyasr.LanguageError, match="unknown language 'xx'"):
+        recognizer.detect_language(x, candidates=["xx"], sampling_rate=16_000)
