@@ -8,7 +8,7 @@ import pytest
 import polyasr
 from polyasr.decoding import frame_tokens
 from polyasr.lang_ids import LanguageTable
-from polyasr.langid import LanguageReducer
+from polyasr.langid import LanguageCalibration, LanguageReducer
 
 # vocabulary of 12: 0 blank, 1 delimiter, 2-5 shared Latin, 6-7 German only, 8-9 Russian, 10-11 Japanese
 TABLE = LanguageTable.from_mapping({
@@ -45,10 +45,16 @@ def test_speech_favouring_one_language_is_identified(ids, expected) -> None:
     assert sum(p for _, p in ranked) == pytest.approx(1.0) and len(ranked) == 4
 
 
-def test_shared_characters_only_leave_latin_languages_tied() -> None:
-    ranked = dict(frames_for(favouring([2, 3, 4])).probabilities())
-    assert ranked["en"] == pytest.approx(ranked["de"])  # nothing tells English from German here
-    assert ranked["en"] + ranked["de"] > 0.99
+def test_inventory_prior_prefers_the_smallest_table_that_explains_the_audio() -> None:
+    frames = frames_for(favouring([2, 3, 4]))  # only characters English and German share
+    acoustic = dict(frames.probabilities(LanguageCalibration(inventory_weight=0.0)))
+    assert acoustic["en"] == pytest.approx(acoustic["de"])  # the acoustic score alone cannot choose
+    ranked = frames.probabilities()
+    assert ranked[0][0] == "en" and ranked[1][0] == "de"  # en: 5 characters, de: 7
+    tokens = frames.unrestricted.tokens
+    emitted = sum(1 for i, t in enumerate(tokens) if t != 0 and (i == 0 or tokens[i - 1] != t))
+    prior = frames.inventory_priors()  # one log(1/characters) per emitted character
+    assert prior["en"] == pytest.approx(-emitted * np.log(5)) and prior["de"] == pytest.approx(-emitted * np.log(7))
 
 
 def test_restricted_frames_equal_the_decoding_cores_language_filter() -> None:

@@ -2,9 +2,11 @@
 
 For every speech frame (one whose best token is not the blank) and every candidate language, the
 best token among that language's characters and its log-probability are kept. A language's score
-is the sum of those log-probabilities over speech frames: the log-likelihood of the card's
-language-restricted decoding. Scores become probabilities through `LanguageCalibration`
-(a temperature and per-language biases: uncalibrated defaults today, a place for learned values).
+is the sum of those log-probabilities over speech frames (the log-likelihood of the card's
+language-restricted decoding) plus a character-inventory prior, log(1/table size) per emitted
+character, which breaks the ties between a language and one whose characters include all of its
+own. Scores become probabilities through `LanguageCalibration` (temperature, prior weight,
+per-language biases: uncalibrated defaults today, the place for learned values).
 
 The same frames give the language-restricted decoding of the winner, so `language="detect"`
 costs one forward pass.
@@ -23,9 +25,10 @@ from .lang_ids import LanguageTable
 
 @dataclass(frozen=True)
 class LanguageCalibration:
-    """Maps summed log-likelihoods to probabilities: softmax((score + bias) / temperature)."""
+    """Maps scores to probabilities: softmax((acoustic + inventory_weight x prior + bias) / temperature)."""
 
     temperature: float = 5.0  # frames are not independent (a character spans several): soften by this
+    inventory_weight: float = 1.0  # weight of the character-inventory prior (0 turns it off)
     bias: Mapping[str, float] = field(default_factory=dict)  # per-language prior in nats (learned later)
 
 
@@ -34,6 +37,7 @@ class LanguageFrames:
     """What language identification keeps per frame (a FrameReducer's summary)."""
 
     codes: tuple[str, ...]  # candidate languages, in row order
+    table_sizes: tuple[int, ...]  # characters in each candidate's table
     unrestricted: FrameChoices  # each frame's argmax, for the blank mask
     best_ids: np.ndarray  # (languages, frames) int32: best token of each language per frame
     best_log_probs: np.ndarray  # (languages, frames) float32: its log-probability
@@ -43,17 +47,33 @@ class LanguageFrames:
         """Mask of frames whose best token is not the blank."""
         return self.unrestricted.tokens != self.blank_id
 
-    def scores(self) -> dict[str, float]:
+    def acoustic_scores(self) -> dict[str, float]:
         """Summed log-probability of each language's best tokens over speech frames."""
         totals = self.best_log_probs[:, self.speech()].sum(axis=1)
         return {code: float(total) for code, total in zip(self.codes, totals)}
+
+    def inventory_priors(self) -> dict[str, float]:
+        """log(1/characters) per emitted character: a uniform character model of each language.
+
+        Without it a language whose table contains another's always scores at least as high, so
+        the larger table wins every tie; with it the smallest table that explains the audio does.
+        """
+        tokens = self.unrestricted.tokens
+        starts = np.r_[True, tokens[1:] != tokens[:-1]]
+        emitted = int(np.count_nonzero(starts & (tokens != self.blank_id)))
+        return {code: -emitted * float(np.log(size)) for code, size in zip(self.codes, self.table_sizes)}
+
+    def scores(self, calibration: LanguageCalibration = LanguageCalibration()) -> dict[str, float]:
+        """Each candidate's total score in nats (before the temperature), the features a calibration weighs."""
+        acoustic, prior = self.acoustic_scores(), self.inventory_priors()
+        return {c: acoustic[c] + calibration.inventory_weight * prior[c] + calibration.bias.get(c, 0.0) for c in self.codes}
 
     def probabilities(self, calibration: LanguageCalibration = LanguageCalibration()) -> list[tuple[str, float]]:
         """(code, probability) for every candidate, most probable first; sums to 1 (empty without speech)."""
         if not self.speech().any():
             return []
-        scores = self.scores()
-        logits = np.array([(scores[c] + calibration.bias.get(c, 0.0)) / calibration.temperature for c in self.codes])
+        scores = self.scores(calibration)
+        logits = np.array([scores[c] / calibration.temperature for c in self.codes])
         probs = np.exp(logits - logits.max())
         probs /= probs.sum()
         return sorted(zip(self.codes, probs.tolist()), key=lambda item: -item[1])
@@ -99,4 +119,5 @@ class LanguageReducer:
             probs[first:end] = choices.probs[: end - first]
             best_ids[:, first:end] = ids[:, : end - first]
             best_lp[:, first:end] = lp[:, : end - first]
-        return LanguageFrames(self.codes, FrameChoices(tokens, probs), best_ids, best_lp, blank_id=self.blank_id)
+        sizes = tuple(len(ids) for ids in self.ids)
+        return LanguageFrames(self.codes, sizes, FrameChoices(tokens, probs), best_ids, best_lp, blank_id=self.blank_id)
