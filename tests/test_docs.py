@@ -1,0 +1,26 @@
+"""The README's language table says what the code does."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from polyasr.lang_ids import read_language_table
+from polyasr.normalize import rules_table
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_language_table_matches_catalogue_table_and_normaliser(real_lang_ids_path) -> None:
+    table = read_language_table(real_lang_ids_path)
+    rows = {}
+    for line in README.read_text(encoding="utf-8").splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 5 and cells[0] in table.ids:
+            rows[cells[0]] = cells
+    assert set(rows) == set(table.ids)  # every code of the model's table, nothing else
+    for rule in rules_table():
+        code, name, script, characters, normaliser = rows[rule.code]
+        count = len(table.ids[rule.code])
+        assert (name, script) == (rule.name, rule.script)
+        assert characters == (str(count) if count else "0 (cannot restrict)")
+        assert normaliser.startswith("special") == rule.special
