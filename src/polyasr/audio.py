@@ -24,15 +24,20 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass
-from typing import BinaryIO, Iterator, Union
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import BinaryIO, Iterable, Iterator, Union
 
 import av
 import numpy as np
 import soxr
 
-from polyasr.errors import AudioNotFoundError, CorruptAudioError, EmptyAudioError, UnsupportedAudioError
+from polyasr.errors import AudioError, AudioNotFoundError, CorruptAudioError, EmptyAudioError, UnsupportedAudioError
 
-__all__ = ["SAMPLE_RATE", "AudioInput", "AudioStats", "load_audio", "measure_audio", "stream_audio", "resample", "source_name"]
+__all__ = [
+    "SAMPLE_RATE", "AudioInput", "AudioStats", "LevelMeter", "load_audio", "measure_audio", "prefetch_audio",
+    "stream_audio", "resample", "source_name",
+]
 
 SAMPLE_RATE: int = 16_000
 AudioInput = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO, np.ndarray]
@@ -127,6 +132,33 @@ def measure_audio(source: AudioInput, sampling_rate: int | None = None, block_se
     for block in stream_audio(source, sampling_rate, block_seconds):
         meter.add(block)
     return meter.stats()
+
+
+def prefetch_audio(
+    sources: Iterable[AudioInput], workers: int = 2, ahead: int = 16
+) -> Iterator[tuple[AudioInput, np.ndarray | AudioError]]:
+    """load_audio over `sources` in `workers` threads, up to `ahead` inputs in advance, in order.
+
+    For many short files (evaluation, batch jobs): decoding overlaps the model's work (FFmpeg and
+    soxr release the GIL). Yields (source, samples) or (source, the AudioError it raised).
+    """
+
+    def load(source: AudioInput) -> np.ndarray | AudioError:
+        try:
+            return load_audio(source)
+        except AudioError as error:
+            return error
+
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        pending: deque[tuple[AudioInput, Future]] = deque()
+        for source in sources:
+            pending.append((source, pool.submit(load, source)))
+            if len(pending) >= max(1, ahead):
+                done_source, future = pending.popleft()
+                yield done_source, future.result()
+        while pending:
+            done_source, future = pending.popleft()
+            yield done_source, future.result()
 
 
 def _blocks(source: AudioInput, sampling_rate: int | None, block: int) -> Iterator[np.ndarray]:

@@ -81,6 +81,21 @@ def build_parser() -> argparse.ArgumentParser:
     align.add_argument("--window-seconds", type=float, default=WindowOptions.window_seconds, help="audio per forward pass for long files")
     _add_model_options(align)
 
+    evaluate = commands.add_parser("evaluate", help="WER/CER per language on Common Voice-style data or a manifest")
+    source = evaluate.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", help="a Common Voice release folder (<lang>/<split>.tsv, <lang>/clips/)")
+    source.add_argument("--manifest", help="JSONL or CSV with audio, text and optional language, id columns")
+    evaluate.add_argument("--split", default="test", help="Common Voice split (test, dev, ...)")
+    evaluate.add_argument("--languages", default=None, help="Common Voice languages, e.g. de,fr,ja (default: all)")
+    evaluate.add_argument("--max-per-language", type=int, default=None, help="first N good rows of each language")
+    evaluate.add_argument("--language", default=None, help="manifest rows without a language column are in this one")
+    evaluate.add_argument("--decode", default="language", choices=["language", "auto", "detect"],
+                          help="restrict decoding to each utterance's language (default), or not, or detect it")
+    evaluate.add_argument("--output-dir", "-o", default="results", help="results.md/csv/json and hypotheses.jsonl (resumable)")
+    evaluate.add_argument("--compare-card", action="store_true", help="add the model card's WER/CER and the difference")
+    evaluate.add_argument("--batch-seconds", type=float, default=BatchOptions.batch_seconds, help="padded audio seconds per forward pass")
+    _add_model_options(evaluate)
+
     languages = commands.add_parser("languages", help="list the model's languages")
     languages.add_argument("--model", default=None, help="Hub id or local folder (default: the 56-language model)")
 
@@ -171,6 +186,37 @@ def _align(args: argparse.Namespace) -> int:
     return 0
 
 
+def _evaluate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .eval_data import read_common_voice, read_manifest
+    from .eval_report import markdown_table, write_reports
+    from .evaluation import EvalOptions, evaluate
+
+    if args.dataset:
+        dataset = read_common_voice(args.dataset, args.split, _split(args.languages), args.max_per_language)
+    else:
+        dataset = read_manifest(args.manifest, args.language)
+    for bad in dataset.bad_rows[:20]:
+        print(f"polyasr: warning: {bad.where}: {bad.reason}", file=sys.stderr)
+    if len(dataset.bad_rows) > 20:
+        print(f"polyasr: warning: ... {len(dataset.bad_rows) - 20} more bad rows", file=sys.stderr)
+    recognizer = load(args.model, device=args.device, dtype=args.dtype, threads=args.threads,
+                      batch=BatchOptions(batch_seconds=args.batch_seconds))
+    with tqdm(total=len(dataset.utterances), unit="utt", file=sys.stderr, desc="evaluate") as progress:
+        def advance(done: int, total: int) -> None:
+            progress.update(done - progress.n)
+
+        result = evaluate(recognizer, dataset, args.output_dir, EvalOptions(decode=args.decode), advance)
+    for warning in result.warnings:
+        print(f"polyasr: warning: {warning}", file=sys.stderr)
+    write_reports(result, args.output_dir, args.compare_card)
+    print(markdown_table(result, args.compare_card), end="")
+    print(f"polyasr: {len(dataset.utterances)} utterances ({result.resumed} from an earlier run), "
+          f"{len(result.failed)} undecodable, {len(dataset.bad_rows)} bad rows; results in {args.output_dir}/", file=sys.stderr)
+    return 0
+
+
 def _languages(args: argparse.Namespace) -> int:
     name = args.model or default_model()
     table = load_language_table(name)
@@ -207,7 +253,7 @@ def _quiet_libraries() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet_libraries()
-    handlers = {"transcribe": _transcribe, "detect-language": _detect, "align": _align, "languages": _languages, "convert-lang-ids": _convert}
+    handlers = {"transcribe": _transcribe, "detect-language": _detect, "align": _align, "evaluate": _evaluate, "languages": _languages, "convert-lang-ids": _convert}
     try:
         return handlers[args.command](args)
     except PolyasrError as error:

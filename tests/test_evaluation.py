@@ -1,0 +1,110 @@
+"""Evaluation: exact scores, a Common Voice tree end to end, and resuming an interrupted run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import jiwer
+import numpy as np
+import pytest
+
+from audio_factory import MP3, write_audio
+from polyasr.cli import main
+from polyasr.eval_data import read_common_voice
+from polyasr.evaluation import CACHE_NAME, EvalOptions, evaluate
+from polyasr.scoring import ScoredUtterance, score
+
+
+def test_hand_made_pairs_score_exactly_and_equal_jiwer() -> None:
+    items = [
+        ScoredUtterance("es", "¿Qué tal, Señor?", "que tal señor", 2.0),  # 3 words: "qué"->"que" 1 sub
+        ScoredUtterance("es", "Hola mundo", "hola mundo cruel", 1.0),  # 2 words: 1 insertion
+        ScoredUtterance("ja", "こんにちは", "こんにちわ", 1.5),  # 5 characters: 1 substitution
+    ]
+    report = score(items)
+    es, ja = report.languages
+    assert es.wer == pytest.approx(100 * 2 / 5)  # WER = (1 + 1) / (3 + 2) = 40 %
+    assert es.wer == pytest.approx(100 * jiwer.wer(["qué tal señor", "hola mundo"], ["que tal señor", "hola mundo cruel"]))
+    # CER: "qué tal señor" (13 chars) 1 sub; "hola mundo" (10 chars) + " cruel" 6 insertions -> 7 / 23
+    assert es.cer == pytest.approx(100 * 7 / 23)
+    assert ja.cer == pytest.approx(100 / 5) and not ja.wer_meaningful and es.wer_meaningful
+    assert (es.utterances, es.hours) == (2, pytest.approx(3.0 / 3600))
+    assert report.macro.cer == pytest.approx((es.cer + ja.cer) / 2)
+    assert report.pooled.wer == pytest.approx(es.wer)  # Japanese has no words to pool
+    assert report.pooled.cer == pytest.approx(100 * 8 / 28)  # 7 + 1 edits over 23 + 5 characters
+
+
+def test_empty_references_are_skipped_not_scored() -> None:
+    report = score([ScoredUtterance("en", "?!", "hello", 1.0), ScoredUtterance("en", "hi", "hi", 1.0)])
+    assert report.skipped_empty == 1 and report.languages[0].utterances == 1 and report.languages[0].wer == 0
+
+
+@pytest.fixture()
+def common_voice(tmp_path: Path) -> Path:
+    if MP3 is None:
+        pytest.skip("this PyAV cannot encode mp3")
+    rng = np.random.default_rng(0)
+    for language, sentences in {"de": ["Guten Tag", "Wie geht's?", "Danke schön", "Auf Wiedersehen"],
+                                "ru": ["Привет мир", "Как дела", "Спасибо"]}.items():
+        clips = tmp_path / "cv" / language / "clips"
+        clips.mkdir(parents=True)
+        lines = ["client_id\tpath\tsentence\tup_votes"]
+        for i, sentence in enumerate(sentences):
+            name = f"common_voice_{language}_{i}.mp3"
+            write_audio(clips / name, MP3, 48_000, (0.1 * rng.standard_normal(int(48_000 * (1 + i * 0.5))))[None])
+            lines.append(f"c{i}\t{name}\t{sentence}\t2")
+        lines.append("c9\tmissing.mp3\tNicht da\t1")  # a bad row: no such clip
+        (tmp_path / "cv" / language / "test.tsv").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    (tmp_path / "cv" / "de" / "clips" / "common_voice_de_3.mp3").write_bytes(b"ID3 broken")  # undecodable
+    return tmp_path / "cv"
+
+
+def test_common_voice_tree_end_to_end_through_the_cli(common_voice, tiny_model_dir, tmp_path, capsys) -> None:
+    out = tmp_path / "results"
+    code = main(["evaluate", "--dataset", str(common_voice), "--languages", "de,ru", "--model", str(tiny_model_dir),
+                 "--output-dir", str(out), "--compare-card"])
+    captured = capsys.readouterr()
+    assert code == 0
+    records = [json.loads(line) for line in (out / CACHE_NAME).read_text(encoding="utf-8").splitlines()]
+    assert sorted(r["id"] for r in records) == sorted([f"de/common_voice_de_{i}.mp3" for i in range(4)] + [f"ru/common_voice_ru_{i}.mp3" for i in range(3)])
+    broken = next(r for r in records if r["id"].endswith("de_3.mp3"))
+    assert broken["hypothesis"] is None and "de_3.mp3" in broken["error"]
+    assert {r["decoded_as"] for r in records if r["hypothesis"] is not None} == {"de", "ru"}
+    summary = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    rows = {row["language"]: row for row in summary["languages"]}
+    assert rows["de"]["utterances"] == 3 and rows["ru"]["utterances"] == 3
+    assert rows["de"]["hours"] == pytest.approx((1 + 1.5 + 2) / 3600, abs=1e-3)
+    assert rows["de"]["card_wer"] == 27.03 and rows["de"]["wer_diff"] == pytest.approx(rows["de"]["wer"] - 27.03, abs=0.01)
+    assert len(summary["failed"]) == 1
+    table = (out / "results.md").read_text(encoding="utf-8")
+    assert table.startswith("| language | utterances | hours | WER | CER | card WER | card CER | Δ WER | Δ CER |")
+    assert "| de | 3 |" in table and "| ru | 3 |" in table and "| macro |" in table and table in captured.out
+    assert "missing.mp3" in captured.err  # bad rows reported
+    csv_header = (out / "results.csv").read_text(encoding="utf-8").splitlines()[0]
+    assert csv_header == "language,utterances,hours,wer,cer,wer_meaningful,card_wer,card_cer,wer_diff,cer_diff"
+
+
+def test_a_run_killed_half_way_resumes_and_scores_each_utterance_once(common_voice, recognizer, tmp_path) -> None:
+    dataset = read_common_voice(common_voice, languages=["de", "ru"])
+    out = tmp_path / "run"
+
+    def stop_after_three(done: int, total: int) -> None:
+        if done == 3:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        evaluate(recognizer, dataset, out, EvalOptions(), stop_after_three)
+    cache = out / CACHE_NAME
+    assert len(cache.read_text(encoding="utf-8").splitlines()) == 3
+    with open(cache, "a", encoding="utf-8") as handle:
+        handle.write('{"id": "ru/common_voice_ru_0.mp3", "langu')  # the kill cut a line short
+    seen: list[int] = []
+    result = evaluate(recognizer, dataset, out, EvalOptions(), lambda done, total: seen.append(done))
+    lines = cache.read_text(encoding="utf-8").splitlines()
+    ids = [json.loads(line)["id"] for line in lines]
+    assert len(ids) == len(set(ids)) == len(dataset.utterances) == 7  # each exactly once, nothing lost
+    assert result.resumed == 3 and seen[0] == 3 and seen[-1] == 7
+    assert sum(row.utterances for row in result.report.languages) == 6 and len(result.failed) == 1
+    again = evaluate(recognizer, dataset, out, EvalOptions())
+    assert again.resumed == 7 and again.report == result.report  # nothing recomputed, same scores
