@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
@@ -29,44 +28,11 @@ from pathlib import Path
 import av
 import numpy as np
 
+from bench_models import build_model, peak_rss_mib
+
 ROOT = Path(__file__).resolve().parents[1]
 RATE, CHUNK_SECONDS, FRAME = 44_100, 10, 4096
 CODECS = {"flac": "flac", "wav": "pcm_s16le", "mp3": "libmp3lame", "m4a": "aac"}
-FULL_VOCAB = 9910  # classes of voidful/wav2vec2-xlsr-multilingual-56
-
-
-def peak_rss_mib() -> float:
-    """This process's peak resident set size so far (ru_maxrss: KiB on Linux, bytes on macOS)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    return peak / (1024 * 1024 if sys.platform == "darwin" else 1024)
-
-
-def build_model(kind: str, folder: Path) -> None:
-    """Save the tiny test checkpoint, or the full XLSR-53 large architecture with random weights."""
-    import torch
-    from transformers import Wav2Vec2Config, Wav2Vec2CTCTokenizer, Wav2Vec2ForCTC
-
-    sys.path.insert(0, str(ROOT / "tests"))
-    from tiny_model import VOCAB, build_tiny_model
-
-    build_tiny_model(folder)  # processor files and lang_ids.pk; the full model replaces vocab and weights
-    if kind == "full":
-        extra = [chr(0x4E00 + i) for i in range(FULL_VOCAB - len(VOCAB))]  # CJK, as most of the real vocab
-        (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(VOCAB + extra)}, ensure_ascii=False))
-        Wav2Vec2CTCTokenizer(str(folder / "vocab.json"), unk_token="[UNK]", pad_token="[PAD]",
-                             word_delimiter_token="|").save_pretrained(folder)
-        config = Wav2Vec2Config(
-            vocab_size=FULL_VOCAB, hidden_size=1024, num_hidden_layers=24, num_attention_heads=16,
-            intermediate_size=4096, conv_dim=(512,) * 7, conv_stride=(5, 2, 2, 2, 2, 2, 2),
-            conv_kernel=(10, 3, 3, 3, 3, 2, 2), feat_extract_norm="layer", do_stable_layer_norm=True,
-            conv_bias=True, num_conv_pos_embeddings=128, num_conv_pos_embedding_groups=16, pad_token_id=0,
-        )
-        torch.manual_seed(0)
-        model = Wav2Vec2ForCTC(config).eval()
-        with torch.no_grad():
-            model.lm_head.weight.mul_(30.0)  # peaky logits, as in the tiny model
-        model.save_pretrained(folder)
-    (folder / "COMPLETE").touch()
 
 
 def model_folder(spec: str, workdir: Path) -> Path:

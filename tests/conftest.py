@@ -18,7 +18,7 @@ def tiny_model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def recognizer(tiny_model_dir: Path):
     import polyasr
 
-    return polyasr.load(str(tiny_model_dir), device="cpu")
+    return polyasr.load(str(tiny_model_dir), device="cpu", dtype="fp32")
 
 
 @pytest.fixture(scope="session")

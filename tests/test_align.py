@@ -70,11 +70,11 @@ def test_too_long_transcript_is_a_clear_error(recognizer) -> None:
 def test_align_command_writes_json_and_srt(tiny_model_dir, tmp_path, capsys) -> None:
     audio = write_audio(tmp_path / "speech.wav", "pcm_s16le", 16_000, (0.1 * np.random.default_rng(4).standard_normal(48_000))[None])
     (tmp_path / "speech.txt").write_text("Hola mundo, ¿qué tal?\n", encoding="utf-8")
-    code = main(["align", str(audio), str(tmp_path / "speech.txt"), "--model", str(tiny_model_dir),
+    code = main(["align", str(audio), str(tmp_path / "speech.txt"), "--model", str(tiny_model_dir), "--dtype", "fp32",
                  "--language", "de", "-f", "all", "-o", str(tmp_path / "out")])
     assert code == 0
     data = json.loads((tmp_path / "out" / "speech.json").read_text(encoding="utf-8"))
     assert [w["word"] for s in data["segments"] for w in s["words"]] == ["Hola", "mundo,", "¿qué", "tal?"]
     assert (tmp_path / "out" / "speech.srt").read_text(encoding="utf-8").startswith("1\n00:00:")
-    missing = main(["align", str(audio), str(tmp_path / "nope.txt"), "--model", str(tiny_model_dir)])
+    missing = main(["align", str(audio), str(tmp_path / "nope.txt"), "--model", str(tiny_model_dir), "--dtype", "fp32"])
     assert missing == 1 and "nope.txt: cannot read the transcript" in capsys.readouterr().err

@@ -27,14 +27,14 @@ def audio_files(tmp_path_factory: pytest.TempPathFactory) -> list[Path]:
 
 
 def test_transcribe_prints_each_files_text(recognizer, tiny_model_dir, audio_files, capsys) -> None:
-    code = main(["transcribe", *map(str, audio_files), "--model", str(tiny_model_dir), "--language", "en"])
+    code = main(["transcribe", *map(str, audio_files), "--model", str(tiny_model_dir), "--dtype", "fp32", "--language", "en"])
     out = capsys.readouterr().out.splitlines()
     expected = [f"{p}: {recognizer.transcribe(str(p), language='en').text}" for p in audio_files]
     assert code == 0 and out == expected
 
 
 def test_json_files_in_output_dir(recognizer, tiny_model_dir, audio_files, tmp_path) -> None:
-    code = main(["transcribe", str(audio_files[1]), "--model", str(tiny_model_dir), "-f", "json", "-o", str(tmp_path)])
+    code = main(["transcribe", str(audio_files[1]), "--model", str(tiny_model_dir), "--dtype", "fp32", "-f", "json", "-o", str(tmp_path)])
     written = json.loads((tmp_path / "two.json").read_text(encoding="utf-8"))
     direct = recognizer.transcribe(str(audio_files[1]))
     assert code == 0
@@ -48,7 +48,7 @@ def test_bad_files_get_one_line_each_and_the_rest_is_transcribed(tiny_model_dir,
     not_audio = tmp_path / "notes.txt"
     not_audio.write_text("hello, not audio\n" * 20)
     files = [str(tmp_path / "missing.mp3"), str(audio_files[0]), str(not_audio)]
-    code = main(["transcribe", *files, "--model", str(tiny_model_dir)])
+    code = main(["transcribe", *files, "--model", str(tiny_model_dir), "--dtype", "fp32"])
     captured = capsys.readouterr()
     errors = [line for line in captured.err.splitlines() if line.startswith("polyasr: error:")]
     assert code == 1
@@ -58,7 +58,7 @@ def test_bad_files_get_one_line_each_and_the_rest_is_transcribed(tiny_model_dir,
 
 
 def test_unknown_language_is_one_line_and_exit_1(tiny_model_dir, audio_files, capsys) -> None:
-    code = main(["transcribe", str(audio_files[0]), "--model", str(tiny_model_dir), "--language", "klingon"])
+    code = main(["transcribe", str(audio_files[0]), "--model", str(tiny_model_dir), "--dtype", "fp32", "--language", "klingon"])
     err = capsys.readouterr().err.strip()
     assert code == 1 and err == "polyasr: error: unknown language 'klingon'; choose one of: de, en, ja, ru"
 
@@ -80,7 +80,7 @@ def test_convert_lang_ids_writes_equal_json(real_lang_ids_path, tmp_path) -> Non
 
 def test_console_script_runs_and_fails_cleanly(tiny_model_dir, tmp_path) -> None:
     script = Path(sys.executable).parent / "polyasr"
-    out = subprocess.run([str(script), "transcribe", str(tmp_path / "nope.wav"), "--model", str(tiny_model_dir)],
+    out = subprocess.run([str(script), "transcribe", str(tmp_path / "nope.wav"), "--model", str(tiny_model_dir), "--dtype", "fp32"],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 1
     assert out.stderr.strip().splitlines()[-1].startswith("polyasr: error: ")
@@ -88,12 +88,12 @@ def test_console_script_runs_and_fails_cleanly(tiny_model_dir, tmp_path) -> None
 
 
 def test_detect_language_lists_sorted_probabilities(tiny_model_dir, audio_files, capsys) -> None:
-    assert main(["detect-language", str(audio_files[0]), "--model", str(tiny_model_dir), "--top", "3"]) == 0
+    assert main(["detect-language", str(audio_files[0]), "--model", str(tiny_model_dir), "--dtype", "fp32", "--top", "3"]) == 0
     rows = [line.split("\t") for line in capsys.readouterr().out.splitlines()]
     assert len(rows) == 3 and all(len(r) == 3 for r in rows)
     probabilities = [float(r[2]) for r in rows]
     assert probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1.0 + 1e-3
     assert {r[0] for r in rows} <= {"de", "en", "ja", "ru"} and rows[0][1] != rows[0][0]  # a name, not the code
-    assert main(["detect-language", str(audio_files[0]), "--model", str(tiny_model_dir), "--candidates", "de,ru", "-f", "json"]) == 0
+    assert main(["detect-language", str(audio_files[0]), "--model", str(tiny_model_dir), "--dtype", "fp32", "--candidates", "de,ru", "-f", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert {x["language"] for x in data["languages"]} == {"de", "ru"}

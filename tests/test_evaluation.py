@@ -62,7 +62,7 @@ def common_voice(tmp_path: Path) -> Path:
 
 def test_common_voice_tree_end_to_end_through_the_cli(common_voice, tiny_model_dir, tmp_path, capsys) -> None:
     out = tmp_path / "results"
-    code = main(["evaluate", "--dataset", str(common_voice), "--languages", "de,ru", "--model", str(tiny_model_dir),
+    code = main(["evaluate", "--dataset", str(common_voice), "--languages", "de,ru", "--model", str(tiny_model_dir), "--dtype", "fp32",
                  "--output-dir", str(out), "--compare-card"])
     captured = capsys.readouterr()
     assert code == 0

@@ -39,11 +39,13 @@ def language_ids() -> dict[str, list[int]]:
     }
 
 
-def build_tiny_model(folder: Path, seed: int = 0, head_scale: float = 30.0) -> Path:
+def build_tiny_model(folder: Path, seed: int = 0, head_scale: float = 30.0, live_tokens: str | None = None) -> Path:
     """Save a tiny random checkpoint to `folder` and return it.
 
-    `head_scale` multiplies the CTC head so that logits are peaky: random weights otherwise give
-    nearly flat logits whose argmax flips on rounding noise.
+    `head_scale` multiplies the CTC head so that output distributions are peaked. `live_tokens`
+    (e.g. "ab|") keeps only the blank and those tokens able to win: with few competitors the
+    top-1/top-2 margins are wide, so bf16 or int8 rounding does not flip the argmax (random
+    weights otherwise give margins that any rounding flips here and there).
     """
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "vocab.json").write_text(json.dumps({t: i for i, t in enumerate(VOCAB)}, ensure_ascii=False), encoding="utf-8")
@@ -75,6 +77,9 @@ def build_tiny_model(folder: Path, seed: int = 0, head_scale: float = 30.0) -> P
     model = Wav2Vec2ForCTC(config).eval()
     with torch.no_grad():
         model.lm_head.weight.mul_(head_scale)
+        if live_tokens is not None:
+            live = {0} | {VOCAB.index(t) for t in live_tokens}
+            model.lm_head.bias.copy_(torch.tensor([0.0 if i in live else -100.0 for i in range(len(VOCAB))]))
     model.save_pretrained(folder)
     table = collections.defaultdict(list)
     for code, ids in language_ids().items():

@@ -96,6 +96,13 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--batch-seconds", type=float, default=BatchOptions.batch_seconds, help="padded audio seconds per forward pass")
     _add_model_options(evaluate)
 
+    export = commands.add_parser("export", help="export a model for ONNX Runtime (polyasr.load(DIR) runs it)")
+    export.add_argument("model", nargs="?", default=None, help="Hub id or folder (default: $POLYASR_MODEL or the 56-language model)")
+    export.add_argument("--format", default="onnx", choices=["onnx"], help="export format")
+    export.add_argument("--quantize", default="none", choices=["none", "int8"], help="int8: dynamic quantisation of MatMul weights")
+    export.add_argument("--no-optimize", action="store_true", help="skip ONNX Runtime's transformer fusion")
+    export.add_argument("--output", "-o", required=True, help="folder to write")
+
     languages = commands.add_parser("languages", help="list the model's languages")
     languages.add_argument("--model", default=None, help="Hub id or local folder (default: the 56-language model)")
 
@@ -115,7 +122,7 @@ def _transcribe(args: argparse.Namespace) -> int:
     recognizer = load(args.model, device=args.device, dtype=args.dtype, threads=args.threads,
                       batch=BatchOptions(batch_seconds=args.batch_seconds))
     if args.verbose:
-        print(f"polyasr: model {recognizer.model.name}: {recognizer.runtime.describe()}", file=sys.stderr)
+        print(f"polyasr: model {recognizer.model.name}: {recognizer.model.describe()}", file=sys.stderr)
     options = TranscribeOptions(
         windows=WindowOptions(window_seconds=args.window_seconds),
         vad=VadOptions() if args.vad else None,
@@ -177,7 +184,7 @@ def _align(args: argparse.Namespace) -> int:
         return 1
     recognizer = load(args.model, device=args.device, dtype=args.dtype, threads=args.threads)
     if args.verbose:
-        print(f"polyasr: model {recognizer.model.name}: {recognizer.runtime.describe()}", file=sys.stderr)
+        print(f"polyasr: model {recognizer.model.name}: {recognizer.model.describe()}", file=sys.stderr)
     options = TranscribeOptions(windows=WindowOptions(window_seconds=args.window_seconds))
     result = recognizer.align(args.audio, transcript, args.language, options=options)
     for warning in result.warnings:
@@ -217,6 +224,15 @@ def _evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from .export import ExportOptions, export_onnx
+
+    quantize = None if args.quantize == "none" else args.quantize
+    folder = export_onnx(args.model, args.output, ExportOptions(quantize=quantize, optimize=not args.no_optimize))
+    print(f"polyasr: wrote {folder}; run it with --model {folder}", file=sys.stderr)
+    return 0
+
+
 def _languages(args: argparse.Namespace) -> int:
     name = args.model or default_model()
     table = load_language_table(name)
@@ -253,7 +269,7 @@ def _quiet_libraries() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet_libraries()
-    handlers = {"transcribe": _transcribe, "detect-language": _detect, "align": _align, "evaluate": _evaluate, "languages": _languages, "convert-lang-ids": _convert}
+    handlers = {"transcribe": _transcribe, "detect-language": _detect, "align": _align, "evaluate": _evaluate, "export": _export, "languages": _languages, "convert-lang-ids": _convert}
     try:
         return handlers[args.command](args)
     except PolyasrError as error:

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
-import torch
 
 from .audio import SAMPLE_RATE
+from .backends import Backend, OnnxBackend, TorchBackend, is_onnx_export
 from .decoding import Vocabulary
 from .errors import LanguageTableError, ModelLoadError
 from .lang_ids import LanguageTable, read_language_table
@@ -34,16 +34,21 @@ class CTCModel:
     """A loaded acoustic model: 16 kHz samples in, CTC logits (frames x vocabulary) out."""
 
     name: str  # the Hub id or folder it was loaded from
-    network: Any  # transformers Wav2Vec2ForCTC (or a compatible CTC model)
+    config: Any  # transformers Wav2Vec2Config: conv geometry, vocabulary size
+    backend: Backend  # runs the network: PyTorch or ONNX Runtime
     feature_extractor: Any  # transformers Wav2Vec2FeatureExtractor
     vocabulary: Vocabulary
     language_table: LanguageTable | None  # None when the checkpoint ships no lang_ids file
     runtime: Runtime
 
+    def describe(self) -> str:
+        """The speed path in use: backend, device, precision, threads."""
+        return self.backend.describe()
+
     @property
     def samples_per_frame(self) -> int:
         """Total stride of the convolutional front end (320 samples for wav2vec2)."""
-        return int(np.prod(self.network.config.conv_stride))
+        return int(np.prod(self.config.conv_stride))
 
     @property
     def frame_seconds(self) -> float:
@@ -54,14 +59,14 @@ class CTCModel:
     def min_samples(self) -> int:
         """Shortest input that yields one frame (the front end's receptive field, 400 samples)."""
         needed = 1
-        for kernel, stride in reversed(list(zip(self.network.config.conv_kernel, self.network.config.conv_stride))):
+        for kernel, stride in reversed(list(zip(self.config.conv_kernel, self.config.conv_stride))):
             needed = (needed - 1) * stride + kernel
         return needed
 
     def frames_for_samples(self, num_samples: int) -> int:
         """Number of logit frames the model emits for `num_samples` input samples."""
         length = max(num_samples, self.min_samples)
-        for kernel, stride in zip(self.network.config.conv_kernel, self.network.config.conv_stride):
+        for kernel, stride in zip(self.config.conv_kernel, self.config.conv_stride):
             length = (length - kernel) // stride + 1
         return length
 
@@ -95,10 +100,8 @@ class CTCModel:
         for row, x in enumerate(normalized):
             values[row, : len(x)] = x
             attention[row, : lengths[row]] = 1
-        inputs = torch.from_numpy(values).to(self.runtime.device, self.runtime.dtype)
-        mask = torch.from_numpy(attention).to(self.runtime.device) if self.feature_extractor.return_attention_mask else None
-        with torch.inference_mode():
-            logits = self.network(inputs, attention_mask=mask).logits.float().cpu().numpy()
+        mask = attention if self.feature_extractor.return_attention_mask else None
+        logits = self.backend.forward(values, mask)
         return [logits[row, : self.frames_for_samples(n)] for row, n in enumerate(lengths)]
 
 
@@ -114,7 +117,7 @@ def _offline_message(model: str, reason: str) -> str:
     )
 
 
-def _from_pretrained(loader: Any, model: str, **kwargs: Any) -> Any:
+def load_pretrained(loader: Any, model: str, **kwargs: Any) -> Any:
     """Load from a local folder, else from the Hub cache, else from the Hub; one clear error on failure."""
     if _is_local(model):
         try:
@@ -159,35 +162,41 @@ def load_language_table(model: str) -> LanguageTable | None:
 def load_ctc_model(model: str | None = None, options: RuntimeOptions = RuntimeOptions()) -> CTCModel:
     """Load a wav2vec2 CTC checkpoint with its processor and language table.
 
-    `model` is a Hub id or a local folder; None means `default_model()`.
+    `model` is a Hub id or a local folder (a transformers checkpoint, or an ONNX export written by
+    `polyasr export`); None means `default_model()`.
     """
-    from transformers import AutoFeatureExtractor, Wav2Vec2CTCTokenizer, Wav2Vec2ForCTC
+    from transformers import AutoFeatureExtractor, Wav2Vec2Config, Wav2Vec2CTCTokenizer, Wav2Vec2ForCTC
 
     name = model or default_model()
     try:
         runtime = resolve_runtime(options)
     except ValueError as error:
         raise ModelLoadError(str(error)) from error
-    network = _from_pretrained(Wav2Vec2ForCTC, name)
-    tokenizer = _from_pretrained(Wav2Vec2CTCTokenizer, name)
-    feature_extractor = _from_pretrained(AutoFeatureExtractor, name)
+    backend: Backend
+    if is_onnx_export(name):
+        config = load_pretrained(Wav2Vec2Config, name)
+        backend = OnnxBackend(Path(name).expanduser(), options.device, options.threads)
+    else:
+        network = load_pretrained(Wav2Vec2ForCTC, name, attn_implementation="sdpa")
+        config, backend = network.config, TorchBackend(network, runtime)
+    tokenizer = load_pretrained(Wav2Vec2CTCTokenizer, name)
+    feature_extractor = load_pretrained(AutoFeatureExtractor, name)
     if getattr(feature_extractor, "sampling_rate", SAMPLE_RATE) != SAMPLE_RATE:
         raise ModelLoadError(
             f"model '{name}' expects {feature_extractor.sampling_rate} Hz audio; polyasr supports 16000 Hz models"
         )
-    network.to(runtime.device, runtime.dtype).eval()
     vocabulary = Vocabulary.from_tokenizer(tokenizer)
-    if len(vocabulary) > network.config.vocab_size:
+    if len(vocabulary) > config.vocab_size:
         raise ModelLoadError(
             f"model '{name}': the tokenizer has {len(vocabulary)} tokens but the model outputs only "
-            f"{network.config.vocab_size} classes"
+            f"{config.vocab_size} classes"
         )
-    vocabulary = vocabulary.padded_to(network.config.vocab_size)
     return CTCModel(
         name=name,
-        network=network,
+        config=config,
+        backend=backend,
         feature_extractor=feature_extractor,
-        vocabulary=vocabulary,
+        vocabulary=vocabulary.padded_to(config.vocab_size),
         language_table=load_language_table(name),
         runtime=runtime,
     )

@@ -1,0 +1,111 @@
+"""Runtimes that turn prepared inputs into CTC logits: PyTorch (transformers) and ONNX Runtime.
+
+Both take the same inputs from `CTCModel.logits` (normalised, zero-padded float32 samples and an
+attention mask) and return float32 logits (batch x frames x vocabulary), so everything above them
+(windows, decoding, timing, the server) is shared.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from .errors import ModelLoadError
+from .runtime import Runtime
+
+ONNX_FILE = "model.onnx"
+EXPORT_INFO_FILE = "polyasr_export.json"  # written by `polyasr export`: format, quantization, source
+
+
+class Backend(Protocol):
+    """Runs the network on a padded batch."""
+
+    def forward(self, values: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+        """values: (batch, samples) float32; mask: (batch, samples) int64 or None -> float32 logits."""
+
+    def describe(self) -> str:
+        """Backend, device, precision, threads: what a user needs to know about the speed path."""
+
+
+def _run_in_fp32(module: torch.nn.Module, output_dtype: torch.dtype) -> None:
+    """Keep one submodule in fp32 inside a reduced-precision network (inputs and output cast)."""
+    module.float()
+    module.register_forward_pre_hook(lambda _, args: tuple(a.float() for a in args))
+    module.register_forward_hook(lambda _, __, out: out.to(output_dtype))
+
+
+class TorchBackend:
+    """transformers' Wav2Vec2ForCTC in PyTorch, with SDPA attention and inference mode.
+
+    In bf16 or fp16, two small parts stay in fp32: the positional convolution (weight-normalised,
+    kernel 128; in bf16 it put a 28 % error into the hidden states of the test model, where the
+    whole bf16 network flipped 13 % of frame argmaxes against 0-1 % with it in fp32) and the CTC
+    head (logits near 100 have a bf16 resolution of 0.5). Together about 2 % of the computation.
+    """
+
+    def __init__(self, network: Any, runtime: Runtime) -> None:
+        self.network = network
+        self.runtime = runtime
+        network.to(runtime.device, runtime.dtype).eval()
+        if runtime.dtype != torch.float32:
+            _run_in_fp32(network.wav2vec2.encoder.pos_conv_embed, runtime.dtype)
+            _run_in_fp32(network.lm_head, torch.float32)
+
+    def forward(self, values: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+        inputs = torch.from_numpy(values).to(self.runtime.device, self.runtime.dtype)
+        attention = None if mask is None else torch.from_numpy(mask).to(self.runtime.device)
+        with torch.inference_mode():
+            return self.network(inputs, attention_mask=attention).logits.float().cpu().numpy()
+
+    def describe(self) -> str:
+        return f"backend=torch {self.runtime.describe()}"
+
+
+class OnnxBackend:
+    """An exported model.onnx run with ONNX Runtime (CPU, or CUDA when asked for and available)."""
+
+    def __init__(self, folder: Path, device: str, threads: int | None) -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError as error:
+            raise ModelLoadError(f"'{folder}' is an ONNX export; running it needs: pip install 'polyasr[onnx]'") from error
+        info_path = folder / EXPORT_INFO_FILE
+        self.info: dict[str, Any] = json.loads(info_path.read_text(encoding="utf-8")) if info_path.is_file() else {}
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or min(os.cpu_count() or 1, 16)
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        wants_gpu = device.startswith("cuda") or (device == "auto" and "CUDAExecutionProvider" in ort.get_available_providers())
+        providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if wants_gpu else ["CPUExecutionProvider"]
+        if device.startswith("cuda") and "CUDAExecutionProvider" not in ort.get_available_providers():
+            raise ModelLoadError(f"device {device!r} asked for, but this onnxruntime has no CUDA provider (pip install onnxruntime-gpu)")
+        try:
+            self.session = ort.InferenceSession(str(folder / ONNX_FILE), options, providers=providers)
+        except Exception as error:  # onnxruntime raises its own exception types
+            raise ModelLoadError(f"could not load '{folder / ONNX_FILE}': {str(error).splitlines()[0]}") from error
+        self.inputs = {i.name for i in self.session.get_inputs()}
+        self.threads = options.intra_op_num_threads
+        self.device = "cuda" if self.session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
+
+    def forward(self, values: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+        feed = {"input_values": values}
+        if "attention_mask" in self.inputs:
+            feed["attention_mask"] = mask if mask is not None else np.ones(values.shape, np.int64)
+        (logits,) = self.session.run(["logits"], feed)
+        return logits.astype(np.float32, copy=False)
+
+    def describe(self) -> str:
+        precision = self.info.get("quantize") or "fp32"
+        return f"backend=onnx device={self.device} weights={precision} threads={self.threads}"
+
+
+def is_onnx_export(folder: str | os.PathLike) -> bool:
+    """True for a folder written by `polyasr export --format onnx`."""
+    return (Path(folder).expanduser() / ONNX_FILE).is_file()
+
+
+__all__ = ["Backend", "EXPORT_INFO_FILE", "ONNX_FILE", "OnnxBackend", "TorchBackend", "is_onnx_export"]

@@ -1,0 +1,86 @@
+"""Every runtime path through the public API: PyTorch fp32/bf16 and ONNX Runtime fp32/int8."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import polyasr
+from polyasr.cli import main
+from polyasr.export import ExportOptions, export_onnx
+from tiny_model import build_tiny_model
+
+SR = 16_000
+
+
+@pytest.fixture(scope="module")
+def peaky_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    # Few tokens able to win, so top-1/top-2 margins are wide: rounding must not flip argmaxes.
+    return build_tiny_model(tmp_path_factory.mktemp("peaky"), live_tokens="ab|")
+
+
+@pytest.fixture(scope="module")
+def exports(peaky_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("exports")
+    return {
+        "onnx-fp32": export_onnx(str(peaky_dir), root / "fp32"),
+        "onnx-int8": export_onnx(str(peaky_dir), root / "int8", ExportOptions(quantize="int8")),
+    }
+
+
+def speech_like(seed: int = 0) -> np.ndarray:
+    return (0.1 * np.random.default_rng(seed).standard_normal(3 * SR)).astype(np.float32)
+
+
+# backend -> the largest |logit - fp32 logit| accepted on the test model (logits reach about 100)
+TOLERANCE = {"torch-bf16": 1.0, "onnx-fp32": 1e-3, "onnx-int8": 0.5}
+
+
+@pytest.mark.parametrize("backend", sorted(TOLERANCE))
+def test_backend_text_matches_fp32(backend: str, peaky_dir: Path, exports: dict[str, Path]) -> None:
+    reference = polyasr.load(str(peaky_dir), device="cpu", dtype="fp32")
+    if backend == "torch-bf16":
+        candidate = polyasr.load(str(peaky_dir), device="cpu", dtype="bf16")
+    else:
+        candidate = polyasr.load(str(exports[backend]), device="cpu")
+    x = speech_like()
+    (expected,) = reference.model.logits([x])
+    (got,) = candidate.model.logits([x])
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).max() <= TOLERANCE[backend]
+    assert (got.argmax(-1) == expected.argmax(-1)).all()
+    text = reference.transcribe(x, sampling_rate=SR).text
+    assert text and candidate.transcribe(x, sampling_rate=SR).text == text
+    assert candidate.transcribe(x, language="en", sampling_rate=SR).text == reference.transcribe(x, language="en", sampling_rate=SR).text
+
+
+def test_export_round_trip_keeps_processor_and_language_table(peaky_dir: Path, exports: dict[str, Path]) -> None:
+    original = polyasr.load(str(peaky_dir), dtype="fp32")
+    exported = polyasr.load(str(exports["onnx-int8"]))
+    folder = exports["onnx-int8"]
+    assert {"model.onnx", "config.json", "vocab.json", "preprocessor_config.json", "lang_ids.json"} <= {p.name for p in folder.iterdir()}
+    assert exported.model.vocabulary == original.model.vocabulary
+    assert exported.model.language_table == original.model.language_table
+    assert exported.languages() == ["de", "en", "ja", "ru"]
+    assert exported.model.frame_seconds == 0.02 and exported.model.feature_extractor.return_attention_mask
+    assert json.loads((folder / "polyasr_export.json").read_text())["quantize"] == "int8"
+    assert exported.model.describe().startswith("backend=onnx device=cpu weights=int8 threads=")
+
+
+def test_onnx_batches_mixed_lengths_like_single_inputs(exports: dict[str, Path]) -> None:
+    rec = polyasr.load(str(exports["onnx-fp32"]))
+    inputs = [speech_like(1)[: SR // 2], speech_like(2), speech_like(3)[: int(1.7 * SR)]]
+    batched = rec.model.logits(inputs)
+    for x, logits in zip(inputs, batched):
+        (alone,) = rec.model.logits([x])
+        np.testing.assert_allclose(logits, alone, atol=1e-3)
+
+
+def test_export_command(peaky_dir: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "exported"
+    assert main(["export", str(peaky_dir), "--format", "onnx", "--quantize", "int8", "--output", str(out)]) == 0
+    assert (out / "model.onnx").is_file() and "wrote" in capsys.readouterr().err
+    assert main(["transcribe", str(tmp_path / "none.wav"), "--model", str(out)]) == 1  # loads, then a clean file error
