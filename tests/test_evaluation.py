@@ -63,7 +63,7 @@ def common_voice(tmp_path: Path) -> Path:
 def test_common_voice_tree_end_to_end_through_the_cli(common_voice, tiny_model_dir, tmp_path, capsys) -> None:
     out = tmp_path / "results"
     code = main(["evaluate", "--dataset", str(common_voice), "--languages", "de,ru", "--model", str(tiny_model_dir), "--dtype", "fp32",
-                 "--output-dir", str(out), "--compare-card"])
+                 "--output-dir", str(out), "--compare-card", "--plot"])
     captured = capsys.readouterr()
     assert code == 0
     records = [json.loads(line) for line in (out / CACHE_NAME).read_text(encoding="utf-8").splitlines()]
@@ -81,6 +81,7 @@ def test_common_voice_tree_end_to_end_through_the_cli(common_voice, tiny_model_d
     assert table.startswith("| language | utterances | hours | WER | CER | card WER | card CER | Δ WER | Δ CER |")
     assert "| de | 3 |" in table and "| ru | 3 |" in table and "| macro |" in table and table in captured.out
     assert "missing.mp3" in captured.err  # bad rows reported
+    assert (out / "cer.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     csv_header = (out / "results.csv").read_text(encoding="utf-8").splitlines()[0]
     assert csv_header == "language,utterances,hours,wer,cer,wer_meaningful,card_wer,card_cer,wer_diff,cer_diff"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 from typing import Any, Sequence
 
 from .errors import PolyasrError
@@ -93,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
                           help="restrict decoding to each utterance's language (default), or not, or detect it")
     evaluate.add_argument("--output-dir", "-o", default="results", help="results.md/csv/json and hypotheses.jsonl (resumable)")
     evaluate.add_argument("--compare-card", action="store_true", help="add the model card's WER/CER and the difference")
+    evaluate.add_argument("--plot", action="store_true", help="also write cer.png, a CER bar chart (pip install 'polyasr[plot]')")
     evaluate.add_argument("--batch-seconds", type=float, default=BatchOptions.batch_seconds, help="padded audio seconds per forward pass")
     _add_model_options(evaluate)
 
@@ -197,7 +199,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .eval_data import read_common_voice, read_manifest
-    from .eval_report import markdown_table, write_reports
+    from .eval_report import markdown_table, plot_cer, write_reports
     from .evaluation import EvalOptions, evaluate
 
     if args.dataset:
@@ -218,6 +220,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     for warning in result.warnings:
         print(f"polyasr: warning: {warning}", file=sys.stderr)
     write_reports(result, args.output_dir, args.compare_card)
+    if args.plot:
+        plot_cer(result, Path(args.output_dir) / "cer.png", args.compare_card)
     print(markdown_table(result, args.compare_card), end="")
     print(f"polyasr: {len(dataset.utterances)} utterances ({result.resumed} from an earlier run), "
           f"{len(result.failed)} undecodable, {len(dataset.bad_rows)} bad rows; results in {args.output_dir}/", file=sys.stderr)

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from .card_results import CardResult, card_results
+from .errors import PolyasrError
 from .evaluation import EvalResult
 from .scoring import LanguageScore
 
@@ -94,3 +95,30 @@ def write_reports(result: EvalResult, output_dir: str | Path, compare_card: bool
     }
     paths[2].write_text(json.dumps(summary, ensure_ascii=False, indent=2, allow_nan=False, default=str) + "\n", encoding="utf-8")
     return paths
+
+
+def plot_cer(result: EvalResult, path: str | Path, compare_card: bool = True) -> Path:
+    """A bar chart of CER per language, the card's beside ours (needs matplotlib: polyasr[plot])."""
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as error:
+        raise PolyasrError("the CER chart needs matplotlib: pip install 'polyasr[plot]'") from error
+    rows = [r for r in _rows(result, compare_card) if r["language"] not in ("pooled", "macro") and r["cer"] is not None]
+    positions = range(len(rows))
+    figure, axes = plt.subplots(figsize=(max(6.0, 0.6 * len(rows) + 2), 4))
+    width = 0.4 if compare_card else 0.8
+    axes.bar([p - width / 2 if compare_card else p for p in positions], [r["cer"] for r in rows], width, label="this run")
+    if compare_card:
+        card = [r["card_cer"] if r["card_cer"] is not None else 0.0 for r in rows]
+        axes.bar([p + width / 2 for p in positions], card, width, label="model card")
+    axes.set_xticks(list(positions), [r["language"] for r in rows], rotation=45, ha="right")
+    axes.set_ylabel("CER (%)")
+    axes.set_title("Character error rate per language")
+    axes.legend()
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return Path(path)
