@@ -147,15 +147,22 @@ def load_language_table(model: str) -> LanguageTable | None:
             return None
         return read_language_table(folder)
     from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import LocalEntryNotFoundError, RemoteEntryNotFoundError
 
-    for name in LANG_TABLE_FILES:
-        for local_only in (True, False):
+    for local_only in (True, False):  # the cache first: no network when the model is cached
+        for filename in LANG_TABLE_FILES:
             try:
-                return read_language_table(hf_hub_download(model, name, local_files_only=local_only))
+                return read_language_table(hf_hub_download(model, filename, local_files_only=local_only))
+            except RemoteEntryNotFoundError:
+                continue  # the repository has no such file: try the next
+            except LocalEntryNotFoundError:
+                if local_only:
+                    continue  # not cached: try the next, then the Hub
+                return None  # the Hub cannot be reached: do not wait for it once more
             except LanguageTableError:
                 raise
-            except Exception:  # not cached / not in the repo / offline: try the next option
-                continue
+            except Exception:  # the Hub refuses (no such repository, no access): no table
+                return None
     return None
 
 
