@@ -105,6 +105,12 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--no-optimize", action="store_true", help="skip ONNX Runtime's transformer fusion")
     export.add_argument("--output", "-o", required=True, help="folder to write")
 
+    serve = commands.add_parser("serve", help="serve an OpenAI-compatible HTTP API, live streaming and a web page")
+    _add_optional(serve, "polyasr.server.cli_serve", "add_serve_arguments")
+
+    listen = commands.add_parser("listen", help="transcribe the microphone live (pip install 'polyasr[listen]')")
+    _add_optional(listen, "polyasr.listen", "add_listen_arguments")
+
     languages = commands.add_parser("languages", help="list the model's languages")
     languages.add_argument("--model", default=None, help="Hub id or local folder (default: the 56-language model)")
 
@@ -141,6 +147,28 @@ def _transcribe(args: argparse.Namespace) -> int:
         assert outcome.result is not None
         _emit(args, outcome.result, len(args.files) > 1, progress)
     return 1 if failed else 0
+
+
+def _add_optional(parser: argparse.ArgumentParser, module: str, function: str) -> None:
+    """Arguments of a command whose module needs an extra; without it, the command says which."""
+    import importlib
+
+    try:
+        getattr(importlib.import_module(module), function)(parser)
+    except ImportError as error:
+        parser.set_defaults(missing_extra=str(error))
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from .server.cli_serve import run_serve
+
+    return run_serve(args)
+
+
+def _listen(args: argparse.Namespace) -> int:
+    from .listen import run_listen
+
+    return run_listen(args)
 
 
 def _split(codes: str | None) -> tuple[str, ...] | None:
@@ -273,7 +301,11 @@ def _quiet_libraries() -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet_libraries()
-    handlers = {"transcribe": _transcribe, "detect-language": _detect, "align": _align, "evaluate": _evaluate, "export": _export, "languages": _languages, "convert-lang-ids": _convert}
+    if getattr(args, "missing_extra", None):
+        _error(f"'{args.command}' needs an optional part that is not installed ({args.missing_extra}); "
+               "pip install 'polyasr[server]' (or [listen])")
+        return 1
+    handlers = {"transcribe": _transcribe, "detect-language": _detect, "align": _align, "evaluate": _evaluate, "export": _export, "serve": _serve, "listen": _listen, "languages": _languages, "convert-lang-ids": _convert}
     try:
         return handlers[args.command](args)
     except PolyasrError as error:

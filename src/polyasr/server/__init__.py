@@ -1,0 +1,35 @@
+"""polyasr's HTTP service: an OpenAI-compatible transcription API (needs the `server` extra).
+
+    from polyasr.server import create_app, ServerOptions
+    app = create_app(polyasr.load(), ServerOptions(api_keys=("secret",)))
+
+See app.py (the app), routes.py (/v1), batcher.py (one model worker, shared batches), errors.py (status codes),
+guard.py (API keys, size limit) and cli_serve.py (`polyasr serve`).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+from .options import ServerOptions
+
+# Imported on first use, so that `polyasr transcribe` (which builds the serve command's parser)
+# does not load FastAPI.
+_LAZY = {
+    "create_app": ".app",
+    "Batcher": ".batcher",
+    "BatcherOptions": ".batcher",
+    "BatcherStats": ".batcher",
+    "QueueFullError": ".batcher",
+    "api_key_valid": ".guard",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        return getattr(importlib.import_module(_LAZY[name], __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+__all__ = ["Batcher", "BatcherOptions", "BatcherStats", "QueueFullError", "ServerOptions", "api_key_valid", "create_app"]

@@ -1,0 +1,267 @@
+"""One worker thread runs all model work of a server process; requests that arrive together share passes.
+
+    batcher = Batcher(recognizer, BatcherOptions(queue_size=64, max_batch=8, batch_wait_ms=10))
+    batcher.start()
+    result = await batcher.transcribe(samples, language="de", word_timestamps=False)   # 16 kHz mono
+    ranked = await batcher.run(lambda: recognizer.detect_language(samples, sampling_rate=16_000))
+    batcher.stop()
+
+Design:
+
+* Every piece of work is an item in one bounded FIFO queue (`queue_size` items waiting; the one
+  running is not counted). A full queue raises :class:`QueueFullError` at once (the server answers
+  503 with Retry-After) instead of letting latency grow without bound.
+* The worker thread takes the first item. If it is a transcription job, it keeps taking the
+  transcription jobs queued right behind it, up to `max_batch`, waiting at most `batch_wait_ms`
+  for more to arrive. The jobs are grouped by (language, word_timestamps) and each group runs
+  through ONE ``recognizer.transcribe_iter(arrays, language, word_timestamps, sampling_rate=16000)``
+  call, whose windows share forward passes; results go back in input order, each to its own future.
+* ``await batcher.run(fn)`` (or ``batcher.submit(fn)`` from a thread) runs any callable on the
+  worker thread, serially with everything else, and returns its result (or raises its exception).
+  Language detection uses it; WebSocket streaming sessions should run each model step through it,
+  so that a process never runs two things on the model at once. A call waits its turn in the same
+  queue (and also gets QueueFullError when it is full). Keep calls short: the worker does nothing
+  else while one runs.
+* Futures are ``concurrent.futures.Future``; the async methods wrap them with
+  ``asyncio.wrap_future``. Cancelling a waiting job (e.g. ``asyncio.wait_for`` timing out) removes it:
+  the worker skips cancelled futures. A job already running finishes and its result is dropped.
+* Audio is decoded by the caller (the request handler, in a thread pool), never on the worker, so
+  decoding of new uploads overlaps inference.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections import deque
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Any, Callable, TypeVar, Union
+
+import numpy as np
+
+from ..audio import SAMPLE_RATE
+from ..results import Transcription
+from ..transcriber import Recognizer, TranscribeOptions
+
+T = TypeVar("T")
+logger = logging.getLogger("polyasr.server")
+
+
+class QueueFullError(RuntimeError):
+    """The batcher's queue holds `queue_size` items already; try again later."""
+
+
+class BatcherClosedError(RuntimeError):
+    """The batcher was stopped (the server is shutting down)."""
+
+
+@dataclass(frozen=True)
+class BatcherOptions:
+    """How requests are queued and grouped for the model."""
+
+    queue_size: int = 64  # items (jobs and calls) that may wait for the worker; more get QueueFullError
+    max_batch: int = 8  # transcription jobs the worker takes together at most
+    batch_wait_ms: float = 10.0  # how long the worker waits for more jobs to fill a batch
+    transcribe: TranscribeOptions | None = None  # options of every transcribe_iter call (None: defaults)
+
+    def __post_init__(self) -> None:
+        if self.queue_size < 1:
+            raise ValueError(f"queue_size must be at least 1, not {self.queue_size}")
+        if self.max_batch < 1:
+            raise ValueError(f"max_batch must be at least 1, not {self.max_batch}")
+        if not self.batch_wait_ms >= 0:
+            raise ValueError(f"batch_wait_ms must be 0 or more, not {self.batch_wait_ms}")
+
+
+@dataclass
+class _Job:
+    """One transcription: 16 kHz mono samples and how to decode them."""
+
+    audio: np.ndarray
+    language: str | None  # a resolved code, "detect", or None for unrestricted decoding
+    word_timestamps: bool
+    future: Future = field(default_factory=Future)
+
+
+@dataclass
+class _Call:
+    """Any callable to run on the worker thread."""
+
+    fn: Callable[[], Any]
+    future: Future = field(default_factory=Future)
+
+
+_Item = Union[_Job, _Call]
+
+
+@dataclass(frozen=True)
+class BatcherStats:
+    """Counters since the batcher was created (a snapshot)."""
+
+    jobs: int  # transcription jobs completed (with a result or an error)
+    model_calls: int  # transcribe_iter calls made for them
+    calls: int  # callables run through `run` / `submit`
+    cancelled: int  # items skipped because their future was cancelled while waiting
+    largest_group: int  # most jobs that shared one transcribe_iter call
+    recent_groups: tuple[int, ...]  # sizes of the last groups (at most 256)
+    queue_length: int  # items waiting now
+
+
+class Batcher:
+    """Runs transcription jobs in shared batches, and any other model work, on one worker thread."""
+
+    def __init__(self, recognizer: Recognizer, options: BatcherOptions = BatcherOptions()) -> None:
+        self.recognizer = recognizer
+        self.options = options
+        self._items: deque[_Item] = deque()
+        self._cond = threading.Condition()
+        self._closed = False
+        self._thread: threading.Thread | None = None
+        self._jobs = self._model_calls = self._calls = self._cancelled = self._largest = 0
+        self._groups: deque[int] = deque(maxlen=256)
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def start(self) -> None:
+        """Start the worker thread (done on first use too); idempotent."""
+        with self._cond:
+            if self._closed:
+                raise BatcherClosedError("the batcher was stopped")
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._work, name="polyasr-model-worker", daemon=True)
+                self._thread.start()
+
+    def stop(self, timeout: float | None = 30.0) -> None:
+        """Refuse new work, fail what is still queued, and wait for the running item to finish."""
+        with self._cond:
+            self._closed = True
+            pending, self._items = list(self._items), deque()
+            self._cond.notify_all()
+        for item in pending:
+            if item.future.set_running_or_notify_cancel():
+                item.future.set_exception(BatcherClosedError("the server is shutting down"))
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(timeout)
+
+    @property
+    def queue_length(self) -> int:
+        """Items waiting for the worker (not counting the one running)."""
+        with self._cond:
+            return len(self._items)
+
+    def stats(self) -> BatcherStats:
+        with self._cond:
+            return BatcherStats(self._jobs, self._model_calls, self._calls, self._cancelled, self._largest,
+                                tuple(self._groups), len(self._items))
+
+    # ------------------------------------------------------------------ submitting
+
+    def _put(self, item: _Item) -> Future:
+        if self._thread is None:
+            self.start()
+        with self._cond:
+            if self._closed:
+                raise BatcherClosedError("the server is shutting down")
+            if len(self._items) >= self.options.queue_size:
+                raise QueueFullError(f"the queue is full ({self.options.queue_size} requests waiting)")
+            self._items.append(item)
+            self._cond.notify_all()
+        return item.future
+
+    def submit_transcription(self, audio: np.ndarray, language: str | None, word_timestamps: bool = False) -> Future:
+        """Queue 16 kHz mono float32 `audio`; the future gives its Transcription or raises its error.
+
+        `language` should be resolved already (``recognizer.resolve_language``), "detect", or None.
+        """
+        return self._put(_Job(np.asarray(audio, dtype=np.float32), language, word_timestamps))
+
+    def submit(self, fn: Callable[[], T]) -> Future:
+        """Queue `fn` to run on the worker thread; the future gives its return value or raises its exception."""
+        return self._put(_Call(fn))
+
+    async def transcribe(self, audio: np.ndarray, language: str | None, word_timestamps: bool = False) -> Transcription:
+        """Transcribe in a shared batch; raises QueueFullError at once when the queue is full."""
+        return await asyncio.wrap_future(self.submit_transcription(audio, language, word_timestamps))
+
+    async def run(self, fn: Callable[[], T]) -> T:
+        """Run `fn` on the worker thread, serially with all other model work, and return its result."""
+        return await asyncio.wrap_future(self.submit(fn))
+
+    # ------------------------------------------------------------------ the worker
+
+    def _next(self) -> list[_Item] | None:
+        """The next call, or the next batch of transcription jobs; None once stopped."""
+        with self._cond:
+            while not self._items and not self._closed:
+                self._cond.wait()
+            if self._closed:
+                return None
+            first = self._items.popleft()
+            if isinstance(first, _Call):
+                return [first]
+            batch: list[_Item] = [first]
+            deadline = time.monotonic() + self.options.batch_wait_ms / 1000.0
+            while len(batch) < self.options.max_batch and not self._closed:
+                if self._items:
+                    if isinstance(self._items[0], _Call):
+                        break  # keep FIFO order: the call runs right after this batch
+                    batch.append(self._items.popleft())
+                    continue
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                self._cond.wait(remaining)
+            return batch
+
+    def _work(self) -> None:
+        while True:
+            batch = self._next()
+            if batch is None:
+                return
+            live = [item for item in batch if item.future.set_running_or_notify_cancel()]
+            with self._cond:
+                self._cancelled += len(batch) - len(live)
+            calls = [item for item in live if isinstance(item, _Call)]
+            for call in calls:
+                self._run_call(call)
+            jobs = [item for item in live if isinstance(item, _Job)]
+            groups: dict[tuple[str | None, bool], list[_Job]] = {}
+            for job in jobs:
+                groups.setdefault((job.language, job.word_timestamps), []).append(job)
+            for (language, words), group in groups.items():
+                self._run_group(language, words, group)
+
+    def _run_call(self, call: _Call) -> None:
+        try:
+            value = call.fn()
+        except BaseException as error:  # handed to the caller, who decides
+            call.future.set_exception(error)
+        else:
+            call.future.set_result(value)
+        with self._cond:
+            self._calls += 1
+
+    def _run_group(self, language: str | None, words: bool, group: list[_Job]) -> None:
+        done = 0
+        try:
+            outcomes = self.recognizer.transcribe_iter(
+                [job.audio for job in group], language, words, sampling_rate=SAMPLE_RATE, options=self.options.transcribe
+            )
+            for job, outcome in zip(group, outcomes):
+                if outcome.error is not None:
+                    job.future.set_exception(outcome.error)
+                else:
+                    job.future.set_result(outcome.result)
+                done += 1
+        except BaseException as error:  # a failure of the whole call fails every job left in it
+            logger.exception("transcription of a batch of %d failed", len(group))
+            for job in group[done:]:
+                job.future.set_exception(error)
+        with self._cond:
+            self._jobs += len(group)
+            self._model_calls += 1
+            self._largest = max(self._largest, len(group))
+            self._groups.append(len(group))

@@ -1,0 +1,208 @@
+"""The ``/v1`` routes: OpenAI-compatible transcription, language identification, models, languages.
+
+Each upload is read into memory (bounded by the upload limit) and decoded from there in the thread
+pool, then handed to the batcher as 16 kHz samples. Nothing is written under a name the client
+chose: the multipart parser spools parts over 1 MiB to an anonymous temporary file, deleted when
+the request ends. A deadline
+covers decoding, waiting and inference (408). See errors.py for the status codes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from concurrent.futures import Future
+from typing import Any, Optional
+
+import numpy as np
+from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
+from fastapi.concurrency import run_in_threadpool
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.security import HTTPBearer
+
+from ..audio import SAMPLE_RATE, load_audio
+from ..errors import AudioError, LanguageError
+from ..languages import language_name
+from ..transcriber import DETECT, Recognizer
+from ..writers import WriterOptions, get_writer
+from .batcher import BatcherClosedError, QueueFullError
+from .errors import ApiError, ErrorResponse, audio_error, language_error
+from .options import ServerOptions
+from .schemas import (
+    DetectedLanguage, Granularity, LanguageDetection, LanguageEntry, ModelCard, ModelList, ResponseFormat,
+    TranscriptionJson, verbose_json,
+)
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    return {status: {"model": ErrorResponse} for status in statuses}
+
+
+class _Deadline:
+    """The time left of one request."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds, self.end = seconds, time.monotonic() + seconds
+
+    async def wait(self, awaitable: Any) -> Any:
+        try:
+            return await asyncio.wait_for(awaitable, max(self.end - time.monotonic(), 0.0))
+        except asyncio.TimeoutError:
+            raise ApiError(408, f"the request took longer than the server's limit of {self.seconds:g} s", "timeout") from None
+
+
+def _queued(state: Any, submit: Any) -> "asyncio.Future[Any]":
+    """Submit to the batcher; 503 when its queue is full."""
+    try:
+        future: Future = submit()
+    except QueueFullError as error:
+        retry = str(state.options.retry_after_seconds)
+        raise ApiError(503, f"the server is busy: {error}; retry later", "server_busy", headers={"Retry-After": retry}) from None
+    except BatcherClosedError:
+        raise ApiError(503, "the server is shutting down", "shutting_down") from None
+    return asyncio.wrap_future(future)
+
+
+async def _decode(request: Request, file: UploadFile, deadline: _Deadline) -> np.ndarray:
+    """The upload as 16 kHz mono samples, decoded in the thread pool from memory; 400/408/413/415."""
+    options: ServerOptions = request.app.state.options
+    data = await file.read(options.max_upload_bytes + 1)
+    if len(data) > options.max_upload_bytes:
+        raise ApiError(413, f"the file is larger than the server's limit of {options.max_upload_mb:g} MB", "file_too_large", "file")
+    if not data:
+        raise ApiError(400, "the uploaded file is empty", "empty_file", "file")
+    try:
+        audio = await deadline.wait(run_in_threadpool(load_audio, data))
+    except AudioError as error:
+        raise audio_error(error) from None
+    seconds = len(audio) / SAMPLE_RATE
+    if seconds > options.max_audio_seconds:
+        raise ApiError(413, f"the audio lasts {seconds:.1f} s, longer than the server's limit of "
+                       f"{options.max_audio_seconds:g} s", "audio_too_long", "file")
+    return audio
+
+
+def _resolve(recognizer: Recognizer, language: str | None) -> str | None:
+    """A code of the model, "detect", or None for auto; 400 listing the codes for anything else."""
+    text = (language or "").strip()
+    if not text or text.lower() == "auto":
+        return None
+    if text.lower() == DETECT:
+        return DETECT
+    try:
+        return recognizer.resolve_language(text)
+    except LanguageError as error:
+        raise language_error(error) from None
+
+
+def _render(result: Any, response_format: str, granularities: set[str], writer: WriterOptions) -> Response:
+    if response_format == "json":
+        return JSONResponse(TranscriptionJson(text=result.text).model_dump())
+    if response_format == "text":
+        return PlainTextResponse(result.text + "\n")
+    if response_format == "verbose_json":
+        body = verbose_json(result, granularities)
+        return JSONResponse(body.model_dump(exclude={k for k in ("segments", "words") if getattr(body, k) is None}))
+    media = "text/vtt" if response_format == "vtt" else "text/plain"
+    return Response(get_writer(response_format, writer).format(result), media_type=f"{media}; charset=utf-8")
+
+
+_TEXT_CONTENT = {"schema": {"type": "string"}}
+TRANSCRIPTION_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "json and verbose_json: JSON; text and srt: text/plain; vtt: text/vtt",
+        "content": {
+            "application/json": {"schema": {"anyOf": [
+                {"$ref": "#/components/schemas/TranscriptionJson"}, {"$ref": "#/components/schemas/TranscriptionVerbose"},
+            ]}},
+            "text/plain": _TEXT_CONTENT, "text/vtt": _TEXT_CONTENT,
+        },
+    },
+    **error_responses(400, 401, 408, 413, 415, 503),
+}
+
+
+def api_router(options: ServerOptions) -> APIRouter:
+    security = [Depends(HTTPBearer(auto_error=False, description="one of the server's API keys"))] if options.api_keys else []
+    router = APIRouter(prefix="/v1", dependencies=security)
+
+    @router.post("/audio/transcriptions", response_model=None, responses=TRANSCRIPTION_RESPONSES,
+                 summary="Transcribe audio (OpenAI-compatible)")
+    async def create_transcription(
+        request: Request,
+        file: UploadFile = File(description="audio or video in any common format"),
+        model: Optional[str] = Form(None, description="accepted and ignored: the server has one model"),
+        language: str = Form("auto", description="'auto', 'detect', or a code such as 'de' (or an English name)"),
+        prompt: Optional[str] = Form(None, description="accepted and ignored"),
+        response_format: ResponseFormat = Form("json"),
+        temperature: float = Form(0.0, description="accepted and ignored: decoding is greedy"),
+        timestamp_granularities: list[Granularity] = Form(
+            [], alias="timestamp_granularities[]", description="verbose_json: 'segment' (default) and/or 'word'"),
+    ) -> Response:
+        state = request.app.state
+        deadline = _Deadline(state.options.timeout_seconds)
+        code = _resolve(state.recognizer, language)
+        audio = await _decode(request, file, deadline)
+        words = response_format in ("verbose_json", "srt", "vtt")  # scores for verbose_json, cue splits for subtitles
+        future = _queued(state, lambda: state.batcher.submit_transcription(audio, code, words))
+        try:
+            result = await deadline.wait(future)
+        except AudioError as error:
+            raise audio_error(error) from None
+        except LanguageError as error:  # "detect" with a model that has no language table
+            raise language_error(error) from None
+        return _render(result, response_format, set(timestamp_granularities), state.options.writer)
+
+    @router.post("/audio/language", response_model=LanguageDetection, responses=error_responses(400, 401, 408, 413, 415, 503),
+                 summary="Identify the spoken language")
+    async def detect_language(
+        request: Request,
+        file: UploadFile = File(description="audio or video in any common format"),
+        top: int = Form(5, ge=1, description="how many languages to list"),
+        candidates: Optional[str] = Form(None, description="comma-separated codes to choose among, e.g. 'de,fr,it'"),
+    ) -> LanguageDetection:
+        state = request.app.state
+        deadline = _Deadline(state.options.timeout_seconds)
+        chosen = [c.strip() for c in (candidates or "").split(",") if c.strip()] or None
+        try:
+            for candidate in chosen or []:
+                state.recognizer.resolve_language(candidate)
+        except LanguageError as error:
+            raise language_error(error, "candidates") from None
+        audio = await _decode(request, file, deadline)
+        work = lambda: state.recognizer.detect_language(audio, top, chosen, sampling_rate=SAMPLE_RATE)  # noqa: E731
+        try:
+            ranked = await deadline.wait(_queued(state, lambda: state.batcher.submit(work)))
+        except AudioError as error:
+            raise audio_error(error) from None
+        except LanguageError as error:  # e.g. a model without a language table
+            raise language_error(error, "candidates") from None
+        return LanguageDetection(
+            languages=[DetectedLanguage(language=c, name=language_name(c), probability=p) for c, p in ranked],
+            duration=len(audio) / SAMPLE_RATE,
+        )
+
+    @router.get("/models", response_model=ModelList, responses=error_responses(401), summary="The one model")
+    async def list_models(request: Request) -> ModelList:
+        return ModelList(data=[_model_card(request)])
+
+    @router.get("/models/{model_id:path}", response_model=ModelCard, responses=error_responses(401, 404))
+    async def retrieve_model(request: Request, model_id: str) -> ModelCard:
+        card = _model_card(request)
+        if model_id not in (card.id, card.model_name):
+            raise ApiError(404, f"the model '{model_id}' does not exist; this server has '{card.id}'", "model_not_found", "model")
+        return card
+
+    @router.get("/languages", response_model=list[LanguageEntry], responses=error_responses(401),
+                summary="Languages decoding can be restricted to")
+    async def list_languages(request: Request) -> list[LanguageEntry]:
+        return [LanguageEntry(code=c, name=language_name(c)) for c in request.app.state.recognizer.languages()]
+
+    return router
+
+
+def _model_card(request: Request) -> ModelCard:
+    state = request.app.state
+    return ModelCard(id=state.options.model_alias, created=state.created, model_name=state.recognizer.model.name)
+
+
