@@ -97,3 +97,15 @@ def test_detect_language_lists_sorted_probabilities(tiny_model_dir, audio_files,
     assert main(["detect-language", str(audio_files[0]), "--model", str(tiny_model_dir), "--dtype", "fp32", "--candidates", "de,ru", "-f", "json"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert {x["language"] for x in data["languages"]} == {"de", "ru"}
+
+
+@pytest.mark.parametrize(("option", "message"), [
+    (["--window-seconds", "5"], "window_seconds (5.0) must exceed twice context_seconds (3.0)"),
+    (["--max-line-width", "0", "-f", "srt"], "max_line_width must be at least 1, not 0"),
+    (["--threads", "0"], "threads must be >= 1, got 0"),
+    (["--device", "cuda:7"], "device 'cuda:7' was asked for but torch sees no CUDA GPU"),
+])
+def test_bad_options_are_one_line_errors(tiny_model_dir, audio_files, tmp_path, capsys, option, message) -> None:
+    code = main(["transcribe", str(audio_files[0]), "--model", str(tiny_model_dir), "-o", str(tmp_path), *option])
+    err = capsys.readouterr().err.strip()
+    assert code == 1 and err == f"polyasr: error: {message}"

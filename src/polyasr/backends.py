@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from .errors import ModelLoadError
+from .fast_frontend import install_time_major_features
 from .runtime import Runtime
 
 ONNX_FILE = "model.onnx"
@@ -42,7 +43,8 @@ def _run_in_fp32(module: torch.nn.Module, output_dtype: torch.dtype) -> None:
 class TorchBackend:
     """transformers' Wav2Vec2ForCTC in PyTorch, with SDPA attention and inference mode.
 
-    In bf16 or fp16, two small parts stay in fp32: the positional convolution (weight-normalised,
+    The convolutional feature encoder runs time-major (fast_frontend.py: same result, 1.8x faster
+    in fp32, 4.4x in bf16). In bf16 or fp16, two small parts stay in fp32: the positional convolution (weight-normalised,
     kernel 128; in bf16 it put a 28 % error into the hidden states of the test model, where the
     whole bf16 network flipped 13 % of frame argmaxes against 0-1 % with it in fp32) and the CTC
     head (logits near 100 have a bf16 resolution of 0.5). Together about 2 % of the computation.
@@ -52,6 +54,7 @@ class TorchBackend:
         self.network = network
         self.runtime = runtime
         network.to(runtime.device, runtime.dtype).eval()
+        self.time_major_features = install_time_major_features(network)
         if runtime.dtype != torch.float32:
             _run_in_fp32(network.wav2vec2.encoder.pos_conv_embed, runtime.dtype)
             _run_in_fp32(network.lm_head, torch.float32)

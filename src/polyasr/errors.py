@@ -44,3 +44,7 @@ class ModelLoadError(PolyasrError):
 
 class AlignmentError(PolyasrError):
     """A transcript cannot be aligned to the audio (e.g. more characters than the audio has frames)."""
+
+
+class OptionsError(PolyasrError, ValueError):
+    """An option has a value it cannot take (a window shorter than its context, a zero line width)."""

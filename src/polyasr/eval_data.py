@@ -15,7 +15,7 @@ from collections.abc import Generator, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from polyasr.errors import PolyasrError
+from polyasr.errors import OptionsError, PolyasrError
 
 __all__ = ["BadRow", "EvalDataset", "Utterance", "read_common_voice", "read_manifest"]
 
@@ -178,11 +178,11 @@ def read_common_voice(
     language in file order (bad rows met before the N-th good row are still reported).
     """
     if not isinstance(split, str) or not split or "/" in split or "\\" in split or split.startswith("."):
-        raise ValueError(f"split must be a plain file stem such as 'test', got {split!r}.")
+        raise OptionsError(f"split must be a plain file stem such as 'test', got {split!r}.")
     if max_per_language is not None and (
         isinstance(max_per_language, bool) or not isinstance(max_per_language, int) or max_per_language < 0
     ):
-        raise ValueError(f"max_per_language must be a non-negative integer or None, got {max_per_language!r}.")
+        raise OptionsError(f"max_per_language must be a non-negative integer or None, got {max_per_language!r}.")
     if isinstance(languages, str):
         languages = [languages]
     root_path = Path(_abspath(root))

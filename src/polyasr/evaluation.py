@@ -17,7 +17,7 @@ from typing import Callable, Iterator
 import numpy as np
 
 from .audio import SAMPLE_RATE, prefetch_audio
-from .errors import LanguageError, PolyasrError
+from .errors import LanguageError, OptionsError, PolyasrError
 from .eval_data import EvalDataset, Utterance
 from .scoring import ScoredUtterance, ScoreReport, score
 from .transcriber import AUTO, DETECT, Recognizer
@@ -102,7 +102,7 @@ def evaluate(
     `on_progress(done, total)` is called once with what the cache already holds, then per utterance.
     """
     if options.decode not in DECODE_MODES:
-        raise ValueError(f"unknown decode mode {options.decode!r}; choose one of: {', '.join(DECODE_MODES)}")
+        raise OptionsError(f"unknown decode mode {options.decode!r}; choose one of: {', '.join(DECODE_MODES)}")
     cache = HypothesisCache(Path(output_dir) / CACHE_NAME)
     resumed = sum(1 for u in dataset.utterances if u.id in cache.records)
     todo = [u for u in dataset.utterances if u.id not in cache.records]

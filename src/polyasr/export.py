@@ -7,7 +7,9 @@ lang_ids.json, and polyasr_export.json describing how it was made.
 Recipe (measured on this project's CPU, see shared notes): the TorchScript exporter
 (`dynamo=False`) at opset 17 with eager attention, whose graph ONNX Runtime's transformer optimizer
 fuses (Attention, SkipLayerNorm, BiasGelu: less memory, faster); then, optionally, dynamic int8
-quantisation of MatMul weights only (quantising the convolutions too was slower).
+quantisation of MatMul weights (quantising the convolutions too was slower). The feature encoder is
+exported as transformers writes it: the faster time-major form (fast_frontend.py) uses `unfold`,
+which this exporter cannot write with a dynamic length.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any
 import torch
 
 from .backends import EXPORT_INFO_FILE, ONNX_FILE
-from .errors import ModelLoadError, PolyasrError
+from .errors import ModelLoadError, OptionsError, PolyasrError
 from .lang_ids import write_language_table_json
 from .model import load_pretrained, default_model, load_language_table
 
@@ -59,7 +61,7 @@ def export_onnx(model: str | None, output: str | Path, options: ExportOptions = 
     from transformers import AutoFeatureExtractor, Wav2Vec2CTCTokenizer, Wav2Vec2ForCTC
 
     if options.quantize not in (None, "int8"):
-        raise ValueError(f"unknown quantization {options.quantize!r}; use int8 or none")
+        raise OptionsError(f"unknown quantization {options.quantize!r}; use int8 or none")
     name = model or default_model()
     folder = Path(output)
     folder.mkdir(parents=True, exist_ok=True)

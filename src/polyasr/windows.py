@@ -16,6 +16,7 @@ from typing import Iterable, Iterator
 
 import numpy as np
 
+from .errors import OptionsError
 from .audio import SAMPLE_RATE
 
 
@@ -32,7 +33,7 @@ class WindowOptions:
         context = int(self.context_seconds * SAMPLE_RATE) // samples_per_frame * samples_per_frame
         step = window - 2 * context
         if context < 0 or step <= 0:
-            raise ValueError(
+            raise OptionsError(
                 f"window_seconds ({self.window_seconds}) must exceed twice context_seconds ({self.context_seconds})"
             )
         return window, context, step

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .errors import OptionsError
 from .results import Segment, Transcription
 
 
@@ -33,11 +34,11 @@ class WriterOptions:
 
     def __post_init__(self) -> None:
         if self.max_line_width < 1:
-            raise ValueError(f"max_line_width must be at least 1, not {self.max_line_width}")
+            raise OptionsError(f"max_line_width must be at least 1, not {self.max_line_width}")
         if self.max_line_count < 1:
-            raise ValueError(f"max_line_count must be at least 1, not {self.max_line_count}")
+            raise OptionsError(f"max_line_count must be at least 1, not {self.max_line_count}")
         if not self.max_cue_seconds > 0:
-            raise ValueError(f"max_cue_seconds must be positive, not {self.max_cue_seconds}")
+            raise OptionsError(f"max_cue_seconds must be positive, not {self.max_cue_seconds}")
 
 
 class ResultWriter:
