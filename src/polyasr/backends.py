@@ -17,7 +17,7 @@ import torch
 
 from .errors import ModelLoadError
 from .fast_frontend import install_time_major_features
-from .runtime import Runtime
+from .runtime import DTYPES, Runtime
 
 ONNX_FILE = "model.onnx"
 EXPORT_INFO_FILE = "polyasr_export.json"  # written by `polyasr export`: format, quantization, source
@@ -31,6 +31,18 @@ class Backend(Protocol):
 
     def describe(self) -> str:
         """Backend, device, precision, threads: what a user needs to know about the speed path."""
+
+    @property
+    def device(self) -> str:
+        """Where the network runs: "cpu", "cuda", "cuda:1", "mps"."""
+
+    @property
+    def precision(self) -> str:
+        """The network's arithmetic: "fp32", "bf16", "fp16", or "int8" (quantised weights)."""
+
+    @property
+    def threads(self) -> int:
+        """CPU threads the network uses."""
 
 
 def _run_in_fp32(module: torch.nn.Module, output_dtype: torch.dtype) -> None:
@@ -68,6 +80,18 @@ class TorchBackend:
     def describe(self) -> str:
         return f"backend=torch {self.runtime.describe()}"
 
+    @property
+    def device(self) -> str:
+        return str(self.runtime.device)
+
+    @property
+    def precision(self) -> str:
+        return next(name for name, dtype in DTYPES.items() if dtype == self.runtime.dtype)
+
+    @property
+    def threads(self) -> int:
+        return self.runtime.threads
+
 
 class OnnxBackend:
     """An exported model.onnx run with ONNX Runtime (CPU, or CUDA when asked for and available)."""
@@ -93,6 +117,7 @@ class OnnxBackend:
         self.inputs = {i.name for i in self.session.get_inputs()}
         self.threads = options.intra_op_num_threads
         self.device = "cuda" if self.session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
+        self.precision = self.info.get("quantize") or "fp32"
 
     def forward(self, values: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
         feed = {"input_values": values}
@@ -102,8 +127,7 @@ class OnnxBackend:
         return logits.astype(np.float32, copy=False)
 
     def describe(self) -> str:
-        precision = self.info.get("quantize") or "fp32"
-        return f"backend=onnx device={self.device} weights={precision} threads={self.threads}"
+        return f"backend=onnx device={self.device} weights={self.precision} threads={self.threads}"
 
 
 def is_onnx_export(folder: str | os.PathLike) -> bool:

@@ -125,8 +125,6 @@ def _error(message: str) -> None:
 
 
 def _transcribe(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     recognizer = load(args.model, device=args.device, dtype=args.dtype, threads=args.threads,
                       batch=BatchOptions(batch_seconds=args.batch_seconds))
     if args.verbose:
@@ -137,15 +135,24 @@ def _transcribe(args: argparse.Namespace) -> int:
         language_candidates=_split(args.candidates),
     )
     outcomes = recognizer.transcribe_iter(args.files, args.language, args.word_timestamps, options=options)
+    return _for_each_file(outcomes, len(args.files), lambda item, bar: _emit(args, item.result, len(args.files) > 1, bar))
+
+
+def _for_each_file(items: Any, count: int, handle: Any) -> int:
+    """Run `handle(item, progress bar)` for each item without an error; one error line per bad one.
+
+    A progress bar shows when there are several files; returns the exit code (1 if any failed).
+    """
+    from tqdm import tqdm
+
     failed = 0
-    progress = tqdm(outcomes, total=len(args.files), unit="file", disable=len(args.files) == 1, file=sys.stderr)
-    for outcome in progress:
-        if outcome.error is not None:
+    progress = tqdm(items, total=count, unit="file", disable=count == 1, file=sys.stderr)
+    for item in progress:
+        if item.error is not None:
             failed += 1
-            progress.write(f"polyasr: error: {outcome.error}", file=sys.stderr)
-            continue
-        assert outcome.result is not None
-        _emit(args, outcome.result, len(args.files) > 1, progress)
+            progress.write(f"polyasr: error: {item.error}", file=sys.stderr)
+        else:
+            handle(item, progress)
     return 1 if failed else 0
 
 
@@ -178,30 +185,22 @@ def _split(codes: str | None) -> tuple[str, ...] | None:
 def _detect(args: argparse.Namespace) -> int:
     import json
 
-    from tqdm import tqdm
-
     recognizer = load(args.model, device=args.device, dtype=args.dtype, threads=args.threads)
-    items = recognizer.detect_language_iter(args.files, _split(args.candidates))
-    failed = 0
-    progress = tqdm(items, total=len(args.files), unit="file", disable=len(args.files) == 1, file=sys.stderr)
-    for item in progress:
-        if item.error is not None:
-            failed += 1
-            progress.write(f"polyasr: error: {item.error}", file=sys.stderr)
-            continue
-        assert item.value is not None
+
+    def show(item: Any, progress: Any) -> None:
         ranked = item.value.probabilities()[: args.top]
         if args.output_format == "json":
             languages = [{"language": c, "name": language_name(c), "probability": p} for c, p in ranked]
             progress.write(json.dumps({"source": item.source, "languages": languages}, ensure_ascii=False), file=sys.stdout)
-            continue
+            return
         if len(args.files) > 1:
             progress.write(f"{item.source}:", file=sys.stdout)
         if not ranked:
             progress.write("no speech found", file=sys.stdout)
         for code, probability in ranked:
             progress.write(f"{code}\t{language_name(code)}\t{probability:.4f}", file=sys.stdout)
-    return 1 if failed else 0
+
+    return _for_each_file(recognizer.detect_language_iter(args.files, _split(args.candidates)), len(args.files), show)
 
 
 def _align(args: argparse.Namespace) -> int:

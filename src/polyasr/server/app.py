@@ -34,7 +34,6 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
-from ..runtime import DTYPES
 from ..transcriber import Recognizer
 from .batcher import Batcher, BatcherOptions
 from .errors import install_error_handlers
@@ -56,10 +55,10 @@ def _page_routes(app: FastAPI) -> None:
     @app.get("/health", response_model=Health, summary="Liveness and load (no API key needed)")
     async def health(request: Request) -> Health:
         state = request.app.state
-        runtime = state.recognizer.runtime
+        backend = state.recognizer.model.backend
         return Health(
-            model=state.recognizer.model.name, model_alias=state.options.model_alias, device=str(runtime.device),
-            dtype=next(k for k, v in DTYPES.items() if v == runtime.dtype), threads=runtime.threads,
+            model=state.recognizer.model.name, model_alias=state.options.model_alias, device=backend.device,
+            dtype=backend.precision, threads=backend.threads,
             queue_length=state.batcher.queue_length, queue_size=state.options.queue_size, max_batch=state.options.max_batch,
         )
 
@@ -99,7 +98,7 @@ def create_app(recognizer: Recognizer, options: ServerOptions = ServerOptions())
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         batcher.start()
-        logger.info("serving %s (%s) as '%s'", recognizer.model.name, recognizer.runtime.describe(), options.model_alias)
+        logger.info("serving %s (%s) as '%s'", recognizer.model.name, recognizer.model.describe(), options.model_alias)
         try:
             yield
         finally:
