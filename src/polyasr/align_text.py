@@ -13,7 +13,7 @@ from typing import Sequence
 import numpy as np
 
 from .alignment import Alignment
-from .decoding import Vocabulary
+from .decoding import Vocabulary, log_normalizer, stitch_frames
 from .results import Char, Word
 from .timing import is_unspaced, make_word
 
@@ -88,15 +88,10 @@ class EmissionReducer:
         self._parts: dict[int, np.ndarray] = {}
 
     def add(self, first_frame: int, logits: np.ndarray) -> None:
-        peak = logits.max(axis=-1, keepdims=True)
-        log_norm = peak + np.log(np.exp(logits - peak).sum(axis=-1, keepdims=True))
-        self._parts[first_frame] = (logits[:, self.columns] - log_norm).astype(np.float32)
+        self._parts[first_frame] = (logits[:, self.columns] - log_normalizer(logits)).astype(np.float32)
 
     def finish(self, num_frames: int) -> np.ndarray:
-        out = np.zeros((num_frames, len(self.columns)), dtype=np.float32)
-        for first, part in self._parts.items():
-            out[first : first + len(part)] = part[: max(0, num_frames - first)]
-        return out
+        return stitch_frames(self._parts, num_frames, 0.0, np.float32, (len(self.columns),))
 
 
 def aligned_words(

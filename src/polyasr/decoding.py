@@ -15,7 +15,7 @@ Decoding happens in two steps:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
@@ -142,14 +142,33 @@ class FrameChoices:
         return int(self.tokens.shape[0])
 
 
+def log_normalizer(scores: np.ndarray) -> np.ndarray:
+    """log(sum(exp(scores))) of every frame, computed stably: shape (frames, 1)."""
+    peak = scores.max(axis=-1, keepdims=True)
+    return peak + np.log(np.exp(scores - peak).sum(axis=-1, keepdims=True))
+
+
+def log_softmax(logits: Any) -> np.ndarray:
+    """Log-probabilities over the vocabulary of every frame, float32 (frames x vocabulary)."""
+    scores = as_logits(logits)
+    return (scores - log_normalizer(scores)).astype(np.float32)
+
+
+def stitch_frames(parts: Mapping[int, np.ndarray], num_frames: int, fill: float, dtype: Any, tail: tuple[int, ...] = ()) -> np.ndarray:
+    """Per-window arrays (frames first), keyed by their first frame, placed in one array of
+    `num_frames` rows (trailing shape `tail`); rows no window covered hold `fill`."""
+    out = np.full((num_frames, *tail), fill, dtype=dtype)
+    for first, part in parts.items():
+        out[first : first + len(part)] = part[: max(0, num_frames - first)]
+    return out
+
+
 def choose_frames(logits: Any, blank_id: int, allowed_ids: Sequence[int] | np.ndarray | None = None) -> FrameChoices:
     """`frame_tokens` plus the probability of each chosen token."""
     scores = as_logits(logits)
     tokens = frame_tokens(scores, blank_id, allowed_ids)
-    peak = scores.max(axis=-1)
-    log_norm = peak + np.log(np.exp(scores - peak[:, None]).sum(axis=-1))
-    chosen = np.take_along_axis(scores, tokens[:, None], axis=-1)[:, 0]
-    return FrameChoices(tokens=tokens, probs=np.exp(chosen - log_norm).astype(np.float32))
+    chosen = np.take_along_axis(scores, tokens[:, None], axis=-1)
+    return FrameChoices(tokens=tokens, probs=np.exp(chosen - log_normalizer(scores))[:, 0].astype(np.float32))
 
 
 class GreedyReducer:
@@ -164,11 +183,9 @@ class GreedyReducer:
         self._parts[first_frame] = choose_frames(logits, self.blank_id, self.allowed_ids)
 
     def finish(self, num_frames: int) -> FrameChoices:
-        tokens = np.full(num_frames, self.blank_id, dtype=np.int64)  # frames no window covered: blank
-        probs = np.ones(num_frames, dtype=np.float32)
-        for first, part in self._parts.items():
-            tokens[first : first + part.num_frames] = part.tokens[: max(0, num_frames - first)]
-            probs[first : first + part.num_frames] = part.probs[: max(0, num_frames - first)]
+        # frames no window covered (silence skipped by VAD) are blanks of probability 1
+        tokens = stitch_frames({f: p.tokens for f, p in self._parts.items()}, num_frames, self.blank_id, np.int64)
+        probs = stitch_frames({f: p.probs for f, p in self._parts.items()}, num_frames, 1.0, np.float32)
         return FrameChoices(tokens=tokens, probs=probs)
 
 

@@ -15,11 +15,11 @@ costs one forward pass.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .decoding import FrameChoices, choose_frames
+from .decoding import FrameChoices, log_softmax, stitch_frames
 from .lang_ids import LanguageTable
 
 
@@ -94,30 +94,28 @@ class LanguageReducer:
         self.codes = tuple(codes) if codes is not None else tuple(table.codes())
         self.ids = [table.token_ids(code) for code in self.codes]
         self.blank_id = blank_id
-        self._parts: dict[int, tuple[FrameChoices, np.ndarray, np.ndarray]] = {}
+        # per window, frames first: unrestricted token and probability; per language best id and log-prob
+        self._parts: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def add(self, first_frame: int, logits: np.ndarray) -> None:
-        peak = logits.max(axis=-1, keepdims=True)
-        log_probs = logits - (peak + np.log(np.exp(logits - peak).sum(axis=-1, keepdims=True)))
-        best_ids = np.empty((len(self.codes), len(logits)), np.int32)
-        best_lp = np.empty((len(self.codes), len(logits)), np.float32)
-        for row, ids in enumerate(self.ids):
+        log_probs = log_softmax(logits)
+        best_ids = np.empty((len(logits), len(self.codes)), np.int32)
+        best_lp = np.empty((len(logits), len(self.codes)), np.float32)
+        for column, ids in enumerate(self.ids):
             sub = log_probs[:, ids]
             best = sub.argmax(axis=1)
-            best_ids[row] = ids[best]
-            best_lp[row] = sub[np.arange(len(sub)), best]
-        self._parts[first_frame] = (choose_frames(logits, self.blank_id), best_ids, best_lp)
+            best_ids[:, column] = ids[best]
+            best_lp[:, column] = sub[np.arange(len(sub)), best]
+        # the unrestricted choice (the card's `predict`) from the same log-probabilities
+        self._parts[first_frame] = (log_probs.argmax(-1), np.exp(log_probs.max(-1)), best_ids, best_lp)
 
     def finish(self, num_frames: int) -> LanguageFrames:
-        tokens = np.full(num_frames, self.blank_id, np.int64)
-        probs = np.ones(num_frames, np.float32)
-        best_ids = np.full((len(self.codes), num_frames), self.blank_id, np.int32)
-        best_lp = np.zeros((len(self.codes), num_frames), np.float32)
-        for first, (choices, ids, lp) in self._parts.items():
-            end = min(num_frames, first + choices.num_frames)
-            tokens[first:end] = choices.tokens[: end - first]
-            probs[first:end] = choices.probs[: end - first]
-            best_ids[:, first:end] = ids[:, : end - first]
-            best_lp[:, first:end] = lp[:, : end - first]
+        def stitched(index: int, fill: float, dtype: Any, tail: tuple[int, ...] = ()) -> np.ndarray:
+            return stitch_frames({f: p[index] for f, p in self._parts.items()}, num_frames, fill, dtype, tail)
+
+        languages = (len(self.codes),)
+        unrestricted = FrameChoices(stitched(0, self.blank_id, np.int64), stitched(1, 1.0, np.float32))
+        best_ids = stitched(2, self.blank_id, np.int32, languages).T
+        best_lp = stitched(3, 0.0, np.float32, languages).T
         sizes = tuple(len(ids) for ids in self.ids)
-        return LanguageFrames(self.codes, sizes, FrameChoices(tokens, probs), best_ids, best_lp, blank_id=self.blank_id)
+        return LanguageFrames(self.codes, sizes, unrestricted, best_ids, best_lp, blank_id=self.blank_id)
