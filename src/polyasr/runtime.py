@@ -20,7 +20,7 @@ class RuntimeOptions:
 
 @dataclass(frozen=True)
 class Runtime:
-    """The resolved choices, reported to users (`polyasr transcribe --verbose`, `Recognizer.runtime`)."""
+    """The resolved PyTorch choices; users see them through `CTCModel.describe()` (and `--verbose`)."""
 
     device: torch.device
     dtype: torch.dtype

@@ -17,7 +17,7 @@ from .lang_ids import LanguageTable
 from .langid import LanguageCalibration, LanguageFrames, LanguageReducer
 from .model import CTCModel, load_ctc_model
 from .results import Transcription
-from .runtime import Runtime, RuntimeOptions
+from .runtime import RuntimeOptions
 from .timing import SegmentOptions, build_segments, group_segments, join_words
 from .vad import SileroDetector, SpeechDetector, VadOptions
 from .windows import WindowOptions
@@ -61,11 +61,6 @@ class Recognizer:
         if options not in self._detectors:
             self._detectors[options] = SileroDetector(options)
         return self._detectors[options]
-
-    @property
-    def runtime(self) -> Runtime:
-        """Device, dtype and threads the model runs with."""
-        return self.model.runtime
 
     def languages(self) -> list[str]:
         """Codes of the languages decoding can be restricted to."""
