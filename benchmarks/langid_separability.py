@@ -10,7 +10,7 @@ This is an upper bound for the method, not a measurement on speech: real acousti
 mistakes, and real text does not draw characters uniformly. It shows which languages the table
 cannot separate at all (one table contained in another).
 
-    .venv/bin/python benchmarks/langid_separability.py [--table ../shared/fixtures/lang_ids.pk]
+    .venv/bin/python benchmarks/langid_separability.py [--table tests/data/lang_ids.json]
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def simulate(ids: np.ndarray, vocab: int, frames: int, rng: np.random.Generator,
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    default = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "lang_ids.pk"
+    default = Path(__file__).resolve().parents[1] / "tests" / "data" / "lang_ids.json"  # the model's table
     parser.add_argument("--table", default=str(default))
     parser.add_argument("--trials", type=int, default=20, help="utterances per language")
     parser.add_argument("--frames", type=int, default=250, help="frames per utterance (250 = 5 s)")

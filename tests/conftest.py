@@ -4,9 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from model_files import write_real_pickle
 from tiny_model import build_tiny_model
-
-SHARED = Path(__file__).resolve().parents[2] / "shared"
 
 
 @pytest.fixture(scope="session")
@@ -22,8 +21,6 @@ def recognizer(tiny_model_dir: Path):
 
 
 @pytest.fixture(scope="session")
-def real_lang_ids_path() -> Path:
-    path = SHARED / "fixtures" / "lang_ids.pk"
-    if not path.is_file():
-        pytest.skip(f"the real language table is not at {path}")
-    return path
+def real_lang_ids_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The model's lang_ids.pk, rebuilt byte for byte from tests/data/lang_ids.json."""
+    return write_real_pickle(tmp_path_factory.mktemp("real-table") / "lang_ids.pk")

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from audio_factory import tone, write_audio
+from model_files import LANG_IDS_JSON
 from polyasr.cli import main
 from polyasr.lang_ids import read_language_table
 
@@ -76,6 +77,7 @@ def test_convert_lang_ids_writes_equal_json(real_lang_ids_path, tmp_path) -> Non
     assert main(["convert-lang-ids", str(real_lang_ids_path), str(target)]) == 0
     assert read_language_table(target) == read_language_table(real_lang_ids_path)
     assert len(json.loads(target.read_text())["en"]) == 91
+    assert target.read_bytes() == LANG_IDS_JSON.read_bytes()  # the committed table is this converter's output
 
 
 def test_console_script_runs_and_fails_cleanly(tiny_model_dir, tmp_path) -> None:

@@ -24,3 +24,17 @@ def test_readme_language_table_matches_catalogue_table_and_normaliser(real_lang_
         assert (name, script) == (rule.name, rule.script)
         assert characters == (str(count) if count else "0 (cannot restrict)")
         assert normaliser.startswith("special") == rule.special
+
+
+def test_tests_and_benchmarks_read_nothing_outside_the_repository() -> None:
+    """A fresh clone must run every test: no path to the workspace's shared folder or above the repo."""
+    root = README.parent
+    markers = ("/" + "work/", '"' + 'shared"', "parents" + "[2]")  # spelled apart so this test does not find itself
+    offenders = [
+        f"{path.relative_to(root)}:{number}"
+        for folder in ("tests", "benchmarks")
+        for path in sorted((root / folder).glob("*.py"))
+        for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
+        if any(marker in line for marker in markers)
+    ]
+    assert offenders == []

@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from model_files import MODEL_CARD
 from polyasr.card_results import CardResult, card_results
 from polyasr.errors import PolyasrError
 from polyasr.eval_data import BadRow, EvalDataset, Utterance, read_common_voice, read_manifest
 
-SEED_CARD = Path(__file__).resolve().parents[2] / "shared" / "seed" / "model_card.md"
 
 CV_HEADER = "client_id\tpath\tsentence\tup_votes\tdown_votes\tage\tgender\taccent\tlocale\tsegment"
 
@@ -214,7 +214,7 @@ def test_manifest_errors(manifest_dir: Path) -> None:
 
 
 def _seed_table() -> list[list[str]]:
-    lines = SEED_CARD.read_text(encoding="utf-8").splitlines()
+    lines = MODEL_CARD.read_text(encoding="utf-8").splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("| Common Voice Languages"))
     rows = []
     for line in lines[start + 2 :]:
@@ -225,8 +225,6 @@ def _seed_table() -> list[list[str]]:
 
 
 def test_card_table_matches_seed() -> None:
-    if not SEED_CARD.is_file():
-        pytest.skip(f"{SEED_CARD} is absent")
     from importlib import resources
 
     packaged = resources.files("polyasr").joinpath("data").joinpath("model_card_results.tsv")

@@ -20,15 +20,10 @@ from polyasr.lang_ids import (
     write_language_table_json,
 )
 
-# /work/main/tests -> /work/shared/fixtures
-REAL_PICKLE = Path(__file__).resolve().parents[2] / "shared" / "fixtures" / "lang_ids.pk"
-
 
 @pytest.fixture(scope="module")
-def real_pickle() -> Path:
-    if not REAL_PICKLE.is_file():
-        pytest.skip(f"the model's real lang_ids.pk is not at {REAL_PICKLE}")
-    return REAL_PICKLE
+def real_pickle(real_lang_ids_path) -> Path:
+    return real_lang_ids_path
 
 
 @pytest.fixture(scope="module")
