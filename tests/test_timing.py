@@ -67,3 +67,20 @@ def test_unspaced_characters_are_words_and_join_without_spaces() -> None:
 
 def test_silence_gives_no_segments() -> None:
     assert build_segments(greedy_decode(logits_for("____"), VOCAB), VOCAB, FRAME) == ()
+
+
+def test_one_table_of_unspaced_scripts_for_segments_text_subtitles_and_scoring() -> None:
+    """CJK extension B (𠺝, U+20E9D) was missing from timing's copy: segments got '我 𠺝你'."""
+    from polyasr.normalize import is_character_level
+    from polyasr.writers import _atoms
+
+    tokens = ("[PAD]", "|", "我", "\U00020e9d", "你")
+    vocab = Vocabulary(tokens=tokens, blank_id=0, word_delimiter_id=1, hidden_ids=frozenset({0}))
+    probs = np.full((5, 5), 0.025)
+    probs[np.arange(5), [2, 0, 3, 0, 4]] = 0.9
+    decoded = greedy_decode(np.log(probs).astype(np.float32), vocab)
+    (segment,) = build_segments(decoded, vocab, FRAME, word_timestamps=True)
+    assert decoded.text == segment.text == "我\U00020e9d你"
+    assert [w.word for w in segment.words] == ["我", "\U00020e9d", "你"]
+    assert [piece for piece, _ in _atoms("我\U00020e9d你")] == ["我", "\U00020e9d", "你"]  # a line may break anywhere
+    assert [is_character_level(code) for code in ("zh-CN", "ja", "th", "en", "ru")] == [True, True, True, False, False]

@@ -15,7 +15,8 @@ import numpy as np
 from .alignment import Alignment
 from .decoding import Vocabulary, log_normalizer, stitch_frames
 from .results import Char, Word
-from .timing import is_unspaced, make_word
+from .languages import is_unspaced
+from .timing import make_word
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,16 @@ codes, usually the codes of a loaded language table.
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
 
 from polyasr.errors import LanguageError
 
-__all__ = ["ALIASES", "CATALOGUE", "Language", "language_name", "normalize_code"]
+__all__ = [
+    "ALIASES", "CATALOGUE", "UNSPACED_SCRIPTS", "Language", "is_unspaced", "language_name", "normalize_code",
+]
 
 
 @dataclass(frozen=True)
@@ -94,6 +97,41 @@ _LANGUAGES = (
 
 #: Every code of the model's language table, by code.
 CATALOGUE: Mapping[str, Language] = MappingProxyType({lang.code: lang for lang in _LANGUAGES})
+
+#: Scripts written without spaces between words. The one table behind every place that cares: in
+#: these scripts each character is a word of its own for timestamps and alignment (timing.py,
+#: align_text.py), subtitle lines may break between any two characters (writers.py), and
+#: evaluation scores languages per character (normalize.py, scoring.py).
+UNSPACED_SCRIPTS: frozenset[str] = frozenset({"Han", "Japanese", "Thai", "Lao", "Khmer", "Myanmar"})
+
+# Their Unicode blocks, sorted: (first, last, script).
+_UNSPACED_BLOCKS: tuple[tuple[int, int, str], ...] = (
+    (0x0E00, 0x0E7F, "Thai"),
+    (0x0E80, 0x0EFF, "Lao"),
+    (0x1000, 0x109F, "Myanmar"),
+    (0x1780, 0x17FF, "Khmer"),
+    (0x2E80, 0x2FDF, "Han"),  # CJK radicals, Kangxi radicals
+    (0x3000, 0x303F, "Han"),  # CJK symbols and punctuation (。、「」)
+    (0x3040, 0x30FF, "Japanese"),  # hiragana, katakana
+    (0x3100, 0x312F, "Han"),  # bopomofo
+    (0x31F0, 0x31FF, "Japanese"),  # katakana phonetic extensions
+    (0x3400, 0x4DBF, "Han"),  # CJK extension A
+    (0x4E00, 0x9FFF, "Han"),  # CJK unified ideographs
+    (0xF900, 0xFAFF, "Han"),  # CJK compatibility ideographs
+    (0xFF00, 0xFFEF, "Han"),  # half- and full-width forms (full-width Latin and punctuation, half-width kana)
+    (0x20000, 0x3FFFF, "Han"),  # CJK extensions B and later, compatibility supplement
+)
+_UNSPACED_FIRSTS = tuple(first for first, _, _ in _UNSPACED_BLOCKS)
+
+
+def is_unspaced(char: str) -> bool:
+    """True for a character of a script written without spaces between words (one character)."""
+    if len(char) != 1:
+        return False
+    code = ord(char)
+    index = bisect_right(_UNSPACED_FIRSTS, code) - 1
+    return index >= 0 and code <= _UNSPACED_BLOCKS[index][1]
+
 
 #: Lower-case alias -> catalogue code. Only unambiguous ones: "rm" (Sursilvan or Vallader?) is
 #: deliberately absent, and so are ISO 639-3 codes. English names come from the catalogue itself.

@@ -58,7 +58,7 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Any, NamedTuple
 
-from polyasr.languages import CATALOGUE, normalize_code
+from polyasr.languages import CATALOGUE, UNSPACED_SCRIPTS, normalize_code
 
 __all__ = [
     "LANGUAGE_RULES",
@@ -202,15 +202,12 @@ SCRIPT_DEFAULTS: Mapping[str, Mapping[str, Any]] = _read_only(
         "Tamil": {},
         "Thai": {
             "unicode_form": "NFC",
-            "char_level": True,
             "note": "NFC (NFKC would split SARA AM); scored per character",
         },
         "Han": {
-            "char_level": True,
             "note": "scored per character; no simplified/traditional mapping",
         },
         "Japanese": {
-            "char_level": True,
             "note": "scored per character; NFKC widens half-width kana",
         },
     }
@@ -318,7 +315,8 @@ def _rules_for_code(code: str | None) -> NormalizerRules:
     if code is None:
         return _merge(_UNIVERSAL)
     script = CATALOGUE[code].script
-    return _merge(_UNIVERSAL, SCRIPT_DEFAULTS[script], LANGUAGE_RULES.get(code, {}))
+    spacing = {"char_level": script in UNSPACED_SCRIPTS}  # scored per character
+    return _merge(_UNIVERSAL, spacing, SCRIPT_DEFAULTS[script], LANGUAGE_RULES.get(code, {}))
 
 
 def rules_for(language: str | None) -> NormalizerRules:

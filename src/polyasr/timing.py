@@ -8,17 +8,14 @@ word of its own. Segments end at a pause between words or when they grow too lon
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
 from .decoding import Decoded, TokenSpan, Vocabulary
+from .languages import is_unspaced
 from .results import Char, Segment, Word
-
-# Han, kana, Thai, Lao, Khmer, Myanmar: written without spaces between words
-_UNSPACED = re.compile(r"[\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uff66-\uff9f]")
 
 
 @dataclass(frozen=True)
@@ -27,11 +24,6 @@ class SegmentOptions:
 
     pause_seconds: float = 0.5  # a silence at least this long between two words ends a segment
     max_segment_seconds: float = 15.0  # a segment is closed before it grows longer than this
-
-
-def is_unspaced(char: str) -> bool:
-    """True for characters of scripts written without spaces between words."""
-    return bool(_UNSPACED.match(char))
 
 
 def join_words(words: Sequence[Word]) -> str:

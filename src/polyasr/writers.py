@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import OptionsError
+from .languages import is_unspaced
 from .results import Segment, Transcription
 
 
@@ -211,27 +212,6 @@ def format_timestamp(milliseconds: int, decimal_marker: str = ".") -> str:
 # ---------------------------------------------------------------------------------------------
 # Text: atoms and wrapping
 
-# Scripts written without spaces between words: a line may break between any two of their letters.
-_UNSPACED_RANGES = (
-    (0x0E00, 0x0EFF),  # Thai, Lao
-    (0x1000, 0x109F),  # Myanmar
-    (0x1780, 0x17FF),  # Khmer
-    (0x2E80, 0x2FDF),  # CJK radicals
-    (0x3000, 0x30FF),  # CJK symbols, hiragana, katakana
-    (0x3100, 0x31FF),  # bopomofo, katakana extensions
-    (0x3400, 0x4DBF),  # CJK extension A
-    (0x4E00, 0x9FFF),  # CJK unified ideographs
-    (0xF900, 0xFAFF),  # CJK compatibility ideographs
-    (0xFF00, 0xFFEF),  # half- and full-width forms
-    (0x20000, 0x3FFFF),  # CJK extensions B and later
-)
-
-
-def _is_unspaced(char: str) -> bool:
-    code = ord(char)
-    return any(low <= code <= high for low, high in _UNSPACED_RANGES)
-
-
 def _is_punctuation(text: str) -> bool:
     return bool(text) and all(unicodedata.category(char).startswith("P") for char in text)
 
@@ -251,12 +231,12 @@ def _atoms(text: str) -> list[tuple[str, bool]]:
         pieces: list[str] = []
         run = ""
         for char in word:
-            if _is_unspaced(char) and not _is_punctuation(char):
+            if is_unspaced(char) and not _is_punctuation(char):
                 if run:
                     pieces.append(run)
                     run = ""
                 pieces.append(char)
-            elif _is_punctuation(char) and pieces and not run and _is_unspaced(pieces[-1][-1]):
+            elif _is_punctuation(char) and pieces and not run and is_unspaced(pieces[-1][-1]):
                 pieces[-1] += char  # "好。" and "好," stay together
             else:
                 run += char
@@ -327,7 +307,7 @@ def _word_tokens(segment: Segment) -> list[_Token]:
             continue
         atoms = _atoms(text)
         # a space before the word unless either side is a script without spaces
-        space = bool(previous) and not (_is_unspaced(previous[-1]) or _is_unspaced(text[0]))
+        space = bool(previous) and not (is_unspaced(previous[-1]) or is_unspaced(text[0]))
         atoms[0] = (atoms[0][0], space)
         tokens.append(_Token(atoms, word.start, word.end))
         previous = text
