@@ -134,3 +134,19 @@ def test_bad_shapes_and_ids_are_clear_errors() -> None:
         greedy_decode(np.zeros((2, 12)), vocabulary)
     with pytest.raises(ValueError, match="must lie in"):
         frame_tokens(np.zeros((2, 11)), BLANK, allowed_ids=[3, 11])
+
+
+def test_a_skipped_frame_is_certain_silence_and_reducers_have_no_fill_of_their_own() -> None:
+    from polyasr.decoding import SKIPPED_LOGIT, GreedyReducer, log_softmax, skipped_logits
+
+    logits = skipped_logits(3, 5, blank_id=2)
+    assert logits.shape == (3, 5) and (logits.argmax(-1) == 2).all()
+    log_probs = log_softmax(logits)
+    assert np.allclose(log_probs[:, 2], 0.0) and np.allclose(np.delete(log_probs, 2, axis=1), SKIPPED_LOGIT)
+    reducer = GreedyReducer(blank_id=2)
+    reducer.add(0, logits[:2])
+    with pytest.raises(ValueError, match="frame 2 of 3 was never added"):
+        reducer.finish(3)  # a frame nobody handed over is an error, not a silent default
+    reducer.add(2, logits[2:])
+    frames = reducer.finish(3)
+    assert frames.tokens.tolist() == [2, 2, 2] and np.allclose(frames.probs, 1.0)

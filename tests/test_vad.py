@@ -82,3 +82,43 @@ def test_transcribe_with_vad_keeps_segments_inside_the_speech(recognizer, speech
     result = recognizer.transcribe(speech_in_silence, sampling_rate=SR, options=TranscribeOptions(vad=VadOptions()))
     assert result.duration == 12.0
     assert result.segments and all(2.7 <= s.start and s.end <= 7.3 for s in result.segments)
+
+
+@pytest.fixture()
+def fake_vad(recognizer, monkeypatch):
+    """The recognizer's VAD replaced by FakeDetector (speech at 5-12 s and 30-33 s): TranscribeOptions to use."""
+    options = TranscribeOptions(vad=VadOptions(), windows=WindowOptions(window_seconds=6.0, context_seconds=1.0))
+    monkeypatch.setitem(recognizer._detectors, options.vad, FakeDetector())
+    return options
+
+
+def _in_speech(start: float, end: float) -> bool:
+    return (5.0 <= start and end <= 12.0) or (30.0 <= start and end <= 33.0)
+
+
+def test_alignment_with_vad_puts_words_in_speech_not_in_skipped_silence(recognizer, fake_vad) -> None:
+    """Skipped frames used to hold log-probability 0 for every column: letters cost nothing there,
+    so the whole transcript was aligned into the silence at 0 s."""
+    x = (0.2 * np.random.default_rng(3).standard_normal(40 * SR)).astype(np.float32)
+    result = recognizer.align(x, "hello world again", sampling_rate=SR, options=fake_vad)
+    assert [w.word for w in result.words] == ["hello", "world", "again"]
+    chars = [c for w in result.words for c in w.chars]
+    assert len(chars) == 15 and all(_in_speech(c.start, c.end) for c in chars), [(c.start, c.end) for c in chars]
+
+
+def test_language_detection_with_vad_counts_speech_regions_only(recognizer, fake_vad) -> None:
+    from polyasr.decoding import SKIPPED_LOGIT
+
+    x = (0.2 * np.random.default_rng(4).standard_normal(40 * SR)).astype(np.float32)
+    (item,) = recognizer.detect_language_iter([x], sampling_rate=SR, options=fake_vad)
+    frames = item.value
+    speech = np.zeros(frames.unrestricted.num_frames, bool)
+    speech[250:600] = speech[1500:1650] = True
+    assert not frames.speech()[~speech].any() and frames.speech()[speech].any()
+    assert (frames.unrestricted.probs[~speech] == 1).all()
+    # a skipped frame's best in-language token has log-probability SKIPPED_LOGIT: never speech, never free
+    assert np.allclose(frames.best_log_probs[:, ~speech], SKIPPED_LOGIT)
+    recognizer._detectors[fake_vad.vad] = FakeDetector()  # it counts samples from the start of one input
+    (detected,) = recognizer.transcribe_batch([x], "detect", word_timestamps=True, sampling_rate=SR, options=fake_vad)
+    assert detected.text and detected.language in recognizer.languages()
+    assert all(_in_speech(c.start, c.end) for w in detected.words for c in w.chars)

@@ -92,7 +92,7 @@ class EmissionReducer:
         self._parts[first_frame] = (logits[:, self.columns] - log_normalizer(logits)).astype(np.float32)
 
     def finish(self, num_frames: int) -> np.ndarray:
-        return stitch_frames(self._parts, num_frames, 0.0, np.float32, (len(self.columns),))
+        return stitch_frames(self._parts, num_frames, np.float32, (len(self.columns),))
 
 
 def aligned_words(

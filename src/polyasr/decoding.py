@@ -154,12 +154,36 @@ def log_softmax(logits: Any) -> np.ndarray:
     return (scores - log_normalizer(scores)).astype(np.float32)
 
 
-def stitch_frames(parts: Mapping[int, np.ndarray], num_frames: int, fill: float, dtype: Any, tail: tuple[int, ...] = ()) -> np.ndarray:
+# A skipped frame is a frame of the input the model was not run on (voice activity detection found
+# no speech there). Every FrameReducer sees it as this one thing: certain silence, i.e. logits with
+# the blank at 0 and every other class at SKIPPED_LOGIT. `run_inference` hands the reducers these
+# logits for the frames no window covered, so greedy decoding reads a blank of probability 1,
+# language identification a non-speech frame, and forced alignment a frame where a character costs
+# 10,000 nats: never chosen while speech frames can take it, yet still possible (not -inf) when VAD
+# cut into a word the transcript holds, so alignment degrades instead of failing.
+SKIPPED_LOGIT = -1.0e4
+
+
+def skipped_logits(num_frames: int, num_classes: int, blank_id: int) -> np.ndarray:
+    """Logits (num_frames x num_classes, float32) of frames the model was not run on: see SKIPPED_LOGIT."""
+    logits = np.full((num_frames, num_classes), SKIPPED_LOGIT, dtype=np.float32)
+    logits[:, blank_id] = 0.0
+    return logits
+
+
+def stitch_frames(parts: Mapping[int, np.ndarray], num_frames: int, dtype: Any, tail: tuple[int, ...] = ()) -> np.ndarray:
     """Per-window arrays (frames first), keyed by their first frame, placed in one array of
-    `num_frames` rows (trailing shape `tail`); rows no window covered hold `fill`."""
-    out = np.full((num_frames, *tail), fill, dtype=dtype)
+    `num_frames` rows (trailing shape `tail`). Every row must be covered: frames the model skipped
+    come as `skipped_logits`, never as a fill value chosen by each reducer."""
+    out = np.empty((num_frames, *tail), dtype=dtype)
+    covered = np.zeros(num_frames, dtype=bool)
     for first, part in parts.items():
-        out[first : first + len(part)] = part[: max(0, num_frames - first)]
+        rows = part[: max(0, num_frames - first)]
+        out[first : first + len(rows)] = rows
+        covered[first : first + len(rows)] = True
+    if not covered.all():
+        missing = int(np.flatnonzero(~covered)[0])
+        raise ValueError(f"frame {missing} of {num_frames} was never added (skipped frames come as skipped_logits)")
     return out
 
 
@@ -183,9 +207,8 @@ class GreedyReducer:
         self._parts[first_frame] = choose_frames(logits, self.blank_id, self.allowed_ids)
 
     def finish(self, num_frames: int) -> FrameChoices:
-        # frames no window covered (silence skipped by VAD) are blanks of probability 1
-        tokens = stitch_frames({f: p.tokens for f, p in self._parts.items()}, num_frames, self.blank_id, np.int64)
-        probs = stitch_frames({f: p.probs for f, p in self._parts.items()}, num_frames, 1.0, np.float32)
+        tokens = stitch_frames({f: p.tokens for f, p in self._parts.items()}, num_frames, np.int64)
+        probs = stitch_frames({f: p.probs for f, p in self._parts.items()}, num_frames, np.float32)
         return FrameChoices(tokens=tokens, probs=probs)
 
 

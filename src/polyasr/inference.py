@@ -12,7 +12,7 @@ memory does not grow with the length of the audio beyond that.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from itertools import groupby
 from operator import itemgetter
 from typing import Callable, Generic, Iterable, Iterator, Protocol, TypeVar
@@ -21,6 +21,7 @@ import numpy as np
 
 from .audio import SAMPLE_RATE, AudioInput, AudioStats, LevelMeter, source_name, stream_audio
 from .batching import plan_batches
+from .decoding import skipped_logits
 from .errors import PolyasrError, UnsupportedAudioError
 from .model import CTCModel
 from .vad import SpeechDetector, merge_regions, region_blocks
@@ -74,6 +75,7 @@ class _Job(Generic[T]):
     windows_total: int | None = None  # known once the input's windows are all produced
     windows_done: int = 0
     error: PolyasrError | None = None
+    added: list[tuple[int, int]] = field(default_factory=list)  # (first frame, frames) handed to the reducer
 
     def finished(self) -> bool:
         return self.error is not None or self.windows_done == self.windows_total
@@ -90,8 +92,9 @@ def run_inference(
 ) -> Iterator[InputResult[T]]:
     """Run the model over every input and yield each input's result in input order, lazily.
 
-    With a speech `detector`, only speech regions are run through the model; the frames of the
-    rest are left to the reducer's default (blank). An input that cannot be decoded (missing,
+    With a speech `detector`, only speech regions are run through the model; the reducer gets the
+    frames of the rest as `decoding.skipped_logits` (certain silence), the one definition of a
+    skipped frame. An input that cannot be decoded (missing,
     corrupt, ...) yields its error; the others go on.
     """
     spf = model.samples_per_frame
@@ -172,7 +175,9 @@ def _forward(model: CTCModel, queued: list[tuple[_Job[T], Window]], batch: Batch
         outputs = model.logits([queued[i][1].samples for i in group], [queued[i][0].level for i in group])
         for i, logits in zip(group, outputs):
             job, window = queued[i]
-            job.reducer.add(window.first_frame(model.samples_per_frame), logits[window.keep_start : window.keep_end])
+            kept = logits[window.keep_start : window.keep_end]
+            job.reducer.add(window.first_frame(model.samples_per_frame), kept)
+            job.added.append((window.first_frame(model.samples_per_frame), len(kept)))
             job.windows_done += 1
 
 
@@ -191,5 +196,25 @@ def _rereadable(source: AudioInput) -> AudioInput:
 def _result(model: CTCModel, job: _Job[T]) -> InputResult[T]:
     if job.error is not None:
         return InputResult(job.source, job.num_samples, None, job.error)
-    value = job.reducer.finish(model.frames_for_samples(job.num_samples))
+    num_frames = model.frames_for_samples(job.num_samples)
+    _add_skipped_frames(model, job, num_frames)
+    value = job.reducer.finish(num_frames)
     return InputResult(job.source, job.num_samples, value, None)
+
+
+_SKIPPED_CHUNK_FRAMES = 500  # skipped frames handed over at a time (the vocabulary may have 10,000 classes)
+
+
+def _add_skipped_frames(model: CTCModel, job: _Job, num_frames: int) -> None:
+    """Hand the reducer every frame no window covered (VAD found no speech there) as skipped_logits."""
+    if num_frames == 0:
+        return
+    covered = np.zeros(num_frames, dtype=bool)
+    for first, count in job.added:
+        covered[first : first + count] = True
+    starts = np.flatnonzero(~covered & np.r_[True, covered[:-1]])
+    ends = np.flatnonzero(~covered & np.r_[covered[1:], True]) + 1
+    for start, end in zip(starts.tolist(), ends.tolist()):
+        for first in range(start, end, _SKIPPED_CHUNK_FRAMES):
+            count = min(_SKIPPED_CHUNK_FRAMES, end - first)
+            job.reducer.add(first, skipped_logits(count, len(model.vocabulary), model.vocabulary.blank_id))

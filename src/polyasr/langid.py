@@ -110,12 +110,12 @@ class LanguageReducer:
         self._parts[first_frame] = (log_probs.argmax(-1), np.exp(log_probs.max(-1)), best_ids, best_lp)
 
     def finish(self, num_frames: int) -> LanguageFrames:
-        def stitched(index: int, fill: float, dtype: Any, tail: tuple[int, ...] = ()) -> np.ndarray:
-            return stitch_frames({f: p[index] for f, p in self._parts.items()}, num_frames, fill, dtype, tail)
+        def stitched(index: int, dtype: Any, tail: tuple[int, ...] = ()) -> np.ndarray:
+            return stitch_frames({f: p[index] for f, p in self._parts.items()}, num_frames, dtype, tail)
 
         languages = (len(self.codes),)
-        unrestricted = FrameChoices(stitched(0, self.blank_id, np.int64), stitched(1, 1.0, np.float32))
-        best_ids = stitched(2, self.blank_id, np.int32, languages).T
-        best_lp = stitched(3, 0.0, np.float32, languages).T
+        unrestricted = FrameChoices(stitched(0, np.int64), stitched(1, np.float32))
+        best_ids = stitched(2, np.int32, languages).T
+        best_lp = stitched(3, np.float32, languages).T
         sizes = tuple(len(ids) for ids in self.ids)
         return LanguageFrames(self.codes, sizes, unrestricted, best_ids, best_lp, blank_id=self.blank_id)
