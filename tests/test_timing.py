@@ -84,3 +84,12 @@ def test_one_table_of_unspaced_scripts_for_segments_text_subtitles_and_scoring()
     assert [w.word for w in segment.words] == ["我", "\U00020e9d", "你"]
     assert [piece for piece, _ in _atoms("我\U00020e9d你")] == ["我", "\U00020e9d", "你"]  # a line may break anywhere
     assert [is_character_level(code) for code in ("zh-CN", "ja", "th", "en", "ru")] == [True, True, True, False, False]
+
+
+def test_times_are_whole_milliseconds_at_the_source() -> None:
+    from polyasr.timing import frame_time
+
+    assert 552 * FRAME == 11.040000000000001 and frame_time(552, FRAME) == 11.04
+    decoded = greedy_decode(logits_for("_" * 552 + "hi"), VOCAB)
+    (segment,) = build_segments(decoded, VOCAB, FRAME, word_timestamps=True)
+    assert (segment.start, segment.words[0].chars[1].end) == (11.04, 11.08)

@@ -215,11 +215,47 @@ def test_chinese_with_words() -> None:
     assert [(c.start_ms, c.end_ms, c.text) for c in cues] == [(0, 5500, "你好"), (6000, 11500, "世界")]
 
 
-def test_long_single_word_stays_whole() -> None:
-    word = "x" * 60
+def test_a_word_wider_than_a_cue_is_split_into_line_wide_pieces() -> None:
+    word = "x" * 60 + "y" * 60  # 120 characters: 3 pieces of 40, more than one cue's 2 lines hold
     result = Transcription(word, "en", 3.0, "a.wav", (Segment(0, 0.0, 3.0, f"{word} end"),))
     cues = build_cues(result)
-    assert [c.text for c in cues] == [f"{word}\nend"]
+    assert all(len(line) <= 42 for cue in cues for line in cue.text.split("\n"))
+    assert all(len(cue.text.split("\n")) <= 2 for cue in cues)
+    assert [c.text for c in cues] == ["x" * 40 + "\n" + "x" * 20 + "y" * 20, "y" * 40 + "\nend"]
+    # timed in proportion to characters: the word (and its space) holds 121 of 124, and the first
+    # cue 80 of the word's 120 characters
+    assert (cues[0].start_ms, cues[0].end_ms, cues[1].end_ms) == (0, round(3000 * 121 / 124 * 80 / 120), 3000)
+
+
+def test_a_word_longer_than_a_cue_is_split_in_time() -> None:
+    long_word = Word("supercalifragilistic", 1.0, 21.0, 0.9)  # 20 characters held for 20 s
+    segment = Segment(0, 0.0, 22.0, "a supercalifragilistic b", (Word("a", 0.0, 0.5, 0.9), long_word, Word("b", 21.0, 22.0, 0.9)))
+    cues = build_cues(Transcription(segment.text, "en", 22.0, "a.wav", (segment,)))
+    assert all(cue.end_ms - cue.start_ms <= 7000 for cue in cues)
+    assert "".join(c.text for c in cues) == "asupercalifragilisticb"
+    assert [c.text for c in cues] == ["a", "superca", "lifrag", "ilistic", "b"]  # 20 letters in 3 pieces of ~6.7 s
+    one_letter = Segment(0, 0.0, 10.0, "o", (Word("o", 0.0, 10.0, 0.9),))  # cannot be split: cut short
+    assert build_cues(Transcription("o", "en", 10.0, "a.wav", (one_letter,))) == [Cue(0, 7000, "o")]
+
+
+def test_vtt_escapes_cue_text_but_srt_does_not() -> None:
+    text = "R&B <b>not bold</b> a > b"
+    result = Transcription(text, "en", 2.0, "a.wav", (Segment(0, 0.0, 2.0, text),))
+    vtt = get_writer("vtt").format(result)
+    assert vtt.split("\n")[3] == "R&amp;B &lt;b&gt;not bold&lt;/b&gt; a &gt; b"
+    assert list(webvtt.from_string(vtt).captions)[0].raw_text == "R&amp;B &lt;b&gt;not bold&lt;/b&gt; a &gt; b"
+    assert list(srt.parse(get_writer("srt").format(result)))[0].content == text
+
+
+def test_json_times_are_whole_milliseconds() -> None:
+    noisy = 552 * 0.02  # 11.040000000000001
+    word = Word("hi", noisy, 0.1 + 0.2, 0.5, (Char("h", noisy, 11.06, 0.5),))
+    result = Transcription("hi", "en", 12.3456789, "a.wav", (Segment(0, noisy, 0.1 + 0.2, "hi", (word,)),))
+    text = get_writer("json").format(result)
+    assert "11.040000000000001" not in text and "0.30000000000000004" not in text
+    data = json.loads(text)
+    assert (data["duration"], data["segments"][0]["start"], data["segments"][0]["end"]) == (12.346, 11.04, 0.3)
+    assert data["segments"][0]["words"][0]["chars"][0]["start"] == 11.04
 
 
 def test_vtt_rules() -> None:
@@ -332,5 +368,5 @@ def test_punctuation_words_stay_with_previous_word() -> None:
     words = (Word("Hello", 0.0, 1.0, 1.0), Word(",", 1.0, 1.1, 1.0), Word("world", 1.2, 2.0, 1.0))
     result = Transcription("Hello, world", None, 2.0, "a.wav", (Segment(0, 0.0, 2.0, "", words),))
     assert build_cues(result) == [Cue(0, 2000, "Hello, world")]
-    split = build_cues(result, WriterOptions(max_cue_seconds=0.5))
+    split = build_cues(result, WriterOptions(max_cue_seconds=1.5))
     assert split == [Cue(0, 1100, "Hello,"), Cue(1200, 2000, "world")]

@@ -16,7 +16,7 @@ from .alignment import Alignment
 from .decoding import Vocabulary, log_normalizer, stitch_frames
 from .results import Char, Word
 from .languages import is_unspaced
-from .timing import make_word
+from .timing import frame_time, make_word
 
 
 @dataclass(frozen=True)
@@ -107,7 +107,8 @@ def aligned_words(
         owner = int(tokens.word_of_target[aligned.index])
         if owner >= 0:
             token = vocabulary.tokens[int(tokens.targets[aligned.index])]
-            char = Char(token, aligned.start_frame * frame_seconds, aligned.end_frame * frame_seconds, aligned.score)
+            start, end = frame_time(aligned.start_frame, frame_seconds), frame_time(aligned.end_frame, frame_seconds)
+            char = Char(token, start, end, aligned.score)
             chars.setdefault(owner, []).append(char)
     words: list[Word] = []
     unplaced: list[str] = []

@@ -26,6 +26,16 @@ class SegmentOptions:
     max_segment_seconds: float = 15.0  # a segment is closed before it grows longer than this
 
 
+def round_time(seconds: float) -> float:
+    """Seconds rounded to whole milliseconds, so outputs carry no float noise (11.040000000000001)."""
+    return round(seconds, 3)
+
+
+def frame_time(frame: int, frame_seconds: float) -> float:
+    """The time of a frame boundary (frame x frame_seconds), in whole milliseconds."""
+    return round_time(frame * frame_seconds)
+
+
 def join_words(words: Sequence[Word]) -> str:
     """Words joined by spaces, except between two characters of a script written without spaces."""
     text = ""
@@ -49,7 +59,7 @@ def words_from_spans(decoded: Decoded, vocabulary: Vocabulary, frame_seconds: fl
     def close() -> None:
         if current:
             chars = [
-                Char(vocabulary.tokens[s.token_id], s.start_frame * frame_seconds, s.end_frame * frame_seconds,
+                Char(vocabulary.tokens[s.token_id], frame_time(s.start_frame, frame_seconds), frame_time(s.end_frame, frame_seconds),
                      float(probs[s.start_frame : s.end_frame].mean()))
                 for s in current
             ]

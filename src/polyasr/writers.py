@@ -22,15 +22,16 @@ from typing import Any
 from .errors import OptionsError
 from .languages import is_unspaced
 from .results import Segment, Transcription
+from .timing import round_time
 
 
 @dataclass(frozen=True)
 class WriterOptions:
     """How writers lay out their output; the defaults suit subtitles on a TV or video player."""
 
-    max_line_width: int = 42  # characters per subtitle line, where words allow (one longer word stays whole)
+    max_line_width: int = 42  # characters per subtitle line (a longer word is cut into line-wide pieces)
     max_line_count: int = 2  # lines per subtitle cue; more text is split into further cues
-    max_cue_seconds: float = 7.0  # longest cue; a longer segment is split into several cues, where words allow
+    max_cue_seconds: float = 7.0  # longest cue; a longer segment (or word) is split into several cues
     include_words: bool = True  # json: keep each segment's words (and their characters)
 
     def __post_init__(self) -> None:
@@ -77,16 +78,29 @@ class WriteTXT(ResultWriter):
 
 
 class WriteJSON(ResultWriter):
-    """`Transcription.to_dict()` as UTF-8 JSON on one line; segment words dropped unless include_words."""
+    """`Transcription.to_dict()` as UTF-8 JSON on one line, times in whole milliseconds; segment words
+    dropped unless include_words."""
 
     extension = "json"
 
     def format(self, result: Transcription) -> str:
-        data: dict[str, Any] = result.to_dict()
+        data: dict[str, Any] = _rounded_times(result.to_dict())
         if not self.options.include_words:
             for segment in data["segments"]:
                 segment.pop("words", None)
         return json.dumps(data, ensure_ascii=False) + "\n"
+
+
+_TIME_KEYS = frozenset({"start", "end", "duration"})
+
+
+def _rounded_times(value: Any) -> Any:
+    """A copy of to_dict() output with every start, end and duration rounded to milliseconds."""
+    if isinstance(value, dict):
+        return {k: round_time(v) if k in _TIME_KEYS and isinstance(v, float) else _rounded_times(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_rounded_times(item) for item in value]
+    return value
 
 
 class WriteTSV(ResultWriter):
@@ -146,7 +160,12 @@ class WriteVTT(SubtitlesWriter):
     decimal_marker = "."
 
     def format(self, result: Transcription) -> str:
-        return "WEBVTT\n\n" + "".join(f"{self.cue_times(cue)}\n{cue.text}\n\n" for cue in self.cues(result))
+        return "WEBVTT\n\n" + "".join(f"{self.cue_times(cue)}\n{_vtt_escape(cue.text)}\n\n" for cue in self.cues(result))
+
+
+def _vtt_escape(text: str) -> str:
+    """Cue text as WebVTT needs it: "&", "<" and ">" would start entities and tags (<b>, <c.x>)."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 WRITERS: dict[str, type[ResultWriter]] = {
@@ -247,13 +266,6 @@ def _atoms(text: str) -> list[tuple[str, bool]]:
     return atoms
 
 
-def _join(atoms: list[tuple[str, bool]]) -> str:
-    text = ""
-    for piece, space_before in atoms:
-        text += (" " if space_before and text else "") + piece
-    return text
-
-
 def _wrap(atoms: list[tuple[str, bool]], width: int) -> list[str]:
     """Greedy wrap (fewest lines): each line at most `width` characters unless one atom is longer."""
     lines: list[str] = []
@@ -314,9 +326,8 @@ def _word_tokens(segment: Segment) -> list[_Token]:
     return tokens
 
 
-def _proportional_tokens(text: str, start: float, end: float) -> list[_Token]:
-    """Atoms of `text` timed in proportion to character offsets between start and end, end to end."""
-    atoms = _atoms(text)
+def _spread(atoms: list[tuple[str, bool]], start: float, end: float) -> list[_Token]:
+    """One token per atom, timed in proportion to character offsets between start and end, end to end."""
     offsets = []
     position = 0
     for index, (piece, space_before) in enumerate(atoms):
@@ -331,8 +342,41 @@ def _proportional_tokens(text: str, start: float, end: float) -> list[_Token]:
     return [_Token([atom], token_start, token_end) for atom, token_start, token_end in zip(atoms, starts, ends)]
 
 
+def _proportional_tokens(text: str, start: float, end: float) -> list[_Token]:
+    """Atoms of `text` timed in proportion to character offsets between start and end, end to end."""
+    return _spread(_atoms(text), start, end)
+
+
+def _cut(piece: str, space_before: bool, parts: int) -> list[tuple[str, bool]]:
+    """`piece` cut into `parts` atoms of nearly equal length; only the first keeps the space before it."""
+    bounds = [round(len(piece) * k / parts) for k in range(parts + 1)]
+    return [(piece[a:b], space_before and a == 0) for a, b in zip(bounds, bounds[1:]) if b > a]
+
+
+def _fit(tokens: list[_Token], options: WriterOptions) -> list[_Token]:
+    """Tokens that each fit in one cue, even where one "word" does not.
+
+    A token too wide for the cue's lines or lasting longer than a cue is cut into its atoms; an atom
+    wider than a line into line-wide pieces; a piece lasting longer than a cue into shorter pieces
+    (down to single characters). All pieces are timed in proportion to their characters.
+    """
+    width, longest = options.max_line_width, options.max_cue_seconds
+    fitted: list[_Token] = []
+    for token in tokens:
+        if _fits(token.atoms, options) and token.end - token.start <= longest:
+            fitted.append(token)
+            continue
+        narrow = [atom for piece, space in token.atoms for atom in _cut(piece, space, math.ceil(len(piece) / width))]
+        for part in _spread(narrow, token.start, token.end):
+            ((piece, space),) = part.atoms
+            parts = min(len(piece), math.ceil((part.end - part.start) / longest))
+            fitted += _spread(_cut(piece, space, parts), part.start, part.end) if parts > 1 else [part]
+    return fitted
+
+
 def _fits(atoms: list[tuple[str, bool]], options: WriterOptions) -> bool:
-    return len(_wrap(atoms, options.max_line_width)) <= options.max_line_count
+    lines = _wrap(atoms, options.max_line_width)
+    return len(lines) <= options.max_line_count and all(len(line) <= options.max_line_width for line in lines)
 
 
 def _pack(tokens: list[_Token], options: WriterOptions) -> list[tuple[float, float, list[tuple[str, bool]]]]:
@@ -366,8 +410,8 @@ def _segment_chunks(start: float, end: float, text: str, segment: Segment | None
         return [(start, end, atoms)]
     if has_words:
         assert segment is not None
-        return _pack(_word_tokens(segment), options)
-    return _pack(_proportional_tokens(text, start, end), options)
+        return _pack(_fit(_word_tokens(segment), options), options)
+    return _pack(_fit(_proportional_tokens(text, start, end), options), options)
 
 
 def build_cues(result: Transcription, options: WriterOptions | None = None) -> list[Cue]:
@@ -375,9 +419,11 @@ def build_cues(result: Transcription, options: WriterOptions | None = None) -> l
 
     Cues follow the segments in order (a result with text but no segments gets one 0..duration cue).
     A segment longer than max_cue_seconds, or whose text needs more than max_line_count lines, is
-    split: at words (by their timestamps) when it has them, else in proportion to characters. Times
-    are whole milliseconds; a cue starting before the previous one ended starts at that end, and
-    each cue ends at least 1 ms after it starts. Cues without text are left out.
+    split: at words (by their timestamps) when it has them, else in proportion to characters; a
+    single word too wide for a line or too long for a cue is split too (see `_fit`). Times are whole
+    milliseconds; a cue starting before the previous one ended starts at that end, each cue ends at
+    least 1 ms after it starts and lasts at most max_cue_seconds (a one-character word held longer
+    is cut short). Cues without text are left out.
     """
     options = options if options is not None else WriterOptions()
     if result.segments:
@@ -386,6 +432,7 @@ def build_cues(result: Transcription, options: WriterOptions | None = None) -> l
         pieces = [(start, end, text, None) for start, end, text in _timed_texts(result)]
     cues: list[Cue] = []
     previous_end = 0
+    longest_ms = max(1, int(options.max_cue_seconds * 1000))
     for start, end, text, segment in pieces:
         for chunk_start, chunk_end, atoms in _segment_chunks(start, end, text, segment, options):
             lines = _wrap(atoms, options.max_line_width)
@@ -393,7 +440,7 @@ def build_cues(result: Transcription, options: WriterOptions | None = None) -> l
             if not body.strip():
                 continue
             start_ms = max(_to_ms(chunk_start), previous_end)
-            end_ms = max(_to_ms(chunk_end), start_ms + 1)
+            end_ms = min(max(_to_ms(chunk_end), start_ms + 1), start_ms + longest_ms)
             cues.append(Cue(start_ms, end_ms, body))
             previous_end = end_ms
     return cues
