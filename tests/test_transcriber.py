@@ -87,7 +87,7 @@ def test_plan_batches_groups_by_length_within_the_budget() -> None:
 
 
 def test_missing_model_folder_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(polyasr.ModelLoadError, match="could not load model folder"):
+    with pytest.raises(polyasr.ModelLoadError, match=r"has no config.json, so it is not a saved model$"):
         polyasr.load(str(tmp_path))  # exists but holds no checkpoint
 
 

@@ -30,11 +30,12 @@ class TranscriptTokens:
 
 
 def _variants(char: str) -> list[str]:
-    """Spellings to try for a character the vocabulary may lack: as is, lower case, NFKC, unaccented."""
+    """Spellings to try for a character the vocabulary may lack: as is, lower case, NFKC, unaccented,
+    then upper case (vocabularies of converted fairseq models are upper case)."""
     lower = char.lower()
     nfkc = unicodedata.normalize("NFKC", lower)
     bare = "".join(c for c in unicodedata.normalize("NFD", nfkc) if not unicodedata.combining(c))
-    return list(dict.fromkeys([char, lower, nfkc, bare]))
+    return list(dict.fromkeys([char, lower, nfkc, bare, nfkc.upper(), bare.upper()]))
 
 
 def tokenize_transcript(

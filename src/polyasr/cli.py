@@ -268,7 +268,7 @@ def _languages(args: argparse.Namespace) -> int:
     name = args.model or default_model()
     table = load_language_table(name)
     if table is None:
-        _error(f"model '{name}' has no language table (lang_ids.json / lang_ids.pk), or it could not be fetched")
+        _error(f"model '{name}' has no language table (lang_ids.json / lang_ids.pk)")
         return 1
     for code in sorted(table.ids):
         count = len(table.ids[code])

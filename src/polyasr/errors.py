@@ -42,6 +42,10 @@ class ModelLoadError(PolyasrError):
     """A model or its processor could not be loaded."""
 
 
+class HubUnreachableError(ModelLoadError):
+    """A file had to come from the Hugging Face Hub, which cannot be reached, and is not in the local cache."""
+
+
 class AlignmentError(PolyasrError):
     """A transcript cannot be aligned to the audio (e.g. more characters than the audio has frames)."""
 

@@ -25,7 +25,8 @@ import torch
 from .backends import EXPORT_INFO_FILE, ONNX_FILE
 from .errors import ModelLoadError, OptionsError, PolyasrError
 from .lang_ids import write_language_table_json
-from .model import load_pretrained, default_model, load_language_table
+from .checkpoint import ModelFiles, load_tokenizer
+from .model import default_model, load_language_table
 
 OPSET = 17
 
@@ -58,15 +59,16 @@ def export_onnx(model: str | None, output: str | Path, options: ExportOptions = 
         from onnxruntime.transformers.optimizer import optimize_model
     except ImportError as error:
         raise PolyasrError("exporting to ONNX needs: pip install 'polyasr[onnx]'") from error
-    from transformers import AutoFeatureExtractor, Wav2Vec2CTCTokenizer, Wav2Vec2ForCTC
+    from transformers import AutoFeatureExtractor, Wav2Vec2ForCTC
 
     if options.quantize not in (None, "int8"):
         raise OptionsError(f"unknown quantization {options.quantize!r}; use int8 or none")
     name = model or default_model()
     folder = Path(output)
     folder.mkdir(parents=True, exist_ok=True)
-    network = load_pretrained(Wav2Vec2ForCTC, name, attn_implementation="eager").float().eval()
-    table = load_language_table(name)
+    files = ModelFiles(name)
+    network = files.load(Wav2Vec2ForCTC, "its weights", attn_implementation="eager").float().eval()
+    table = load_language_table(files)
     with tempfile.TemporaryDirectory(dir=folder) as scratch:
         raw = Path(scratch) / "raw.onnx"
         values = torch.zeros(1, 16_000)
@@ -96,8 +98,8 @@ def export_onnx(model: str | None, output: str | Path, options: ExportOptions = 
         else:
             current.replace(target)
     network.config.save_pretrained(folder)
-    load_pretrained(Wav2Vec2CTCTokenizer, name).save_pretrained(folder)
-    load_pretrained(AutoFeatureExtractor, name).save_pretrained(folder)
+    load_tokenizer(files).save_pretrained(folder)
+    files.load(AutoFeatureExtractor, "its feature extractor").save_pretrained(folder)
     if table is not None:
         write_language_table_json(table, folder / "lang_ids.json")
     info = {"format": "onnx", "source": name, **asdict(options)}

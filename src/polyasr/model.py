@@ -7,20 +7,19 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
 from .audio import SAMPLE_RATE
 from .backends import Backend, OnnxBackend, TorchBackend, is_onnx_export
+from .checkpoint import HUB_UNREACHABLE, MODEL_ENV, ModelFiles, fit_vocabulary, load_tokenizer
 from .decoding import Vocabulary
-from .errors import LanguageTableError, ModelLoadError
+from .errors import HubUnreachableError, ModelLoadError
 from .lang_ids import LanguageTable, read_language_table
 from .runtime import Runtime, RuntimeOptions, resolve_runtime
 
 DEFAULT_MODEL = "voidful/wav2vec2-xlsr-multilingual-56"
-MODEL_ENV = "POLYASR_MODEL"  # environment variable naming the model (Hub id or folder)
 LANG_TABLE_FILES = ("lang_ids.json", "lang_ids.pk")
 
 
@@ -40,6 +39,7 @@ class CTCModel:
     vocabulary: Vocabulary
     language_table: LanguageTable | None  # None when the checkpoint ships no lang_ids file
     runtime: Runtime
+    language_table_note: str | None = None  # why there is no language table, for error messages
 
     def describe(self) -> str:
         """The speed path in use: backend, device, precision, threads."""
@@ -105,65 +105,45 @@ class CTCModel:
         return [logits[row, : self.frames_for_samples(n)] for row, n in enumerate(lengths)]
 
 
-def _is_local(model: str) -> bool:
-    return Path(model).expanduser().exists()
+def load_language_table(model: str | ModelFiles) -> LanguageTable | None:
+    """The checkpoint's lang_ids.json (preferred) or lang_ids.pk; None when it ships neither.
+
+    Raises ModelLoadError when the folder does not exist, HubUnreachableError when the Hub would
+    have to be asked and cannot be, LanguageTableError when the file is malformed or unsafe.
+    """
+    files = model if isinstance(model, ModelFiles) else ModelFiles(model)
+    path = files.file(LANG_TABLE_FILES)
+    return None if path is None else read_language_table(path)
 
 
-def _offline_message(model: str, reason: str) -> str:
-    return (
-        f"could not load model '{model}': {reason}. If this machine cannot reach the Hugging Face Hub, "
-        f"download the model where it can (hf download {model} --local-dir DIR) and pass "
-        f"--model DIR, or set {MODEL_ENV}=DIR"
-    )
+def _require_model_files(files: ModelFiles) -> None:
+    """In a local folder, name a missing config, tokenizer or feature extractor before transformers trips on it."""
+    if files.folder is None:
+        return
+    if files.file(["config.json"]) is None:
+        raise ModelLoadError(f"model folder '{files.model}' has no config.json, so it is not a saved model")
+    if files.file(["vocab.json"]) is None:
+        raise ModelLoadError(
+            f"model folder '{files.model}' has no tokenizer (vocab.json); save the processor with the model "
+            "(processor.save_pretrained(folder)) or copy the tokenizer files of the model it was trained as"
+        )
+    if files.file(["preprocessor_config.json", "processor_config.json"]) is None:
+        raise ModelLoadError(
+            f"model folder '{files.model}' has no feature extractor settings (preprocessor_config.json or "
+            "processor_config.json); save the processor with the model (processor.save_pretrained(folder)) or copy "
+            "preprocessor_config.json from the model it was fine-tuned from"
+        )
 
 
-def load_pretrained(loader: Any, model: str, **kwargs: Any) -> Any:
-    """Load from a local folder, else from the Hub cache, else from the Hub; one clear error on failure."""
-    if _is_local(model):
-        try:
-            return loader.from_pretrained(str(Path(model).expanduser()), **kwargs)
-        except (OSError, ValueError) as error:
-            raise ModelLoadError(f"could not load model folder '{model}': {str(error).splitlines()[0]}") from error
-    try:
-        return loader.from_pretrained(model, local_files_only=True, **kwargs)
-    except (OSError, ValueError):
-        pass
-    try:
-        return loader.from_pretrained(model, **kwargs)
-    except (OSError, ValueError) as error:
-        first_line = str(error).splitlines()[0] if str(error) else type(error).__name__
-        if "connect" in first_line or "offline" in first_line.lower() or "cached files" in first_line:
-            reason = "the Hugging Face Hub cannot be reached and the model is not in the local cache"
-        else:
-            reason = f"it is neither a local folder nor a loadable Hub model ({first_line})"
-        raise ModelLoadError(_offline_message(model, reason)) from error
-
-
-def load_language_table(model: str) -> LanguageTable | None:
-    """The checkpoint's lang_ids.json / lang_ids.pk, or None when it ships neither."""
-    if _is_local(model):
-        folder = Path(model).expanduser()
-        if not any((folder / name).is_file() for name in LANG_TABLE_FILES):
-            return None
-        return read_language_table(folder)
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import LocalEntryNotFoundError, RemoteEntryNotFoundError
-
-    for local_only in (True, False):  # the cache first: no network when the model is cached
-        for filename in LANG_TABLE_FILES:
-            try:
-                return read_language_table(hf_hub_download(model, filename, local_files_only=local_only))
-            except RemoteEntryNotFoundError:
-                continue  # the repository has no such file: try the next
-            except LocalEntryNotFoundError:
-                if local_only:
-                    continue  # not cached: try the next, then the Hub
-                return None  # the Hub cannot be reached: do not wait for it once more
-            except LanguageTableError:
-                raise
-            except Exception:  # the Hub refuses (no such repository, no access): no table
-                return None
-    return None
+def _check_table(table: LanguageTable | None, classes: int, model: str) -> LanguageTable | None:
+    if table is not None:
+        outside = sorted(code for code, ids in table.ids.items() if ids and ids[-1] >= classes)
+        if outside:
+            raise ModelLoadError(
+                f"model '{model}': its language table lists token ids beyond the model's {classes} output classes "
+                f"for {', '.join(outside)}"
+            )
+    return table
 
 
 def load_ctc_model(model: str | None = None, options: RuntimeOptions = RuntimeOptions()) -> CTCModel:
@@ -172,38 +152,41 @@ def load_ctc_model(model: str | None = None, options: RuntimeOptions = RuntimeOp
     `model` is a Hub id or a local folder (a transformers checkpoint, or an ONNX export written by
     `polyasr export`); None means `default_model()`.
     """
-    from transformers import AutoFeatureExtractor, Wav2Vec2Config, Wav2Vec2CTCTokenizer, Wav2Vec2ForCTC
+    from transformers import AutoFeatureExtractor, Wav2Vec2Config, Wav2Vec2ForCTC
 
     name = model or default_model()
     try:
         runtime = resolve_runtime(options)
     except ValueError as error:
         raise ModelLoadError(str(error)) from error
+    files = ModelFiles(name)
+    _require_model_files(files)
     backend: Backend
-    if is_onnx_export(name):
-        config = load_pretrained(Wav2Vec2Config, name)
-        backend = OnnxBackend(Path(name).expanduser(), options.device, options.threads)
+    if files.folder is not None and is_onnx_export(files.folder):
+        config = files.load(Wav2Vec2Config, "its configuration")
+        backend = OnnxBackend(files.folder, options.device, options.threads)
     else:
-        network = load_pretrained(Wav2Vec2ForCTC, name, attn_implementation="sdpa")
+        network = files.load(Wav2Vec2ForCTC, "its weights", attn_implementation="sdpa")
         config, backend = network.config, TorchBackend(network, runtime)
-    tokenizer = load_pretrained(Wav2Vec2CTCTokenizer, name)
-    feature_extractor = load_pretrained(AutoFeatureExtractor, name)
+    tokenizer = load_tokenizer(files)
+    feature_extractor = files.load(AutoFeatureExtractor, "its feature extractor")
     if getattr(feature_extractor, "sampling_rate", SAMPLE_RATE) != SAMPLE_RATE:
         raise ModelLoadError(
             f"model '{name}' expects {feature_extractor.sampling_rate} Hz audio; polyasr supports 16000 Hz models"
         )
-    vocabulary = Vocabulary.from_tokenizer(tokenizer)
-    if len(vocabulary) > config.vocab_size:
-        raise ModelLoadError(
-            f"model '{name}': the tokenizer has {len(vocabulary)} tokens but the model outputs only "
-            f"{config.vocab_size} classes"
-        )
+    try:
+        table = load_language_table(files)
+    except HubUnreachableError:  # the model came from the cache; whether it has a table is unknown
+        table, table_note = None, f"its language table could not be looked for: {HUB_UNREACHABLE}"
+    else:
+        table_note = None if table is not None else "it ships no lang_ids.json or lang_ids.pk"
     return CTCModel(
         name=name,
         config=config,
         backend=backend,
         feature_extractor=feature_extractor,
-        vocabulary=vocabulary.padded_to(config.vocab_size),
-        language_table=load_language_table(name),
+        vocabulary=fit_vocabulary(tokenizer, config.vocab_size, name),
+        language_table=_check_table(table, config.vocab_size, name),
         runtime=runtime,
+        language_table_note=table_note,
     )

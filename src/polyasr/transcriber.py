@@ -69,9 +69,9 @@ class Recognizer:
 
     def _table(self, purpose: str) -> LanguageTable:
         if self.model.language_table is None:
+            reason = self.model.language_table_note or "it ships no lang_ids.json or lang_ids.pk"
             raise LanguageError(
-                f"model '{self.model.name}' ships no lang_ids.json or lang_ids.pk, so it cannot {purpose}; "
-                "use language='auto'"
+                f"model '{self.model.name}' has no language table ({reason}), so it cannot {purpose}; use language='auto'"
             )
         return self.model.language_table
 
