@@ -22,5 +22,9 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
     || "$venv/bin/pip" install "torch==${POLYASR_TORCH_VERSION:-2.13.0}" >"$log" 2>&1 || fail
   spec="$root"; [ -n "$extras" ] && spec="$root[$extras]"
   "$venv/bin/pip" install -e "$spec" >>"$log" 2>&1 || fail
+  # the diarization speaker encoder's weights ship in resemblyzer; its librosa/webrtcvad dependencies are not used
+  case ",$extras," in *,dev,*|*,diarize,*)
+    "$venv/bin/pip" install --no-deps "resemblyzer==0.1.4" >>"$log" 2>&1 || fail ;;
+  esac
   echo "$want" > "$stamp"
 fi

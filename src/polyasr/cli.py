@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -27,12 +28,22 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_output_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--output-format", "-f", default="txt", choices=FORMATS,
-                        help="txt and json print to stdout unless --output-dir is given; srt, vtt, tsv and all write files")
+    parser.add_argument("--output-format", "-f", default="txt", type=_output_formats, metavar="FORMAT[,FORMAT...]",
+                        help=f"one of {', '.join(FORMATS)}, or several as srt,json (all: every format but rttm); "
+                             "txt and json print to stdout unless --output-dir is given, the others write files")
     parser.add_argument("--output-dir", "-o", default=None, help="write <name>.<format> files here (default for subtitles: .)")
     parser.add_argument("--max-line-width", type=int, default=WriterOptions.max_line_width, help="subtitle characters per line")
     parser.add_argument("--max-line-count", type=int, default=WriterOptions.max_line_count, help="subtitle lines per cue")
     parser.add_argument("--verbose", "-v", action="store_true", help="say which model, device and dtype are used")
+
+
+def _output_formats(value: str) -> str:
+    """--output-format: a format or a comma-separated list of them, checked against the writers."""
+    try:
+        get_writers(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return value
 
 
 def _emit(args: argparse.Namespace, result: Transcription, several: bool, progress: Any) -> None:
@@ -65,6 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument("--window-seconds", type=float, default=WindowOptions.window_seconds, help="audio per forward pass for long files")
     transcribe.add_argument("--vad", action="store_true", help="run the model on detected speech only (pip install 'polyasr[vad]')")
     transcribe.add_argument("--batch-seconds", type=float, default=BatchOptions.batch_seconds, help="padded audio seconds per forward pass")
+    transcribe.add_argument("--diarize", action="store_true", help="label who speaks when: SPEAKER_00, ... (pip install 'polyasr[diarize]')")
+    transcribe.add_argument("--min-speakers", type=int, default=None, help="with --diarize: at least this many speakers")
+    transcribe.add_argument("--max-speakers", type=int, default=None, help="with --diarize: at most this many speakers")
     _add_model_options(transcribe)
 
     detect = commands.add_parser("detect-language", help="identify the spoken language")
@@ -76,8 +90,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     align = commands.add_parser("align", help="times of every word of a known transcript (forced alignment)")
     align.add_argument("audio", help="audio or video file")
-    align.add_argument("transcript", help="UTF-8 text file with what is said")
-    align.add_argument("--language", "-l", default=AUTO, help="match the text to this language's characters, e.g. es")
+    align.add_argument("transcript", help="what is said: .srt, .vtt, whisper/faster-whisper/whisperX/verbose_json .json, "
+                                          "or UTF-8 text (one segment per line)")
+    align.add_argument("--language", "-l", default=None,
+                       help="match the text to this language's characters, e.g. es; 'detect' (per segment) or 'auto' "
+                            "(every character); default: the transcript's own language, else auto")
     _add_output_options(align)
     align.add_argument("--window-seconds", type=float, default=WindowOptions.window_seconds, help="audio per forward pass for long files")
     _add_model_options(align)
@@ -125,6 +142,12 @@ def _error(message: str) -> None:
 
 
 def _transcribe(args: argparse.Namespace) -> int:
+    if any(writer.extension == "rttm" for writer in get_writers(args.output_format)) and not args.diarize:
+        _error("--output-format rttm lists speakers: add --diarize")
+        return 1
+    if not args.diarize and (args.min_speakers is not None or args.max_speakers is not None):
+        _error("--min-speakers and --max-speakers need --diarize")
+        return 1
     recognizer = load(args.model, device=args.device, dtype=args.dtype, threads=args.threads,
                       batch=BatchOptions(batch_seconds=args.batch_seconds))
     if args.verbose:
@@ -134,6 +157,10 @@ def _transcribe(args: argparse.Namespace) -> int:
         vad=VadOptions() if args.vad else None,
         language_candidates=_split(args.candidates),
     )
+    if args.diarize:
+        from .diarization import DiarizationOptions
+
+        options = replace(options, diarization=DiarizationOptions(min_speakers=args.min_speakers, max_speakers=args.max_speakers))
     outcomes = recognizer.transcribe_iter(args.files, args.language, args.word_timestamps, options=options)
     return _for_each_file(outcomes, len(args.files), lambda item, bar: _emit(args, item.result, len(args.files) > 1, bar))
 
@@ -206,16 +233,14 @@ def _detect(args: argparse.Namespace) -> int:
 def _align(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    try:
-        transcript = open(args.transcript, encoding="utf-8").read()
-    except (OSError, UnicodeDecodeError) as error:
-        _error(f"{args.transcript}: cannot read the transcript ({error})")
-        return 1
+    from .transcripts import read_transcript
+
+    segments = read_transcript(args.transcript)  # a malformed file fails before the model loads
     recognizer = load(args.model, device=args.device, dtype=args.dtype, threads=args.threads)
     if args.verbose:
         print(f"polyasr: model {recognizer.model.name}: {recognizer.model.describe()}", file=sys.stderr)
     options = TranscribeOptions(windows=WindowOptions(window_seconds=args.window_seconds))
-    result = recognizer.align(args.audio, transcript, args.language, options=options)
+    result = recognizer.align_segments(args.audio, segments, args.language, options=options)
     for warning in result.warnings:
         print(f"polyasr: warning: {warning}", file=sys.stderr)
     _emit(args, result, False, tqdm)

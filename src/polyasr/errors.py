@@ -52,3 +52,7 @@ class AlignmentError(PolyasrError):
 
 class OptionsError(PolyasrError, ValueError):
     """An option has a value it cannot take (a window shorter than its context, a zero line width)."""
+
+
+class TranscriptError(PolyasrError, ValueError):
+    """A subtitle or transcript file to align is unreadable or malformed (the message names the line)."""

@@ -115,7 +115,7 @@ def run_inference(
         job: _Job[T] = _Job(source_name(source), make_reducer())
         jobs.append(job)
         try:
-            source = _rereadable(source)
+            source = rereadable(source)
             stats, regions = _first_pass(source, sampling_rate, batch.block_seconds, detector, spf)
         except PolyasrError as error:
             job.error = error
@@ -181,7 +181,7 @@ def _forward(model: CTCModel, queued: list[tuple[_Job[T], Window]], batch: Batch
             job.windows_done += 1
 
 
-def _rereadable(source: AudioInput) -> AudioInput:
+def rereadable(source: AudioInput) -> AudioInput:
     """The input in a form that can be decoded twice (a file object is read into bytes)."""
     if isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview, np.ndarray)):
         return source

@@ -25,6 +25,7 @@ class Word:
     end: float  # seconds
     score: float  # mean probability of its characters' frames, 0..1
     chars: tuple[Char, ...] = ()
+    speaker: str | None = None  # who said it, when diarized (e.g. "SPEAKER_00")
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,8 @@ class Segment:
     end: float  # seconds
     text: str
     words: tuple[Word, ...] = ()  # filled when word timestamps were asked for
+    speaker: str | None = None  # who said it, when diarized or given by aligned subtitles
+    language: str | None = None  # the segment's own language, when aligned segment by segment
 
 
 @dataclass(frozen=True)

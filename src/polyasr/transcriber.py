@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -12,12 +12,14 @@ from .alignment import forced_align
 from .audio import AudioInput
 from .decoding import FrameChoices, GreedyReducer, decode_frames
 from .errors import LanguageError, PolyasrError
-from .inference import BatchOptions, InputResult, run_inference
+from .diarization import DiarizationOptions, Diarizer, assign_speakers
+from .inference import BatchOptions, InputResult, rereadable, run_inference
 from .lang_ids import LanguageTable
 from .langid import LanguageCalibration, LanguageFrames, LanguageReducer
 from .model import CTCModel, load_ctc_model
 from .results import Transcription
 from .runtime import RuntimeOptions
+from .segment_align import SegmentAlignOptions, align_segments
 from .timing import SegmentOptions, build_segments, group_segments, join_words
 from .vad import SileroDetector, SpeechDetector, VadOptions
 from .windows import WindowOptions
@@ -35,6 +37,7 @@ class TranscribeOptions:
     vad: VadOptions | None = None  # run the model on detected speech only (needs polyasr[vad])
     language_candidates: tuple[str, ...] | None = None  # languages "detect" chooses from; None: all
     calibration: LanguageCalibration = field(default_factory=LanguageCalibration)
+    diarization: DiarizationOptions | None = None  # label speakers on segments and words (needs polyasr[diarize])
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,7 @@ class Recognizer:
         self.model = model
         self.batch = batch
         self._detectors: dict[VadOptions, SpeechDetector] = {}
+        self._diarizers: dict[DiarizationOptions, Diarizer] = {}
 
     def _detector(self, options: VadOptions | None) -> SpeechDetector | None:
         """The speech detector for these options, loaded on first use."""
@@ -124,9 +128,16 @@ class Recognizer:
         word_timestamps: bool = False,
         sampling_rate: int | None = None,
         options: TranscribeOptions | None = None,
+        diarize: bool = False,
     ) -> Transcription:
-        """Transcribe one input of any length: a path, bytes, a binary file object, or an array with its rate."""
-        return self.transcribe_batch([audio], language, word_timestamps, sampling_rate, options)[0]
+        """Transcribe one input of any length: a path, bytes, a binary file object, or an array with its rate.
+
+        `diarize=True` labels speakers (default DiarizationOptions unless `options.diarization` is set).
+        """
+        opts = options or TranscribeOptions()
+        if diarize and opts.diarization is None:
+            opts = replace(opts, diarization=DiarizationOptions())
+        return self.transcribe_batch([audio], language, word_timestamps, sampling_rate, opts)[0]
 
     def transcribe_batch(
         self,
@@ -156,9 +167,12 @@ class Recognizer:
         """Transcribe inputs lazily, in input order; a bad input yields an Outcome with its error.
 
         `language` is "auto", "detect" or a code. It is checked before any audio is decoded, so a
-        bad language raises at once.
+        bad language raises at once. With `options.diarization`, each input is decoded again to
+        find its speakers, and segments are split where the speaker changes.
         """
         opts = options or TranscribeOptions()
+        if opts.diarization is not None:
+            return self._diarized_iter(audios, language, word_timestamps, sampling_rate, opts)
         if language is not None and language.lower() == DETECT:
             found = self.detect_language_iter(audios, opts.language_candidates, sampling_rate, opts)
             return (self._detected_outcome(item, word_timestamps, opts) for item in found)
@@ -211,6 +225,50 @@ class Recognizer:
             text=join_words(words), language=code, duration=item.duration, source=item.source,
             segments=group_segments(words, opts.segments, keep_words=True), warnings=tuple(warnings),
         )
+
+    def align_segments(
+        self,
+        audio: AudioInput,
+        segments: Sequence[Any],
+        language: str | None = None,
+        sampling_rate: int | None = None,
+        options: TranscribeOptions | None = None,
+        search: SegmentAlignOptions | None = None,
+    ) -> Transcription:
+        """Re-time timed text (subtitles, another recogniser's segments) word by word, segment by segment.
+
+        `segments`: TranscriptSegments (`polyasr.read_transcript`), Segments, or mappings/objects
+        with start, end (seconds, or both None) and text. Each is aligned inside its own times
+        plus a margin (see SegmentAlignOptions); the model runs over those spans only. `language`:
+        None uses each segment's own language (else every character), "auto", "detect" (per
+        segment) or a code for all. Each result segment keeps its text and gets words and times.
+        """
+        opts = options or TranscribeOptions()
+        detect = language is not None and language.lower() == DETECT
+        candidates = self._candidates(opts.language_candidates) if detect else ()
+        return align_segments(self, audio, segments, language, sampling_rate, opts, search or SegmentAlignOptions(), candidates)
+
+    def _diarized_iter(
+        self, audios: Iterable[AudioInput], language: str | None, words: bool, sampling_rate: int | None,
+        opts: TranscribeOptions,
+    ) -> Iterator[Outcome]:
+        assert opts.diarization is not None
+        key = opts.diarization
+        if key not in self._diarizers:
+            self._diarizers[key] = Diarizer(self._detector(key.vad), key)  # type: ignore[arg-type]
+        diarizer = self._diarizers[key]
+        sources = [rereadable(audio) for audio in audios]  # decoded once more for the speakers
+        plain = replace(opts, diarization=None)
+        for source, outcome in zip(sources, self.transcribe_iter(sources, language, True, sampling_rate, plain)):
+            if outcome.result is None:
+                yield outcome
+                continue
+            try:
+                turns = diarizer(source, sampling_rate)
+            except PolyasrError as error:
+                yield Outcome(outcome.source, None, error)
+                continue
+            yield Outcome(outcome.source, assign_speakers(outcome.result, turns, keep_words=words), None)
 
     def _outcome(self, item: InputResult[FrameChoices], code: str | None, words: bool, opts: TranscribeOptions) -> Outcome:
         if item.error is not None:

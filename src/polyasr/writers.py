@@ -168,14 +168,35 @@ def _vtt_escape(text: str) -> str:
     return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
+class WriteRTTM(ResultWriter):
+    """NIST RTTM speaker turns: `SPEAKER <file> 1 <start> <duration> <NA> <NA> <speaker> <NA> <NA>` per segment.
+
+    Needs a diarized result (segments with a speaker); OptionsError otherwise.
+    """
+
+    extension = "rttm"
+
+    def format(self, result: Transcription) -> str:
+        turns = [segment for segment in result.segments if segment.speaker is not None]
+        if not turns and result.segments:
+            raise OptionsError("the rttm format lists speakers, and this result has none: diarize it (--diarize)")
+        name = "_".join(output_stem(result.source).split()) or "audio"
+        return "".join(
+            f"SPEAKER {name} 1 {s.start:.3f} {max(s.end - s.start, 0.0):.3f} <NA> <NA> {'_'.join(str(s.speaker).split())} <NA> <NA>\n"
+            for s in turns
+        )
+
+
 WRITERS: dict[str, type[ResultWriter]] = {
     "txt": WriteTXT,
     "json": WriteJSON,
     "srt": WriteSRT,
     "vtt": WriteVTT,
     "tsv": WriteTSV,
+    "rttm": WriteRTTM,
 }
-FORMATS: tuple[str, ...] = ("txt", "json", "srt", "vtt", "tsv", "all")  # the CLI's choices
+ALL: tuple[str, ...] = ("txt", "json", "srt", "vtt", "tsv")  # what "all" writes (rttm needs speakers: ask for it)
+FORMATS: tuple[str, ...] = (*WRITERS, "all")  # the CLI's choices; several may be given as "srt,json"
 
 
 def _unknown_format(name: str) -> ValueError:
@@ -195,10 +216,13 @@ def get_writer(output_format: str, options: WriterOptions | None = None) -> Resu
 
 
 def get_writers(output_format: str, options: WriterOptions | None = None) -> list[ResultWriter]:
-    """Every writer for "all", else a one-element list; ValueError listing the formats for an unknown name."""
-    if output_format.strip().lower() == "all":
-        return [cls(options) for cls in WRITERS.values()]
-    return [get_writer(output_format, options)]
+    """The writers of one format, of "all" (txt, json, srt, vtt, tsv), or of a comma-separated list ("srt,json").
+
+    ValueError listing the formats for an unknown name.
+    """
+    names = [name.strip().lower() for name in output_format.split(",") if name.strip()] or [output_format]
+    expanded = [each for name in names for each in (ALL if name == "all" else (name,))]
+    return [get_writer(name, options) for name in dict.fromkeys(expanded)]
 
 
 def output_stem(source: str) -> str:
@@ -435,6 +459,8 @@ def build_cues(result: Transcription, options: WriterOptions | None = None) -> l
     longest_ms = max(1, int(options.max_cue_seconds * 1000))
     for start, end, text, segment in pieces:
         for chunk_start, chunk_end, atoms in _segment_chunks(start, end, text, segment, options):
+            if segment is not None and segment.speaker is not None and atoms:  # "[SPEAKER_00]: " on every cue
+                atoms = [(f"[{segment.speaker}]:", False), (atoms[0][0], True), *atoms[1:]]
             lines = _wrap(atoms, options.max_line_width)
             body = "\n".join(line.replace("-->", "->") for line in lines)
             if not body.strip():

@@ -21,7 +21,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPBearer
 
 from ..audio import SAMPLE_RATE, load_audio
-from ..errors import AudioError, LanguageError
+from ..errors import AudioError, LanguageError, PolyasrError
 from ..languages import language_name
 from ..transcriber import DETECT, Recognizer
 from ..writers import WriterOptions, get_writer
@@ -138,19 +138,27 @@ def api_router(options: ServerOptions) -> APIRouter:
         temperature: float = Form(0.0, description="accepted and ignored: decoding is greedy"),
         timestamp_granularities: list[Granularity] = Form(
             [], alias="timestamp_granularities[]", description="verbose_json: 'segment' (default) and/or 'word'"),
+        diarize: bool = Form(False, description="polyasr extra: label speakers (verbose_json segments, srt/vtt cues)"),
     ) -> Response:
         state = request.app.state
         deadline = _Deadline(state.options.timeout_seconds)
         code = _resolve(state.recognizer, language)
         audio = await _decode(request, file, deadline)
         words = response_format in ("verbose_json", "srt", "vtt")  # scores for verbose_json, cue splits for subtitles
-        future = _queued(state, lambda: state.batcher.submit_transcription(audio, code, words))
+        if diarize:  # its own job on the worker: diarization does not batch
+            work = lambda: state.recognizer.transcribe(  # noqa: E731
+                audio, code, words, SAMPLE_RATE, state.options.transcribe, diarize=True)
+            future = _queued(state, lambda: state.batcher.submit(work))
+        else:
+            future = _queued(state, lambda: state.batcher.submit_transcription(audio, code, words))
         try:
             result = await deadline.wait(future)
         except AudioError as error:
             raise audio_error(error) from None
         except LanguageError as error:  # "detect" with a model that has no language table
             raise language_error(error) from None
+        except PolyasrError as error:  # diarization's parts are not installed
+            raise ApiError(501, str(error), "diarization_unavailable", "diarize") from None
         return _render(result, response_format, set(timestamp_granularities), state.options.writer)
 
     @router.post("/audio/language", response_model=LanguageDetection, responses=error_responses(400, 401, 408, 413, 415, 503),

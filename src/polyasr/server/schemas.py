@@ -47,6 +47,7 @@ class VerboseSegment(BaseModel):
     compression_ratio: float = Field(description="text bytes over zlib-compressed text bytes, as Whisper computes it")
     no_speech_prob: float = Field(0.0, description="always 0: silence yields no segment at all")
     probability: float = Field(description="polyasr extra: mean word probability, 0..1")
+    speaker: str | None = Field(None, description="polyasr extra: SPEAKER_00, ... when diarize was asked for")
 
 
 class Usage(BaseModel):
@@ -137,7 +138,7 @@ def verbose_json(result: Transcription, granularities: set[str]) -> Transcriptio
             probability, logprob = _probability(segment)
             segments.append(VerboseSegment(
                 id=segment.id, start=segment.start, end=segment.end, text=segment.text, avg_logprob=logprob,
-                compression_ratio=_compression_ratio(segment.text), probability=probability,
+                compression_ratio=_compression_ratio(segment.text), probability=probability, speaker=segment.speaker,
             ))
     words = None
     if "word" in granularities:

@@ -1,0 +1,14 @@
+"""Speaker diarization, offline: who spoke when, and a speaker on every segment and word.
+
+    from polyasr.diarization import Diarizer, DiarizationOptions
+    turns = Diarizer(SileroDetector(VadOptions()), DiarizationOptions(max_speakers=4))("meeting.m4a")
+    result = rec.transcribe("meeting.m4a", diarize=True)    # segments and words get .speaker
+
+Needs `pip install 'polyasr[diarize]'` (scikit-learn, silero-vad) and the speaker encoder's weights
+from `pip install --no-deps resemblyzer`.
+"""
+
+from .assign import assign_speakers
+from .pipeline import DiarizationOptions, Diarizer, SpeakerTurn
+
+__all__ = ["DiarizationOptions", "Diarizer", "SpeakerTurn", "assign_speakers"]

@@ -1,0 +1,151 @@
+"""Who spoke when: speech regions -> speaker embeddings on sliding windows -> clusters -> turns.
+
+1. Speech regions come from the voice activity detector (Silero, as `--vad` uses).
+2. Every region is cut into 1.6 s excerpts (the encoder's training length) every `step_seconds`;
+   a shorter region is one zero-padded excerpt. Quiet audio is first raised to -30 dBFS.
+3. Each excerpt gets a GE2E embedding; the embeddings are clustered (cluster_speakers).
+4. Each 10 ms frame of speech takes the speaker whose centroid the excerpts covering it resemble
+   most (summed cosine similarity), so a turn changes where the evidence changes, not only at
+   excerpt starts; turns shorter than `min_turn_seconds` join their longer neighbour.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ..audio import SAMPLE_RATE, AudioInput, load_audio
+from ..errors import OptionsError
+from ..vad import SpeechDetector, VadOptions, merge_regions
+from .clustering import cluster_speakers
+from .encoder import PARTIAL_FRAMES, SpeakerEncoder
+from .features import HOP, mel_frames, raise_volume
+
+FRAME_SECONDS = HOP / SAMPLE_RATE  # 10 ms mel frames
+
+
+@dataclass(frozen=True)
+class DiarizationOptions:
+    """How speakers are told apart."""
+
+    min_speakers: int | None = None  # at least this many speakers (None: 1)
+    max_speakers: int | None = None  # at most this many (None: as many as the clustering finds)
+    threshold: float = 0.3  # cosine distance above which two groups of excerpts are different speakers
+    step_seconds: float = 0.25  # between the starts of two embedded 1.6 s excerpts
+    min_turn_seconds: float = 0.5  # a shorter turn is given to its longer neighbour
+    vad: VadOptions = field(default_factory=lambda: VadOptions(min_silence_seconds=0.25))  # speech regions
+
+    def __post_init__(self) -> None:
+        low = 1 if self.min_speakers is None else self.min_speakers
+        if low < 1 or (self.max_speakers is not None and self.max_speakers < low):
+            raise OptionsError(f"need 1 <= min_speakers <= max_speakers, got {self.min_speakers} and {self.max_speakers}")
+        if not 0 < self.threshold < 2 or not 0 < self.step_seconds <= 1.6 or not self.min_turn_seconds >= 0:
+            raise OptionsError("threshold must lie in (0, 2), step_seconds in (0, 1.6] and min_turn_seconds be >= 0")
+
+
+@dataclass(frozen=True)
+class SpeakerTurn:
+    """A stretch of speech by one speaker."""
+
+    start: float  # seconds
+    end: float  # seconds
+    speaker: str  # "SPEAKER_00", "SPEAKER_01", ... in order of first appearance
+
+
+class Diarizer:
+    """Finds speaker turns in audio. Loads the speaker encoder once; `detector` finds speech."""
+
+    def __init__(self, detector: SpeechDetector, options: DiarizationOptions = DiarizationOptions(),
+                 encoder: SpeakerEncoder | None = None) -> None:
+        self.options = options
+        self.detector = detector
+        self.encoder = encoder or SpeakerEncoder()
+
+    def __call__(self, audio: AudioInput, sampling_rate: int | None = None) -> list[SpeakerTurn]:
+        """The speaker turns of one input, in time order."""
+        samples = load_audio(audio, sampling_rate)
+        regions = merge_regions(self.detector(samples), min_gap=1)
+        if not regions:
+            return []
+        speech = np.concatenate([samples[a:b] for a, b in regions])
+        gain = float(np.max(np.abs(raise_volume(speech)))) / max(float(np.max(np.abs(speech))), 1e-12)
+        step = max(1, round(self.options.step_seconds / FRAME_SECONDS))
+        mels, owners, spans = [], [], []
+        for index, (a, b) in enumerate(regions):
+            mel = mel_frames(samples[a:b] * gain)
+            for start in _starts(len(mel), step):
+                piece = mel[start : start + PARTIAL_FRAMES]
+                mels.append(np.pad(piece, ((0, PARTIAL_FRAMES - len(piece)), (0, 0))))
+                owners.append(index)
+                spans.append((start, start + len(piece)))
+        embeddings = self.encoder.embed(np.stack(mels))
+        o = self.options
+        labels = cluster_speakers(embeddings, o.min_speakers or 1, o.max_speakers, o.threshold)
+        return _turns(regions, embeddings, labels, owners, spans, o.min_turn_seconds)
+
+
+def _starts(frames: int, step: int) -> list[int]:
+    """Excerpt starts covering `frames` mel frames: every `step`, the last one ending at the end."""
+    if frames <= PARTIAL_FRAMES:
+        return [0]
+    starts = list(range(0, frames - PARTIAL_FRAMES, step))
+    return starts + [frames - PARTIAL_FRAMES]
+
+
+def _turns(
+    regions: list[tuple[int, int]], embeddings: np.ndarray, labels: np.ndarray, owners: list[int],
+    spans: list[tuple[int, int]], min_turn_seconds: float,
+) -> list[SpeakerTurn]:
+    """Frame-level speakers from the excerpts that cover each frame, joined into turns."""
+    speakers = int(labels.max()) + 1
+    centroids = np.stack([embeddings[labels == k].mean(axis=0) for k in range(speakers)])
+    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
+    similarity = embeddings @ centroids.T  # (excerpts, speakers)
+    runs: list[tuple[float, float, int]] = []
+    for index, (a, b) in enumerate(regions):
+        frames = max(1, round((b - a) / HOP))
+        votes = np.zeros((frames, speakers))
+        for row in (i for i, owner in enumerate(owners) if owner == index):
+            start, end = spans[row]
+            votes[start:min(end, frames)] += similarity[row]
+        best = votes.argmax(axis=1)
+        change = np.flatnonzero(np.diff(best)) + 1
+        for s, e in zip(np.r_[0, change], np.r_[change, frames]):
+            runs.append((a / SAMPLE_RATE + s * FRAME_SECONDS, a / SAMPLE_RATE + e * FRAME_SECONDS, int(best[s])))
+    runs = _absorb_short(runs, min_turn_seconds)
+    return [SpeakerTurn(round(float(s), 3), round(float(e), 3), f"SPEAKER_{k:02d}") for s, e, k in _renumber(runs)]
+
+
+def _absorb_short(runs: list[tuple[float, float, int]], min_seconds: float) -> list[tuple[float, float, int]]:
+    """Runs shorter than `min_seconds` take the speaker of their longer neighbour; equal neighbours merge."""
+    runs = list(runs)
+    while len(runs) > 1:
+        short = [i for i, (s, e, _) in enumerate(runs) if e - s < min_seconds]
+        if not short:
+            break
+        i = min(short, key=lambda j: runs[j][1] - runs[j][0])
+        neighbours = [j for j in (i - 1, i + 1) if 0 <= j < len(runs)]
+        j = max(neighbours, key=lambda n: runs[n][1] - runs[n][0])
+        runs[i] = (runs[i][0], runs[i][1], runs[j][2])
+        runs = _merge_same(runs)
+    return _merge_same(runs)
+
+
+def _merge_same(runs: list[tuple[float, float, int]]) -> list[tuple[float, float, int]]:
+    """Adjacent runs of one speaker with no more than 0.5 s between them become one."""
+    merged: list[tuple[float, float, int]] = []
+    for s, e, k in runs:
+        if merged and merged[-1][2] == k and s - merged[-1][1] <= 0.5:
+            merged[-1] = (merged[-1][0], e, k)
+        else:
+            merged.append((s, e, k))
+    return merged
+
+
+def _renumber(runs: list[tuple[float, float, int]]) -> list[tuple[float, float, int]]:
+    """Speakers numbered by first appearance, after short turns were absorbed."""
+    order: dict[int, int] = {}
+    for _, _, k in runs:
+        order.setdefault(k, len(order))
+    return [(s, e, order[k]) for s, e, k in runs]
