@@ -82,8 +82,8 @@ def build_speech_detecting_model(folder, program: str):
 
     The random encoder cannot recognise words, but its hidden states separate espeak-ng speech from
     silence (~90 % of frames): a linear probe fitted on a training conversation (Fisher's linear
-    discriminant) becomes the blank logit, high on silence and low on speech, and every letter gets
-    logit 0. Forced alignment with it puts a segment's letters on speech and its blanks on silence,
+    discriminant) becomes the blank logit, high on silence and low on speech, and every English letter
+    gets logit 0 (the other tokens cannot win). Forced alignment with it puts a segment's letters on speech and its blanks on silence,
     so re-timed subtitles must land on the real utterances. Letters are indistinguishable to it,
     so it cannot tell one utterance from another: tests keep utterances apart by pauses.
     """
@@ -106,6 +106,8 @@ def build_speech_detecting_model(folder, program: str):
             states.append(model.wav2vec2(torch.from_numpy(x)[None]).last_hidden_state[0].double().numpy())
         times = offset + (np.arange(len(states[-1])) + 0.5) * 0.02
         labels.append(np.any([(times >= t.start) & (times < t.end) for t in turns], axis=0))
+        states.append(np.repeat(states[-1][:4], 40, axis=0))  # an input's first frames, weighted up: they
+        labels.append(np.repeat(labels[-1][:4], 40))  # look unlike the rest and must stay blank too
     hidden, speech = np.concatenate(states), np.concatenate(labels)
     scatter = np.cov(hidden.T) + 1e-3 * np.eye(hidden.shape[1])
     direction = np.linalg.solve(scatter, hidden[speech].mean(0) - hidden[~speech].mean(0))
@@ -116,8 +118,10 @@ def build_speech_detecting_model(folder, program: str):
     bias = torch.zeros_like(model.lm_head.bias)
     weight[0] = -torch.from_numpy(direction * scale).float()  # [PAD], the blank: high on silence
     bias[0] = float(centre * scale)
-    for special in ("<s>", "</s>", "[UNK]"):
-        bias[VOCAB.index(special)] = -100.0
+    live = {"[PAD]", "|", *"abcdefghijklmnopqrstuvwxyz'"}  # English letters only: each ~1/28 on speech
+    for index, token in enumerate(VOCAB):
+        if token not in live:
+            bias[index] = -100.0
     with torch.no_grad():
         model.lm_head.weight.copy_(weight)
         model.lm_head.bias.copy_(bias)

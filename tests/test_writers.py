@@ -74,7 +74,7 @@ def td(seconds: float) -> timedelta:
 
 
 def test_lookup_and_formats() -> None:
-    assert FORMATS == ("txt", "json", "srt", "vtt", "tsv", "all")
+    assert FORMATS == ("txt", "json", "srt", "vtt", "tsv", "rttm", "all")
     assert set(WRITERS) == set(FORMATS) - {"all"}
     expected = {"txt": WriteTXT, "json": WriteJSON, "srt": WriteSRT, "vtt": WriteVTT, "tsv": WriteTSV}
     for name, cls in expected.items():
@@ -92,8 +92,8 @@ def test_lookup_and_formats() -> None:
 def test_unknown_format() -> None:
     with pytest.raises(ValueError) as info:
         get_writer("docx")
-    assert str(info.value) == "unknown output format 'docx'; choose one of: txt, json, srt, vtt, tsv, all"
-    with pytest.raises(ValueError, match="txt, json, srt, vtt, tsv, all"):
+    assert str(info.value) == "unknown output format 'docx'; choose one of: txt, json, srt, vtt, tsv, rttm, all"
+    with pytest.raises(ValueError, match="txt, json, srt, vtt, tsv, rttm, all"):
         get_writers("docx")
     with pytest.raises(ValueError, match="get_writers"):
         get_writer("all")

@@ -5,6 +5,8 @@
     result = rec.transcribe("talk.mp3", language="fr")   # or "auto", or "detect"
     rec.detect_language("talk.mp3", top=3)
     rec.align("talk.mp3", "known transcript", language="fr").words
+    rec.align_segments("talk.mp3", polyasr.read_transcript("talk.srt"))   # re-timed subtitles
+    rec.transcribe("meeting.m4a", diarize=True)                          # segments and words get .speaker
 """
 
 from .audio import SAMPLE_RATE, load_audio
@@ -18,6 +20,7 @@ from .errors import (
     LanguageTableError,
     ModelLoadError,
     PolyasrError,
+    TranscriptError,
     UnsupportedAudioError,
 )
 from .langid import LanguageCalibration
@@ -25,6 +28,8 @@ from .model import DEFAULT_MODEL
 from .normalize import normalize_text
 from .inference import BatchOptions
 from .results import Char, Segment, Transcription, Word
+from .segment_align import SegmentAlignOptions
+from .transcripts import TranscriptSegment, read_transcript
 from .timing import SegmentOptions
 from .transcriber import Outcome, Recognizer, TranscribeOptions, load
 from .vad import VadOptions
@@ -48,8 +53,11 @@ __all__ = [
     "PolyasrError",
     "Recognizer",
     "Segment",
+    "SegmentAlignOptions",
     "SegmentOptions",
     "TranscribeOptions",
+    "TranscriptError",
+    "TranscriptSegment",
     "Transcription",
     "UnsupportedAudioError",
     "VadOptions",
@@ -57,6 +65,7 @@ __all__ = [
     "Word",
     "load",
     "load_audio",
+    "read_transcript",
     "normalize_text",
 ]
 __version__ = "0.1.0"

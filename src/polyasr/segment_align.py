@@ -48,7 +48,7 @@ class SegmentAlignOptions:
 
     margin_seconds: float = 1.0  # audio searched on each side of a segment's own times
     wide_margin_seconds: float = 10.0  # searched on each side when the first search fails or looks wrong
-    min_char_score: float = 0.05  # a first alignment whose characters' mean probability is lower is searched wider
+    min_char_score: float = 0.02  # a first alignment whose characters' mean probability is lower is searched wider
     context_seconds: float = 0.5  # audio the model also hears around each search (its frames are not searched)
     merge_gap_seconds: float = 1.0  # search spans closer than this are run through the model as one region
 

@@ -1,0 +1,112 @@
+"""Speaker diarization: resemblyzer-compatible features, clustering, and two espeak-ng voices taking turns."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from polyasr.cli import main
+from polyasr.errors import OptionsError
+from polyasr.results import Segment, Transcription, Word
+from polyasr.writers import get_writer, get_writers
+
+from audio_factory import write_audio
+from speech import conversation, espeak_ng
+
+pytest.importorskip("sklearn")
+from polyasr.diarization import DiarizationOptions, SpeakerTurn, assign_speakers  # noqa: E402
+from polyasr.diarization.clustering import cluster_speakers  # noqa: E402
+from polyasr.diarization.features import mel_frames, raise_volume  # noqa: E402
+
+REFERENCE = Path(__file__).parent / "data" / "resemblyzer_mel_reference.npy"
+LINES = [("en", "Hello there, how are you doing today?"), ("en+f3", "I am fine, thank you very much for asking."),
+         ("en", "Good to hear that, really good."), ("en+f3", "See you tomorrow at the office then.")]
+
+
+def test_mel_features_reproduce_resemblyzer() -> None:
+    # the reference is librosa 0.11's melspectrogram(y, sr=16000, n_fft=400, hop_length=160, n_mels=40),
+    # resemblyzer's wav_to_mel_spectrogram, on this signal
+    t = np.arange(11_200) / 16_000
+    x = (0.3 * np.sin(2 * np.pi * (200 * t + 800 * t * t)) + 0.05 * np.sin(2 * np.pi * 3000 * t) * (t > 0.3)).astype(np.float32)
+    reference = np.load(REFERENCE)
+    ours = mel_frames(x)
+    assert ours.shape == reference.shape == (71, 40)  # 1 + 11200 // 160 centred frames
+    assert np.abs(ours - reference).max() <= 1e-5 * reference.max()
+    quiet = x * 0.001  # -70 dBFS is raised to -30 dBFS; loud audio is left alone
+    assert 20 * np.log10(np.sqrt(np.mean(raise_volume(quiet) ** 2))) == pytest.approx(-30.0, abs=0.01)
+    assert raise_volume(x) is not None and np.array_equal(raise_volume(x), x)
+
+
+def test_clustering_estimates_or_obeys_the_number_of_speakers() -> None:
+    rng = np.random.default_rng(0)
+    centres = rng.standard_normal((3, 16))
+    points = np.concatenate([c + 0.05 * rng.standard_normal((6, 16)) for c in centres[[1, 0, 2]]])
+    points /= np.linalg.norm(points, axis=1, keepdims=True)
+    assert cluster_speakers(points).tolist() == [0] * 6 + [1] * 6 + [2] * 6  # numbered by first appearance
+    assert len(set(cluster_speakers(points, max_speakers=2).tolist())) == 2
+    assert len(set(cluster_speakers(points, min_speakers=4).tolist())) == 4
+    assert cluster_speakers(points[:1]).tolist() == [0]
+    with pytest.raises(OptionsError):
+        cluster_speakers(points, min_speakers=3, max_speakers=2)
+    with pytest.raises(OptionsError):
+        DiarizationOptions(min_speakers=0)
+
+
+def test_speakers_go_on_words_and_split_segments() -> None:
+    words = tuple(Word(w, s, s + 0.4, 0.9) for w, s in [("a", 0.0), ("b", 0.5), ("c", 1.5), ("d", 2.0)])
+    result = Transcription("a b c d", "en", 3.0, "x.wav", (Segment(0, 0.0, 2.4, "a b c d", words),))
+    turns = [SpeakerTurn(0.0, 1.2, "SPEAKER_00"), SpeakerTurn(1.3, 3.0, "SPEAKER_01")]
+    out = assign_speakers(result, turns)
+    assert [(s.id, s.text, s.speaker, s.start, s.end) for s in out.segments] == [
+        (0, "a b", "SPEAKER_00", 0.0, 0.9), (1, "c d", "SPEAKER_01", 1.5, 2.4)]
+    assert [w.speaker for w in out.words] == ["SPEAKER_00", "SPEAKER_00", "SPEAKER_01", "SPEAKER_01"]
+    assert get_writer("srt").format(out).splitlines()[2] == "[SPEAKER_00]: a b"
+    assert get_writer("vtt").format(out).splitlines()[3] == "[SPEAKER_00]: a b"
+    assert get_writer("rttm").format(out) == (
+        "SPEAKER x 1 0.000 0.900 <NA> <NA> SPEAKER_00 <NA> <NA>\nSPEAKER x 1 1.500 0.900 <NA> <NA> SPEAKER_01 <NA> <NA>\n")
+    assert json.loads(get_writer("json").format(out))["segments"][1]["words"][0]["speaker"] == "SPEAKER_01"
+    assert [s.words for s in assign_speakers(result, turns, keep_words=False).segments] == [(), ()]
+    with pytest.raises(OptionsError, match="diarize"):
+        get_writer("rttm").format(result)
+    assert [w.extension for w in get_writers("srt,json,rttm")] == ["srt", "json", "rttm"]
+
+
+@pytest.fixture(scope="module")
+def dialogue():
+    program, why = espeak_ng()
+    if program is None:
+        pytest.skip(why)
+    pytest.importorskip("silero_vad")
+    from polyasr.diarization.encoder import weights_path
+
+    try:
+        weights_path()
+    except Exception as error:  # resemblyzer not installed
+        pytest.skip(str(error))
+    return conversation(program, LINES, pause=0.6)
+
+
+def test_two_voices_taking_turns_are_two_speakers(dialogue, tiny_model_dir, tmp_path) -> None:
+    audio, truth = dialogue
+    wav = write_audio(tmp_path / "meeting.wav", "pcm_s16le", 16_000, audio[None].astype(np.float64))
+    code = main(["transcribe", str(wav), "--model", str(tiny_model_dir), "--dtype", "fp32", "--diarize",
+                 "--max-speakers", "4", "-f", "json,rttm", "-o", str(tmp_path)])
+    assert code == 0
+    rttm = [line.split() for line in (tmp_path / "meeting.rttm").read_text().splitlines()]
+    turns = [(float(f[3]), float(f[3]) + float(f[4]), f[7]) for f in rttm]
+    # every true utterance is covered (> 80 %) by exactly one found speaker; A, B, A, B
+    owners = []
+    for t in truth:
+        cover: dict[str, float] = {}
+        for start, end, speaker in turns:
+            cover[speaker] = cover.get(speaker, 0.0) + max(0.0, min(end, t.end) - max(start, t.start))
+        best = max(cover, key=cover.get)
+        assert cover[best] > 0.8 * (t.end - t.start), (t, turns)
+        owners.append(best)
+    assert owners == ["SPEAKER_00", "SPEAKER_01", "SPEAKER_00", "SPEAKER_01"]
+    data = json.loads((tmp_path / "meeting.json").read_text(encoding="utf-8"))
+    assert {s["speaker"] for s in data["segments"]} <= {"SPEAKER_00", "SPEAKER_01"} and data["segments"]
+    assert main(["transcribe", str(wav), "--model", str(tiny_model_dir), "-f", "rttm"]) == 1  # rttm needs --diarize
