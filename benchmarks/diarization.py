@@ -1,0 +1,141 @@
+"""Diarization error rate and speed on synthetic conversations of 2-4 espeak-ng voices with known turns.
+
+    flock /tmp/cpu.lock python benchmarks/diarization.py [--conversations 3] [--turns 12] [--collar 0.25]
+
+Each conversation has 2, 3 or 4 speakers (espeak-ng voice variants, e.g. en+m3, en+f2), who take
+`--turns` turns of one or two sentences in random order with 0.3-0.9 s pauses, so the true
+speaker turns are known to the sample. Diarization runs as `rec.transcribe(..., diarize=True)`
+runs it (Silero VAD, GE2E embeddings, agglomerative clustering), with the number of speakers
+estimated (no bounds) and, separately, with it given. DER comes from pyannote.metrics
+(`pip install 'polyasr[benchmarks]'`): (missed speech + false alarm + confusion) / speech,
+with a forgiveness collar around each true boundary (0.25 s on each side by default, as in
+many published results; --collar 0 for none). Speed: seconds of CPU time per hour of audio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from speech import espeak_ng, say  # noqa: E402
+
+from polyasr import SAMPLE_RATE  # noqa: E402
+from polyasr.diarization import DiarizationOptions, Diarizer  # noqa: E402
+from polyasr.diarization.encoder import SpeakerEncoder  # noqa: E402
+from polyasr.vad import SileroDetector  # noqa: E402
+
+VOICES = ["en+m3", "en+f2", "en+m7", "en+f4"]
+SENTENCES = [
+    "I think we should look at the numbers again before we decide.",
+    "That sounds reasonable to me.",
+    "The report is due on Friday, and we still need the figures from sales.",
+    "Can you send me the draft by tomorrow morning?",
+    "Sure, I will have it ready.",
+    "We also have to talk about the budget for next year.",
+    "Let us keep it short today.",
+    "I agree with what was said about the timeline.",
+    "Who is going to present the results to the board?",
+    "Maybe we can split the work between the three teams.",
+    "That will not be easy, but we can try.",
+    "Thanks everyone, see you next week.",
+]
+
+
+def make_conversation(program: str, speakers: int, turns: int, rng: np.random.Generator):
+    """Audio and the true (start, end, speaker) of every turn."""
+    pieces = [np.zeros(int(0.5 * SAMPLE_RATE), np.float32)]
+    truth = []
+    at = 0.5
+    previous = -1
+    for _ in range(turns):
+        who = int(rng.choice([s for s in range(speakers) if s != previous]))
+        previous = who
+        text = " ".join(rng.choice(SENTENCES, size=int(rng.integers(1, 3)), replace=False))
+        spoken = say(program, text, VOICES[who], speed=int(rng.integers(150, 180)))
+        truth.append((at, at + len(spoken) / SAMPLE_RATE, f"S{who}"))
+        pause = float(rng.uniform(0.3, 0.9))
+        pieces += [spoken, np.zeros(int(pause * SAMPLE_RATE), np.float32)]
+        at += len(spoken) / SAMPLE_RATE + pause
+    audio = np.concatenate(pieces)
+    audio += rng.standard_normal(len(audio)).astype(np.float32) * 1e-3
+    return audio, truth
+
+
+def der(truth, found, collar: float, duration: float) -> float:
+    from pyannote.core import Annotation, Segment, Timeline
+    from pyannote.metrics.diarization import DiarizationErrorRate
+
+    reference, hypothesis = Annotation(), Annotation()
+    for start, end, speaker in truth:
+        reference[Segment(start, end)] = speaker
+    for turn in found:
+        hypothesis[Segment(turn.start, turn.end)] = turn.speaker
+    metric = DiarizationErrorRate(collar=2 * collar)  # pyannote's collar is the total width
+    return float(metric(reference, hypothesis, uem=Timeline([Segment(0, duration)])))
+
+
+def cpu_flags() -> str:
+    try:
+        flags = subprocess.run(["lscpu"], capture_output=True, text=True).stdout
+    except OSError:
+        return "lscpu unavailable"
+    wanted = ["avx512_bf16", "amx_bf16", "avx512_vnni", "avx2"]
+    model = next((line.split(":", 1)[1].strip() for line in flags.splitlines() if line.startswith("Model name")), "?")
+    return f"{model}; flags: {' '.join(f for f in wanted if f in flags) or 'none of ' + ','.join(wanted)}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--conversations", type=int, default=3, help="per number of speakers (2, 3, 4)")
+    parser.add_argument("--turns", type=int, default=12, help="turns per conversation")
+    parser.add_argument("--collar", type=float, default=0.25, help="seconds forgiven on each side of a true boundary")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threshold", type=float, default=DiarizationOptions.threshold,
+                        help="cosine distance that separates speakers when their number is estimated")
+    args = parser.parse_args()
+    program, why = espeak_ng()
+    if program is None:
+        sys.exit(f"benchmark needs espeak-ng: {why}")
+    import torch
+
+    print(f"# {cpu_flags()}; torch threads {torch.get_num_threads()}; python {platform.python_version()}")
+    options = DiarizationOptions(threshold=args.threshold)
+    detector, encoder = SileroDetector(options.vad), SpeakerEncoder()
+    rng = np.random.default_rng(args.seed)
+    rows = []
+    for speakers in (2, 3, 4):
+        for _ in range(args.conversations):
+            audio, truth = make_conversation(program, speakers, args.turns, rng)
+            seconds = len(audio) / SAMPLE_RATE
+            for mode, opts in (("estimated", options),
+                               ("given", replace(options, min_speakers=speakers, max_speakers=speakers))):
+                diarizer = Diarizer(detector, opts, encoder)
+                began, cpu = time.perf_counter(), time.process_time()
+                found = diarizer(audio, SAMPLE_RATE)
+                wall, used = time.perf_counter() - began, time.process_time() - cpu
+                rows.append((speakers, mode, seconds, der(truth, found, args.collar, seconds), len({t.speaker for t in found}), wall, used))
+    print(f"| speakers | number of speakers | conversations | audio (s) | DER (collar {args.collar:g} s) | speakers found | wall s per audio hour | CPU s per audio hour |")
+    print("|---|---|---|---|---|---|---|---|")
+    for speakers in (2, 3, 4):
+        for mode in ("estimated", "given"):
+            part = [r for r in rows if r[0] == speakers and r[1] == mode]
+            audio_s = sum(r[2] for r in part)
+            rate = sum(r[3] * r[2] for r in part) / audio_s  # DER weighted by duration
+            found = ",".join(str(r[4]) for r in part)
+            print(f"| {speakers} | {mode} | {len(part)} | {audio_s:.0f} | {100 * rate:.1f} % | {found} | "
+                  f"{3600 * sum(r[5] for r in part) / audio_s:.0f} | {3600 * sum(r[6] for r in part) / audio_s:.0f} |")
+    everything = sum(r[3] * r[2] for r in rows) / sum(r[2] for r in rows)
+    print(f"\nDER over all conversations: {100 * everything:.1f} %")
+
+
+if __name__ == "__main__":
+    main()
