@@ -19,7 +19,8 @@ from .langid import LanguageCalibration, LanguageFrames, LanguageReducer
 from .model import CTCModel, load_ctc_model
 from .results import Transcription
 from .runtime import RuntimeOptions
-from .segment_align import SegmentAlignOptions, align_segments
+from .align_job import align_segments
+from .segment_align import SegmentAlignOptions
 from .timing import SegmentOptions, build_segments, group_segments, join_words
 from .vad import SileroDetector, SpeechDetector, VadOptions
 from .windows import WindowOptions

@@ -1,0 +1,145 @@
+"""Recognizer.align_segments end to end: segment languages, the model over the search spans, then segment_align.
+
+The languages are settled first (the caller's, each segment's own, or "detect"), so that the
+emission columns kept per frame cover every token the segments' characters may become; language
+identification, when asked for, runs in the same pass over the spans as the emissions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
+
+import numpy as np
+
+from .align_text import EmissionReducer, tokenize_transcript
+from .audio import SAMPLE_RATE, AudioInput, source_name
+from .decoding import FrameChoices, Vocabulary
+from .errors import AlignmentError
+from .inference import rereadable
+from .langid import LanguageFrames, LanguageReducer
+from .results import Transcription
+from .segment_align import SegmentAlignOptions, SpanEmissions, align_groups, group_segments, prepare_group, search_frames
+from .span_inference import run_over_spans
+from .transcripts import TranscriptSegment
+
+if TYPE_CHECKING:
+    from .transcriber import Recognizer, TranscribeOptions
+
+AUTO, DETECT = "auto", "detect"  # as in transcriber.py, which imports this module
+
+
+
+def align_segments(
+    recognizer: "Recognizer",
+    audio: AudioInput,
+    segments: Sequence[Any],
+    language: str | None,
+    sampling_rate: int | None,
+    options: "TranscribeOptions",
+    search: SegmentAlignOptions,
+    candidates: tuple[str, ...] = (),
+) -> Transcription:
+    """See `Recognizer.align_segments`; `candidates` are the languages "detect" chooses among."""
+    model, vocabulary, table = recognizer.model, recognizer.model.vocabulary, recognizer.model.language_table
+    items = [s for s in (as_transcript_segment(s, i) for i, s in enumerate(segments)) if s.text]
+    if not items:
+        raise AlignmentError("there are no segments with text to align")
+    source = source_name(audio)
+    audio = rereadable(audio)  # decoded again when some segments need a wider search
+    detect = language is not None and language.lower() == DETECT
+    plans = group_segments(items)
+    if detect:
+        codes: list[str | None] = [None] * len(plans)
+    elif language is not None:
+        codes = [recognizer.resolve_language(language)] * len(plans)
+    else:  # each segment's own language, where the transcript gives one
+        codes = [recognizer.resolve_language(group[0].language or AUTO) for group, _ in plans]
+    allowed = {code: table.token_ids(code) for code in {*codes, *candidates} if code} if table is not None else {}
+    columns = _columns(items, vocabulary, [allowed[c] if c else None for c in {*codes, *candidates}])
+    fs = model.frame_seconds
+    windows = [search_frames(span or (0.0, None), search.margin_seconds, fs) for _, span in plans]
+    num_samples = 0
+
+    def fetch(spans: list[tuple[int, int]], identify: bool = False) -> tuple[SpanEmissions, list[LanguageFrames]]:
+        nonlocal num_samples
+
+        def reducer() -> Any:
+            emissions = EmissionReducer(columns)
+            return _Both(emissions, LanguageReducer(table, vocabulary.blank_id, candidates)) if identify else emissions
+
+        context = int(search.context_seconds / fs)
+        padded = [(max(0, a - context), b + context) for a, b in spans]
+        found = run_over_spans(model, audio, padded, reducer, options.windows, recognizer.batch, sampling_rate,
+                               merge_gap_frames=int(search.merge_gap_seconds / fs))
+        num_samples = found.num_samples
+        pairs = [v if identify else (v, None) for v in found.values]
+        emissions = SpanEmissions(found.starts, tuple(p[0] for p in pairs), model.frames_for_samples(num_samples))
+        return emissions, [p[1] for p in pairs if p[1] is not None]
+
+    first, language_frames = fetch(windows, identify=detect)
+    if detect:
+        codes = [_detected(first, language_frames, window, options) for window in windows]
+    groups = [prepare_group(group, span, vocabulary, code, allowed.get(code) if code else None)
+              for (group, span), code in zip(plans, codes)]
+    aligned, warnings = align_groups(groups, first, lambda spans: fetch(spans)[0], columns, vocabulary, fs, search)
+    used = set(codes)
+    return Transcription(
+        text=" ".join(s.text for s in aligned), language=used.pop() if len(used) == 1 else None,
+        duration=num_samples / SAMPLE_RATE, source=source, segments=tuple(aligned), warnings=tuple(warnings),
+    )
+
+
+def as_transcript_segment(item: Any, index: int) -> TranscriptSegment:
+    """A TranscriptSegment from one, a polyasr Segment, a mapping or an object with start, end and text."""
+    if isinstance(item, TranscriptSegment):
+        return item
+    get = item.get if isinstance(item, Mapping) else lambda key, default=None: getattr(item, key, default)
+    text, start, end = get("text"), get("start"), get("end")
+    if not isinstance(text, str):
+        raise AlignmentError(f"segment {index} has no text (a string); segments need start, end and text")
+    times = [t for t in (start, end) if t is not None]
+    if any(isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t < 0 for t in times) or len(times) == 1:
+        raise AlignmentError(f"segment {index} needs both start and end in seconds (>= 0) or neither, got {start!r} and {end!r}")
+    if times and end < start:
+        raise AlignmentError(f"segment {index} ends ({end}) before it starts ({start})")
+    return TranscriptSegment(" ".join(text.split()), None if start is None else float(start),
+                             None if end is None else float(end), get("language"), get("speaker"))
+
+
+def _columns(items: Sequence[TranscriptSegment], vocabulary: Vocabulary, alloweds: Sequence[np.ndarray | None]) -> np.ndarray:
+    """Blank and every token any segment's characters may become, in any of the languages used."""
+    letters = " ".join(sorted({char for item in items for char in item.text if not char.isspace()}))
+    targets = [tokenize_transcript(letters, vocabulary, allowed).targets for allowed in alloweds]
+    return np.unique(np.concatenate([[vocabulary.blank_id], *targets])).astype(np.int64)
+
+
+class _Both:
+    """A FrameReducer feeding two reducers the same logits; finishes as the pair of their summaries."""
+
+    def __init__(self, first: Any, second: Any) -> None:
+        self.first, self.second = first, second
+
+    def add(self, first_frame: int, logits: np.ndarray) -> None:
+        self.first.add(first_frame, logits)
+        self.second.add(first_frame, logits)
+
+    def finish(self, num_frames: int) -> tuple[Any, Any]:
+        return self.first.finish(num_frames), self.second.finish(num_frames)
+
+
+def _detected(emissions: SpanEmissions, frames: list[LanguageFrames], window: tuple[int, int], options: "TranscribeOptions") -> str | None:
+    """The most probable language in a search window; None (every character) when it holds no speech."""
+    start = max(0, window[0])
+    for first, found in zip(emissions.starts, frames):
+        count = len(found.unrestricted.tokens)
+        if first <= start < first + count:
+            a, b = start - first, min(window[1], first + count) - first
+            part = replace(
+                found, unrestricted=FrameChoices(found.unrestricted.tokens[a:b], found.unrestricted.probs[a:b]),
+                best_ids=found.best_ids[:, a:b], best_log_probs=found.best_log_probs[:, a:b],
+            )
+            ranked = part.probabilities(options.calibration)
+            return ranked[0][0] if ranked else None
+    return None
