@@ -128,6 +128,9 @@ def build_parser() -> argparse.ArgumentParser:
     listen = commands.add_parser("listen", help="transcribe the microphone live (pip install 'polyasr[listen]')")
     _add_optional(listen, "polyasr.listen", "add_listen_arguments")
 
+    batch = commands.add_parser("batch", help="transcribe many files on Ray, resumably (pip install 'polyasr[ray]')")
+    _add_optional(batch, "polyasr.batch.cli", "add_arguments")
+
     languages = commands.add_parser("languages", help="list the model's languages")
     languages.add_argument("--model", default=None, help="Hub id or local folder (default: the 56-language model)")
 
@@ -203,6 +206,12 @@ def _listen(args: argparse.Namespace) -> int:
     from .listen import run_listen
 
     return run_listen(args)
+
+
+def _batch(args: argparse.Namespace) -> int:
+    from .batch.cli import run
+
+    return run(args)
 
 
 def _split(codes: str | None) -> tuple[str, ...] | None:
@@ -327,9 +336,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     _quiet_libraries()
     if getattr(args, "missing_extra", None):
         _error(f"'{args.command}' needs an optional part that is not installed ({args.missing_extra}); "
-               "pip install 'polyasr[server]' (or [listen])")
+               "pip install 'polyasr[server]' (or [listen], [ray])")
         return 1
-    handlers = {"transcribe": _transcribe, "detect-language": _detect, "align": _align, "evaluate": _evaluate, "export": _export, "serve": _serve, "listen": _listen, "languages": _languages, "convert-lang-ids": _convert}
+    handlers = {"transcribe": _transcribe, "detect-language": _detect, "align": _align, "evaluate": _evaluate, "export": _export, "serve": _serve, "listen": _listen, "batch": _batch, "languages": _languages, "convert-lang-ids": _convert}
     try:
         return handlers[args.command](args)
     except PolyasrError as error:

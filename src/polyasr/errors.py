@@ -56,3 +56,7 @@ class OptionsError(PolyasrError, ValueError):
 
 class TranscriptError(PolyasrError, ValueError):
     """A subtitle or transcript file to align is unreadable or malformed (the message names the line)."""
+
+
+class BatchJobError(PolyasrError):
+    """A batch job cannot start or go on: unreadable inputs, an output folder of another job, no cluster."""
