@@ -172,3 +172,34 @@ def test_inputs_lost_with_their_worker_are_retried_alone_then_reported(tmp_path:
     assert summary.complete and summary.failed == 1 and summary.failure_types == {"WorkerDied": 1}
     assert summary.first_failures[0][0] == "clip-07" and summary.audio_seconds == 29.0
     assert json.loads((tmp_path / "summary.json").read_text())["rtfx"] == pytest.approx(summary.rtfx)
+
+
+def test_the_actor_runs_polyasrs_own_engine(tiny_model_dir: Path, recognizer, tmp_path: Path) -> None:
+    """decode_batch + Transcriber (as on Ray, in-process) give exactly what Recognizer.transcribe gives,
+    for a file decoded ahead, one too long for that (streamed by the actor), a corrupt one and a bad language."""
+    import torch
+
+    from audio_factory import write_audio
+    from polyasr.batch.workers import Transcriber, WorkerOptions, decode_batch
+    from polyasr.runtime import RuntimeOptions
+
+    rng = np.random.default_rng(3)
+    write_audio(tmp_path / "short.flac", "flac", 22_050, 0.3 * rng.standard_normal((1, 22_050)))
+    write_audio(tmp_path / "long.wav", "pcm_s16le", 16_000, 0.3 * rng.standard_normal((1, 16_000 * 5)))
+    (tmp_path / "broken.wav").write_bytes(b"RIFF" + bytes(40))
+    names, languages = ["short.flac", "long.wav", "broken.wav", "short.flac"], ["de", None, None, "xx"]
+    table = pa.table({"id": [f"{i}" for i in range(4)], "audio": [str(tmp_path / n) for n in names],
+                      "language": pa.array(languages, pa.string()), "shard": pa.array([0, 1, 2, 3])})
+    decoded = decode_batch(table, inline_seconds=2.0)
+    assert [s is None for s in decoded.column("samples").to_pylist()] == [False, True, True, False]  # long: streamed
+    options = WorkerOptions(model=str(tiny_model_dir), runtime=RuntimeOptions("cpu", "fp32", torch.get_num_threads()),
+                            word_timestamps=True)
+    actor = Transcriber(options)
+    rows = [row for i in range(4) for row in actor(decoded.slice(i, 1)).to_pylist()]  # one input per call
+    for row, name, language in zip(rows[:2], names, languages):
+        expected = recognizer.transcribe(str(tmp_path / name), language or "auto", word_timestamps=True)
+        assert row["text"] == expected.text and row["duration"] == expected.duration and row["language"] == expected.language
+        assert [w["word"] for s in row["segments"] for w in s["words"]] == [w.word for w in expected.words]
+    assert rows[2]["error_type"] == "CorruptAudioError" and "broken.wav" in rows[2]["error"]
+    assert rows[3]["error_type"] == "LanguageError" and rows[3]["text"] is None
+    assert [row["shard"] for row in rows] == [0, 1, 2, 3]

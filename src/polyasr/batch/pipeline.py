@@ -227,7 +227,7 @@ class _ray_session:
                 ray.init(address="local", num_cpus=cpus, object_store_memory=memory, include_dashboard=False, **quiet)
             else:
                 ray.init(address=cluster.address, **quiet)
-        except (ConnectionError, RuntimeError, ValueError) as error:
+        except (OSError, RuntimeError, ValueError) as error:
             where = "a local Ray instance" if cluster.address is None else f"the Ray cluster at {cluster.address}"
             raise BatchJobError(f"cannot start or join {where} ({_root_cause(error)})") from error
         self.owned = True
