@@ -52,6 +52,8 @@ def run_batch(
     stay, and a rerun with the same arguments finishes the rest.
     """
     started = time.monotonic()
+    if job.model and os.path.isdir(job.model):  # workers start elsewhere: a folder must be named absolutely
+        job = replace(job, model=os.path.abspath(job.model))
     listed = read_inputs(inputs) if isinstance(inputs, str) else inputs
     folder = OutputFolder(output)
     folder.remove_temporary()
@@ -204,14 +206,16 @@ class _ray_session:
     def __init__(self, cluster: ClusterOptions) -> None:
         self.cluster = cluster
         self.owned = False
+        self.levels: dict[str, int] = {}
 
     def __enter__(self) -> None:
         import ray
         import ray.data
 
         cluster = self.cluster
-        if not cluster.verbose:  # our own progress bar and summary say what matters
+        if not cluster.verbose:  # our own progress bar and summary say what matters; restored on exit
             for name in ("ray", "ray.data"):
+                self.levels[name] = logging.getLogger(name).level
                 logging.getLogger(name).setLevel(logging.ERROR)
         context = ray.data.DataContext.get_current()
         context.enable_progress_bars = cluster.verbose
@@ -237,6 +241,8 @@ class _ray_session:
 
         if self.owned:
             ray.shutdown()
+        for name, level in self.levels.items():
+            logging.getLogger(name).setLevel(level)
 
 
 def _summary(listed: InputList, folder: OutputFolder, before, collector: _ShardCollector, wall: float) -> BatchSummary:
