@@ -203,3 +203,12 @@ def test_the_actor_runs_polyasrs_own_engine(tiny_model_dir: Path, recognizer, tm
     assert rows[2]["error_type"] == "CorruptAudioError" and "broken.wav" in rows[2]["error"]
     assert rows[3]["error_type"] == "LanguageError" and rows[3]["text"] is None
     assert [row["shard"] for row in rows] == [0, 1, 2, 3]
+
+
+def test_a_bad_language_fails_before_anything_runs(tiny_model_dir: Path, tmp_path: Path) -> None:
+    from polyasr.errors import LanguageError
+
+    listed = InputList(pa.table({"id": ["a"], "audio": ["/data/a.wav"], "language": pa.nulls(1, pa.string())}))
+    with pytest.raises(LanguageError, match="xx"):
+        pipeline.run_batch(listed, str(tmp_path / "out"), BatchJobOptions(model=str(tiny_model_dir), language="xx"))
+    assert not (tmp_path / "out").exists()  # refused before the output folder, Ray or a worker

@@ -27,7 +27,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import BatchJobError
+from ..errors import BatchJobError, LanguageError, PolyasrError
+from ..model import default_model, load_language_table
+from ..transcriber import AUTO, DETECT
 from .inputs import InputList, read_inputs
 from .options import INPUTS_PER_SHARD, BatchJobOptions, ClusterOptions
 from .records import failure_row, rows_to_table
@@ -54,6 +56,7 @@ def run_batch(
     started = time.monotonic()
     if job.model and os.path.isdir(job.model):  # workers start elsewhere: a folder must be named absolutely
         job = replace(job, model=os.path.abspath(job.model))
+    _check_language(job)
     listed = read_inputs(inputs) if isinstance(inputs, str) else inputs
     folder = OutputFolder(output)
     folder.remove_temporary()
@@ -76,6 +79,21 @@ def run_batch(
     return summary
 
 
+def _check_language(job: BatchJobOptions) -> None:
+    """A bad --language fails now rather than once per input on the workers (if the driver can read
+    the model's language table; where it cannot, the workers report it per input)."""
+    if job.language.lower() in (AUTO, DETECT):
+        return
+    try:
+        table = load_language_table(job.model or default_model())
+    except PolyasrError:
+        return
+    if table is None:
+        raise LanguageError(f"model '{job.model or default_model()}' has no language table, so it cannot restrict "
+                            f"decoding to '{job.language}'; use --language auto")
+    table.resolve(job.language)
+
+
 def _default_shards(count: int) -> int:
     return max(1, math.ceil(count / INPUTS_PER_SHARD))
 
@@ -92,7 +110,9 @@ def _settings(job: BatchJobOptions) -> dict[str, str]:
 class _ShardCollector:
     """Gathers result rows by shard on the driver and writes each shard once all its rows are in."""
 
-    def __init__(self, folder: OutputFolder, pending: pa.Table, output_format: str, progress) -> None:
+    def __init__(
+        self, folder: OutputFolder, pending: pa.Table, output_format: str, progress: Callable[[BatchProgress], None] | None
+    ) -> None:
         self.folder, self.format, self.progress = folder, output_format, progress
         self.pending = pending  # id, audio, language, shard of every input this run must do
         shards = pending.column("shard").to_numpy()
@@ -217,7 +237,8 @@ class _ray_session:
             for name in ("ray", "ray.data"):
                 self.levels[name] = logging.getLogger(name).level
                 logging.getLogger(name).setLevel(logging.ERROR)
-        context = ray.data.DataContext.get_current()
+        context = ray.data.DataContext.get_current()  # restored on exit
+        self.context = (context, context.enable_progress_bars, context.max_errored_blocks)
         context.enable_progress_bars = cluster.verbose
         context.max_errored_blocks = -1  # a lost batch is retried by _run_rounds, not fatal
         if ray.is_initialized():
@@ -243,6 +264,8 @@ class _ray_session:
             ray.shutdown()
         for name, level in self.levels.items():
             logging.getLogger(name).setLevel(level)
+        context, bars, errored = self.context
+        context.enable_progress_bars, context.max_errored_blocks = bars, errored
 
 
 def _summary(listed: InputList, folder: OutputFolder, before, collector: _ShardCollector, wall: float) -> BatchSummary:
