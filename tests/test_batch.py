@@ -212,3 +212,17 @@ def test_a_bad_language_fails_before_anything_runs(tiny_model_dir: Path, tmp_pat
     with pytest.raises(LanguageError, match="xx"):
         pipeline.run_batch(listed, str(tmp_path / "out"), BatchJobOptions(model=str(tiny_model_dir), language="xx"))
     assert not (tmp_path / "out").exists()  # refused before the output folder, Ray or a worker
+
+
+def test_a_missing_model_folder_fails_before_ray_starts(tmp_path: Path) -> None:
+    from polyasr.errors import ModelLoadError
+
+    listed = InputList(pa.table({"id": ["a"], "audio": ["/data/a.wav"], "language": pa.nulls(1, pa.string())}))
+    with pytest.raises(ModelLoadError, match="no-such-model' does not exist"):
+        pipeline.run_batch(listed, str(tmp_path / "out"), BatchJobOptions(model=str(tmp_path / "no-such-model")))
+
+
+def test_a_workers_error_is_named_not_rays_wrapper() -> None:
+    wrapped = RuntimeError("ray::MapWorker.__init__() (pid=1)\n  File x\npolyasr.errors.ModelLoadError: model 'm' is broken\nSystemException")
+    assert pipeline._root_cause(wrapped) == "model 'm' is broken"
+    assert pipeline._root_cause(RuntimeError("first\nlast line")) == "last line"

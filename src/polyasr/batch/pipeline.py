@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import time
 import warnings
 from collections import Counter
@@ -27,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import BatchJobError, LanguageError, PolyasrError
+from ..errors import BatchJobError, LanguageError, ModelLoadError, PolyasrError
 from ..model import default_model, load_language_table
 from ..transcriber import AUTO, DETECT
 from .inputs import InputList, read_inputs
@@ -56,6 +57,8 @@ def run_batch(
     started = time.monotonic()
     if job.model and os.path.isdir(job.model):  # workers start elsewhere: a folder must be named absolutely
         job = replace(job, model=os.path.abspath(job.model))
+    if job.model and cluster.address is None and not os.path.isdir(job.model) and _looks_like_path(job.model):
+        raise ModelLoadError(f"model folder '{job.model}' does not exist")  # before Ray starts, not in every actor
     _check_language(job)
     listed = read_inputs(inputs) if isinstance(inputs, str) else inputs
     folder = OutputFolder(output)
@@ -77,6 +80,10 @@ def run_batch(
         summary = _summary(listed, folder, finished, collector, time.monotonic() - started)
         folder.write_json(SUMMARY_FILE, summary.to_dict())
     return summary
+
+
+def _looks_like_path(model: str) -> bool:
+    return model.startswith((".", "~", os.sep)) or model.count("/") > 1
 
 
 def _check_language(job: BatchJobOptions) -> None:
@@ -211,13 +218,13 @@ def _dataset(inputs, job: BatchJobOptions, cluster: ClusterOptions, worker: Work
 
 
 def _root_cause(error: BaseException) -> str:
-    """The innermost error's message (Ray wraps a worker's exception in a RayTaskError or two)."""
-    while getattr(error, "cause", None) is not None and error.cause is not error:  # type: ignore[attr-defined]
-        error = error.cause  # type: ignore[attr-defined]
-    while error.__cause__ is not None:
-        error = error.__cause__
-    text = str(error).strip().splitlines()
-    return text[-1] if text else type(error).__name__
+    """The worker's own error message: the last polyasr error named in Ray's wrapped traceback, else its last line."""
+    text = str(error)
+    found = re.findall(r"polyasr\.errors\.\w+: (.+)", text)
+    if found:
+        return found[-1].strip()
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return lines[-1] if lines else type(error).__name__
 
 
 class _ray_session:
@@ -236,14 +243,14 @@ class _ray_session:
         if not cluster.verbose:  # our own progress bar and summary say what matters; restored on exit
             for name in ("ray", "ray.data"):
                 self.levels[name] = logging.getLogger(name).level
-                logging.getLogger(name).setLevel(logging.ERROR)
+                logging.getLogger(name).setLevel(logging.CRITICAL)
         context = ray.data.DataContext.get_current()  # restored on exit
         self.context = (context, context.enable_progress_bars, context.max_errored_blocks)
         context.enable_progress_bars = cluster.verbose
         context.max_errored_blocks = -1  # a lost batch is retried by _run_rounds, not fatal
         if ray.is_initialized():
             return
-        quiet = {"log_to_driver": cluster.verbose, "logging_level": logging.INFO if cluster.verbose else logging.WARNING}
+        quiet = {"log_to_driver": cluster.verbose, "logging_level": logging.INFO if cluster.verbose else logging.CRITICAL}
         try:
             if cluster.address is None:
                 needed = math.ceil(cluster.actors * cluster.cpus_per_actor) + 1  # the actors and a decode task
