@@ -28,6 +28,7 @@ from .vad import SpeechDetector, merge_regions, region_blocks
 from .windows import Window, WindowOptions, iter_windows
 
 T = TypeVar("T")
+U = TypeVar("U")
 T_co = TypeVar("T_co", covariant=True)
 
 
@@ -39,6 +40,20 @@ class FrameReducer(Protocol[T_co]):
 
     def finish(self, num_frames: int) -> T_co:
         """The summary, once all `num_frames` frames of the input were added."""
+
+
+class PairReducer(Generic[T, U]):
+    """Two reducers fed the same logits; finishes as the pair of their summaries."""
+
+    def __init__(self, first: FrameReducer[T], second: FrameReducer[U]) -> None:
+        self.first, self.second = first, second
+
+    def add(self, first_frame: int, logits: np.ndarray) -> None:
+        self.first.add(first_frame, logits)
+        self.second.add(first_frame, logits)
+
+    def finish(self, num_frames: int) -> tuple[T, U]:
+        return self.first.finish(num_frames), self.second.finish(num_frames)
 
 
 @dataclass(frozen=True)

@@ -10,10 +10,12 @@ import numpy as np
 from .align_text import EmissionReducer, aligned_words, tokenize_transcript
 from .alignment import forced_align
 from .audio import AudioInput
-from .decoding import FrameChoices, GreedyReducer, decode_frames
+from .decoders.engine import Decoder, DecoderCache
+from .decoders.options import DecoderOptions
+from .decoding import Decoded
 from .errors import LanguageError, PolyasrError
 from .diarization import DiarizationOptions, Diarizer, assign_speakers
-from .inference import BatchOptions, InputResult, rereadable, run_inference
+from .inference import BatchOptions, InputResult, PairReducer, rereadable, run_inference
 from .lang_ids import LanguageTable
 from .langid import LanguageCalibration, LanguageFrames, LanguageReducer
 from .model import CTCModel, load_ctc_model
@@ -39,6 +41,7 @@ class TranscribeOptions:
     language_candidates: tuple[str, ...] | None = None  # languages "detect" chooses from; None: all
     calibration: LanguageCalibration = field(default_factory=LanguageCalibration)
     diarization: DiarizationOptions | None = None  # label speakers on segments and words (needs polyasr[diarize])
+    decoder: DecoderOptions = field(default_factory=DecoderOptions)  # greedy (default) or beam search
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ class Recognizer:
         self.batch = batch
         self._detectors: dict[VadOptions, SpeechDetector] = {}
         self._diarizers: dict[DiarizationOptions, Diarizer] = {}
+        self._decoders = DecoderCache()  # beam searches and language models, loaded on first use
 
     def _detector(self, options: VadOptions | None) -> SpeechDetector | None:
         """The speech detector for these options, loaded on first use."""
@@ -85,6 +89,10 @@ class Recognizer:
         if language is None or language.lower() == AUTO:
             return None
         return self._table(f"restrict decoding to '{language}'").resolve(language)
+
+    def decoder(self, language: str | None = AUTO, options: DecoderOptions = DecoderOptions()) -> Decoder:
+        """The decoder (strategy + language filter) for `language` ("auto" or a code; not "detect")."""
+        return self._decoders.decoder(self.model, options, self.resolve_language(language))
 
     def _candidates(self, candidates: Sequence[str] | None) -> tuple[str, ...]:
         table = self._table("identify languages")
@@ -175,16 +183,19 @@ class Recognizer:
         if opts.diarization is not None:
             return self._diarized_iter(audios, language, word_timestamps, sampling_rate, opts)
         if language is not None and language.lower() == DETECT:
-            found = self.detect_language_iter(audios, opts.language_candidates, sampling_rate, opts)
-            return (self._detected_outcome(item, word_timestamps, opts) for item in found)
-        code = self.resolve_language(language)
-        allowed = None if code is None else self.model.language_table.token_ids(code)  # type: ignore[union-attr]
-        blank = self.model.vocabulary.blank_id
+            base = self._decoders.decoder(self.model, opts.decoder, None)
+            codes = self._candidates(opts.language_candidates)
+            table, blank = self._table("identify languages"), self.model.vocabulary.blank_id
+            found = run_inference(
+                self.model, audios, lambda: PairReducer(LanguageReducer(table, blank, codes), base.reducer()),
+                opts.windows, self.batch, sampling_rate, self._detector(opts.vad),
+            )
+            return (self._detected_outcome(item, base, word_timestamps, opts) for item in found)
+        decoder = self.decoder(language, opts.decoder)
         results = run_inference(
-            self.model, audios, lambda: GreedyReducer(blank, allowed), opts.windows, self.batch, sampling_rate,
-            self._detector(opts.vad),
+            self.model, audios, decoder.reducer, opts.windows, self.batch, sampling_rate, self._detector(opts.vad),
         )
-        return (self._outcome(r, code, word_timestamps, opts) for r in results)
+        return (self._outcome(r, decoder, word_timestamps, opts) for r in results)
 
     def align(
         self,
@@ -271,32 +282,33 @@ class Recognizer:
                 continue
             yield Outcome(outcome.source, assign_speakers(outcome.result, turns, keep_words=words), None)
 
-    def _outcome(self, item: InputResult[FrameChoices], code: str | None, words: bool, opts: TranscribeOptions) -> Outcome:
+    def _outcome(self, item: InputResult, decoder: Decoder, words: bool, opts: TranscribeOptions) -> Outcome:
         if item.error is not None:
             return Outcome(item.source, None, item.error)
-        assert item.value is not None
-        return Outcome(item.source, self._result(item.value, code, None, item, words, opts), None)
+        decoded = decoder.decode(item.value)
+        return Outcome(item.source, self._result(decoded, decoder, None, item, words, opts), None)
 
-    def _detected_outcome(self, item: InputResult[LanguageFrames], words: bool, opts: TranscribeOptions) -> Outcome:
+    def _detected_outcome(self, item: InputResult, base: Decoder, words: bool, opts: TranscribeOptions) -> Outcome:
         if item.error is not None:
             return Outcome(item.source, None, item.error)
         assert item.value is not None
-        ranked = item.value.probabilities(opts.calibration)
+        frames, summary = item.value
+        ranked = frames.probabilities(opts.calibration)
         if not ranked:  # no speech: nothing to restrict
-            return Outcome(item.source, self._result(item.value.unrestricted, None, None, item, words, opts), None)
+            return Outcome(item.source, self._result(base.decode(summary), base, None, item, words, opts), None)
         code, probability = ranked[0]
-        frames = item.value.restricted(code)
-        return Outcome(item.source, self._result(frames, code, probability, item, words, opts), None)
+        decoder = self._decoders.decoder(self.model, opts.decoder, code)
+        decoded = decoder.decode(base.restricted_summary(summary, frames, code))
+        return Outcome(item.source, self._result(decoded, decoder, probability, item, words, opts), None)
 
     def _result(
-        self, frames: FrameChoices, code: str | None, probability: float | None, item: InputResult, words: bool,
+        self, decoded: Decoded, decoder: Decoder, probability: float | None, item: InputResult, words: bool,
         opts: TranscribeOptions,
     ) -> Transcription:
-        decoded = decode_frames(frames, self.model.vocabulary)
         segments = build_segments(decoded, self.model.vocabulary, self.model.frame_seconds, opts.segments, words)
         return Transcription(
-            text=decoded.text, language=code, duration=item.duration, source=item.source, segments=segments,
-            language_probability=probability,
+            text=decoded.text, language=decoder.language, duration=item.duration, source=item.source, segments=segments,
+            language_probability=probability, warnings=decoder.warnings,
         )
 
 
