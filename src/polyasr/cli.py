@@ -8,6 +8,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
+from .decoders.cli import add_decoder_arguments, add_lm_arguments, decoder_options, run_lm
 from .errors import PolyasrError
 from .inference import BatchOptions
 from .languages import language_name
@@ -79,6 +80,7 @@ def build_parser() -> argparse.ArgumentParser:
     transcribe.add_argument("--diarize", action="store_true", help="label who speaks when: SPEAKER_00, ... (pip install 'polyasr[diarize]')")
     transcribe.add_argument("--min-speakers", type=int, default=None, help="with --diarize: at least this many speakers")
     transcribe.add_argument("--max-speakers", type=int, default=None, help="with --diarize: at most this many speakers")
+    add_decoder_arguments(transcribe)
     _add_model_options(transcribe)
 
     detect = commands.add_parser("detect-language", help="identify the spoken language")
@@ -113,6 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     evaluate.add_argument("--compare-card", action="store_true", help="add the model card's WER/CER and the difference")
     evaluate.add_argument("--plot", action="store_true", help="also write cer.png, a CER bar chart (pip install 'polyasr[plot]')")
     evaluate.add_argument("--batch-seconds", type=float, default=BatchOptions.batch_seconds, help="padded audio seconds per forward pass")
+    add_decoder_arguments(evaluate)
     _add_model_options(evaluate)
 
     export = commands.add_parser("export", help="export a model for ONNX Runtime (polyasr.load(DIR) runs it)")
@@ -130,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     batch = commands.add_parser("batch", help="transcribe many files on Ray, resumably (pip install 'polyasr[ray]')")
     _add_optional(batch, "polyasr.batch.cli", "add_arguments")
+
+    lm = commands.add_parser("lm", help="n-gram language models for beam search (pip install 'polyasr[lm]')")
+    add_lm_arguments(lm)
 
     languages = commands.add_parser("languages", help="list the model's languages")
     languages.add_argument("--model", default=None, help="Hub id or local folder (default: the 56-language model)")
@@ -151,6 +157,7 @@ def _transcribe(args: argparse.Namespace) -> int:
     if not args.diarize and (args.min_speakers is not None or args.max_speakers is not None):
         _error("--min-speakers and --max-speakers need --diarize")
         return 1
+    decoder = decoder_options(args)  # bad decoder options fail before the model loads
     recognizer = load(args.model, device=args.device, dtype=args.dtype, threads=args.threads,
                       batch=BatchOptions(batch_seconds=args.batch_seconds))
     if args.verbose:
@@ -159,6 +166,7 @@ def _transcribe(args: argparse.Namespace) -> int:
         windows=WindowOptions(window_seconds=args.window_seconds),
         vad=VadOptions() if args.vad else None,
         language_candidates=_split(args.candidates),
+        decoder=decoder,
     )
     if args.diarize:
         from .diarization import DiarizationOptions
@@ -263,6 +271,7 @@ def _evaluate(args: argparse.Namespace) -> int:
     from .eval_report import markdown_table, plot_cer, write_reports
     from .evaluation import EvalOptions, evaluate
 
+    decoder = decoder_options(args)
     if args.dataset:
         dataset = read_common_voice(args.dataset, args.split, _split(args.languages), args.max_per_language)
     else:
@@ -277,7 +286,7 @@ def _evaluate(args: argparse.Namespace) -> int:
         def advance(done: int, total: int) -> None:
             progress.update(done - progress.n)
 
-        result = evaluate(recognizer, dataset, args.output_dir, EvalOptions(decode=args.decode), advance)
+        result = evaluate(recognizer, dataset, args.output_dir, EvalOptions(decode=args.decode, decoder=decoder), advance)
     for warning in result.warnings:
         print(f"polyasr: warning: {warning}", file=sys.stderr)
     write_reports(result, args.output_dir, args.compare_card)
@@ -338,7 +347,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         _error(f"'{args.command}' needs an optional part that is not installed ({args.missing_extra}); "
                "pip install 'polyasr[server]' (or [listen], [ray])")
         return 1
-    handlers = {"transcribe": _transcribe, "detect-language": _detect, "align": _align, "evaluate": _evaluate, "export": _export, "serve": _serve, "listen": _listen, "batch": _batch, "languages": _languages, "convert-lang-ids": _convert}
+    handlers = {"transcribe": _transcribe, "detect-language": _detect, "align": _align, "evaluate": _evaluate, "export": _export, "serve": _serve, "listen": _listen, "batch": _batch, "languages": _languages, "convert-lang-ids": _convert, "lm": run_lm}
     try:
         return handlers[args.command](args)
     except PolyasrError as error:

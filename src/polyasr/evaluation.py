@@ -20,7 +20,8 @@ from .audio import SAMPLE_RATE, prefetch_audio
 from .errors import LanguageError, OptionsError, PolyasrError
 from .eval_data import EvalDataset, Utterance
 from .scoring import ScoredUtterance, ScoreReport, score
-from .transcriber import AUTO, DETECT, Recognizer
+from .decoders.options import DecoderOptions
+from .transcriber import AUTO, DETECT, Recognizer, TranscribeOptions
 
 CACHE_NAME = "hypotheses.jsonl"
 DECODE_MODES = ("language", AUTO, DETECT)
@@ -34,6 +35,7 @@ class EvalOptions:
     #                           language-specific decoding); "auto": unrestricted; "detect"
     decode_workers: int = 2  # threads decoding audio ahead of the model
     decode_ahead: int = 32  # utterances decoded in advance
+    decoder: DecoderOptions = field(default_factory=DecoderOptions)  # greedy, or beam search with an LM
 
 
 @dataclass(frozen=True)
@@ -161,7 +163,8 @@ def _transcribe_group(
                 waiting.append(u)
                 yield samples
 
-    for outcome in recognizer.transcribe_iter(decoded(), language=decode_as, sampling_rate=SAMPLE_RATE):
+    transcribe = TranscribeOptions(decoder=options.decoder)
+    for outcome in recognizer.transcribe_iter(decoded(), language=decode_as, sampling_rate=SAMPLE_RATE, options=transcribe):
         yield from failures
         failures.clear()
         u = waiting.popleft()

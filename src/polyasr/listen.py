@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, Iterator, Protocol, TextIO
 
 import numpy as np
 
+from .decoders.cli import add_decoder_arguments, decoder_options
 from .errors import PolyasrError
 from .streaming import Event, StreamingOptions, StreamingSession, StreamResampler
 
@@ -136,6 +137,7 @@ def add_listen_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--pause-seconds", type=float, default=StreamingOptions.pause_seconds, help="a pause this long ends a line")
     parser.add_argument("--max-buffer-seconds", type=float, default=StreamingOptions.max_buffer_seconds, help="unfinished audio decoded at most")
     parser.add_argument("--json", action="store_true", help="print every event as a JSON line")
+    add_decoder_arguments(parser)
     parser.add_argument("--model", default=None, help="Hub id or local folder (default: $POLYASR_MODEL or voidful/wav2vec2-xlsr-multilingual-56)")
     parser.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")
     parser.add_argument("--dtype", default="auto", choices=["auto", "fp32", "fp16", "bf16"], help="model precision")
@@ -159,7 +161,7 @@ def run_listen(args: argparse.Namespace, source: AudioSource | None = None, reco
             from .transcriber import load
 
             recognizer = load(args.model, args.device, args.dtype, args.threads)
-        session = StreamingSession(recognizer, args.language, options)
+        session = StreamingSession(recognizer, args.language, options, decoder_options(args))
     except (PolyasrError, ValueError) as error:
         print(f"polyasr: error: {error}", file=err)
         return 1

@@ -12,8 +12,8 @@ PCM bytes at any rate into those) and returns events, JSON-serialisable dicts:
 
 How it works. Audio is decoded in steps of `update_seconds`. After each step the model runs once
 over the whole unfinalised buffer (never more than `max_buffer_seconds`), and each frame gets its
-greedy CTC token (`decoding.choose_frames`, restricted to a language's characters as
-`Recognizer.transcribe` does). A run of frames without characters (blank, word delimiter) at least
+token on the path the decoder chose (`Recognizer.decoder`: greedy, or beam search with an LM and
+hotwords; restricted to a language's characters as `Recognizer.transcribe` does). A run of frames without characters (blank, word delimiter) at least
 `pause_seconds` long ends a segment: the frames before a cut inside that run are decoded
 (`decoding.decode_frames`, `timing.words_from_spans`) and sent as a final, and the buffer is
 trimmed to the cut. Cuts are made only on blank frames, so no character is split between two
@@ -30,17 +30,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import soxr
 
 from .audio import SAMPLE_RATE, LevelMeter
-from .decoding import FrameChoices, choose_frames, decode_frames
+from .decoders.options import DETECT, DecoderOptions
+from .decoding import FrameChoices, decode_frames
 from .errors import LanguageError
 from .results import Word
 from .timing import words_from_spans
-from .transcriber import DETECT, Recognizer
+
+if TYPE_CHECKING:
+    from .transcriber import Recognizer
 
 Event = dict[str, Any]
 
@@ -127,13 +130,16 @@ class PcmDecoder:
 class StreamingSession:
     """Transcribe one live stream with a Recognizer's model; see the module docstring for the events."""
 
-    def __init__(self, recognizer: Recognizer, language: str | None = "auto", options: StreamingOptions = StreamingOptions()) -> None:
+    def __init__(
+        self, recognizer: "Recognizer", language: str | None = "auto", options: StreamingOptions = StreamingOptions(),
+        decoder: DecoderOptions = DecoderOptions(),
+    ) -> None:
         if language is not None and language.lower() == DETECT:
             raise LanguageError("live streaming cannot detect the language; use 'auto' or a language code")
         self.model = recognizer.model
         self.options = options
-        self.language = recognizer.resolve_language(language)  # LanguageError for an unknown language
-        self._allowed = None if self.language is None else self.model.language_table.token_ids(self.language)  # type: ignore[union-attr]
+        self._decoder = recognizer.decoder(language, decoder)  # LanguageError for an unknown language
+        self.language = self._decoder.language
         vocabulary = self.model.vocabulary
         self._blank = vocabulary.blank_id
         silent = set(vocabulary.hidden_ids) | ({vocabulary.word_delimiter_id} - {None})
@@ -222,7 +228,7 @@ class StreamingSession:
             return self._frames_slice(0, 0)
         stats = self._level.stats()
         (logits,) = self.model.logits([self._buffer], [(stats.mean, stats.variance)])
-        return choose_frames(logits, self._blank, self._allowed)
+        return self._decoder.decode_logits(logits).frames
 
     # --- where to cut -----------------------------------------------------------------------
 

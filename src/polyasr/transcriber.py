@@ -11,7 +11,7 @@ from .align_text import EmissionReducer, aligned_words, tokenize_transcript
 from .alignment import forced_align
 from .audio import AudioInput
 from .decoders.engine import Decoder, DecoderCache
-from .decoders.options import DecoderOptions
+from .decoders.options import AUTO, DETECT, DecoderOptions
 from .decoding import Decoded
 from .errors import LanguageError, PolyasrError
 from .diarization import DiarizationOptions, Diarizer, assign_speakers
@@ -27,8 +27,6 @@ from .timing import SegmentOptions, build_segments, group_segments, join_words
 from .vad import SileroDetector, SpeechDetector, VadOptions
 from .windows import WindowOptions
 
-AUTO = "auto"  # decode with every token of the vocabulary (the card's `predict`)
-DETECT = "detect"  # identify the language, then decode restricted to it
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from ..errors import OptionsError
 
+AUTO = "auto"  # language: decode with every token of the vocabulary (the card's `predict`)
+DETECT = "detect"  # language: identify it, then decode restricted to it
 GREEDY = "greedy"
 BEAM = "beam"
 STRATEGIES = (GREEDY, BEAM)

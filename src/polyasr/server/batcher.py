@@ -13,7 +13,7 @@ Design:
   503 with Retry-After) instead of letting latency grow without bound.
 * The worker thread takes the first item. If it is a transcription job, it keeps taking the
   transcription jobs queued right behind it, up to `max_batch`, waiting at most `batch_wait_ms`
-  for more to arrive. The jobs are grouped by (language, word_timestamps) and each group runs
+  for more to arrive. The jobs are grouped by (language, word_timestamps, hotwords) and each group runs
   through ONE ``recognizer.transcribe_iter(arrays, language, word_timestamps, sampling_rate=16000)``
   call, whose windows share forward passes; results go back in input order, each to its own future.
 * ``await batcher.run(fn)`` (or ``batcher.submit(fn)`` from a thread) runs any callable on the
@@ -37,12 +37,13 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, TypeVar, Union
 
 import numpy as np
 
 from ..audio import SAMPLE_RATE
+from ..decoders.options import BEAM, DecoderOptions, Hotword
 from ..results import Transcription
 from ..transcriber import Recognizer, TranscribeOptions
 
@@ -83,6 +84,7 @@ class _Job:
     audio: np.ndarray
     language: str | None  # a resolved code, "detect", or None for unrestricted decoding
     word_timestamps: bool
+    hotwords: tuple[Hotword, ...] = ()  # from the request's prompt: decoded by beam search with these
     future: Future = field(default_factory=Future)
 
 
@@ -171,12 +173,14 @@ class Batcher:
             self._cond.notify_all()
         return item.future
 
-    def submit_transcription(self, audio: np.ndarray, language: str | None, word_timestamps: bool = False) -> Future:
+    def submit_transcription(
+        self, audio: np.ndarray, language: str | None, word_timestamps: bool = False, hotwords: tuple[Hotword, ...] = ()
+    ) -> Future:
         """Queue 16 kHz mono float32 `audio`; the future gives its Transcription or raises its error.
 
         `language` should be resolved already (``recognizer.resolve_language``), "detect", or None.
         """
-        return self._put(_Job(np.asarray(audio, dtype=np.float32), language, word_timestamps))
+        return self._put(_Job(np.asarray(audio, dtype=np.float32), language, word_timestamps, hotwords))
 
     def submit(self, fn: Callable[[], T]) -> Future:
         """Queue `fn` to run on the worker thread; the future gives its return value or raises its exception."""
@@ -228,11 +232,11 @@ class Batcher:
             for call in calls:
                 self._run_call(call)
             jobs = [item for item in live if isinstance(item, _Job)]
-            groups: dict[tuple[str | None, bool], list[_Job]] = {}
+            groups: dict[tuple[str | None, bool, tuple[Hotword, ...]], list[_Job]] = {}
             for job in jobs:
-                groups.setdefault((job.language, job.word_timestamps), []).append(job)
-            for (language, words), group in groups.items():
-                self._run_group(language, words, group)
+                groups.setdefault((job.language, job.word_timestamps, job.hotwords), []).append(job)
+            for (language, words, hotwords), group in groups.items():
+                self._run_group(language, words, group, self.options_with(hotwords))
 
     def _run_call(self, call: _Call) -> None:
         try:
@@ -244,11 +248,18 @@ class Batcher:
         with self._cond:
             self._calls += 1
 
-    def _run_group(self, language: str | None, words: bool, group: list[_Job]) -> None:
+    def options_with(self, hotwords: tuple[Hotword, ...]) -> TranscribeOptions | None:
+        """The server's options; with hotwords, beam search (the server's beam options) favouring them."""
+        if not hotwords:
+            return self.options.transcribe
+        base = self.options.transcribe or TranscribeOptions()
+        return replace(base, decoder=DecoderOptions(BEAM, replace(base.decoder.beam, hotwords=hotwords)))
+
+    def _run_group(self, language: str | None, words: bool, group: list[_Job], options: TranscribeOptions | None) -> None:
         done = 0
         try:
             outcomes = self.recognizer.transcribe_iter(
-                [job.audio for job in group], language, words, sampling_rate=SAMPLE_RATE, options=self.options.transcribe
+                [job.audio for job in group], language, words, sampling_rate=SAMPLE_RATE, options=options
             )
             for job, outcome in zip(group, outcomes):
                 if outcome.error is not None:

@@ -12,6 +12,8 @@ import argparse
 import logging
 import os
 
+from ..decoders.cli import add_decoder_arguments, decoder_options
+from ..transcriber import TranscribeOptions
 from .options import ServerOptions
 
 API_KEYS_ENV = "POLYASR_API_KEYS"  # comma-separated keys, used when no --api-key is given
@@ -35,6 +37,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")
     parser.add_argument("--dtype", default="auto", choices=["auto", "fp32", "fp16", "bf16"], help="model precision")
     parser.add_argument("--threads", type=int, default=None, help="CPU threads for the model")
+    add_decoder_arguments(parser)
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"], help="server log level")
 
 
@@ -47,6 +50,7 @@ def server_options(args: argparse.Namespace) -> ServerOptions:
         model_alias=args.model_alias, api_keys=tuple(key for key in keys if key), max_upload_mb=args.max_upload_mb,
         max_audio_seconds=args.max_audio_seconds, timeout_seconds=args.timeout_seconds, queue_size=args.queue_size,
         max_batch=args.max_batch, batch_wait_ms=args.batch_wait_ms,
+        transcribe=TranscribeOptions(decoder=decoder_options(args)),
     )
 
 

@@ -21,7 +21,9 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPBearer
 
 from ..audio import SAMPLE_RATE, load_audio
-from ..errors import AudioError, LanguageError, PolyasrError
+from ..decoders import DecoderError, LanguageModelError
+from ..decoders.options import Hotword, parse_hotwords
+from ..errors import AudioError, LanguageError, OptionsError, PolyasrError
 from ..languages import language_name
 from ..transcriber import DETECT, Recognizer
 from ..writers import WriterOptions, get_writer
@@ -82,6 +84,24 @@ async def _decode(request: Request, file: UploadFile, deadline: _Deadline) -> np
     return audio
 
 
+MAX_HOTWORDS = 100  # hotwords one prompt may carry
+
+
+def _prompt_hotwords(prompt: str | None) -> tuple[Hotword, ...]:
+    """The prompt as hotwords: comma- or line-separated entries ("Müller, Zwickau:8"), or its words."""
+    text = (prompt or "").strip()
+    if "," not in text and "\n" not in text:
+        text = ",".join(text.split())
+    try:
+        hotwords = parse_hotwords(text)
+    except OptionsError as error:
+        raise ApiError(400, f"prompt: {error}", "invalid_request_error", "prompt") from None
+    if len(hotwords) > MAX_HOTWORDS:
+        raise ApiError(400, f"prompt: {len(hotwords)} hotwords; at most {MAX_HOTWORDS} are accepted",
+                       "invalid_request_error", "prompt")
+    return hotwords
+
+
 def _resolve(recognizer: Recognizer, language: str | None) -> str | None:
     """A code of the model, "detect", or None for auto; 400 listing the codes for anything else."""
     text = (language or "").strip()
@@ -133,7 +153,8 @@ def api_router(options: ServerOptions) -> APIRouter:
         file: UploadFile = File(description="audio or video in any common format"),
         model: Optional[str] = Form(None, description="accepted and ignored: the server has one model"),
         language: str = Form("auto", description="'auto', 'detect', or a code such as 'de' (or an English name)"),
-        prompt: Optional[str] = Form(None, description="accepted and ignored"),
+        prompt: Optional[str] = Form(None, description="hotwords for beam search: names and terms to favour, "
+                                     "comma-separated with an optional :weight each (without commas: its words)"),
         response_format: ResponseFormat = Form("json"),
         temperature: float = Form(0.0, description="accepted and ignored: decoding is greedy"),
         timestamp_granularities: list[Granularity] = Form(
@@ -143,20 +164,23 @@ def api_router(options: ServerOptions) -> APIRouter:
         state = request.app.state
         deadline = _Deadline(state.options.timeout_seconds)
         code = _resolve(state.recognizer, language)
+        hotwords = _prompt_hotwords(prompt)
         audio = await _decode(request, file, deadline)
         words = response_format in ("verbose_json", "srt", "vtt")  # scores for verbose_json, cue splits for subtitles
         if diarize:  # its own job on the worker: diarization does not batch
             work = lambda: state.recognizer.transcribe(  # noqa: E731
-                audio, code, words, SAMPLE_RATE, state.options.transcribe, diarize=True)
+                audio, code, words, SAMPLE_RATE, state.batcher.options_with(hotwords), diarize=True)
             future = _queued(state, lambda: state.batcher.submit(work))
         else:
-            future = _queued(state, lambda: state.batcher.submit_transcription(audio, code, words))
+            future = _queued(state, lambda: state.batcher.submit_transcription(audio, code, words, hotwords))
         try:
             result = await deadline.wait(future)
         except AudioError as error:
             raise audio_error(error) from None
         except LanguageError as error:  # "detect" with a model that has no language table
             raise language_error(error) from None
+        except (DecoderError, LanguageModelError) as error:  # beam search unavailable (no polyasr[lm]) or its LM unusable
+            raise ApiError(400, f"prompt: {error}", "invalid_request_error", "prompt") from None
         except PolyasrError as error:  # diarization's parts are not installed
             raise ApiError(501, str(error), "diarization_unavailable", "diarize") from None
         return _render(result, response_format, set(timestamp_granularities), state.options.writer)
