@@ -149,9 +149,9 @@ def test_beam_size_one_without_lm_is_greedy_exactly(seed: int, language: str | N
 
 def test_the_filter_is_the_cards_restriction() -> None:
     logits = random_logits(9)
-    reducer = TopTokensReducer(4, 0, np.asarray(ENGLISH))
-    reducer.add(0, logits)
     language_filter = LanguageFilter.for_language(VOCAB, np.asarray(ENGLISH))
+    reducer = TopTokensReducer(4, 0, language_filter.columns)
+    reducer.add(0, logits)
     dense = language_filter.dense(reducer.finish(len(logits)), 0, len(logits))
     np.testing.assert_array_equal(language_filter.columns[dense.argmax(axis=1)], frame_tokens(logits, 0, ENGLISH))
 

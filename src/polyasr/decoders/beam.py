@@ -128,8 +128,8 @@ def beam_decode(
     """Beam-search one utterance's frames into the same `Decoded` greedy decoding gives."""
     blank = vocabulary.blank_id
     tokens = np.full(frames.num_frames, blank, np.int64)
-    probs = np.exp(frames.log_probs[:, 0]).astype(np.float32)  # outside stretches the best token is the blank
-    speech = frames.ids[:, 0] != blank
+    probs = np.exp(frames.best_log_probs).astype(np.float32)  # outside stretches the best token is the blank
+    speech = frames.best_ids != blank
     pause = max(1, math.ceil(options.pause_seconds / frame_seconds))
     limit = max(pause + 1, int(options.max_stretch_seconds / frame_seconds))
     columns = language_filter.columns

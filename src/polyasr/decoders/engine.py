@@ -91,8 +91,8 @@ class BeamDecoder:
         self.warnings = warnings + _hotword_warnings(options, self.hotwords, language_filter.labels(vocabulary))
 
     def reducer(self) -> TopTokensReducer:
-        allowed = self.filter.columns[1:] if self.filter.restricted else None
-        return TopTokensReducer(self.options.top_k, self.vocabulary.blank_id, allowed)
+        columns = self.filter.columns if self.filter.restricted else None  # None: every token, as "auto" and "detect" need
+        return TopTokensReducer(self.options.top_k, self.vocabulary.blank_id, columns)
 
     def decode(self, summary: TopTokens) -> Decoded:
         return beam_decode(summary, self.vocabulary, self.filter, self.search, self.options, self.frame_seconds,

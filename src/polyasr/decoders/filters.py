@@ -52,29 +52,30 @@ class LanguageFilter:
         """
         count = end - start
         out = np.full((count, len(self.columns)), FLOOR, np.float32)
-        highest = max(int(self.columns.max()), int(frames.ids.max(initial=0)))
+        highest = max(int(self.columns.max()), int(frames.ids.max(initial=0)), int(frames.best_ids.max(initial=0)))
         if frames.allowed_ids is not None:
             highest = max(highest, int(frames.allowed_ids.max(initial=0)))
         lookup = np.full(highest + 2, -1, np.int64)  # token id -> column; the last entry stands for "none"
         lookup[self.columns] = np.arange(len(self.columns))
+        rows = np.arange(count)
         ids = frames.ids[start:end]
         cols = lookup[np.where(ids >= 0, ids, lookup.size - 1)]
-        rows = np.broadcast_to(np.arange(count)[:, None], ids.shape)
         keep = cols >= 0
-        out[rows[keep], cols[keep]] = frames.log_probs[start:end][keep]
+        out[np.broadcast_to(rows[:, None], ids.shape)[keep], cols[keep]] = frames.log_probs[start:end][keep]
+        best, best_values = frames.best_ids[start:end], frames.best_log_probs[start:end]
+        best_cols = lookup[best]
         if not self.restricted:
             # a frame won by a token that prints nothing (<s>, </s>, <unk>) is, for the text, a blank frame
-            hidden = ids[:, 0] >= 0
-            hidden &= lookup[np.where(hidden, ids[:, 0], lookup.size - 1)] < 0
-            out[hidden, 0] = np.maximum(out[hidden, 0], frames.log_probs[start:end][hidden, 0])
+            hidden = (best_cols < 0) & (best != self.columns[0])
+            out[hidden, 0] = np.maximum(out[hidden, 0], best_values[hidden])
             return out
-        assert frames.allowed_ids is not None and frames.allowed_log_probs is not None
-        best_cols = lookup[frames.allowed_ids[start:end]]
-        best_values = frames.allowed_log_probs[start:end]
-        valid = best_cols > 0  # the language's best non-blank token
-        out[np.arange(count)[valid], best_cols[valid]] = best_values[valid]
+        if frames.allowed_ids is not None and frames.allowed_log_probs is not None:
+            allowed_cols = lookup[frames.allowed_ids[start:end]]
+            valid = allowed_cols > 0  # the language's best non-blank token
+            out[rows[valid], allowed_cols[valid]] = frames.allowed_log_probs[start:end][valid]
         # the card's rule: a character frame stays a character frame
-        speech = ids[:, 0] != self.columns[0]
-        ceiling = np.nextafter(out[:, 1:].max(axis=1, initial=FLOOR), np.float32(-np.inf)) if len(self.columns) > 1 else out[:, 0]
-        out[speech, 0] = np.minimum(out[speech, 0], ceiling[speech])
+        speech = best != self.columns[0]
+        if len(self.columns) > 1:
+            ceiling = np.nextafter(out[:, 1:].max(axis=1), np.float32(-np.inf))
+            out[speech, 0] = np.minimum(out[speech, 0], ceiling[speech])
         return out

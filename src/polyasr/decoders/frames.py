@@ -1,32 +1,35 @@
 """What a beam search keeps of every frame: its few most probable tokens, not the whole vocabulary.
 
 A beam search only extends tokens above `token_min_logp` (-5 by default, p > 0.7 %); at most a
-handful per frame pass it. So the reducer keeps, per frame, the `top_k` most probable tokens of the
-whole vocabulary with their log-probabilities (8 bytes each: 16 tokens are 128 bytes per frame,
-23 MB for an hour), and, when decoding is restricted to a language, the best of that language's
-tokens too (the card's restricted decoding needs it even when it is improbable). The dense
-matrix a search needs (frames x the language's columns: 30 s of the 9,910-class vocabulary is
-59 MB) is built one stretch at a time (`LanguageFilter.dense`).
+handful per frame pass it. So the reducer keeps, per frame, the frame's best token of the whole
+vocabulary (the card's rule needs to know whether it is the blank) and the `top_k` most probable
+of the columns the decoder may emit (the language's tokens and the blank; every token for
+"auto"), each with its log-probability: 8 bytes a token, 16 tokens are 136 bytes per frame,
+24 MB for an hour. The dense matrix a search needs (frames x the language's columns: 30 s of the
+9,910-class vocabulary is 59 MB) is built one stretch at a time (`LanguageFilter.dense`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
 from ..decoding import log_softmax, stitch_frames
 
 FLOOR = -30.0  # log-probability of a token not kept for a frame (p ~ 1e-13)
+KEEP_LOGP = -12.0  # tokens less probable than this (p < 6e-6) are not kept
 
 
 @dataclass(frozen=True)
 class TopTokens:
-    """Per frame, the most probable tokens of the whole vocabulary (a FrameReducer's summary)."""
+    """Per frame, the best token and the most probable candidate tokens (a FrameReducer's summary)."""
 
-    ids: np.ndarray  # (frames, k) int32, most probable first
-    log_probs: np.ndarray  # (frames, k) float32, log-softmax over the whole vocabulary
-    allowed_ids: np.ndarray | None = None  # (frames,) int32: the language's best token, when restricted
+    best_ids: np.ndarray  # (frames,) int32: each frame's most probable token of the whole vocabulary
+    best_log_probs: np.ndarray  # (frames,) float32: its log-probability
+    ids: np.ndarray  # (frames, k) int32: the most probable candidate tokens, best first; -1: none
+    log_probs: np.ndarray  # (frames, k) float32: their log-softmax over the whole vocabulary
+    allowed_ids: np.ndarray | None = None  # (frames,) int32: a language's best token (set for "detect")
     allowed_log_probs: np.ndarray | None = None  # (frames,) float32: its log-probability
 
     @property
@@ -34,47 +37,64 @@ class TopTokens:
         return int(self.ids.shape[0])
 
     def with_allowed(self, ids: np.ndarray, log_probs: np.ndarray) -> "TopTokens":
-        """The same frames with the restricted language's best token per frame (from language ID)."""
-        return TopTokens(self.ids, self.log_probs, np.asarray(ids, np.int32), np.asarray(log_probs, np.float32))
+        """The same frames with a language's best token per frame (language identification keeps it)."""
+        return replace(self, allowed_ids=np.asarray(ids, np.int32), allowed_log_probs=np.asarray(log_probs, np.float32))
 
 
 class TopTokensReducer:
-    """FrameReducer keeping `top_k` tokens per frame, and the best of `allowed_ids` when given."""
+    """FrameReducer keeping each frame's best token and the `top_k` best of `columns` (None: all)."""
 
-    def __init__(self, top_k: int, blank_id: int, allowed_ids: np.ndarray | None = None) -> None:
+    def __init__(self, top_k: int, blank_id: int, columns: np.ndarray | None = None) -> None:
         self.top_k = top_k
         self.blank_id = blank_id
-        self.allowed = None if allowed_ids is None else np.unique(np.asarray(allowed_ids, np.int64))
+        self.columns = None if columns is None else np.unique(np.asarray(columns, np.int64))
         self._parts: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
 
     def add(self, first_frame: int, logits: np.ndarray) -> None:
         log_probs = log_softmax(logits)
-        k = min(self.top_k, log_probs.shape[1])
-        ids = np.argpartition(-log_probs, k - 1, axis=1)[:, :k]
-        values = np.take_along_axis(log_probs, ids, axis=1)
-        order = np.argsort(-values, axis=1, kind="stable")
-        ids, values = np.take_along_axis(ids, order, axis=1), np.take_along_axis(values, order, axis=1)
-        # the argmax as np.argmax picks it (lowest id on ties), so that beam size 1 reproduces greedy
-        ids[:, 0] = log_probs.argmax(axis=1)
-        values[:, 0] = log_probs.max(axis=1)
-        if self.allowed is None:
-            best_ids = np.zeros(len(log_probs), np.int32)
-            best_values = np.zeros(len(log_probs), np.float32)
-        else:
-            sub = log_probs[:, self.allowed]
-            best = sub.argmax(axis=1)
-            best_ids, best_values = self.allowed[best].astype(np.int32), sub[np.arange(len(sub)), best]
-        self._parts[first_frame] = (ids.astype(np.int32), values.astype(np.float32), best_ids, best_values)
+        best = log_probs.argmax(axis=1)
+        best_values = log_probs[np.arange(len(best)), best]
+        candidates = log_probs if self.columns is None else log_probs[:, self.columns]
+        index, values = _top(candidates, self.top_k)
+        ids = np.where(index >= 0, index if self.columns is None else self.columns[np.maximum(index, 0)], -1)
+        self._parts[first_frame] = (best.astype(np.int32), best_values.astype(np.float32), ids.astype(np.int32), values)
 
     def finish(self, num_frames: int) -> TopTokens:
         # frames no window covered (silence skipped by VAD) are certain blanks
-        k = next((p[0].shape[1] for p in self._parts.values()), 1)
-        ids = stitch_frames({f: p[0] for f, p in self._parts.items()}, num_frames, -1, np.int32, (k,))
-        values = stitch_frames({f: p[1] for f, p in self._parts.items()}, num_frames, FLOOR, np.float32, (k,))
-        uncovered = ids[:, 0] < 0
+        parts = self._parts.items()
+        k = next((p[2].shape[1] for p in self._parts.values()), 1)
+        best = stitch_frames({f: p[0] for f, p in parts}, num_frames, self.blank_id, np.int32)
+        best_values = stitch_frames({f: p[1] for f, p in parts}, num_frames, 0.0, np.float32)
+        ids = stitch_frames({f: p[2] for f, p in parts}, num_frames, -1, np.int32, (k,))
+        values = stitch_frames({f: p[3] for f, p in parts}, num_frames, FLOOR, np.float32, (k,))
+        uncovered = np.ones(num_frames, bool)
+        for first, part in parts:
+            uncovered[first : first + len(part[0])] = False
         ids[uncovered, 0], values[uncovered, 0] = self.blank_id, 0.0
-        if self.allowed is None:
-            return TopTokens(ids, values)
-        best_ids = stitch_frames({f: p[2] for f, p in self._parts.items()}, num_frames, self.blank_id, np.int32)
-        best_values = stitch_frames({f: p[3] for f, p in self._parts.items()}, num_frames, FLOOR, np.float32)
-        return TopTokens(ids, values, best_ids, best_values)
+        return TopTokens(best, best_values, ids, values)
+
+
+def _top(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices and values of each row's `k` largest scores above KEEP_LOGP, best first
+    (ties: lowest index first, as np.argmax); -1 and FLOOR fill rows with fewer."""
+    count, k = len(scores), min(k, scores.shape[1])
+    index = np.full((count, k), -1, np.int64)
+    top = np.full((count, k), FLOOR, np.float32)
+    above = scores >= KEEP_LOGP
+    many = above.sum(axis=1) > 4 * k  # flat rows (random weights, large alphabets): partition them
+    rows, cols = np.nonzero(above & ~many[:, None])
+    values = scores[rows, cols]
+    order = np.lexsort((cols, -values, rows))
+    rows, cols, values = rows[order], cols[order], values[order]
+    rank = np.arange(len(rows)) - np.searchsorted(rows, np.arange(count))[rows]
+    chosen = rank < k
+    index[rows[chosen], rank[chosen]] = cols[chosen]
+    top[rows[chosen], rank[chosen]] = values[chosen]
+    if many.any():
+        sub = scores[many]
+        part = np.argpartition(-sub, k - 1, axis=1)[:, :k]
+        part_values = np.take_along_axis(sub, part, axis=1)
+        order = np.lexsort((part, -part_values), axis=1)
+        index[many] = np.take_along_axis(part, order, axis=1)
+        top[many] = np.take_along_axis(part_values, order, axis=1)
+    return index, top
