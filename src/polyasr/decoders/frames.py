@@ -60,17 +60,13 @@ class TopTokensReducer:
         self._parts[first_frame] = (best.astype(np.int32), best_values.astype(np.float32), ids.astype(np.int32), values)
 
     def finish(self, num_frames: int) -> TopTokens:
-        # frames no window covered (silence skipped by VAD) are certain blanks
+        # frames the model skipped (VAD) come through `add` as decoding.skipped_logits: certain blanks
         parts = self._parts.items()
         k = next((p[2].shape[1] for p in self._parts.values()), 1)
-        best = stitch_frames({f: p[0] for f, p in parts}, num_frames, self.blank_id, np.int32)
-        best_values = stitch_frames({f: p[1] for f, p in parts}, num_frames, 0.0, np.float32)
-        ids = stitch_frames({f: p[2] for f, p in parts}, num_frames, -1, np.int32, (k,))
-        values = stitch_frames({f: p[3] for f, p in parts}, num_frames, FLOOR, np.float32, (k,))
-        uncovered = np.ones(num_frames, bool)
-        for first, part in parts:
-            uncovered[first : first + len(part[0])] = False
-        ids[uncovered, 0], values[uncovered, 0] = self.blank_id, 0.0
+        best = stitch_frames({f: p[0] for f, p in parts}, num_frames, np.int32)
+        best_values = stitch_frames({f: p[1] for f, p in parts}, num_frames, np.float32)
+        ids = stitch_frames({f: p[2] for f, p in parts}, num_frames, np.int32, (k,))
+        values = stitch_frames({f: p[3] for f, p in parts}, num_frames, np.float32, (k,))
         return TopTokens(best, best_values, ids, values)
 
 
