@@ -16,7 +16,6 @@ is reported as such.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 import time

@@ -13,8 +13,8 @@ PCM bytes at any rate into those) and returns events, JSON-serialisable dicts:
 How it works. Audio is decoded in steps of `update_seconds`. After each step the model runs once
 over the whole unfinalised buffer (never more than `max_buffer_seconds`), and each frame gets its
 token on the path the decoder chose (`Recognizer.decoder`: greedy, or beam search with an LM and
-hotwords; restricted to a language's characters as `Recognizer.transcribe` does). A run of frames without characters (blank, word delimiter) at least
-`pause_seconds` long ends a segment: the frames before a cut inside that run are decoded
+hotwords; restricted to a language's characters as `Recognizer.transcribe` does). A run of frames
+without characters (blank, word delimiter) at least `pause_seconds` long ends a segment: the frames before a cut inside that run are decoded
 (`decoding.decode_frames`, `timing.words_from_spans`) and sent as a final, and the buffer is
 trimmed to the cut. Cuts are made only on blank frames, so no character is split between two
 segments. When the buffer would outgrow `max_buffer_seconds`, it is cut at its longest run of

@@ -28,7 +28,6 @@ from .vad import SileroDetector, SpeechDetector, VadOptions
 from .windows import WindowOptions
 
 
-
 @dataclass(frozen=True)
 class TranscribeOptions:
     """How long audio is windowed and words are grouped into segments."""
