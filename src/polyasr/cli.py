@@ -137,6 +137,9 @@ def build_parser() -> argparse.ArgumentParser:
     lm = commands.add_parser("lm", help="n-gram language models for beam search (pip install 'polyasr[lm]')")
     add_lm_arguments(lm)
 
+    train = commands.add_parser("train", help="fine-tune a model or add languages (pip install 'polyasr[train]')")
+    _add_optional(train, "polyasr.training.cli", "add_arguments")
+
     languages = commands.add_parser("languages", help="list the model's languages")
     languages.add_argument("--model", default=None, help="Hub id or local folder (default: the 56-language model)")
 
@@ -208,6 +211,12 @@ def _serve(args: argparse.Namespace) -> int:
     from .server.cli_serve import run_serve
 
     return run_serve(args)
+
+
+def _train(args: argparse.Namespace) -> int:
+    from .training.cli import run
+
+    return run(args)
 
 
 def _listen(args: argparse.Namespace) -> int:
@@ -344,10 +353,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet_libraries()
     if getattr(args, "missing_extra", None):
+        extra = {"serve": "server", "batch": "ray"}.get(args.command, args.command)
         _error(f"'{args.command}' needs an optional part that is not installed ({args.missing_extra}); "
-               "pip install 'polyasr[server]' (or [listen], [ray])")
+               f"pip install 'polyasr[{extra}]'")
         return 1
-    handlers = {"transcribe": _transcribe, "detect-language": _detect, "align": _align, "evaluate": _evaluate, "export": _export, "serve": _serve, "listen": _listen, "batch": _batch, "languages": _languages, "convert-lang-ids": _convert, "lm": run_lm}
+    handlers = {"transcribe": _transcribe, "detect-language": _detect, "align": _align, "evaluate": _evaluate, "export": _export, "serve": _serve, "listen": _listen, "batch": _batch, "train": _train, "languages": _languages, "convert-lang-ids": _convert, "lm": run_lm}
     try:
         return handlers[args.command](args)
     except PolyasrError as error:

@@ -1,0 +1,7 @@
+"""`python -m polyasr ...`, also what `accelerate launch -m polyasr train ...` and `torchrun -m polyasr` run."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
