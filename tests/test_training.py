@@ -259,3 +259,51 @@ def test_two_ddp_processes_train_the_same_steps_as_one(tiny_model_dir: Path, spe
     moved = [k for k in a if not torch.equal(a[k], start[k]) and not k.endswith("k_proj.bias")]
     assert "lm_head.weight" in moved and len(moved) > 20
     assert all(float((a[k] - b[k]).norm() / (a[k] - start[k]).norm()) < 1e-2 for k in moved)
+
+
+def test_a_step_with_non_finite_gradients_changes_nothing_and_is_counted(tiny_model_dir, speech, tmp_path, monkeypatch) -> None:
+    import polyasr.training.trainer as trainer_module
+
+    calls, real = [], trainer_module.utterance_losses
+
+    def poisoned(*args, **kwargs):  # the third micro-batch (= step 3) gets a NaN loss
+        calls.append(1)
+        return real(*args, **kwargs) * (float("nan") if len(calls) == 3 else 1.0)
+
+    monkeypatch.setattr(trainer_module, "utterance_losses", poisoned)
+    options = replace(FAST, max_steps=4, save_every=1, keep_checkpoints=4, grad_accum=1)
+    outcome = train(str(tiny_model_dir), DataSource(manifest=str(speech["train"])), tmp_path / "run", None, DataOptions(), options)
+    log = _log(tmp_path / "run")
+    assert [r["skipped"] for r in log] == [False, False, True, False] and outcome.skipped_steps == 1
+    assert not np.isfinite(log[2]["loss"])
+    weights = [load_file(tmp_path / "run" / f"checkpoint-000000{s}" / "model.safetensors") for s in (2, 3, 4)]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])  # step 3 changed nothing
+    assert not torch.equal(weights[1]["lm_head.weight"], weights[2]["lm_head.weight"])  # step 4 did
+
+
+def test_a_stop_request_saves_a_checkpoint_at_once(tiny_model_dir, speech, tmp_path) -> None:
+    steps = []
+    outcome = train(str(tiny_model_dir), DataSource(manifest=str(speech["train"])), tmp_path / "run", None, SMALL_BATCHES,
+                    FAST, on_event=lambda e: steps.append(e.step) if isinstance(e, StepDone) else None,
+                    stop=lambda: len(steps) >= 4)
+    assert outcome.interrupted and outcome.steps == 4 and outcome.last_checkpoint.name == "checkpoint-0000004"
+    with pytest.raises(PolyasrError, match="pass --resume"):
+        train(str(tiny_model_dir), DataSource(manifest=str(speech["train"])), tmp_path / "run", None, SMALL_BATCHES, FAST)
+
+
+def test_common_voice_layout_with_the_base_languages_on_the_dev_set(tiny_model_dir, speech, tmp_path, capsys) -> None:
+    """--languages pl: the dev set holds Polish (none here) and the base's languages found (English)."""
+    header = "client_id\tpath\tsentence\tup_votes\n"
+    for language, split, indices in (("pl", "train", range(3)), ("en", "train", range(2)), ("en", "dev", [5])):
+        clips = tmp_path / "cv" / language / "clips"
+        clips.mkdir(parents=True, exist_ok=True)
+        rows = []
+        for i in indices:
+            shutil.copy(speech["folder"] / f"{language}{i}.wav", clips / f"{language}{i}.wav")
+            rows.append(f"x\t{language}{i}.wav\t{(POLISH if language == 'pl' else ENGLISH)[i]}\t2\n")
+        (tmp_path / "cv" / language / f"{split}.tsv").write_text(header + "".join(rows), encoding="utf-8")
+    code = main(["train", "--base", str(tiny_model_dir), "--dataset", str(tmp_path / "cv"), "--languages", "pl",
+                 "--output", str(tmp_path / "run"), "--check-only"])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "polyasr: kept 3 utterances" in err and "pl (Polish): " in err and "dev set: 1 utterances" in err
