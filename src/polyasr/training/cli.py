@@ -133,6 +133,7 @@ class _Display:
     def __init__(self, output: Path) -> None:
         self.output = output
         self.bar: Any = None
+        self.training = False  # the loop has started: Ctrl-C then asks for a checkpoint
 
     def __call__(self, event: Any) -> None:
         from tqdm import tqdm
@@ -150,6 +151,7 @@ class _Display:
         elif isinstance(event, PreflightDone):
             self._report(event)
         elif isinstance(event, TrainingStarted):
+            self.training = True
             print(f"polyasr: training steps {event.step + 1}-{event.total_steps} on {event.device} x {event.processes} "
                   f"process(es), mixed precision {event.precision}", file=sys.stderr)
             if event.batches_left_out:
@@ -174,6 +176,8 @@ class _Display:
 
     def _report(self, event: Any) -> None:
         lines = event.report.summary()
+        if event.other_languages:
+            lines.insert(1, f"left out {event.other_languages} manifest rows of languages not in --languages")
         if event.dev_utterances:
             lines.append(f"dev set: {event.dev_utterances} utterances" + (f", {len(event.dev_bad_rows)} unreadable rows" if event.dev_bad_rows else ""))
             lines += [f"  {row}" for row in event.dev_bad_rows]
@@ -210,13 +214,13 @@ def run(args: argparse.Namespace) -> int:
     stop_requested = []
 
     def on_interrupt(signum: int, frame: Any) -> None:
-        if stop_requested:
+        if stop_requested or not display.training:  # decoding and checks just stop (the cache keeps its clips)
             raise KeyboardInterrupt
         stop_requested.append(True)
         print("\npolyasr: stopping after this step and saving a checkpoint (Ctrl-C again: quit at once)", file=sys.stderr)
 
-    previous = signal.signal(signal.SIGINT, on_interrupt)
     display = _Display(Path(args.output))
+    previous = signal.signal(signal.SIGINT, on_interrupt)
     try:
         outcome = train(base, source, args.output, _dev_source(args, base), data_options, options,
                         check_only=args.check_only, resume=args.resume, cache_dir=args.cache_dir,
@@ -234,6 +238,6 @@ def run(args: argparse.Namespace) -> int:
     print(f"polyasr: {outcome.steps} of {outcome.total_steps} steps done ({outcome.skipped_steps} skipped: gradients not finite); "
           f"last checkpoint {outcome.last_checkpoint}" + (f"; best {outcome.best}" if outcome.best else ""), file=sys.stderr)
     if outcome.interrupted:
-        print(f"polyasr: stopped; continue with the same command and --resume", file=sys.stderr)
+        print("polyasr: stopped; continue with the same command and --resume", file=sys.stderr)
         return 130
     return 0

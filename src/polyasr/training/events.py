@@ -25,6 +25,7 @@ class PreflightDone:
     report: PreflightReport
     dev_utterances: int  # in the dev set (0: none)
     dev_bad_rows: tuple[str, ...]  # "where: reason" of dev rows that could not be read
+    other_languages: int  # manifest rows left out because their language is not among `languages`
 
 
 @dataclass(frozen=True)

@@ -10,13 +10,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any, Callable
 
+import numpy as np
 import torch
 
 from ..errors import OptionsError, PolyasrError
 from ..runtime import cpu_has_fast_bf16
 from .audio_cache import AudioCache
 from .base_model import inspect_base, frame_counter, load_network
-from .checkpoints import INITIAL, list_checkpoints, read_rng, read_training_state, restore_rng
+from .checkpoints import BEST, INITIAL, list_checkpoints, read_rng, read_training_state, restore_rng
 from .data import DataSource, read_source
 from .dev_eval import read_history
 from .events import CacheProgress, Event, PreflightDone
@@ -99,7 +100,7 @@ def _check_same(saved: dict[str, Any], current: dict[str, Any], checkpoint: Path
     for key in ("data", "data_options", "train_options", "processes", "total_steps"):
         if saved[key] != current[key]:
             if isinstance(saved[key], dict):
-                what = next(k for k in saved[key] if saved[key][k] != current[key].get(k))
+                what = next(k for k in {**saved[key], **current[key]} if saved[key].get(k) != current[key].get(k))
                 detail = f"{what}: {saved[key][what]!r} then, {current[key].get(what)!r} now"
             elif key == "data":
                 detail = "the kept utterances differ (data or preflight options changed)"
@@ -113,6 +114,37 @@ def _fill_cache(accelerator: Any, cache_dir: Path, report_paths: list[str], on_e
         AudioCache(cache_dir).fill(report_paths, on_progress=lambda done, total: on_event(CacheProgress(done, total)))
     accelerator.wait_for_everyone()
     return AudioCache(cache_dir)
+
+
+def _newest_checkpoint(output: Path, resume: bool, check_only: bool) -> Path | None:
+    """The checkpoint to resume from; refuses to overwrite a run or to resume nothing."""
+    checkpoints = list_checkpoints(output)
+    if check_only:
+        return checkpoints[-1][1] if resume and checkpoints else None
+    if resume and not checkpoints:
+        raise PolyasrError(f"{output} holds no checkpoint to resume; start without --resume")
+    if not resume and checkpoints:
+        raise PolyasrError(f"{output} already holds a run ({checkpoints[-1][1].name}); pass --resume to continue it, "
+                           "or choose another --output")
+    return checkpoints[-1][1] if checkpoints else None
+
+
+def _planner(report: PreflightReport, frames: Callable[[np.ndarray], np.ndarray], data_options: DataOptions,
+             options: TrainOptions, processes: int) -> tuple[EpochPlanner, int]:
+    """The epoch plan and the number of steps; refuses data that makes no step or cannot be masked."""
+    if not report.kept:
+        raise PolyasrError("no utterance is left to train on (see the checks above)")
+    shortest = min(u.clip.length for u in report.kept)
+    if options.mask_time_prob > 0 and int(frames(np.array([shortest]))[0]) <= options.mask_time_length:
+        raise OptionsError(f"the shortest clip has fewer frames than a SpecAugment time mask ({options.mask_time_length}); "
+                           "raise --min-seconds or lower --mask-time-length")
+    planner = EpochPlanner([u.clip.length for u in report.kept], [u.language for u in report.kept], data_options,
+                           options.seed, processes * options.grad_accum)
+    total_steps = options.max_steps or planner.total_steps(options.epochs)
+    if total_steps < 1 or not planner.steps(0)[0]:
+        raise PolyasrError(f"the data makes no full step: {processes} process(es) x {options.grad_accum} accumulation "
+                           "need that many batches; use less --batch-seconds")
+    return planner, total_steps
 
 
 def train(
@@ -136,66 +168,53 @@ def train(
     """
     emit = on_event or (lambda event: None)
     output = Path(output)
-    checkpoints = list_checkpoints(output)
-    if resume and not checkpoints and not check_only:
-        raise PolyasrError(f"{output} holds no checkpoint to resume; start without --resume")
-    if not resume and checkpoints and not check_only:
-        raise PolyasrError(f"{output} already holds a run ({checkpoints[-1][1].name}); pass --resume to continue it, or choose another --output")
-    checkpoint = checkpoints[-1][1] if resume and checkpoints else None
+    checkpoint = _newest_checkpoint(output, resume, check_only)
     source = inspect_base(str(checkpoint) if checkpoint else base)
     layerdrop = options.layerdrop if options.layerdrop is not None else getattr(source.config, "layerdrop", 0.0)
     accelerator = make_accelerator(options, layerdrop)
+    main = accelerator.is_main_process
 
-    dataset, _ = read_source(data)
+    dataset, other_languages = read_source(data)
     dev_set = read_source(dev)[0] if dev is not None else None
     cache = _fill_cache(accelerator, Path(cache_dir) if cache_dir else output / CACHE_DIR,
                         [u.audio for u in dataset.utterances], emit)
-    report = run_preflight(dataset, cache, source.vocabulary, source.table, data_options, frame_counter(source.config))
-    if accelerator.is_main_process:
+    frames = frame_counter(source.config)
+    report = run_preflight(dataset, cache, source.vocabulary, source.table, data_options, frames)
+    if main:
         emit(PreflightDone(report, len(dev_set.utterances) if dev_set else 0,
-                           tuple(f"{r.where}: {r.reason}" for r in (dev_set.bad_rows if dev_set else ()))))
+                           tuple(f"{r.where}: {r.reason}" for r in (dev_set.bad_rows if dev_set else ())), other_languages))
     if check_only:
         return TrainOutcome(report, 0, 0, 0, False, None, None)
-    if not report.kept:
-        raise PolyasrError("no utterance is left to train on (see the checks above)")
-    shortest = min(u.clip.length for u in report.kept)
-    if options.mask_time_prob > 0 and int(frame_counter(source.config)([shortest])[0]) <= options.mask_time_length:
-        raise OptionsError(f"the shortest clip has fewer frames than a SpecAugment time mask ({options.mask_time_length}); "
-                           "raise --min-seconds or lower --mask-time-length")
 
-    planner = EpochPlanner([u.clip.length for u in report.kept], [u.language for u in report.kept], data_options,
-                           options.seed, accelerator.num_processes * options.grad_accum)
-    total_steps = options.max_steps or planner.total_steps(options.epochs)
-    if total_steps < 1:
-        raise PolyasrError(f"the data makes no full step: {accelerator.num_processes} process(es) x "
-                           f"{options.grad_accum} accumulation need that many batches; use less --batch-seconds")
+    planner, total_steps = _planner(report, frames, data_options, options, accelerator.num_processes)
     settings = _settings(base, report, data_options, options, accelerator.num_processes, total_steps)
-    progress, tensors, rng = Progress(), None, None
+    progress, tensors = Progress(), None
     if checkpoint is not None:
         saved, saved_progress, tensors = read_training_state(checkpoint)
         _check_same(saved, settings, checkpoint)
         settings.update(base=saved["base"], added=saved["added"], new_languages=saved["new_languages"])
         progress = Progress.from_dict(saved_progress)
-        rng = read_rng(checkpoint, accelerator.process_index)
 
     model = load_network(source, report.plan, options)
     with tempfile.TemporaryDirectory() as scratch:
         tokenizer = source.tokenizer if checkpoint else save_tokenizer(report.plan.vocabulary, Path(scratch), source.tokenizer)
     setup = RunSetup(output, report.kept, cache, source.feature_extractor, tokenizer, report.plan.table, dev_set,
                      planner, total_steps, settings, report.seconds_by_language())
-    history = read_history(output, progress.step) if accelerator.is_main_process else []
-    if accelerator.is_main_process:
-        _truncate_log(output, progress.step)
-    trainer = Trainer(accelerator, model, setup, options, emit if accelerator.is_main_process else (lambda e: None),
-                      stop or (lambda: False), history)
+    done = progress.step if checkpoint is not None else -1  # a fresh run keeps no earlier lines
+    history = read_history(output, done) if main else []
+    if main:
+        _truncate_log(output, done)
+    trainer = Trainer(accelerator, model, setup, options, emit if main else (lambda e: None), stop or (lambda: False), history)
     if checkpoint is None:
         trainer.save_initial(output / INITIAL)
         seed_everything(options.seed + accelerator.process_index)
     else:
-        restore_rng(rng)
+        if all(h.step != progress.step for h in history):  # stopped between saving and scoring it
+            trainer.score(checkpoint, progress.step)
+        restore_rng(read_rng(checkpoint, accelerator.process_index))
     progress, interrupted = trainer.run(progress, tensors)
     last = list_checkpoints(output)
-    best = output / "best"
+    best = output / BEST
     return TrainOutcome(report, progress.step, total_steps, progress.skipped_steps, interrupted,
                         last[-1][1] if last else None, best if best.is_dir() else None)
 

@@ -190,7 +190,12 @@ class Trainer:
             save_model_folder(temporary, self.model, self.setup.tokenizer, self.setup.feature_extractor,
                               self.setup.table, self._card(folder, 0, None))
             publish(temporary, folder)
-            self._evaluate(folder, 0)
+        self.score(folder, 0)
+
+    def score(self, folder: Path, step: int) -> None:
+        """Score a saved checkpoint on the dev set (the first process; the others wait)."""
+        if self.accelerator.is_main_process:
+            self._evaluate(folder, step)
         self.accelerator.wait_for_everyone()
 
     def checkpoint(self, model: Any, optimizer: Any, scheduler: Any, progress: Progress) -> None:
