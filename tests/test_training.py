@@ -307,3 +307,18 @@ def test_common_voice_layout_with_the_base_languages_on_the_dev_set(tiny_model_d
     err = capsys.readouterr().err
     assert code == 0, err
     assert "polyasr: kept 3 utterances" in err and "pl (Polish): " in err and "dev set: 1 utterances" in err
+
+
+def test_the_xlsr_recipe_layout_is_extended_after_its_head(speech, tmp_path) -> None:
+    """vocab.json without <s>/</s> (the tokenizer appends them beyond the head): new characters follow the head."""
+    from tiny_model import build_tiny_model, layout_vocab
+
+    base = build_tiny_model(tmp_path / "recipe", layout="xlsr-recipe")
+    head = len(layout_vocab("xlsr-recipe"))  # characters, "|", [UNK], [PAD] (the blank, last)
+    options = replace(FAST, max_steps=2, save_every=2)
+    outcome = train(str(base), DataSource(manifest=str(speech["train"])), tmp_path / "run", None, SMALL_BATCHES, options)
+    vocabulary = polyasr.load(str(outcome.last_checkpoint), device="cpu", dtype="fp32").model.vocabulary
+    assert vocabulary.tokens[:head] == tuple(layout_vocab("xlsr-recipe")) and vocabulary.blank_id == head - 1
+    assert set(vocabulary.tokens[head:]) == set("łóćęńźż") and len(vocabulary) == head + 7
+    extended, original = load_file(tmp_path / "run" / "initial" / "model.safetensors"), load_file(base / "model.safetensors")
+    assert torch.equal(extended["lm_head.weight"][:head], original["lm_head.weight"])

@@ -12,13 +12,14 @@ import torch
 
 from audio_factory import tone, write_audio
 from polyasr.audio import load_audio
+from polyasr.decoding import Vocabulary
 from polyasr.lang_ids import LanguageTable
 from polyasr.training.audio_cache import AudioCache, CachedClip
 from polyasr.training.loss import CTCBatch, utterance_losses, utterance_nll
 from polyasr.training.options import DataOptions
 from polyasr.training.preflight import ctc_shortfall
 from polyasr.training.sampler import EpochPlanner
-from polyasr.training.vocabulary import CharacterVocabulary, extend_ctc_head, plan_vocabulary
+from polyasr.training.vocabulary import encode, extend_ctc_head, plan_vocabulary
 
 RATE = 16_000
 
@@ -77,16 +78,15 @@ def test_ctc_nll_and_focal_weighting_per_utterance() -> None:
 
 
 def test_vocabulary_plan_appends_after_every_row_and_grows_language_tables() -> None:
-    base = CharacterVocabulary({0: "[PAD]", 1: "a", 2: "b", 3: "|"}, blank_id=0, delimiter_id=3,
-                               special=frozenset({"[PAD]"}), rows=5)  # row 4 has no token
-    table = LanguageTable.from_mapping({"xx": [1, 3]})
+    base = Vocabulary(("[PAD]", "a", "b", "|", ""), blank_id=0, word_delimiter_id=3, hidden_ids=frozenset({0, 4}))
+    table = LanguageTable.from_mapping({"xx": [1, 3]})  # class 4 of the head has no token
     plan = plan_vocabulary(base, table, {"xx": Counter("ab a"), "yy": Counter("cbc")}, extend=True)
-    assert plan.added == ("c",) and plan.vocabulary.tokens[5] == "c" and plan.vocabulary.rows == 6
+    assert plan.added == ("c",) and plan.vocabulary.tokens[5] == "c" and len(plan.vocabulary) == 6
     assert dict(plan.table.ids) == {"xx": (1, 2, 3), "yy": (2, 5)}  # yy has no spaces: no delimiter
     assert plan.new_languages == ("yy",) and plan.table_additions == {"xx": ("b",), "yy": ("b", "c")}
-    assert plan.vocabulary.encode("ab c") == ([1, 2, 3, 5], [])
+    assert encode("ab c", plan.vocabulary) == ([1, 2, 3, 5], [])
     kept = plan_vocabulary(base, table, {"yy": Counter("cb")}, extend=False)
-    assert kept.added == () and kept.vocabulary.encode("cb") == ([2], ["c"])
+    assert kept.added == () and encode("cb", kept.vocabulary) == ([2], ["c"])
 
 
 def test_new_head_rows_never_win_the_argmax() -> None:

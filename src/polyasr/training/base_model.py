@@ -15,22 +15,24 @@ import numpy as np
 import torch
 
 from ..audio import SAMPLE_RATE
+from ..checkpoint import ModelFiles, fit_vocabulary, load_tokenizer
+from ..decoding import Vocabulary
 from ..errors import ModelLoadError
 from ..lang_ids import LanguageTable
 from ..model import load_language_table
 from .options import TrainOptions
-from .vocabulary import CharacterVocabulary, VocabularyPlan, extend_ctc_head
+from .vocabulary import FRESH, VocabularyPlan, extend_ctc_head
 
 
 @dataclass(frozen=True)
 class BaseModel:
     """A base model's configuration and text side, read without its weights."""
 
-    name: str  # Hub id or folder
+    files: ModelFiles  # where its files come from (folder, Hub cache, Hub)
     config: Any  # transformers config
     tokenizer: Any | None  # Wav2Vec2CTCTokenizer; None for an encoder without a CTC head
     feature_extractor: Any  # Wav2Vec2FeatureExtractor (a default one when the encoder ships none)
-    vocabulary: CharacterVocabulary  # the head's, or a fresh one's special tokens
+    vocabulary: Vocabulary  # one token per class of the head, or a fresh vocabulary's special tokens
     table: LanguageTable | None  # lang_ids.json / lang_ids.pk, if the base has one
 
     @property
@@ -38,48 +40,39 @@ class BaseModel:
         return self.tokenizer is not None
 
 
-def _load(loader: Any, name: str, what: str, **kwargs: Any) -> Any:
-    try:
-        return loader.from_pretrained(name, **kwargs)
-    except (OSError, ValueError) as error:
-        first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        raise ModelLoadError(f"could not load the {what} of base model '{name}': {first}") from error
-
-
 def inspect_base(name: str) -> BaseModel:
-    """Read a base model's config, tokenizer, feature extractor and language table."""
-    from transformers import AutoConfig, AutoFeatureExtractor, Wav2Vec2CTCTokenizer, Wav2Vec2FeatureExtractor
+    """Read a base model's config, tokenizer, feature extractor and language table (polyasr's loaders)."""
+    from transformers import AutoConfig, AutoFeatureExtractor
     from transformers.models.auto.modeling_auto import MODEL_FOR_CTC_MAPPING_NAMES
 
-    config = _load(AutoConfig, name, "configuration")
+    files = ModelFiles(name)
+    config = files.load(AutoConfig, "its configuration")
     if config.model_type not in MODEL_FOR_CTC_MAPPING_NAMES:
         raise ModelLoadError(
             f"base model '{name}' is a {config.model_type!r} model, not a speech encoder a CTC head fits "
             f"(one of: {', '.join(sorted(MODEL_FOR_CTC_MAPPING_NAMES))})"
         )
     has_head = any(str(a).endswith("ForCTC") for a in (getattr(config, "architectures", None) or []))
-    tokenizer = _load(Wav2Vec2CTCTokenizer, name, "tokenizer (vocab.json)") if has_head else None
-    try:
-        extractor = AutoFeatureExtractor.from_pretrained(name)
-    except (OSError, ValueError):
-        if has_head:
-            raise ModelLoadError(f"base model '{name}' has a CTC head but no preprocessor_config.json") from None
-        extractor = Wav2Vec2FeatureExtractor(
-            feature_size=1, sampling_rate=SAMPLE_RATE, padding_value=0.0, do_normalize=True,
-            return_attention_mask=getattr(config, "feat_extract_norm", "layer") == "layer",
-        )
+    if not has_head:
+        return BaseModel(files, config, None, _default_extractor(files, config), FRESH, None)
+    tokenizer = load_tokenizer(files)
+    extractor = files.load(AutoFeatureExtractor, "its feature extractor")
     if getattr(extractor, "sampling_rate", SAMPLE_RATE) != SAMPLE_RATE:
         raise ModelLoadError(f"base model '{name}' expects {extractor.sampling_rate} Hz audio; polyasr trains 16000 Hz models")
-    if tokenizer is not None:
-        vocabulary = CharacterVocabulary.from_tokenizer(tokenizer, int(config.vocab_size))
-        if vocabulary.rows > config.vocab_size:
-            raise ModelLoadError(
-                f"base model '{name}': the tokenizer has ids up to {vocabulary.rows - 1} but the head has only "
-                f"{config.vocab_size} classes"
-            )
-    else:
-        vocabulary = CharacterVocabulary.fresh()
-    return BaseModel(name, config, tokenizer, extractor, vocabulary, load_language_table(name) if has_head else None)
+    vocabulary = fit_vocabulary(tokenizer, int(config.vocab_size), name)
+    return BaseModel(files, config, tokenizer, extractor, vocabulary, load_language_table(files))
+
+
+def _default_extractor(files: ModelFiles, config: Any) -> Any:
+    """A pretrained encoder's feature extractor, or the wav2vec2 default when it ships none."""
+    from transformers import AutoFeatureExtractor, Wav2Vec2FeatureExtractor
+
+    if files.file(["preprocessor_config.json", "processor_config.json"]) is not None:
+        return files.load(AutoFeatureExtractor, "its feature extractor")
+    return Wav2Vec2FeatureExtractor(
+        feature_size=1, sampling_rate=SAMPLE_RATE, padding_value=0.0, do_normalize=True,
+        return_attention_mask=getattr(config, "feat_extract_norm", "layer") == "layer",
+    )
 
 
 def frame_counter(config: Any) -> Callable[[np.ndarray], np.ndarray]:
@@ -117,12 +110,12 @@ def load_network(base: BaseModel, plan: VocabularyPlan, options: TrainOptions) -
 
     overrides = training_overrides(options)
     if base.has_head:
-        model = _load(AutoModelForCTC, base.name, "weights", dtype=torch.float32, **overrides)
-        extend_ctc_head(model, plan.vocabulary.rows)
+        model = base.files.load(AutoModelForCTC, "its weights", dtype=torch.float32, **overrides)
+        extend_ctc_head(model, len(plan.vocabulary))
     else:
         torch.manual_seed(options.seed)  # the fresh head's initial weights
-        model = _load(AutoModelForCTC, base.name, "weights", dtype=torch.float32, vocab_size=plan.vocabulary.rows,
-                      pad_token_id=plan.vocabulary.blank_id, **overrides)
+        model = base.files.load(AutoModelForCTC, "its weights", dtype=torch.float32, vocab_size=len(plan.vocabulary),
+                                pad_token_id=plan.vocabulary.blank_id, **overrides)
     if options.freeze_feature_encoder:
         model.freeze_feature_encoder()
     return model

@@ -147,13 +147,13 @@ class _Display:
                 self.bar = tqdm(total=event.total, unit="clip", desc="decode audio", file=sys.stderr)
             self.bar.update(event.done - self.bar.n)
             if event.done == event.total:
-                self._close()
+                self.close()
         elif isinstance(event, PreflightDone):
             self._report(event)
         elif isinstance(event, TrainingStarted):
             self.training = True
             print(f"polyasr: training steps {event.step + 1}-{event.total_steps} on {event.device} x {event.processes} "
-                  f"process(es), mixed precision {event.precision}", file=sys.stderr)
+                  f"process(es), {'fp32' if event.precision == 'no' else event.precision + ' mixed precision'}", file=sys.stderr)
             if event.batches_left_out:
                 print(f"polyasr: {event.batches_left_out} batch(es) per epoch do not fill a step "
                       "(processes x --grad-accum batches) and sit that epoch out", file=sys.stderr)
@@ -169,7 +169,7 @@ class _Display:
             if event.table:
                 write(event.table, file=sys.stdout)
 
-    def _close(self) -> None:
+    def close(self) -> None:
         if self.bar is not None:
             self.bar.close()
             self.bar = None
@@ -183,11 +183,10 @@ class _Display:
             lines += [f"  {row}" for row in event.dev_bad_rows]
         self.output.mkdir(parents=True, exist_ok=True)
         (self.output / "preflight.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
-        shown, hidden = [], 0
-        run = 0
+        shown, hidden, streak = [], 0, 0
         for line in lines:
-            run = run + 1 if line.startswith("  ") else 0
-            if run > SHOWN:
+            streak = streak + 1 if line.startswith("  ") else 0
+            if streak > SHOWN:
                 hidden += 1
                 continue
             shown.append(line)
@@ -227,7 +226,7 @@ def run(args: argparse.Namespace) -> int:
                         on_event=display, stop=lambda: bool(stop_requested))
     finally:
         signal.signal(signal.SIGINT, previous)
-        display._close()
+        display.close()
     if int(os.environ.get("RANK", "0")) != 0:
         return 0
     report = outcome.report

@@ -25,7 +25,8 @@ from ..normalize import normalize_text
 from ..scoring import rules_language
 from .audio_cache import AudioCache, CachedClip
 from .options import DataOptions
-from .vocabulary import CharacterVocabulary, VocabularyPlan, plan_vocabulary
+from ..decoding import Vocabulary
+from .vocabulary import VocabularyPlan, character_ids, encode, plan_vocabulary
 
 _CODE = re.compile(r"[a-z]{2,3}(-[a-z0-9]{2,8})*", re.IGNORECASE)  # "de", "sv-SE", "rm-sursilv"
 EXAMPLES = 3  # utterance ids listed per missing character
@@ -139,7 +140,7 @@ def ctc_shortfall(labels: Sequence[int], frames: int) -> int:
 def run_preflight(
     dataset: EvalDataset,
     cache: AudioCache,
-    base: CharacterVocabulary,
+    base: Vocabulary,
     base_table: LanguageTable | None,
     options: DataOptions,
     frames: Callable[[np.ndarray], np.ndarray],
@@ -174,10 +175,10 @@ def run_preflight(
     plan = plan_vocabulary(base, base_table, characters, extend=options.vocabulary == "extend")
     missing = _missing(candidates, base)
 
-    ids = plan.vocabulary.character_ids()
+    ids = character_ids(plan.vocabulary)
     encoded: list[tuple[str, str, str, CachedClip, list[int]]] = []
     for uid, language, text, clip in candidates:
-        labels, lacking = plan.vocabulary.encode(text, ids)
+        labels, lacking = encode(text, plan.vocabulary, ids)
         if lacking:
             dropped.append(Dropped(uid, "characters not in the vocabulary", "".join(dict.fromkeys(lacking))))
         else:
@@ -195,8 +196,8 @@ def run_preflight(
     return PreflightReport(tuple(kept), tuple(dropped), dataset.bad_rows, missing, plan)
 
 
-def _missing(candidates: Sequence[tuple[str, str, str, CachedClip]], base: CharacterVocabulary) -> tuple[MissingCharacter, ...]:
-    known = base.character_ids()
+def _missing(candidates: Sequence[tuple[str, str, str, CachedClip]], base: Vocabulary) -> tuple[MissingCharacter, ...]:
+    known = character_ids(base)
     counts: dict[tuple[str, str], int] = Counter()
     examples: dict[tuple[str, str], list[str]] = defaultdict(list)
     for uid, language, text, _ in candidates:

@@ -111,7 +111,7 @@ class Trainer:
             for index in range(progress.position.step, len(steps)):
                 if progress.step >= self.setup.total_steps:
                     break
-                event = self._step(model, optimizer, scheduler, steps[index], progress, index)
+                event = self._step(model, optimizer, scheduler, steps[index], progress)
                 progress.position = SamplerPosition(progress.position.epoch, index + 1)
                 self._log(event)
                 self.on_event(event)
@@ -134,7 +134,7 @@ class Trainer:
         items = [self.setup.utterances[i] for i in indices]
         return self.collator([self.setup.cache.samples(u.clip) for u in items], [u.labels for u in items])
 
-    def _step(self, model: Any, optimizer: Any, scheduler: Any, step: Step, progress: Progress, index: int) -> StepDone:
+    def _step(self, model: Any, optimizer: Any, scheduler: Any, step: Step, progress: Progress) -> StepDone:
         acc, options = self.accelerator, self.options
         started = time.monotonic()
         accum = options.grad_accum

@@ -19,106 +19,77 @@ from typing import Any, Mapping
 
 import torch
 
+from ..decoding import Vocabulary
 from ..errors import ModelLoadError
 from ..lang_ids import LanguageTable
 
 NEW_ROW_MARGIN = 2.0  # new rows' bias below the mean old bias (any margin > 0 keeps the text)
 FRESH_SPECIALS = ("[PAD]", "<s>", "</s>", "[UNK]", "|")  # blank first, as the 56-language model
-FRESH_DELIMITER = "|"
+FRESH = Vocabulary(tokens=FRESH_SPECIALS, blank_id=0, word_delimiter_id=4, hidden_ids=frozenset({0, 1, 2, 3}))
 
 
-@dataclass(frozen=True)
-class CharacterVocabulary:
-    """Token strings of a CTC head's classes, as training sees them."""
+def character_ids(vocabulary: Vocabulary) -> dict[str, int]:
+    """Character -> id for every token that text can contain (not special, not the delimiter)."""
+    hidden = vocabulary.hidden_ids | {vocabulary.word_delimiter_id}
+    return {t: i for i, t in enumerate(vocabulary.tokens) if t and i not in hidden}
 
-    tokens: Mapping[int, str]  # token of each id that has one (a head may have rows without a token)
-    blank_id: int  # the CTC blank (the tokenizer's pad token)
-    delimiter_id: int | None  # the word delimiter ("|"), written for a space
-    special: frozenset[str]  # tokens that are never a character of text (<s>, [UNK], ...)
-    rows: int  # classes of the head (>= every id)
 
-    def character_ids(self) -> dict[str, int]:
-        """Character -> id for every token that text can contain."""
-        return {t: i for i, t in self.tokens.items() if t not in self.special and i != self.delimiter_id}
+def encode(text: str, vocabulary: Vocabulary, ids: Mapping[str, int] | None = None) -> tuple[list[int], list[str]]:
+    """Labels of normalised text (a space becomes the delimiter), and the characters that have no id.
 
-    def encode(self, text: str, ids: Mapping[str, int] | None = None) -> tuple[list[int], list[str]]:
-        """Labels of normalised text (a space becomes the delimiter), and the characters that have no id."""
-        lookup = self.character_ids() if ids is None else ids
-        labels: list[int] = []
-        missing: list[str] = []
-        for char in text:
-            if char == " " and self.delimiter_id is not None:
-                labels.append(self.delimiter_id)
-            elif char in lookup:
-                labels.append(lookup[char])
-            else:
-                missing.append(char)
-        return labels, missing
-
-    @classmethod
-    def from_tokenizer(cls, tokenizer: Any, rows: int) -> "CharacterVocabulary":
-        vocab: dict[str, int] = tokenizer.get_vocab()
-        if tokenizer.pad_token_id is None:
-            raise ModelLoadError("the base tokenizer has no pad token, which wav2vec2 CTC models use as the blank")
-        delimiter = getattr(tokenizer, "word_delimiter_token", None)
-        special = set(tokenizer.all_special_tokens) - {delimiter}
-        return cls(
-            tokens={i: t for t, i in vocab.items()},
-            blank_id=int(tokenizer.pad_token_id),
-            delimiter_id=vocab.get(delimiter) if delimiter else None,
-            special=frozenset(special),
-            rows=max(rows, max(vocab.values()) + 1),
-        )
-
-    @classmethod
-    def fresh(cls) -> "CharacterVocabulary":
-        """The special tokens of a new vocabulary, before any character is added."""
-        return cls(
-            tokens=dict(enumerate(FRESH_SPECIALS)), blank_id=0, delimiter_id=FRESH_SPECIALS.index(FRESH_DELIMITER),
-            special=frozenset(FRESH_SPECIALS) - {FRESH_DELIMITER}, rows=len(FRESH_SPECIALS),
-        )
+    `ids` is `character_ids(vocabulary)`, when the caller has it already.
+    """
+    lookup = character_ids(vocabulary) if ids is None else ids
+    labels: list[int] = []
+    missing: list[str] = []
+    for char in text:
+        if char == " " and vocabulary.word_delimiter_id is not None:
+            labels.append(vocabulary.word_delimiter_id)
+        elif char in lookup:
+            labels.append(lookup[char])
+        else:
+            missing.append(char)
+    return labels, missing
 
 
 @dataclass(frozen=True)
 class VocabularyPlan:
     """The vocabulary and language table training uses, and how they differ from the base's."""
 
-    base: CharacterVocabulary
-    vocabulary: CharacterVocabulary  # the base's, plus `added`
-    added: tuple[str, ...]  # new characters, in id order from base.rows
+    base: Vocabulary  # one token per class of the base's head ("" for classes without one)
+    vocabulary: Vocabulary  # the base's, plus `added`
+    added: tuple[str, ...]  # new characters, with ids len(base), len(base) + 1, ...
     table: LanguageTable  # the base's table, plus the data's languages and characters
     table_additions: Mapping[str, tuple[str, ...]]  # characters added to each language's table
     new_languages: tuple[str, ...]  # languages the base's table lacked
 
 
 def plan_vocabulary(
-    base: CharacterVocabulary,
+    base: Vocabulary,
     base_table: LanguageTable | None,
     characters: Mapping[str, Counter[str]],
     extend: bool,
 ) -> VocabularyPlan:
     """Add the characters of each language's text (`characters`: language -> character counts).
 
-    With `extend`, characters the base lacks become new tokens (most frequent first, then by
-    code point); without, they stay missing. Each language's table gains the ids of its
-    characters, and the delimiter where its text has spaces.
+    With `extend`, characters the base lacks become new tokens after every class of its head (most
+    frequent first, then by code point); without, they stay missing. Each language's table gains
+    the ids of its characters, and the delimiter where its text has spaces.
     """
-    known = base.character_ids()
+    known = character_ids(base)
     totals: Counter[str] = Counter()
     for counts in characters.values():
         totals.update({c: n for c, n in counts.items() if c != " " and c not in known})
     added = tuple(sorted(totals, key=lambda c: (-totals[c], c))) if extend else ()
-    tokens = dict(base.tokens)
-    tokens.update({base.rows + k: char for k, char in enumerate(added)})
-    vocabulary = CharacterVocabulary(tokens, base.blank_id, base.delimiter_id, base.special, base.rows + len(added))
-    ids = vocabulary.character_ids()
+    vocabulary = Vocabulary(base.tokens + added, base.blank_id, base.word_delimiter_id, base.hidden_ids)
+    ids = character_ids(vocabulary)
     old = dict(base_table.ids) if base_table is not None else {}
     table = {code: set(old.get(code, ())) for code in old}
     additions: dict[str, tuple[str, ...]] = {}
     for language, counts in sorted(characters.items()):
         wanted = {ids[c] for c in counts if c in ids}
-        if " " in counts and base.delimiter_id is not None:
-            wanted.add(base.delimiter_id)
+        if " " in counts and base.word_delimiter_id is not None:
+            wanted.add(base.word_delimiter_id)
         before = table.setdefault(language, set())
         additions[language] = tuple(vocabulary.tokens[i] for i in sorted(wanted - before))
         before |= wanted
@@ -151,16 +122,17 @@ def extend_ctc_head(model: Any, rows: int) -> None:
     model.config.vocab_size = rows
 
 
-def save_tokenizer(vocabulary: CharacterVocabulary, folder: Path, base_tokenizer: Any | None) -> Any:
+def save_tokenizer(vocabulary: Vocabulary, folder: Path, base_tokenizer: Any | None) -> Any:
     """Write vocab.json and the tokenizer files for `vocabulary` into `folder`; return the tokenizer.
 
     Every token keeps its id (checked); the special tokens are the base tokenizer's, or those of a
-    fresh vocabulary.
+    fresh vocabulary. Special tokens the base kept beyond its head (the <s> and </s> of the XLSR
+    recipe's layout) are appended by the tokenizer again, beyond the new head.
     """
     from transformers import Wav2Vec2CTCTokenizer
 
     folder.mkdir(parents=True, exist_ok=True)
-    vocab = {token: index for index, token in sorted(vocabulary.tokens.items())}
+    vocab = {token: index for index, token in enumerate(vocabulary.tokens) if token}
     path = folder / "vocab.json"
     path.write_text(json.dumps(vocab, ensure_ascii=False, indent=0), encoding="utf-8")
     if base_tokenizer is not None:
@@ -168,7 +140,7 @@ def save_tokenizer(vocabulary: CharacterVocabulary, folder: Path, base_tokenizer
         settings = {name: str(getattr(base_tokenizer, name)) for name in names if getattr(base_tokenizer, name, None)}
         settings["do_lower_case"] = bool(getattr(base_tokenizer, "do_lower_case", False))
     else:
-        settings = dict(bos_token="<s>", eos_token="</s>", unk_token="[UNK]", pad_token="[PAD]", word_delimiter_token=FRESH_DELIMITER)
+        settings = dict(bos_token="<s>", eos_token="</s>", unk_token="[UNK]", pad_token="[PAD]", word_delimiter_token="|")
     tokenizer = Wav2Vec2CTCTokenizer(str(path), **settings)
     written = tokenizer.get_vocab()
     moved = [t for t, i in vocab.items() if written.get(t) != i]
