@@ -1,8 +1,8 @@
 """`polyasr train` on the tiny model, with speech synthesised by espeak-ng in English and Polish.
 
 Polish brings characters the tiny vocabulary lacks (ł ó ć ę ń ź ż), so every run here extends the
-vocabulary and adds a language. espeak-ng comes from the Debian package: the session fixture
-installs it with apt-get when it is missing and the tests run as root, and skips otherwise.
+vocabulary and adds a language. espeak-ng comes from the Debian package (tests/speech.py installs it
+with apt-get when it is missing and the tests run as root; the tests skip with the reason otherwise).
 """
 
 from __future__ import annotations
@@ -27,12 +27,12 @@ from safetensors.torch import load_file  # noqa: E402
 
 import polyasr  # noqa: E402
 from audio_factory import tone, write_audio  # noqa: E402
+from speech import espeak_ng  # noqa: E402
 from polyasr.cli import main  # noqa: E402
 from polyasr.errors import PolyasrError  # noqa: E402
 from polyasr.training import DataOptions, DataSource, TrainOptions, train  # noqa: E402
 from polyasr.training.events import StepDone  # noqa: E402
 
-ESPEAK = "espeak-ng"
 ENGLISH = ["hello world", "the cat sat on the mat", "good morning to you", "open the door", "a big red ball",
            "we go home now", "seven green trees"]
 POLISH = ["dzień dobry", "żółta łódź", "mała ćma", "pięć kół", "proszę bardzo", "zielony żuk", "dobra noc"]
@@ -42,29 +42,12 @@ SMALL_BATCHES = DataOptions(batch_seconds=6.0, max_seconds=6.0)
 NO_RANDOMNESS = dict(dropout=0.0, layerdrop=0.0, mask_time_prob=0.0)
 
 
-def _apt_install() -> str | None:
-    """Install Debian's espeak-ng; None on success, else why not."""
-    if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        return "espeak-ng is missing and installing it needs root (apt-get install espeak-ng)"
-    if shutil.which("apt-get") is None:
-        return "espeak-ng is missing and there is no apt-get to install it"
-    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
-    install = ["apt-get", "install", "-y", "--no-install-recommends", "espeak-ng"]
-    for attempt in ([], [["apt-get", "update"]]):  # the package lists may be missing or stale
-        for command in attempt + [install]:
-            done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=900)
-        if done.returncode == 0 and shutil.which(ESPEAK):
-            return None
-    return f"could not install espeak-ng: {done.stderr.strip().splitlines()[-1] if done.stderr.strip() else done.returncode}"
-
-
 @pytest.fixture(scope="session")
 def espeak() -> str:
-    if shutil.which(ESPEAK) is None:
-        problem = _apt_install()
-        if problem:
-            pytest.skip(problem)
-    return shutil.which(ESPEAK) or ESPEAK
+    program, why = espeak_ng()
+    if program is None:
+        pytest.skip(why)
+    return program
 
 
 def _say(espeak: str, voice: str, text: str, path: Path) -> Path:
