@@ -34,6 +34,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 from polyasr.decoders import BeamOptions, DecoderCache, DecoderOptions, LmBuildOptions, build_arpa  # noqa: E402
 from polyasr.lang_ids import LanguageTable  # noqa: E402
+from polyasr.model_languages import language_target  # noqa: E402
 
 FRAME_SECONDS = 0.02
 
@@ -98,8 +99,8 @@ def main() -> int:
         test, train = split_sentences(sentences, args.sentences, seed=0)
         simulated = SimulatedModel.for_letters(ALPHABETS[language])
         model = types.SimpleNamespace(
-            vocabulary=simulated.vocabulary, name="simulated", frame_seconds=FRAME_SECONDS,
-            language_table=LanguageTable.from_mapping({language: simulated.language_ids.tolist()}),
+            vocabulary=simulated.vocabulary, name="simulated", frame_seconds=FRAME_SECONDS, adapters=None,
+            single_language=None, language_table=LanguageTable.from_mapping({language: simulated.language_ids.tolist()}),
         )
         rng = np.random.default_rng(1)
         emissions = [simulate(s, simulated, rng, EmissionOptions()) for s in test]
@@ -118,7 +119,7 @@ def main() -> int:
             }
             baseline = None
             for name, options in rows.items():
-                decoder = cache.decoder(model, options, language)
+                decoder = cache.decoder(language_target(model, language), options)
                 decoder.decode_logits(emissions[0])  # warm-up: LM loaded, caches filled
                 start = time.perf_counter()
                 hyps = [decoder.decode_logits(e).text for e in emissions]

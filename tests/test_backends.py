@@ -67,7 +67,7 @@ def test_export_round_trip_keeps_processor_and_language_table(peaky_dir: Path, e
     assert exported.languages() == ["de", "en", "ja", "ru"]
     assert exported.model.frame_seconds == 0.02 and exported.model.feature_extractor.return_attention_mask
     assert json.loads((folder / "polyasr_export.json").read_text())["quantize"] == "int8"
-    assert exported.model.describe().startswith("backend=onnx device=cpu weights=int8 threads=")
+    assert str(exported.model.describe()).startswith("backend=onnx device=cpu weights=int8 threads=")
     assert (exported.model.backend.precision, exported.model.backend.device) == ("int8", "cpu")
     assert polyasr.load(str(peaky_dir), device="cpu", dtype="bf16").model.backend.precision == "bf16"
 

@@ -20,6 +20,7 @@ from polyasr.decoders.language_model import checkpoint_language_model, read_lang
 from polyasr.decoding import Vocabulary, frame_tokens, greedy_decode  # noqa: E402
 from polyasr.errors import OptionsError  # noqa: E402
 from polyasr.lang_ids import LanguageTable  # noqa: E402
+from polyasr.model_languages import language_target  # noqa: E402
 from polyasr.transcriber import TranscribeOptions  # noqa: E402
 
 TOKENS = ["[PAD]", "<s>", "</s>", "[UNK]", "|", *"abcdefghijklmnopqrstuvwxyz", "é", "ж", "щ"]
@@ -28,7 +29,7 @@ VOCAB = Vocabulary(tuple(TOKENS), 0, 4, frozenset({0, 1, 2, 3}))
 ENGLISH = [IDS[c] for c in "abcdefghijklmnopqrstuvwxyz|"]
 MODEL = types.SimpleNamespace(
     vocabulary=VOCAB, language_table=LanguageTable.from_mapping({"en": ENGLISH, "ru": [IDS["ж"], IDS["щ"], 4]}),
-    name="/no/such/model", frame_seconds=0.02,
+    name="/no/such/model", frame_seconds=0.02, adapters=None, single_language=None,
 )
 BLANK_FRAME = {"[PAD]": 0.98}
 
@@ -105,18 +106,18 @@ def test_greedy_reads_the_acoustically_better_rival() -> None:
 
 def test_an_ambiguous_span_flips_to_the_language_models_word(arpa: Path) -> None:
     cache = DecoderCache()
-    assert cache.decoder(MODEL, beam(), "en").decode_logits(AMBIGUOUS).text == "the cot sat"  # no LM: acoustics win
-    assert cache.decoder(MODEL, beam(lm=str(arpa)), "en").decode_logits(AMBIGUOUS).text == "the cat sat"
+    assert cache.decoder(language_target(MODEL, "en"), beam()).decode_logits(AMBIGUOUS).text == "the cot sat"  # no LM: acoustics win
+    assert cache.decoder(language_target(MODEL, "en"), beam(lm=str(arpa))).decode_logits(AMBIGUOUS).text == "the cat sat"
 
 
 def test_a_hotword_flips_the_span_to_the_hotword() -> None:
-    decoder = DecoderCache().decoder(MODEL, beam(hotwords=parse_hotwords("Cat")), "en")
+    decoder = DecoderCache().decoder(language_target(MODEL, "en"), beam(hotwords=parse_hotwords("Cat")))
     assert decoder.decode_logits(AMBIGUOUS).text == "the cat sat"
     assert decoder.warnings == ()
 
 
 def test_timestamps_of_the_flipped_word_come_from_its_frames(arpa: Path) -> None:
-    decoded = DecoderCache().decoder(MODEL, beam(lm=str(arpa)), "en").decode_logits(AMBIGUOUS)
+    decoded = DecoderCache().decoder(language_target(MODEL, "en"), beam(lm=str(arpa))).decode_logits(AMBIGUOUS)
     # frames: 0 blank, t h e at 1 3 5, | at 7, c a t at 9 11 13: the flipped "a" keeps frame 11
     spans = [(TOKENS[s.token_id], s.start_frame, s.end_frame) for s in decoded.spans]
     assert spans[4:7] == [("c", 9, 10), ("a", 11, 12), ("t", 13, 14)]
@@ -140,7 +141,7 @@ def test_beam_size_one_without_lm_is_greedy_exactly(seed: int, language: str | N
     logits = random_logits(seed)
     allowed = None if language is None else ENGLISH
     greedy = greedy_decode(logits, VOCAB, allowed)
-    beamed = DecoderCache().decoder(MODEL, beam(beam_size=1, pause_seconds=0.1, max_stretch_seconds=1.0), language).decode_logits(logits)
+    beamed = DecoderCache().decoder(language_target(MODEL, language), beam(beam_size=1, pause_seconds=0.1, max_stretch_seconds=1.0)).decode_logits(logits)
     assert beamed.text == greedy.text and len(greedy.text) > 40
     assert beamed.spans == greedy.spans
     np.testing.assert_array_equal(beamed.frames.tokens, greedy.frames.tokens)
@@ -161,12 +162,12 @@ def test_restricted_decoding_never_emits_characters_outside_the_language(seed: i
     logits = random_logits(seed)
     assert "ж" in greedy_decode(logits, VOCAB).text  # unrestricted, the foreign character is read
     for options in (beam(), beam(lm=str(arpa)), beam(hotwords=parse_hotwords("жщ,cat"))):
-        text = DecoderCache().decoder(MODEL, options, "en").decode_logits(logits).text
+        text = DecoderCache().decoder(language_target(MODEL, "en"), options).decode_logits(logits).text
         assert text and set(text) <= set("abcdefghijklmnopqrstuvwxyz ")
 
 
 def test_a_hotword_the_language_cannot_spell_is_reported() -> None:
-    decoder = DecoderCache().decoder(MODEL, beam(hotwords=parse_hotwords("жук,cat:4")), "en")
+    decoder = DecoderCache().decoder(language_target(MODEL, "en"), beam(hotwords=parse_hotwords("жук,cat:4")))
     assert any("жук" in w for w in decoder.warnings)
     assert any("one weight" in w and "10" in w for w in decoder.warnings)  # 4 and the default 10: the largest applies
 
@@ -208,8 +209,8 @@ def test_language_model_folder_of_a_checkpoint_is_read(tmp_path: Path, arpa: Pat
     assert checkpoint_language_model(str(tmp_path)) is None
     # a model whose folder ships one is decoded with it without options
     model = types.SimpleNamespace(**{**vars(MODEL), "name": str(tmp_path / "checkpoint")})
-    assert DecoderCache().decoder(model, beam(), "en").decode_logits(AMBIGUOUS).text == "the cat sat"
-    assert DecoderCache().decoder(model, beam(checkpoint_lm=False), "en").decode_logits(AMBIGUOUS).text == "the cot sat"
+    assert DecoderCache().decoder(language_target(model, "en"), beam()).decode_logits(AMBIGUOUS).text == "the cat sat"
+    assert DecoderCache().decoder(language_target(model, "en"), beam(checkpoint_lm=False)).decode_logits(AMBIGUOUS).text == "the cot sat"
 
 
 def test_arpa_unigrams_are_read_from_the_file(arpa: Path) -> None:

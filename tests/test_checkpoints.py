@@ -8,15 +8,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from transformers import Wav2Vec2CTCTokenizer, Wav2Vec2ForCTC
+from transformers import Wav2Vec2CTCTokenizer
 
 import polyasr
 from polyasr.cli import main
 from polyasr.errors import HubUnreachableError, ModelLoadError
 from polyasr.lang_ids import read_language_table, write_language_table_json
 from polyasr.model import load_language_table
-from tiny_model import LAYOUTS, build_tiny_model, language_ids, layout_vocab
+from tiny_model import LAYOUTS, build_tiny_model, language_ids, layout_vocab, transformers_reference
 
 SR = 16_000
 
@@ -29,23 +28,6 @@ def noise(seed: int = 1, seconds: float = 3.0) -> np.ndarray:
 def layouts(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     root = tmp_path_factory.mktemp("layouts")
     return {name: build_tiny_model(root / name, layout=name) for name in LAYOUTS if name != "polyasr"}
-
-
-def transformers_reference(folder: Path, x: np.ndarray) -> tuple[np.ndarray, str]:
-    """Logits and text as transformers' own model and tokenizer give them (the ASR pipeline's way).
-
-    Special tokens are removed from the decoded text, not before decoding: skip_special_tokens
-    would drop them before merging repeats and so merge "a </s> a" into one "a", where CTC emitted two.
-    """
-    network = Wav2Vec2ForCTC.from_pretrained(folder).eval()
-    tokenizer = Wav2Vec2CTCTokenizer.from_pretrained(folder)
-    normalized = (x - x.mean()) / np.sqrt(x.var() + 1e-7)
-    with torch.no_grad():
-        logits = network(torch.from_numpy(normalized)[None]).logits[0].numpy()
-    text = tokenizer.decode(logits.argmax(-1))
-    for token in set(tokenizer.all_special_tokens) - {tokenizer.word_delimiter_token}:
-        text = text.replace(token, "")
-    return logits, " ".join(text.split())
 
 
 def test_xlsr_recipe_layout_loads_and_ignores_the_appended_special_tokens(layouts: dict[str, Path]) -> None:
@@ -191,5 +173,5 @@ def test_offline_hub_is_named_not_taken_for_a_missing_table(offline_hub, capsys)
                           "reached and the local cache does not have lang_ids.json or lang_ids.pk; download")
     assert "no language table" not in err
     with pytest.raises(HubUnreachableError, match=r"^could not load model 'someone/some-model': the Hugging Face Hub cannot "
-                                                  r"be reached and the local cache does not have its weights; download"):
+                                                  r"be reached and the local cache does not have its configuration; download"):
         polyasr.load("someone/some-model")

@@ -33,3 +33,21 @@ def test_the_backend_uses_it_and_group_norm_models_keep_theirs() -> None:
 
 def test_recognizer_backend_installed_it(recognizer) -> None:
     assert recognizer.model.backend.time_major_features is True
+
+
+def test_only_layers_it_computes_exactly_get_it() -> None:
+    from polyasr.fast_frontend import time_major_applies
+
+    def network():
+        return Wav2Vec2ForCTC(Wav2Vec2Config(hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
+                                             intermediate_size=16, conv_dim=(8,) * 7, feat_extract_norm="layer",
+                                             num_conv_pos_embeddings=4, num_conv_pos_embedding_groups=2, vocab_size=10))
+
+    assert time_major_applies(network())
+    padded = network()
+    padded.wav2vec2.feature_extractor.conv_layers[3].conv.padding = (1,)  # a conv it does not implement
+    assert not time_major_applies(padded) and install_time_major_features(padded) is False
+    renamed = network()
+    layer = renamed.wav2vec2.feature_extractor.conv_layers[0]
+    layer.__class__ = type("CustomConvLayer", (type(layer),), {})  # same attributes, a forward it does not know
+    assert not time_major_applies(renamed)

@@ -38,6 +38,8 @@ class FrameLocalModel:
     frame_seconds: float = SPF / 16_000
     min_samples: int = SPF
     calls: list[int] = field(default_factory=list)  # input length of every forward pass
+    adapters: None = None  # a model with a language table: no MMS adapters
+    single_language: None = None
 
     def logits(self, batch, stats=None):
         self.calls += [len(x) for x in batch]

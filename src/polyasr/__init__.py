@@ -16,6 +16,7 @@ from .errors import (
     AudioNotFoundError,
     CorruptAudioError,
     EmptyAudioError,
+    HubUnreachableError,
     LanguageError,
     LanguageTableError,
     ModelLoadError,
@@ -25,6 +26,7 @@ from .errors import (
 )
 from .langid import LanguageCalibration
 from .model import DEFAULT_MODEL
+from .model_facts import ModelFacts
 from .normalize import normalize_text
 from .inference import BatchOptions
 from .results import Char, Segment, Transcription, Word
@@ -45,9 +47,11 @@ __all__ = [
     "Char",
     "CorruptAudioError",
     "EmptyAudioError",
+    "HubUnreachableError",
     "LanguageCalibration",
     "LanguageError",
     "LanguageTableError",
+    "ModelFacts",
     "ModelLoadError",
     "Outcome",
     "PolyasrError",

@@ -19,6 +19,8 @@ from .decoding import FrameChoices, Vocabulary
 from .errors import AlignmentError
 from .inference import rereadable
 from .langid import LanguageFrames, LanguageReducer
+from .languages import AUTO, DETECT
+from .model_languages import language_target
 from .results import Transcription
 from .segment_align import SegmentAlignOptions, SpanEmissions, align_groups, group_segments, prepare_group, search_frames
 from .span_inference import run_over_spans
@@ -26,9 +28,6 @@ from .transcripts import TranscriptSegment
 
 if TYPE_CHECKING:
     from .transcriber import Recognizer, TranscribeOptions
-
-AUTO, DETECT = "auto", "detect"  # as in transcriber.py, which imports this module
-
 
 
 def align_segments(
@@ -56,6 +55,12 @@ def align_segments(
         codes = [recognizer.resolve_language(language)] * len(plans)
     else:  # each segment's own language, where the transcript gives one
         codes = [recognizer.resolve_language(group[0].language or AUTO) for group, _ in plans]
+    if model.adapters is not None:  # MMS: the segments' one language chooses the adapter and vocabulary
+        if len(set(codes)) > 1:
+            raise AlignmentError(f"the segments are in several languages ({', '.join(sorted(map(str, set(codes))))}); "
+                                 "a model with language adapters aligns one language at a time")
+        model = language_target(model, codes[0]).model
+        vocabulary = model.vocabulary
     allowed = {code: table.token_ids(code) for code in {*codes, *candidates} if code} if table is not None else {}
     columns = _columns(items, vocabulary, [allowed[c] if c else None for c in {*codes, *candidates}])
     fs = model.frame_seconds

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -53,13 +54,18 @@ def _run_in_fp32(module: torch.nn.Module, output_dtype: torch.dtype) -> None:
 
 
 class TorchBackend:
-    """transformers' Wav2Vec2ForCTC in PyTorch, with SDPA attention and inference mode.
+    """A transformers CTC speech model (AutoModelForCTC: wav2vec2, HuBERT, WavLM, ...) in PyTorch,
+    with SDPA attention where the architecture has it, and inference mode.
 
-    The convolutional feature encoder runs time-major (fast_frontend.py: same result, 1.8x faster
-    in fp32, 4.4x in bf16). In bf16 or fp16, two small parts stay in fp32: the positional convolution (weight-normalised,
+    Where it applies (fast_frontend.py), the convolutional feature encoder runs time-major (same
+    result, 1.8x faster in fp32, 4.4x in bf16). In bf16 or fp16, two small parts stay in fp32: the positional convolution (weight-normalised,
     kernel 128; in bf16 it put a 28 % error into the hidden states of the test model, where the
     whole bf16 network flipped 13 % of frame argmaxes against 0-1 % with it in fp32) and the CTC
     head (logits near 100 have a bf16 resolution of 0.5). Together about 2 % of the computation.
+    Both are found through the model's base model, whatever the architecture calls it.
+
+    Checkpoints with per-language adapters (MMS) switch them with `use_adapter`, under
+    `adapter_lock` together with the forward pass that needs them.
     """
 
     def __init__(self, network: Any, runtime: Runtime) -> None:
@@ -67,9 +73,35 @@ class TorchBackend:
         self.runtime = runtime
         network.to(runtime.device, runtime.dtype).eval()
         self.time_major_features = install_time_major_features(network)
+        self.adapter: str | None = None  # the language adapter loaded (None: the weights as saved)
+        self.adapter_lock = threading.Lock()
+        self._fp32_head: Any = None
         if runtime.dtype != torch.float32:
-            _run_in_fp32(network.wav2vec2.encoder.pos_conv_embed, runtime.dtype)
-            _run_in_fp32(network.lm_head, torch.float32)
+            position = getattr(getattr(network.base_model, "encoder", None), "pos_conv_embed", None)
+            if position is not None:
+                _run_in_fp32(position, runtime.dtype)
+            self._keep_head_in_fp32()
+
+    def _keep_head_in_fp32(self) -> None:
+        head = getattr(self.network, "lm_head", None)
+        if self.runtime.dtype != torch.float32 and head is not None and head is not self._fp32_head:
+            _run_in_fp32(head, torch.float32)
+            self._fp32_head = head
+
+    def use_adapter(self, code: str) -> None:
+        """Load language `code`'s adapter weights (and CTC head) into the network, unless loaded already.
+
+        The file must be local already (a model folder, or the Hub cache: see adapters.py). Hold
+        `adapter_lock` from this call to the end of the forward pass that needs it.
+        """
+        if self.adapter == code:
+            return
+        try:
+            self.network.load_adapter(code, local_files_only=True)
+        except (OSError, ValueError) as error:
+            raise ModelLoadError(f"could not load the adapter of language '{code}': {str(error).splitlines()[0]}") from error
+        self._keep_head_in_fp32()  # load_adapter replaces the head when the vocabulary size changes
+        self.adapter = code
 
     def forward(self, values: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
         inputs = torch.from_numpy(values).to(self.runtime.device, self.runtime.dtype)

@@ -11,8 +11,9 @@ from typing import Any, Sequence
 from .decoders.cli import add_decoder_arguments, add_lm_arguments, decoder_options, run_lm
 from .errors import PolyasrError
 from .inference import BatchOptions
+from .language_codes import english_name
 from .languages import language_name
-from .model import default_model, load_language_table
+from .model import default_model, list_languages
 from .lang_ids import read_language_table, write_language_table_json
 from .results import Transcription
 from .transcriber import AUTO, TranscribeOptions, load
@@ -317,15 +318,9 @@ def _export(args: argparse.Namespace) -> int:
 
 
 def _languages(args: argparse.Namespace) -> int:
-    name = args.model or default_model()
-    table = load_language_table(name)
-    if table is None:
-        _error(f"model '{name}' has no language table (lang_ids.json / lang_ids.pk)")
-        return 1
-    for code in sorted(table.ids):
-        count = len(table.ids[code])
-        note = f"{count} characters" if count else "empty table: cannot restrict decoding"
-        print(f"{code}\t{language_name(code)}\t{note}")
+    _, listing = list_languages(args.model or default_model())
+    for code, detail in listing:
+        print(f"{code}\t{english_name(code)}\t{detail}")
     return 0
 
 

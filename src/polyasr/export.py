@@ -26,7 +26,7 @@ from .backends import EXPORT_INFO_FILE, ONNX_FILE
 from .errors import ModelLoadError, OptionsError, PolyasrError
 from .lang_ids import write_language_table_json
 from .checkpoint import ModelFiles, load_tokenizer
-from .model import default_model, load_language_table
+from .model import default_model, load_language_table, load_network
 
 OPSET = 17
 
@@ -59,7 +59,7 @@ def export_onnx(model: str | None, output: str | Path, options: ExportOptions = 
         from onnxruntime.transformers.optimizer import optimize_model
     except ImportError as error:
         raise PolyasrError("exporting to ONNX needs: pip install 'polyasr[onnx]'") from error
-    from transformers import AutoFeatureExtractor, Wav2Vec2ForCTC
+    from transformers import AutoConfig, AutoFeatureExtractor
 
     if options.quantize not in (None, "int8"):
         raise OptionsError(f"unknown quantization {options.quantize!r}; use int8 or none")
@@ -67,7 +67,10 @@ def export_onnx(model: str | None, output: str | Path, options: ExportOptions = 
     folder = Path(output)
     folder.mkdir(parents=True, exist_ok=True)
     files = ModelFiles(name)
-    network = files.load(Wav2Vec2ForCTC, "its weights", attn_implementation="eager").float().eval()
+    config = files.load(AutoConfig, "its configuration")
+    if getattr(config, "adapter_attn_dim", None) is not None:
+        raise OptionsError(f"model '{name}' has per-language adapters, which the ONNX export cannot switch; run it with PyTorch")
+    network = load_network(files, config, attention="eager").float().eval()
     table = load_language_table(files)
     with tempfile.TemporaryDirectory(dir=folder) as scratch:
         raw = Path(scratch) / "raw.onnx"

@@ -9,8 +9,12 @@ product over the windows its kernel sees (`unfold`; it also exports to ONNX), fo
 LayerNorm and GELU on the last axis: 0.41 s in fp32 and 0.14 s in bf16 on the same input, equal to
 transformers' output within 1e-5 in fp32.
 
-Only for layer-norm feature encoders (`feat_extract_norm="layer"`, as XLSR-53 and its fine-tunings
-use); other models keep transformers' forward.
+Only where the configuration matches what this implements: every layer of the feature encoder is
+one of transformers' conv + LayerNorm + activation layers (wav2vec2 and XLSR with
+`feat_extract_norm="layer"`, and the same layers in HuBERT, WavLM, data2vec-audio, UniSpeech(-SAT),
+SEW(-D) and wav2vec2-conformer), each an unpadded, undilated, ungrouped Conv1d with a LayerNorm over
+its output channels. Anything else (group-norm front ends such as wav2vec2-base's, a class this
+module does not know) keeps transformers' forward: never a silently different computation.
 """
 
 from __future__ import annotations
@@ -34,20 +38,42 @@ def time_major_features(conv_layers: Any, samples: torch.Tensor) -> torch.Tensor
     return hidden.transpose(1, 2)
 
 
-def _supported(encoder: Any) -> bool:
-    for layer in getattr(encoder, "conv_layers", ()):
-        conv = getattr(layer, "conv", None)
-        if not isinstance(conv, torch.nn.Conv1d) or not isinstance(getattr(layer, "layer_norm", None), torch.nn.LayerNorm):
-            return False
-        if conv.groups != 1 or conv.dilation != (1,) or conv.padding != (0,):
-            return False
-    return bool(getattr(encoder, "conv_layers", None))
+# transformers' conv layers whose forward is exactly conv -> LayerNorm over channels -> activation
+LAYER_NORM_CONV_LAYERS = frozenset({
+    "Wav2Vec2LayerNormConvLayer", "HubertLayerNormConvLayer", "WavLMLayerNormConvLayer", "Data2VecAudioConvLayer",
+    "UniSpeechLayerNormConvLayer", "UniSpeechSatLayerNormConvLayer", "SEWLayerNormConvLayer",
+    "SEWDLayerNormConvLayer", "Wav2Vec2ConformerLayerNormConvLayer",
+})
+
+
+def _supported_layer(layer: Any) -> bool:
+    conv, norm = getattr(layer, "conv", None), getattr(layer, "layer_norm", None)
+    return (
+        type(layer).__name__ in LAYER_NORM_CONV_LAYERS
+        and type(layer).__module__.startswith("transformers.models.")
+        and isinstance(conv, torch.nn.Conv1d)
+        and conv.groups == 1 and conv.dilation == (1,) and conv.padding == (0,)
+        and isinstance(norm, torch.nn.LayerNorm) and tuple(norm.normalized_shape) == (conv.out_channels,)
+        and callable(getattr(layer, "activation", None))
+    )
+
+
+def feature_encoder(network: Any) -> Any:
+    """The convolutional feature encoder of a transformers CTC speech model, or None."""
+    return getattr(getattr(network, "base_model", None), "feature_extractor", None)
+
+
+def time_major_applies(network: Any) -> bool:
+    """True when the network's feature encoder is one the time-major form computes exactly."""
+    encoder = feature_encoder(network)
+    layers = getattr(encoder, "conv_layers", None)
+    return type(encoder).__name__.endswith("FeatureEncoder") and bool(layers) and all(_supported_layer(x) for x in layers)
 
 
 def install_time_major_features(network: Any) -> bool:
-    """Give this network instance the time-major feature encoder; False (unchanged) if unsupported."""
-    encoder = getattr(getattr(network, "wav2vec2", None), "feature_extractor", None)
-    if encoder is None or not _supported(encoder):
+    """Give this network instance the time-major feature encoder; False (unchanged) where it does not apply."""
+    if not time_major_applies(network):
         return False
+    encoder = feature_encoder(network)
     encoder.forward = types.MethodType(lambda self, samples: time_major_features(self.conv_layers, samples), encoder)
     return True

@@ -136,9 +136,9 @@ class StreamingSession:
     ) -> None:
         if language is not None and language.lower() == DETECT:
             raise LanguageError("live streaming cannot detect the language; use 'auto' or a language code")
-        self.model = recognizer.model
         self.options = options
         self._decoder = recognizer.decoder(language, decoder)  # LanguageError for an unknown language
+        self.model = self._decoder.model  # for an adapter model (MMS), the one with this language's adapter
         self.language = self._decoder.language
         vocabulary = self.model.vocabulary
         self._blank = vocabulary.blank_id

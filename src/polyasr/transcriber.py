@@ -13,12 +13,12 @@ from .audio import AudioInput
 from .decoders.engine import Decoder, DecoderCache
 from .decoders.options import AUTO, DETECT, DecoderOptions
 from .decoding import Decoded
-from .errors import LanguageError, PolyasrError
+from .errors import PolyasrError
 from .diarization import DiarizationOptions, Diarizer, assign_speakers
 from .inference import BatchOptions, InputResult, PairReducer, rereadable, run_inference
-from .lang_ids import LanguageTable
 from .langid import LanguageCalibration, LanguageFrames, LanguageReducer
 from .model import CTCModel, load_ctc_model
+from .model_languages import identification_table, language_target, resolve_code
 from .results import Transcription
 from .runtime import RuntimeOptions
 from .align_job import align_segments
@@ -69,30 +69,20 @@ class Recognizer:
         return self._detectors[options]
 
     def languages(self) -> list[str]:
-        """Codes of the languages decoding can be restricted to."""
-        table = self.model.language_table
-        return table.codes() if table is not None else []
-
-    def _table(self, purpose: str) -> LanguageTable:
-        if self.model.language_table is None:
-            reason = self.model.language_table_note or "it ships no lang_ids.json or lang_ids.pk"
-            raise LanguageError(
-                f"model '{self.model.name}' has no language table ({reason}), so it cannot {purpose}; use language='auto'"
-            )
-        return self.model.language_table
+        """Codes `language=` accepts: the language table's, the adapters' (MMS), or a single-language model's own."""
+        codes, _ = self.model.language_codes()
+        return list(codes)
 
     def resolve_language(self, language: str | None) -> str | None:
-        """The table's code for `language`, or None for "auto" (unrestricted decoding)."""
-        if language is None or language.lower() == AUTO:
-            return None
-        return self._table(f"restrict decoding to '{language}'").resolve(language)
+        """The model's code for `language`, or None for "auto"; LanguageError when the model cannot take it."""
+        return resolve_code(self.model, language)
 
     def decoder(self, language: str | None = AUTO, options: DecoderOptions = DecoderOptions()) -> Decoder:
         """The decoder (strategy + language filter) for `language` ("auto" or a code; not "detect")."""
-        return self._decoders.decoder(self.model, options, self.resolve_language(language))
+        return self._decoders.decoder(language_target(self.model, self.resolve_language(language)), options)
 
     def _candidates(self, candidates: Sequence[str] | None) -> tuple[str, ...]:
-        table = self._table("identify languages")
+        table = identification_table(self.model)
         return tuple(dict.fromkeys(table.resolve(c) for c in candidates)) if candidates else tuple(table.codes())
 
     def detect_language(
@@ -121,7 +111,7 @@ class Recognizer:
         """Per input, the frames language identification needs (see LanguageFrames.probabilities)."""
         opts = options or TranscribeOptions()
         codes = self._candidates(candidates)
-        table, blank = self._table("identify languages"), self.model.vocabulary.blank_id
+        table, blank = identification_table(self.model), self.model.vocabulary.blank_id
         return run_inference(
             self.model, audios, lambda: LanguageReducer(table, blank, codes), opts.windows, self.batch,
             sampling_rate, self._detector(opts.vad),
@@ -180,9 +170,9 @@ class Recognizer:
         if opts.diarization is not None:
             return self._diarized_iter(audios, language, word_timestamps, sampling_rate, opts)
         if language is not None and language.lower() == DETECT:
-            base = self._decoders.decoder(self.model, opts.decoder, None)
+            base = self._decoders.decoder(language_target(self.model, None), opts.decoder)
             codes = self._candidates(opts.language_candidates)
-            table, blank = self._table("identify languages"), self.model.vocabulary.blank_id
+            table, blank = identification_table(self.model), self.model.vocabulary.blank_id
             found = run_inference(
                 self.model, audios, lambda: PairReducer(LanguageReducer(table, blank, codes), base.reducer()),
                 opts.windows, self.batch, sampling_rate, self._detector(opts.vad),
@@ -190,7 +180,7 @@ class Recognizer:
             return (self._detected_outcome(item, base, word_timestamps, opts) for item in found)
         decoder = self.decoder(language, opts.decoder)
         results = run_inference(
-            self.model, audios, decoder.reducer, opts.windows, self.batch, sampling_rate, self._detector(opts.vad),
+            decoder.model, audios, decoder.reducer, opts.windows, self.batch, sampling_rate, self._detector(opts.vad),
         )
         return (self._outcome(r, decoder, word_timestamps, opts) for r in results)
 
@@ -209,12 +199,13 @@ class Recognizer:
         """
         opts = options or TranscribeOptions()
         code = self.resolve_language(language)
-        allowed = None if code is None else self.model.language_table.token_ids(code)  # type: ignore[union-attr]
-        tokens = tokenize_transcript(transcript, self.model.vocabulary, allowed)
-        blank = self.model.vocabulary.blank_id
+        target = language_target(self.model, code)
+        model = target.model
+        tokens = tokenize_transcript(transcript, model.vocabulary, target.allowed_ids)
+        blank = model.vocabulary.blank_id
         columns = np.unique(np.r_[blank, tokens.targets]).astype(np.int64)
         (item,) = run_inference(
-            self.model, [audio], lambda: EmissionReducer(columns), opts.windows, self.batch, sampling_rate,
+            model, [audio], lambda: EmissionReducer(columns), opts.windows, self.batch, sampling_rate,
             self._detector(opts.vad),
         )
         if item.error is not None:
@@ -222,16 +213,16 @@ class Recognizer:
         assert item.value is not None
         alignment = forced_align(
             item.value, np.searchsorted(columns, tokens.targets), blank=int(np.searchsorted(columns, blank)),
-            frame_seconds=self.model.frame_seconds,
+            frame_seconds=model.frame_seconds,
         )
-        words, unplaced = aligned_words(tokens, alignment, self.model.vocabulary, self.model.frame_seconds)
+        words, unplaced = aligned_words(tokens, alignment, model.vocabulary, model.frame_seconds)
         warnings = []
         if tokens.skipped:
             warnings.append(f"skipped characters the model has no token for: {''.join(dict.fromkeys(tokens.skipped))}")
         if unplaced:
             warnings.append(f"words with no alignable character, placed next to their neighbour: {' '.join(unplaced)}")
         return Transcription(
-            text=join_words(words), language=code, duration=item.duration, source=item.source,
+            text=join_words(words), language=target.code, duration=item.duration, source=item.source,
             segments=group_segments(words, opts.segments, keep_words=True), warnings=tuple(warnings),
         )
 
@@ -294,7 +285,7 @@ class Recognizer:
         if not ranked:  # no speech: nothing to restrict
             return Outcome(item.source, self._result(base.decode(summary), base, None, item, words, opts), None)
         code, probability = ranked[0]
-        decoder = self._decoders.decoder(self.model, opts.decoder, code)
+        decoder = self._decoders.decoder(language_target(self.model, code), opts.decoder)
         decoded = decoder.decode(base.restricted_summary(summary, frames, code))
         return Outcome(item.source, self._result(decoded, decoder, probability, item, words, opts), None)
 
@@ -302,7 +293,8 @@ class Recognizer:
         self, decoded: Decoded, decoder: Decoder, probability: float | None, item: InputResult, words: bool,
         opts: TranscribeOptions,
     ) -> Transcription:
-        segments = build_segments(decoded, self.model.vocabulary, self.model.frame_seconds, opts.segments, words)
+        model = decoder.model
+        segments = build_segments(decoded, model.vocabulary, model.frame_seconds, opts.segments, words)
         return Transcription(
             text=decoded.text, language=decoder.language, duration=item.duration, source=item.source, segments=segments,
             language_probability=probability, warnings=decoder.warnings,

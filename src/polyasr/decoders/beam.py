@@ -39,7 +39,7 @@ class DecoderError(PolyasrError):
 class SearchKey:
     """What a loaded search depends on (a search with an LM takes a while to load)."""
 
-    columns: bytes
+    labels: tuple[str, ...]  # the characters of the decoded columns (adapter models differ per language)
     lm: LanguageModelFile | None
     alpha: float
     beta: float
@@ -85,9 +85,10 @@ class SearchCache:
         alpha = options.lm_weight if options.lm_weight is not None else (lm.alpha if lm and lm.alpha is not None else DEFAULT_ALPHA)
         beta = options.word_score if options.word_score is not None else (lm.beta if lm and lm.beta is not None else DEFAULT_BETA)
         unk = lm.unk_score_offset if lm is not None and lm.unk_score_offset is not None else options.unk_score_offset
-        key = SearchKey(language_filter.columns.tobytes(), lm, alpha, beta, unk)
+        labels = tuple(language_filter.labels(vocabulary))
+        key = SearchKey(labels, lm, alpha, beta, unk)
         if key not in self._searches:
-            self._searches[key] = BeamSearch(language_filter.labels(vocabulary), lm, alpha, beta, unk)
+            self._searches[key] = BeamSearch(list(labels), lm, alpha, beta, unk)
         return self._searches[key]
 
 

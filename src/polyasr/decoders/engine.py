@@ -1,10 +1,11 @@
 """One decoder interface for every entry point: a strategy (greedy or beam) plus the language filter.
 
-    decoder = cache.decoder(model, DecoderOptions(strategy="beam"), language="de")
-    results = run_inference(model, audios, decoder.reducer, ...)      # per input: decoder.summary type
+    decoder = cache.decoder(language_target(model, "de"), DecoderOptions(strategy="beam"))
+    results = run_inference(decoder.model, audios, decoder.reducer, ...)  # per input: decoder.summary type
     decoded = decoder.decode(result.value)                           # -> decoding.Decoded
 
-A decoder is built for one language (or None: every printable token). `reducer()` makes the
+A decoder is built for one language (or None: every printable token) and one model: the one whose
+logits it decodes (for a model with per-language adapters, MMS, the one with that language's adapter). `reducer()` makes the
 FrameReducer whose per-frame summary the strategy needs (greedy: the chosen token and its
 probability; beam: the `top_k` tokens and the language's best), `decode(summary)` turns it into
 a `Decoded` (text, token spans, per-frame path), and `decode_logits(logits)` does both for one
@@ -15,12 +16,11 @@ reduced beside language identification's and `restricted_summary` narrows it to 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from ..decoding import Decoded, FrameChoices, GreedyReducer, Vocabulary, decode_frames
-from ..errors import LanguageError
 from ..langid import LanguageFrames
 from ..normalize import normalize_text
 from .beam import BeamSearch, SearchCache, beam_decode
@@ -29,11 +29,16 @@ from .frames import TopTokens, TopTokensReducer
 from .language_model import LanguageModelFile, checkpoint_language_model, read_language_model
 from .options import BEAM, BeamOptions, DecoderOptions
 
+if TYPE_CHECKING:
+    from ..model import CTCModel
+    from ..model_languages import LanguageTarget
+
 
 class Decoder(Protocol):
     """A decoding strategy bound to one model and one language filter."""
 
-    language: str | None  # the language decoding is restricted to; None: unrestricted
+    model: "CTCModel"  # the model whose logits this decoder reads (run_inference runs it)
+    language: str | None  # the language results report (restricted to, or a single-language model's own)
     warnings: tuple[str, ...]  # what the user should know about this decoder (e.g. hotword issues)
 
     def reducer(self) -> Any:
@@ -52,8 +57,9 @@ class Decoder(Protocol):
 class GreedyDecoder:
     """Each frame's best token under the language filter (the model card's decoding)."""
 
-    def __init__(self, vocabulary: Vocabulary, language_filter: LanguageFilter, language: str | None) -> None:
-        self.vocabulary = vocabulary
+    def __init__(self, model: "CTCModel", language_filter: LanguageFilter, language: str | None) -> None:
+        self.model = model
+        self.vocabulary: Vocabulary = model.vocabulary
         self.filter = language_filter
         self.language = language
         self.warnings: tuple[str, ...] = ()
@@ -78,17 +84,18 @@ class BeamDecoder:
     """Prefix beam search with an optional n-gram LM and hotwords (see beam.py)."""
 
     def __init__(
-        self, vocabulary: Vocabulary, language_filter: LanguageFilter, language: str | None, search: BeamSearch,
-        options: BeamOptions, frame_seconds: float, warnings: tuple[str, ...] = (),
+        self, model: "CTCModel", language_filter: LanguageFilter, language: str | None, search: BeamSearch,
+        options: BeamOptions, warnings: tuple[str, ...] = (),
     ) -> None:
-        self.vocabulary = vocabulary
+        self.model = model
+        self.vocabulary: Vocabulary = model.vocabulary
         self.filter = language_filter
         self.language = language
         self.search = search
         self.options = options
-        self.frame_seconds = frame_seconds
+        self.frame_seconds = model.frame_seconds
         self.hotwords, self.hotword_weight = _hotwords(options, language)
-        self.warnings = warnings + _hotword_warnings(options, self.hotwords, language_filter.labels(vocabulary))
+        self.warnings = warnings + _hotword_warnings(options, self.hotwords, language_filter.labels(self.vocabulary))
 
     def reducer(self) -> TopTokensReducer:
         columns = self.filter.columns if self.filter.restricted else None  # None: every token, as "auto" and "detect" need
@@ -125,23 +132,19 @@ class DecoderCache:
             self._lm_files[key] = read_language_model(options.lm) if options.lm else checkpoint_language_model(model_name)
         return self._lm_files[key]
 
-    def decoder(self, model: Any, options: DecoderOptions, language: str | None) -> Decoder:
-        """A decoder for `model` restricted to `language` (a resolved code, or None)."""
+    def decoder(self, target: "LanguageTarget", options: DecoderOptions) -> Decoder:
+        """A decoder for a language choice (`model_languages.language_target`): its model, its token ids."""
+        model, language = target.model, target.code
         vocabulary: Vocabulary = model.vocabulary
-        allowed = None
-        if language is not None:
-            if model.language_table is None:
-                raise LanguageError(f"model '{model.name}' has no language table, so decoding cannot be restricted")
-            allowed = model.language_table.token_ids(language)
-        language_filter = LanguageFilter.for_language(vocabulary, allowed)
+        language_filter = LanguageFilter.for_language(vocabulary, target.allowed_ids)
         if options.strategy != BEAM:
-            return GreedyDecoder(vocabulary, language_filter, language)
+            return GreedyDecoder(model, language_filter, language)
         lm = self.language_model(model.name, options.beam)
         search = self._searches.get(vocabulary, language_filter, lm, options.beam)
         warnings = ()
         if lm is not None and language_filter.columns.size and vocabulary.word_delimiter_id not in language_filter.columns:
             warnings = (f"the language model has no effect on '{language}': its characters include no word delimiter",)
-        return BeamDecoder(vocabulary, language_filter, language, search, options.beam, model.frame_seconds, warnings)
+        return BeamDecoder(model, language_filter, language, search, options.beam, warnings)
 
 
 def _hotwords(options: BeamOptions, language: str | None) -> tuple[tuple[str, ...], float]:

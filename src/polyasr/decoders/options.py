@@ -5,9 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import OptionsError
-
-AUTO = "auto"  # language: decode with every token of the vocabulary (the card's `predict`)
-DETECT = "detect"  # language: identify it, then decode restricted to it
+from ..languages import AUTO, DETECT  # noqa: F401  (re-exported: the language choices next to the strategies)
 GREEDY = "greedy"
 BEAM = "beam"
 STRATEGIES = (GREEDY, BEAM)

@@ -235,6 +235,7 @@ def api_router(options: ServerOptions) -> APIRouter:
 
 def _model_card(request: Request) -> ModelCard:
     state = request.app.state
-    return ModelCard(id=state.options.model_alias, created=state.created, model_name=state.recognizer.model.name)
+    model = state.recognizer.model
+    return ModelCard(id=state.options.model_alias, created=state.created, model_name=model.name, facts=model.describe())
 
 

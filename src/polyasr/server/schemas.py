@@ -7,11 +7,12 @@ from __future__ import annotations
 
 import math
 import zlib
-from typing import Literal
+from typing import Literal, Optional
 
 from pydantic import BaseModel, Field
 
 from ..languages import language_name
+from ..model_facts import ModelFacts
 from ..results import Segment, Transcription
 
 ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
@@ -97,6 +98,7 @@ class ModelCard(BaseModel):
     created: int = Field(description="when the server loaded it (Unix time)")
     owned_by: str = "polyasr"
     model_name: str = Field(description="polyasr extra: the Hub id or folder actually loaded")
+    facts: Optional[ModelFacts] = Field(None, description="polyasr extra: what the model supports and how it runs")
 
 
 class ModelList(BaseModel):
