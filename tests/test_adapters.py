@@ -112,6 +112,19 @@ def test_alignment_with_an_adapter_language(rec: polyasr.Recognizer) -> None:
     assert english.language == "eng" and "".join(c.char for c in first.chars) == "ca" and first.word == "ça"
 
 
+def test_segment_alignment_uses_the_segments_adapter(rec: polyasr.Recognizer) -> None:
+    from polyasr.errors import AlignmentError
+
+    segments = [{"start": 0.0, "end": 1.2, "text": "ça été"}, {"start": 1.2, "end": 2.5, "text": "très"}]
+    aligned = rec.align_segments(noise(3), segments, language="fr", sampling_rate=SR)
+    assert aligned.language == "fra"
+    chars = "".join(c.char for s in aligned.segments for w in s.words for c in w.chars)
+    assert chars == "çaététrès"  # French letters: the French adapter's vocabulary, not the default English one
+    mixed = [{**segments[0], "language": "fr"}, {**segments[1], "language": "en"}]
+    with pytest.raises(AlignmentError, match=r"several languages \(eng, fra\); a model with language adapters aligns"):
+        rec.align_segments(noise(3), mixed, sampling_rate=SR)
+
+
 def test_detection_is_refused_and_auto_uses_the_default(rec: polyasr.Recognizer, folder: Path) -> None:
     with pytest.raises(LanguageError) as error:
         rec.detect_language(noise(4), sampling_rate=SR)

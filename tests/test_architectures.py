@@ -101,6 +101,8 @@ def test_single_language_model_reports_its_language_and_refuses_detection(recogn
     assert str(error.value) == detect
     with pytest.raises(LanguageError, match="cannot identify the spoken language"):
         rec.transcribe(x, language="detect", sampling_rate=SR)
+    segments = rec.align_segments(x, [{"start": 0.0, "end": 2.5, "text": "hello world"}], language="en", sampling_rate=SR)
+    assert segments.language == "en" and [w.word for w in segments.segments[0].words] == ["hello", "world"]
 
 
 def test_model_without_table_or_card_says_so(recognizers, folders) -> None:

@@ -62,7 +62,7 @@ def align_segments(
         model = language_target(model, codes[0]).model
         vocabulary = model.vocabulary
     allowed = {code: table.token_ids(code) for code in {*codes, *candidates} if code} if table is not None else {}
-    columns = _columns(items, vocabulary, [allowed[c] if c else None for c in {*codes, *candidates}])
+    columns = _columns(items, vocabulary, [allowed.get(c) if c else None for c in {*codes, *candidates}])
     fs = model.frame_seconds
     windows = [search_frames(span or (0.0, None), search.margin_seconds, fs) for _, span in plans]
     num_samples = 0
