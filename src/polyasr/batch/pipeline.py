@@ -28,7 +28,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ..errors import BatchJobError, LanguageError, ModelLoadError, PolyasrError
+from ..errors import BatchJobError, ModelLoadError, PolyasrError
 from ..model import default_model, load_language_table
 from ..transcriber import AUTO, DETECT
 from .inputs import InputList, read_inputs
@@ -88,17 +88,16 @@ def _looks_like_path(model: str) -> bool:
 
 def _check_language(job: BatchJobOptions) -> None:
     """A bad --language fails now rather than once per input on the workers (if the driver can read
-    the model's language table; where it cannot, the workers report it per input)."""
+    the model's language table; where it cannot, or the model has none (adapters, a single-language
+    model), the workers' Recognizer decides and reports it per input)."""
     if job.language.lower() in (AUTO, DETECT):
         return
     try:
         table = load_language_table(job.model or default_model())
     except PolyasrError:
         return
-    if table is None:
-        raise LanguageError(f"model '{job.model or default_model()}' has no language table, so it cannot restrict "
-                            f"decoding to '{job.language}'; use --language auto")
-    table.resolve(job.language)
+    if table is not None:
+        table.resolve(job.language)
 
 
 def _default_shards(count: int) -> int:
