@@ -171,3 +171,16 @@ def test_cli_and_export(folder: Path, tmp_path: Path, capsys) -> None:
 
     with pytest.raises(OptionsError, match="has per-language adapters, which the ONNX export cannot switch"):
         export_onnx(str(folder), tmp_path / "onnx")
+
+
+def test_beam_search_decodes_each_adapter_with_its_own_characters(rec: polyasr.Recognizer) -> None:
+    pytest.importorskip("ctc_beam_decoder")
+    from polyasr.decoders import BeamOptions, DecoderOptions
+    from polyasr.transcriber import TranscribeOptions
+
+    x = noise(7)
+    beam1 = TranscribeOptions(decoder=DecoderOptions("beam", BeamOptions(beam_size=1)))
+    for language in ("eng", "fra", "eng"):  # one Recognizer: a search loaded for one adapter must not serve the other
+        greedy = rec.transcribe(x, language=language, sampling_rate=SR)
+        beamed = rec.transcribe(x, language=language, sampling_rate=SR, options=beam1)
+        assert beamed.language == language and beamed.text == greedy.text
