@@ -226,3 +226,23 @@ def test_a_workers_error_is_named_not_rays_wrapper() -> None:
     wrapped = RuntimeError("ray::MapWorker.__init__() (pid=1)\n  File x\npolyasr.errors.ModelLoadError: model 'm' is broken\nSystemException")
     assert pipeline._root_cause(wrapped) == "model 'm' is broken"
     assert pipeline._root_cause(RuntimeError("first\nlast line")) == "last line"
+
+
+def test_decoder_options_reach_the_workers_with_paths_they_can_open(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from polyasr.batch.cli import add_arguments, options_from
+    from polyasr.decoders import BeamOptions, DecoderOptions, Hotword
+    import argparse
+
+    (tmp_path / "model").mkdir()
+    (tmp_path / "de.arpa").write_text("\\data\\\n", encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    args = parser.parse_args(["in/", "-o", "out/", "--model", "model", "--decoder", "beam", "--lm", "de.arpa",
+                              "--beam-size", "8", "--hotwords", "Müller,Zwickau:8"])
+    job, _ = options_from(args)
+    assert job.transcribe.decoder == DecoderOptions("beam", BeamOptions(
+        beam_size=8, lm="de.arpa", hotwords=(Hotword("müller"), Hotword("zwickau", 8.0))))
+    remote = pipeline.named_absolutely(job)
+    assert remote.model == str(tmp_path / "model") and remote.transcribe.decoder.beam.lm == str(tmp_path / "de.arpa")
+    assert remote.transcribe.decoder.beam.hotwords == job.transcribe.decoder.beam.hotwords

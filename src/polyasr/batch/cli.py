@@ -10,6 +10,7 @@ import argparse
 import importlib.util
 import sys
 
+from ..decoders.cli import add_decoder_arguments, decoder_options
 from ..inference import BatchOptions
 from ..transcriber import AUTO
 from ..windows import WindowOptions
@@ -52,6 +53,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--dtype", default="auto", choices=["auto", "fp32", "fp16", "bf16"], help="model precision")
     parser.add_argument("--threads", type=int, default=None, help="torch threads per replica (default: --cpus-per-worker)")
     parser.add_argument("--verbose", "-v", action="store_true", help="show Ray's own logs and progress bars")
+    add_decoder_arguments(parser)
 
 
 def options_from(args: argparse.Namespace) -> tuple[BatchJobOptions, ClusterOptions]:
@@ -64,7 +66,8 @@ def options_from(args: argparse.Namespace) -> tuple[BatchJobOptions, ClusterOpti
     job = BatchJobOptions(
         model=args.model, language=args.language, word_timestamps=args.word_timestamps,
         transcribe=TranscribeOptions(windows=WindowOptions(window_seconds=args.window_seconds),
-                                     vad=VadOptions() if args.vad else None, language_candidates=candidates),
+                                     vad=VadOptions() if args.vad else None, language_candidates=candidates,
+                                     decoder=decoder_options(args)),
         runtime=RuntimeOptions(device=args.device, dtype=args.dtype, threads=args.threads),
         batch=BatchOptions(batch_seconds=args.batch_seconds), output_format=args.format, shards=args.shards,
         files_per_batch=args.files_per_batch, inline_seconds=args.inline_seconds,

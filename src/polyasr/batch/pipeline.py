@@ -41,6 +41,18 @@ from .workers import Transcriber, WorkerOptions, decode_batch
 _RETRIES = 3  # Ray retries of a task or actor call whose worker died
 
 
+def named_absolutely(job: BatchJobOptions) -> BatchJobOptions:
+    """The job with its local model folder and language model file named absolutely: workers start
+    in other folders (and on other nodes, which must see the same paths)."""
+    if job.model and os.path.isdir(job.model):
+        job = replace(job, model=os.path.abspath(job.model))
+    decoder = job.transcribe.decoder
+    if decoder.beam.lm and os.path.exists(decoder.beam.lm):
+        decoder = replace(decoder, beam=replace(decoder.beam, lm=os.path.abspath(decoder.beam.lm)))
+        job = replace(job, transcribe=replace(job.transcribe, decoder=decoder))
+    return job
+
+
 def run_batch(
     inputs: str | InputList,
     output: str,
@@ -55,8 +67,7 @@ def run_batch(
     stay, and a rerun with the same arguments finishes the rest.
     """
     started = time.monotonic()
-    if job.model and os.path.isdir(job.model):  # workers start elsewhere: a folder must be named absolutely
-        job = replace(job, model=os.path.abspath(job.model))
+    job = named_absolutely(job)
     if job.model and cluster.address is None and not os.path.isdir(job.model) and _looks_like_path(job.model):
         raise ModelLoadError(f"model folder '{job.model}' does not exist")  # before Ray starts, not in every actor
     _check_language(job)
