@@ -40,6 +40,23 @@ def test_mel_features_reproduce_resemblyzer() -> None:
     assert raise_volume(x) is not None and np.array_equal(raise_volume(x), x)
 
 
+@pytest.mark.parametrize("line_count", [2, 1])
+def test_a_speakers_label_counts_in_the_cue_limits(line_count: int) -> None:
+    """The "[SPEAKER_00]: " prefix was added after packing: a full cue then needed a third line."""
+    from polyasr.writers import WriterOptions, build_cues
+
+    texts = ["zwölf", "boxkämpfer", "jagen", "viktor", "quer", "über", "den", "großen", "sylter", "deich"] * 4
+    words = tuple(Word(w, 0.3 * i, 0.3 * i + 0.25, 0.9) for i, w in enumerate(texts))
+    segment = Segment(0, 0.0, words[-1].end, " ".join(texts), words, speaker="SPEAKER_01")
+    options = WriterOptions(max_line_count=line_count)
+    cues = build_cues(Transcription(segment.text, "de", 12.0, "x.wav", (segment,)), options)
+    assert len(cues) > 2 and all(cue.text.startswith("[SPEAKER_01]: ") for cue in cues)
+    for cue in cues:
+        lines = cue.text.split("\n")
+        assert len(lines) <= line_count and max(map(len, lines)) <= options.max_line_width, cue.text
+    assert " ".join(cue.text.replace("\n", " ").removeprefix("[SPEAKER_01]: ") for cue in cues) == segment.text
+
+
 def test_clustering_estimates_or_obeys_the_number_of_speakers() -> None:
     rng = np.random.default_rng(0)
     centres = rng.standard_normal((3, 16))

@@ -377,17 +377,30 @@ def _cut(piece: str, space_before: bool, parts: int) -> list[tuple[str, bool]]:
     return [(piece[a:b], space_before and a == 0) for a, b in zip(bounds, bounds[1:]) if b > a]
 
 
-def _fit(tokens: list[_Token], options: WriterOptions) -> list[_Token]:
-    """Tokens that each fit in one cue, even where one "word" does not.
+Atoms = list[tuple[str, bool]]  # (piece of text, preceded by a space)
+
+
+def _prefixed(prefix: Atoms, atoms: Atoms) -> Atoms:
+    """A cue's atoms after its prefix ("[SPEAKER_00]:"), one space between them."""
+    if not prefix or not atoms:
+        return prefix + atoms
+    return [*prefix, (atoms[0][0], True), *atoms[1:]]
+
+
+def _fit(tokens: list[_Token], options: WriterOptions, prefix: Atoms) -> list[_Token]:
+    """Tokens that each fit in one cue after `prefix`, even where one "word" does not.
 
     A token too wide for the cue's lines or lasting longer than a cue is cut into its atoms; an atom
-    wider than a line into line-wide pieces; a piece lasting longer than a cue into shorter pieces
-    (down to single characters). All pieces are timed in proportion to their characters.
+    wider than a line into line-wide pieces (narrower by the prefix when a cue has one line); a
+    piece lasting longer than a cue into shorter pieces (down to single characters). All pieces are
+    timed in proportion to their characters.
     """
     width, longest = options.max_line_width, options.max_cue_seconds
+    if prefix and options.max_line_count == 1:
+        width = max(1, width - len(_wrap(prefix, width)[0]) - 1)
     fitted: list[_Token] = []
     for token in tokens:
-        if _fits(token.atoms, options) and token.end - token.start <= longest:
+        if _fits(_prefixed(prefix, token.atoms), options) and token.end - token.start <= longest:
             fitted.append(token)
             continue
         narrow = [atom for piece, space in token.atoms for atom in _cut(piece, space, math.ceil(len(piece) / width))]
@@ -403,15 +416,15 @@ def _fits(atoms: list[tuple[str, bool]], options: WriterOptions) -> bool:
     return len(lines) <= options.max_line_count and all(len(line) <= options.max_line_width for line in lines)
 
 
-def _pack(tokens: list[_Token], options: WriterOptions) -> list[tuple[float, float, list[tuple[str, bool]]]]:
-    """Greedily group tokens into cues that fit the lines and last at most max_cue_seconds."""
+def _pack(tokens: list[_Token], options: WriterOptions, prefix: Atoms) -> list[tuple[float, float, Atoms]]:
+    """Greedily group tokens into cues that fit the lines after `prefix` and last at most max_cue_seconds."""
     chunks: list[tuple[float, float, list[tuple[str, bool]]]] = []
     atoms: list[tuple[str, bool]] = []
     start = end = 0.0
     for token in tokens:
         if atoms:
             candidate = atoms + token.atoms
-            if token.end - start <= options.max_cue_seconds and _fits(candidate, options):
+            if token.end - start <= options.max_cue_seconds and _fits(_prefixed(prefix, candidate), options):
                 atoms, end = candidate, max(end, token.end)
                 continue
             chunks.append((start, end, atoms))
@@ -422,7 +435,11 @@ def _pack(tokens: list[_Token], options: WriterOptions) -> list[tuple[float, flo
 
 
 def _segment_chunks(start: float, end: float, text: str, segment: Segment | None, options: WriterOptions):
-    """(start, end, atoms) for one segment: the whole segment, or its pieces when too long or too wordy."""
+    """(start, end, atoms) for one segment: the whole segment, or its pieces when too long or too wordy.
+
+    A diarized segment's cues start with its speaker ("[SPEAKER_00]: "), counted in the limits.
+    """
+    prefix: Atoms = [(f"[{segment.speaker}]:", False)] if segment is not None and segment.speaker is not None else []
     has_words = segment is not None and any(word.word.strip() for word in segment.words)
     atoms = _atoms(text)
     if not atoms and has_words:
@@ -430,12 +447,14 @@ def _segment_chunks(start: float, end: float, text: str, segment: Segment | None
         atoms = [atom for token in _word_tokens(segment) for atom in token.atoms]
     if not atoms:
         return []
-    if end - start <= options.max_cue_seconds and _fits(atoms, options):
-        return [(start, end, atoms)]
-    if has_words:
+    if end - start <= options.max_cue_seconds and _fits(_prefixed(prefix, atoms), options):
+        chunks = [(start, end, atoms)]
+    elif has_words:
         assert segment is not None
-        return _pack(_fit(_word_tokens(segment), options), options)
-    return _pack(_fit(_proportional_tokens(text, start, end), options), options)
+        chunks = _pack(_fit(_word_tokens(segment), options, prefix), options, prefix)
+    else:
+        chunks = _pack(_fit(_proportional_tokens(text, start, end), options, prefix), options, prefix)
+    return [(chunk_start, chunk_end, _prefixed(prefix, atoms)) for chunk_start, chunk_end, atoms in chunks]
 
 
 def build_cues(result: Transcription, options: WriterOptions | None = None) -> list[Cue]:
@@ -459,8 +478,6 @@ def build_cues(result: Transcription, options: WriterOptions | None = None) -> l
     longest_ms = max(1, int(options.max_cue_seconds * 1000))
     for start, end, text, segment in pieces:
         for chunk_start, chunk_end, atoms in _segment_chunks(start, end, text, segment, options):
-            if segment is not None and segment.speaker is not None and atoms:  # "[SPEAKER_00]: " on every cue
-                atoms = [(f"[{segment.speaker}]:", False), (atoms[0][0], True), *atoms[1:]]
             lines = _wrap(atoms, options.max_line_width)
             body = "\n".join(line.replace("-->", "->") for line in lines)
             if not body.strip():
