@@ -122,3 +122,43 @@ def test_language_detection_with_vad_counts_speech_regions_only(recognizer, fake
     (detected,) = recognizer.transcribe_batch([x], "detect", word_timestamps=True, sampling_rate=SR, options=fake_vad)
     assert detected.text and detected.language in recognizer.languages()
     assert all(_in_speech(c.start, c.end) for w in detected.words for c in w.chars)
+
+
+def test_a_recognizer_and_its_detector_may_be_shared_between_threads(recognizer, monkeypatch) -> None:
+    """Two threads asking for VAD at once get one detector, and Silero (stateful) runs one call at a time."""
+    import threading
+    import time
+
+    from polyasr import vad, transcriber
+
+    created: list[object] = []
+    inside = {"now": 0, "most": 0}
+
+    def slow_detect(audio, model, **kwargs):
+        inside["now"] += 1
+        inside["most"] = max(inside["most"], inside["now"])
+        time.sleep(0.05)
+        inside["now"] -= 1
+        return [{"start": 0, "end": len(audio)}]
+
+    class SlowToLoad(vad.SileroDetector):
+        def __init__(self, options):
+            time.sleep(0.05)
+            super().__init__(options)
+            self._detect = slow_detect
+            created.append(self)
+
+    monkeypatch.setattr(transcriber, "SileroDetector", SlowToLoad)
+    options = VadOptions(threshold=0.123)  # a key no other test uses
+    block = np.zeros(SR, np.float32)
+    found: list[list[tuple[int, int]]] = []
+    threads = [threading.Thread(target=lambda: found.append(recognizer._detector(options)(block))) for _ in range(4)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        recognizer._detectors.pop(options, None)
+    assert len(created) == 1 and inside["most"] == 1
+    assert found == [[(0, SR)]] * 4

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Iterator, Sequence
 
@@ -51,22 +52,31 @@ class Outcome:
 
 
 class Recognizer:
-    """Speech recognition with one wav2vec2 CTC model. Create it with `polyasr.load()`."""
+    """Speech recognition with one wav2vec2 CTC model. Create it with `polyasr.load()`.
+
+    A Recognizer may be shared between threads: every call keeps its state in its own frames and
+    reducers, the model's forward pass holds no state between calls (PyTorch and ONNX Runtime run
+    concurrent inference), and the speech detectors are created once under a lock and run one call
+    at a time. Threads do not speed each other up, though: the forward pass already uses every core;
+    batch inputs in one `transcribe_iter` call instead (the server does).
+    """
 
     def __init__(self, model: CTCModel, batch: BatchOptions = BatchOptions()) -> None:
         self.model = model
         self.batch = batch
         self._detectors: dict[VadOptions, SpeechDetector] = {}
+        self._detectors_lock = threading.Lock()
         self._diarizers: dict[DiarizationOptions, Diarizer] = {}
         self._decoders = DecoderCache()  # beam searches and language models, loaded on first use
 
     def _detector(self, options: VadOptions | None) -> SpeechDetector | None:
-        """The speech detector for these options, loaded on first use."""
+        """The speech detector for these options, loaded on first use (once, whatever the threads)."""
         if options is None:
             return None
-        if options not in self._detectors:
-            self._detectors[options] = SileroDetector(options)
-        return self._detectors[options]
+        with self._detectors_lock:
+            if options not in self._detectors:
+                self._detectors[options] = SileroDetector(options)
+            return self._detectors[options]
 
     def languages(self) -> list[str]:
         """Codes `language=` accepts: the language table's, the adapters' (MMS), or a single-language model's own."""

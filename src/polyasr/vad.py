@@ -8,6 +8,7 @@ so segments are cut at pauses without it; VAD pays off on recordings with long s
 
 from __future__ import annotations
 
+import threading
 from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Protocol
 
@@ -34,7 +35,11 @@ class SpeechDetector(Protocol):
 
 
 class SileroDetector:
-    """A SpeechDetector backed by Silero VAD."""
+    """A SpeechDetector backed by Silero VAD.
+
+    Silero's model keeps state between the chunks of one call, so calls are serialised by a lock:
+    one detector may be shared between threads (they take turns; VAD is cheap next to the model).
+    """
 
     def __init__(self, options: VadOptions = VadOptions()) -> None:
         try:
@@ -44,18 +49,20 @@ class SileroDetector:
         self.options = options
         self._model: Any = load_silero_vad()
         self._detect = get_speech_timestamps
+        self._lock = threading.Lock()
 
     def __call__(self, block: np.ndarray) -> list[tuple[int, int]]:
         import torch
 
         o = self.options
-        found = self._detect(
-            torch.from_numpy(np.ascontiguousarray(block, dtype=np.float32)), self._model,
-            threshold=o.threshold, sampling_rate=SAMPLE_RATE,
-            min_speech_duration_ms=int(o.min_speech_seconds * 1000),
-            min_silence_duration_ms=int(o.min_silence_seconds * 1000),
-            speech_pad_ms=int(o.speech_pad_seconds * 1000),
-        )
+        with self._lock:
+            found = self._detect(
+                torch.from_numpy(np.ascontiguousarray(block, dtype=np.float32)), self._model,
+                threshold=o.threshold, sampling_rate=SAMPLE_RATE,
+                min_speech_duration_ms=int(o.min_speech_seconds * 1000),
+                min_silence_duration_ms=int(o.min_silence_seconds * 1000),
+                speech_pad_ms=int(o.speech_pad_seconds * 1000),
+            )
         return [(int(r["start"]), int(r["end"])) for r in found]
 
 
