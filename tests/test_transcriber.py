@@ -99,3 +99,23 @@ def test_unreachable_hub_says_how_to_use_a_local_copy(tmp_path: Path) -> None:
     assert message.startswith("could not load model 'voidful/wav2vec2-xlsr-multilingual-56': the Hugging Face Hub cannot be reached")
     assert "--model DIR" in message and "POLYASR_MODEL=DIR" in message
     assert "Traceback" not in out.stderr
+
+
+def test_a_nan_sample_is_repaired_with_a_warning_for_paths_bytes_and_arrays(recognizer, tmp_path: Path) -> None:
+    """A 6 s float WAV with one NaN (second channel) and one inf (first): the same text as the
+    recording with those two samples silenced, and one warning, whatever the input kind."""
+    from audio_factory import write_audio
+
+    x = (0.3 * np.random.default_rng(11).standard_normal((2, 6 * 16_000))).astype(np.float32)
+    clean = x.copy()
+    clean[1, 40_000] = clean[0, 50_000] = 0.0
+    x[1, 40_000], x[0, 50_000] = np.nan, np.inf
+    path = write_audio(tmp_path / "nan.wav", "pcm_f32le", 16_000, x)
+    expected = recognizer.transcribe(clean, sampling_rate=16_000)
+    assert expected.text and expected.warnings == ()
+    for source, name in ((str(path), str(path)), (path.read_bytes(), "<bytes>"), (x, "<array>")):
+        result = recognizer.transcribe(source, sampling_rate=16_000)
+        assert result.text == expected.text
+        assert result.warnings == (f"{name}: 2 NaN or infinite samples were replaced by silence (first at 2.50 s)",)
+    (aligned,) = [recognizer.align(x, "ab", sampling_rate=16_000)]
+    assert aligned.warnings[0].startswith("<array>: 2 NaN or infinite samples")

@@ -35,8 +35,8 @@ import soxr
 from polyasr.errors import AudioError, AudioNotFoundError, CorruptAudioError, EmptyAudioError, UnsupportedAudioError
 
 __all__ = [
-    "SAMPLE_RATE", "AudioInput", "AudioStats", "LevelMeter", "load_audio", "measure_audio", "prefetch_audio",
-    "stream_audio", "resample", "source_name",
+    "SAMPLE_RATE", "AudioInput", "AudioStats", "LevelMeter", "SampleRepairs", "load_audio", "measure_audio",
+    "prefetch_audio", "stream_audio", "resample", "source_name",
 ]
 
 SAMPLE_RATE: int = 16_000
@@ -70,34 +70,72 @@ def resample(samples: np.ndarray, orig_sr: int, target_sr: int = SAMPLE_RATE) ->
     return soxr.resample(x, int(orig_sr), int(target_sr), quality="HQ").astype(np.float32, copy=False)
 
 
-def load_audio(source: AudioInput, sampling_rate: int | None = None) -> np.ndarray:
+class SampleRepairs:
+    """What was repaired while one input was decoded: NaN and infinite samples, replaced by silence.
+
+    A NaN or infinite sample (a float WAV written by a broken filter, say) would otherwise turn the
+    whole input's normalisation into NaN and its transcript into nothing. Replacing it by 0 changes
+    one sample of one channel, inaudibly, so the rest of the recording is kept; `warning()` says
+    how many there were and where the first one was, for Transcription.warnings.
+    """
+
+    def __init__(self) -> None:
+        self.count = 0  # samples replaced, counting each channel's sample
+        self.first_seconds: float | None = None  # time of the first one in the input
+
+    def repair(self, samples: np.ndarray, start_seconds: float, rate: int) -> np.ndarray:
+        """`samples` (frames last: (n,) or (channels, n)) with non-finite values set to 0."""
+        bad = ~np.isfinite(samples)
+        if not bad.any():
+            return samples
+        if self.first_seconds is None:
+            first = int(np.flatnonzero(bad.any(axis=0) if bad.ndim == 2 else bad)[0])
+            self.first_seconds = round(start_seconds + first / rate, 3)
+        self.count += int(bad.sum())
+        return np.where(bad, np.float32(0.0), samples).astype(np.float32, copy=False)
+
+    def warning(self, name: str) -> str | None:
+        """One sentence for the user, or None when nothing was repaired."""
+        if not self.count:
+            return None
+        what = "sample was" if self.count == 1 else "samples were"
+        return (f"{name}: {self.count} NaN or infinite {what} replaced by silence "
+                f"(first at {self.first_seconds:.2f} s)")
+
+
+def load_audio(source: AudioInput, sampling_rate: int | None = None, repairs: SampleRepairs | None = None) -> np.ndarray:
     """Whole input as 1-D float32 mono at 16 kHz.
 
     `sampling_rate` is required for numpy input (ValueError if missing) and ignored for files, bytes
-    and file objects, whose real stream rate is always used.
+    and file objects, whose real stream rate is always used. NaN and infinite samples, in any
+    channel, become silence; pass `repairs` to learn how many there were.
     """
     name = source_name(source)
+    repairs = repairs if repairs is not None else SampleRepairs()
     if isinstance(source, np.ndarray):
-        return _array_to_16k(source, sampling_rate, name)
-    out = np.concatenate([np.zeros(0, np.float32), *_decode_pieces(source, name)])
+        return _array_to_16k(source, sampling_rate, name, repairs)
+    out = np.concatenate([np.zeros(0, np.float32), *_decode_pieces(source, name, repairs)])
     if out.size == 0:
         raise EmptyAudioError(f"{name}: audio is empty (0 samples)")
     return out
 
 
 def stream_audio(
-    source: AudioInput, sampling_rate: int | None = None, block_seconds: float = 30.0
+    source: AudioInput, sampling_rate: int | None = None, block_seconds: float = 30.0,
+    repairs: SampleRepairs | None = None,
 ) -> Iterator[np.ndarray]:
     """Decode incrementally and yield consecutive 16 kHz mono float32 blocks of `block_seconds`.
 
     Every block but the last holds exactly round(block_seconds * 16000) samples, so memory stays
     bounded for long files; concatenating the blocks equals ``load_audio(source, sampling_rate)``.
     `block_seconds` is checked at once (ValueError); audio errors, including EmptyAudioError when
-    the whole input yields no samples, are raised while iterating.
+    the whole input yields no samples, are raised while iterating. NaN and infinite samples become
+    silence, counted in `repairs` when given (see SampleRepairs).
     """
     if not block_seconds > 0:
         raise ValueError(f"block_seconds must be positive, got {block_seconds!r}")
-    return _blocks(source, sampling_rate, max(1, round(block_seconds * SAMPLE_RATE)))
+    repairs = repairs if repairs is not None else SampleRepairs()
+    return _blocks(source, sampling_rate, max(1, round(block_seconds * SAMPLE_RATE)), repairs)
 
 
 @dataclass(frozen=True)
@@ -161,17 +199,17 @@ def prefetch_audio(
             yield done_source, future.result()
 
 
-def _blocks(source: AudioInput, sampling_rate: int | None, block: int) -> Iterator[np.ndarray]:
+def _blocks(source: AudioInput, sampling_rate: int | None, block: int, repairs: SampleRepairs) -> Iterator[np.ndarray]:
     """Generator behind :func:`stream_audio`."""
     name = source_name(source)
     if isinstance(source, np.ndarray):
-        whole = _array_to_16k(source, sampling_rate, name)
+        whole = _array_to_16k(source, sampling_rate, name, repairs)
         for start in range(0, whole.size, block):
             yield whole[start : start + block]
         return
     pending: list[np.ndarray] = []
     have = total = 0
-    for piece in _decode_pieces(source, name):
+    for piece in _decode_pieces(source, name, repairs):
         pending.append(piece)
         have += piece.size
         if have >= block:
@@ -186,8 +224,8 @@ def _blocks(source: AudioInput, sampling_rate: int | None, block: int) -> Iterat
         raise EmptyAudioError(f"{name}: audio is empty (0 samples)")
 
 
-def _array_to_16k(array: np.ndarray, sampling_rate: int | None, name: str) -> np.ndarray:
-    """Validate, scale to float, mix to mono and resample a numpy array."""
+def _array_to_16k(array: np.ndarray, sampling_rate: int | None, name: str, repairs: SampleRepairs) -> np.ndarray:
+    """Validate, scale to float, repair, mix to mono and resample a numpy array."""
     if sampling_rate is None:
         raise ValueError(f"{name}: sampling_rate is required for numpy input (e.g. sampling_rate=16000)")
     if isinstance(sampling_rate, bool) or int(sampling_rate) != sampling_rate or sampling_rate <= 0:
@@ -199,8 +237,6 @@ def _array_to_16k(array: np.ndarray, sampling_rate: int | None, name: str) -> np
     kind = array.dtype.kind
     if kind == "f":
         x = array.astype(np.float32)
-        if not np.isfinite(x).all():
-            raise UnsupportedAudioError(f"{name}: array contains NaN or infinite values")
     elif kind in "iu":
         bits = array.dtype.itemsize * 8
         offset = 2.0 ** (bits - 1) if kind == "u" else 0.0
@@ -214,7 +250,10 @@ def _array_to_16k(array: np.ndarray, sampling_rate: int | None, name: str) -> np
                 f"{name}: cannot tell channels from frames in shape {array.shape} (at most "
                 f"{_MAX_ARRAY_CHANNELS} channels on either axis)"
             )
-        x = x.mean(axis=channel_axis, dtype=np.float32)
+        x = repairs.repair(x if channel_axis == 0 else x.T, 0.0, int(sampling_rate))
+        x = x.mean(axis=0, dtype=np.float32)
+    else:
+        x = repairs.repair(x, 0.0, int(sampling_rate))
     return np.ascontiguousarray(resample(x, int(sampling_rate), SAMPLE_RATE))
 
 
@@ -282,11 +321,11 @@ def _reason(exc: BaseException) -> str:
     return str(getattr(exc, "strerror", None) or exc).rstrip(".")
 
 
-def _decode_pieces(source: AudioInput, name: str) -> Iterator[np.ndarray]:
+def _decode_pieces(source: AudioInput, name: str, repairs: SampleRepairs) -> Iterator[np.ndarray]:
     """Yield 16 kHz mono float32 pieces of any size; a rate change flushes soxr and starts anew."""
     rate = 0
     rs: soxr.ResampleStream | None = None
-    for frame_rate, mono in _native_mono(source, name):
+    for frame_rate, mono in _native_mono(source, name, repairs):
         if frame_rate != rate:
             if rs is not None:
                 yield rs.resample_chunk(np.zeros(0, np.float32), last=True)
@@ -297,8 +336,11 @@ def _decode_pieces(source: AudioInput, name: str) -> Iterator[np.ndarray]:
         yield rs.resample_chunk(np.zeros(0, np.float32), last=True)
 
 
-def _native_mono(source: AudioInput, name: str) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield (sample rate, mono float32 samples) per decoded frame, at the stream's real rate."""
+def _native_mono(source: AudioInput, name: str, repairs: SampleRepairs) -> Iterator[tuple[int, np.ndarray]]:
+    """Yield (sample rate, mono float32 samples) per decoded frame, at the stream's real rate.
+
+    Non-finite samples are repaired in every channel before the channels are averaged and before
+    resampling (which would spread one NaN over its filter's length)."""
     with _open(source, name) as container:
         if not container.streams.audio:
             raise UnsupportedAudioError(f"{name}: no audio stream found (not an audio or video file?)")
@@ -309,6 +351,7 @@ def _native_mono(source: AudioInput, name: str) -> Iterator[tuple[int, np.ndarra
         key: tuple | None = None
         converter: av.AudioResampler | None = None
         seconds, payload, samples, bad = 0.0, 0, 0, 0  # decoded s / packet bytes / samples / bad run
+        seconds_out = 0.0  # seconds of samples yielded so far
         while True:
             try:
                 packet = next(packets, None)  # demux ends with empty flush packets, then stops
@@ -338,7 +381,8 @@ def _native_mono(source: AudioInput, name: str) -> Iterator[tuple[int, np.ndarra
                     "(file truncated or corrupt?)"
                 ) from None
             for f in out:
-                planes = f.to_ndarray()  # (channels, samples) float32
+                planes = repairs.repair(f.to_ndarray(), seconds_out, f.sample_rate)  # (channels, samples) float32
+                seconds_out += planes.shape[1] / f.sample_rate
                 samples += planes.shape[1]
                 mono = planes.mean(axis=0, dtype=np.float32) if len(planes) > 1 else planes[0].copy()
                 yield f.sample_rate, mono

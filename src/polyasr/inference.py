@@ -19,7 +19,7 @@ from typing import Callable, Generic, Iterable, Iterator, Protocol, TypeVar
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, AudioInput, AudioStats, LevelMeter, source_name, stream_audio
+from .audio import SAMPLE_RATE, AudioInput, AudioStats, LevelMeter, SampleRepairs, source_name, stream_audio
 from .batching import plan_batches
 from .decoding import skipped_logits
 from .errors import PolyasrError, UnsupportedAudioError
@@ -75,6 +75,7 @@ class InputResult(Generic[T]):
     num_samples: int
     value: T | None
     error: PolyasrError | None
+    warnings: tuple[str, ...] = ()  # what the user should know about this input (repaired samples)
 
     @property
     def duration(self) -> float:
@@ -91,6 +92,7 @@ class _Job(Generic[T]):
     windows_done: int = 0
     error: PolyasrError | None = None
     added: list[tuple[int, int]] = field(default_factory=list)  # (first frame, frames) handed to the reducer
+    warnings: tuple[str, ...] = ()
 
     def finished(self) -> bool:
         return self.error is not None or self.windows_done == self.windows_total
@@ -131,10 +133,12 @@ def run_inference(
         jobs.append(job)
         try:
             source = rereadable(source)
-            stats, regions = _first_pass(source, sampling_rate, batch.block_seconds, detector, spf)
+            repairs = SampleRepairs()
+            stats, regions = _first_pass(source, sampling_rate, batch.block_seconds, detector, spf, repairs)
         except PolyasrError as error:
             job.error = error
             continue
+        job.warnings = tuple(w for w in [repairs.warning(job.source)] if w)
         job.level, job.num_samples = (stats.mean, stats.variance), stats.num_samples
         stream = _windows(stream_audio(source, sampling_rate, batch.block_seconds), regions, windows, spf)
         count = 0
@@ -156,12 +160,14 @@ def run_inference(
 
 
 def _first_pass(
-    source: AudioInput, sampling_rate: int | None, block_seconds: float, detector: SpeechDetector | None, spf: int
+    source: AudioInput, sampling_rate: int | None, block_seconds: float, detector: SpeechDetector | None, spf: int,
+    repairs: SampleRepairs,
 ) -> tuple[AudioStats, list[tuple[int, int]] | None]:
-    """Decode once: the input's level and, with a detector, its speech regions (frame-aligned starts)."""
+    """Decode once: the input's level, what was repaired and, with a detector, its speech regions
+    (frame-aligned starts)."""
     meter = LevelMeter()
     found: list[tuple[int, int]] = []
-    for block in stream_audio(source, sampling_rate, block_seconds):
+    for block in stream_audio(source, sampling_rate, block_seconds, repairs):
         if detector is not None:
             found += [(meter.count + start, meter.count + end) for start, end in detector(block)]
         meter.add(block)
@@ -214,7 +220,7 @@ def _result(model: CTCModel, job: _Job[T]) -> InputResult[T]:
     num_frames = model.frames_for_samples(job.num_samples)
     _add_skipped_frames(model, job, num_frames)
     value = job.reducer.finish(num_frames)
-    return InputResult(job.source, job.num_samples, value, None)
+    return InputResult(job.source, job.num_samples, value, None, job.warnings)
 
 
 _SKIPPED_CHUNK_FRAMES = 500  # skipped frames handed over at a time (the vocabulary may have 10,000 classes)

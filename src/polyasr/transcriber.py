@@ -226,7 +226,7 @@ class Recognizer:
             frame_seconds=model.frame_seconds,
         )
         words, unplaced = aligned_words(tokens, alignment, model.vocabulary, model.frame_seconds)
-        warnings = []
+        warnings = list(item.warnings)
         if tokens.skipped:
             warnings.append(f"skipped characters the model has no token for: {''.join(dict.fromkeys(tokens.skipped))}")
         if unplaced:
@@ -307,7 +307,7 @@ class Recognizer:
         segments = build_segments(decoded, model.vocabulary, model.frame_seconds, opts.segments, words)
         return Transcription(
             text=decoded.text, language=decoder.language, duration=item.duration, source=item.source, segments=segments,
-            language_probability=probability, warnings=decoder.warnings,
+            language_probability=probability, warnings=(*item.warnings, *decoder.warnings),
         )
 
 
