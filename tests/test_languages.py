@@ -101,7 +101,7 @@ def test_alias_only_counts_when_its_target_is_available():
         normalize_code("sv", ["en", "de"])
 
 
-@pytest.mark.parametrize("typed", ["xx", "rm", "", "romansh", "sv-FI"])
+@pytest.mark.parametrize("typed", ["xx", "rm", "", "romansh", "xx-SE", "rm-FR"])
 def test_unknown_code_lists_the_valid_codes_sorted(typed):
     with pytest.raises(LanguageError) as info:
         normalize_code(typed, ["sv-SE", "ar", "en"])
@@ -114,3 +114,14 @@ def test_language_name():
     assert language_name("sv") == "Swedish"
     assert language_name("zh-TW") == "Chinese (Taiwan)"
     assert language_name("xx") == "xx"
+
+
+@pytest.mark.parametrize(("typed", "code"), [("fr-FR", "fr"), ("en_US", "en"), ("EN-us", "en"), ("pt-BR", "pt"),
+                                             ("sv-FI", "sv-SE"), ("de-CH", "de"), ("zh-HK", "zh-HK"), ("zh-SG", "zh-CN")])
+def test_a_region_tag_falls_back_to_its_language(typed: str, code: str) -> None:
+    assert normalize_code(typed, CATALOGUE) == code
+
+
+def test_an_unknown_language_with_a_region_is_still_unknown() -> None:
+    with pytest.raises(LanguageError, match=r"^unknown language 'xx-YY'; choose one of: ab, ar"):
+        normalize_code("xx-YY", CATALOGUE)

@@ -178,8 +178,9 @@ def normalize_code(code: str, available: Iterable[str]) -> str:
     """Return the spelling in ``available`` of the language the user typed as ``code``.
 
     Tried in order, ignoring case and reading "_" as "-": a code of ``available``, an alias
-    from :data:`ALIASES`, the English name of a catalogued language. An alias or name only
-    counts when the code it stands for is in ``available``.
+    from :data:`ALIASES`, the English name of a catalogued language; then, for a tag with a
+    region or other subtags ("fr-FR", "en_US", "pt-BR"), the same for its language alone ("fr").
+    An alias or name only counts when the code it stands for is in ``available``.
 
     Raises :class:`LanguageError` naming the valid codes when nothing matches.
     """
@@ -190,17 +191,26 @@ def normalize_code(code: str, available: Iterable[str]) -> str:
     by_fold: dict[str, str] = {}
     for choice in choices:
         by_fold.setdefault(_fold(choice), choice)
-    if folded:
-        if folded in by_fold:
-            return by_fold[folded]
-        target = ALIASES.get(folded)
-        if target is None:
-            target = next(
-                (lang.code for lang in _LANGUAGES if lang.name.casefold() == folded), None
-            )
-        if target is not None and _fold(target) in by_fold:
-            return by_fold[_fold(target)]
+    primary = folded.split("-", 1)[0]
+    for candidate in dict.fromkeys([folded, primary] if primary else [folded]):
+        found = _lookup(candidate, by_fold)
+        if found is not None:
+            return found
     raise LanguageError(f"unknown language {code!r}; choose one of: {', '.join(choices)}")
+
+
+def _lookup(folded: str, by_fold: Mapping[str, str]) -> str | None:
+    """The available code that a folded code, alias or English name stands for, if any."""
+    if not folded:
+        return None
+    if folded in by_fold:
+        return by_fold[folded]
+    target = ALIASES.get(folded)
+    if target is None:
+        target = next((lang.code for lang in _LANGUAGES if lang.name.casefold() == folded), None)
+    if target is not None and _fold(target) in by_fold:
+        return by_fold[_fold(target)]
+    return None
 
 
 def language_name(code: str) -> str:
