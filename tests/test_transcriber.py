@@ -54,7 +54,7 @@ def test_language_restriction_emits_only_that_languages_characters(recognizer) -
     x = signals()[1]
     unrestricted = recognizer.transcribe(x, sampling_rate=SR)
     russian = recognizer.transcribe(x, language="RU", sampling_rate=SR)
-    assert russian.language == "ru" and unrestricted.language is None
+    assert russian.language == "ru" and russian.language_probability is None
     assert russian.text and set(russian.text) <= set(CYRILLIC) | {" "}
     assert set(unrestricted.text) - set(CYRILLIC)  # the restriction changed something
 
@@ -119,3 +119,19 @@ def test_a_nan_sample_is_repaired_with_a_warning_for_paths_bytes_and_arrays(reco
         assert result.warnings == (f"{name}: 2 NaN or infinite samples were replaced by silence (first at 2.50 s)",)
     (aligned,) = [recognizer.align(x, "ab", sampling_rate=16_000)]
     assert aligned.warnings[0].startswith("<array>: 2 NaN or infinite samples")
+
+
+def test_auto_reports_the_identified_language_from_the_same_pass_and_keeps_the_text_unrestricted(recognizer) -> None:
+    """"auto" used to return language None; now it names the language "detect" would choose, with
+    its probability, while the text stays the unrestricted argmax decoding."""
+    from polyasr.decoding import GreedyReducer, decode_frames
+    from polyasr.inference import run_inference
+
+    x = signals()[1]
+    auto = recognizer.transcribe(x, sampling_rate=SR)
+    (plain,) = run_inference(recognizer.model, [x], lambda: GreedyReducer(0), sampling_rate=SR)
+    assert auto.text == decode_frames(plain.value, recognizer.model.vocabulary).text
+    ranked = recognizer.detect_language(x, sampling_rate=SR)
+    assert auto.language == ranked[0][0] and auto.language_probability == pytest.approx(ranked[0][1])
+    detected = recognizer.transcribe(x, "detect", sampling_rate=SR)
+    assert (detected.language, detected.language_probability) == (auto.language, auto.language_probability)

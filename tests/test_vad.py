@@ -110,7 +110,10 @@ def test_language_detection_with_vad_counts_speech_regions_only(recognizer, fake
     from polyasr.decoding import SKIPPED_LOGIT
 
     x = (0.2 * np.random.default_rng(4).standard_normal(40 * SR)).astype(np.float32)
-    (item,) = recognizer.detect_language_iter([x], sampling_rate=SR, options=fake_vad)
+    progress: list[float] = []
+    (item,) = recognizer.detect_language_iter([x], sampling_rate=SR, options=fake_vad,
+                                              on_progress=lambda source, done, total: progress.append(done))
+    assert progress[0] == 30.0 and progress[-1] == 40.0  # the skipped 30 s count as done at once
     frames = item.value
     speech = np.zeros(frames.unrestricted.num_frames, bool)
     speech[250:600] = speech[1500:1650] = True

@@ -32,6 +32,10 @@ U = TypeVar("U")
 T_co = TypeVar("T_co", covariant=True)
 
 
+# on_progress(source name, audio seconds done, audio seconds in the input), after each batch
+ProgressCallback = Callable[[str, float, float], None]
+
+
 class FrameReducer(Protocol[T_co]):
     """Consumes the kept logits of an input's windows (in any order) and summarises them."""
 
@@ -93,6 +97,7 @@ class _Job(Generic[T]):
     error: PolyasrError | None = None
     added: list[tuple[int, int]] = field(default_factory=list)  # (first frame, frames) handed to the reducer
     warnings: tuple[str, ...] = ()
+    samples_done: int = 0  # audio the model has covered (with VAD, skipped silence counts as done)
 
     def finished(self) -> bool:
         return self.error is not None or self.windows_done == self.windows_total
@@ -106,8 +111,12 @@ def run_inference(
     batch: BatchOptions = BatchOptions(),
     sampling_rate: int | None = None,
     detector: SpeechDetector | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> Iterator[InputResult[T]]:
     """Run the model over every input and yield each input's result in input order, lazily.
+
+    `on_progress(source, seconds done, seconds total)` is called for an input once its length is
+    known and after every batch that holds one of its windows (for a progress bar; it must not raise).
 
     With a speech `detector`, only speech regions are run through the model; the reducer gets the
     frames of the rest as `decoding.skipped_logits` (certain silence), the one definition of a
@@ -123,7 +132,7 @@ def run_inference(
 
     def flush() -> Iterator[InputResult[T]]:
         nonlocal queued, queued_samples
-        _forward(model, [(j, w) for j, w in queued if j.error is None], batch)
+        _forward(model, [(j, w) for j, w in queued if j.error is None], batch, on_progress)
         queued, queued_samples = [], 0
         while jobs and jobs[0].finished():
             yield _result(model, jobs.pop(0))
@@ -140,6 +149,8 @@ def run_inference(
             continue
         job.warnings = tuple(w for w in [repairs.warning(job.source)] if w)
         job.level, job.num_samples = (stats.mean, stats.variance), stats.num_samples
+        job.samples_done = 0 if regions is None else stats.num_samples - sum(end - start for start, end in regions)
+        _report(job, on_progress)
         stream = _windows(stream_audio(source, sampling_rate, batch.block_seconds), regions, windows, spf)
         count = 0
         while True:
@@ -189,7 +200,9 @@ def _windows(
             yield replace(window, start_sample=window.start_sample + offset)
 
 
-def _forward(model: CTCModel, queued: list[tuple[_Job[T], Window]], batch: BatchOptions) -> None:
+def _forward(
+    model: CTCModel, queued: list[tuple[_Job[T], Window]], batch: BatchOptions, on_progress: ProgressCallback | None
+) -> None:
     """Run queued windows in length-sorted batches and hand each its kept logits."""
     max_samples = max(1, int(batch.batch_seconds * SAMPLE_RATE))
     for group in plan_batches([len(w.samples) for _, w in queued], max_samples, batch.max_batch_size, batch.min_fill):
@@ -200,6 +213,16 @@ def _forward(model: CTCModel, queued: list[tuple[_Job[T], Window]], batch: Batch
             job.reducer.add(window.first_frame(model.samples_per_frame), kept)
             job.added.append((window.first_frame(model.samples_per_frame), len(kept)))
             job.windows_done += 1
+            job.samples_done += len(kept) * model.samples_per_frame
+        for job in {id(queued[i][0]): queued[i][0] for i in group}.values():
+            _report(job, on_progress)
+
+
+def _report(job: _Job, on_progress: ProgressCallback | None) -> None:
+    if on_progress is not None:
+        total = job.num_samples / SAMPLE_RATE
+        done = total if job.finished() else min(job.samples_done / SAMPLE_RATE, total)
+        on_progress(job.source, done, total)
 
 
 def rereadable(source: AudioInput) -> AudioInput:

@@ -9,7 +9,9 @@ own. Scores become probabilities through `LanguageCalibration` (temperature, pri
 per-language biases: uncalibrated defaults today, the place for learned values).
 
 The same frames give the language-restricted decoding of the winner, so `language="detect"`
-costs one forward pass.
+costs one forward pass; and they give the unrestricted decoding, so `language="auto"` reports the
+spoken language from the same pass too (with `keep_frames=False` only the per-language sums are
+kept, not a row per language and frame).
 """
 
 from __future__ import annotations
@@ -34,13 +36,14 @@ class LanguageCalibration:
 
 @dataclass(frozen=True)
 class LanguageFrames:
-    """What language identification keeps per frame (a FrameReducer's summary)."""
+    """What language identification keeps (a FrameReducer's summary)."""
 
     codes: tuple[str, ...]  # candidate languages, in row order
     table_sizes: tuple[int, ...]  # characters in each candidate's table
-    unrestricted: FrameChoices  # each frame's argmax, for the blank mask
-    best_ids: np.ndarray  # (languages, frames) int32: best token of each language per frame
-    best_log_probs: np.ndarray  # (languages, frames) float32: its log-probability
+    unrestricted: FrameChoices  # each frame's argmax (the card's `predict`), also the blank mask
+    acoustic: np.ndarray  # (languages,) float64: summed best in-language log-probability over speech frames
+    best_ids: np.ndarray | None = None  # (languages, frames) int32: best token of each language per frame
+    best_log_probs: np.ndarray | None = None  # (languages, frames) float32: its log-probability
     blank_id: int = 0
 
     def speech(self) -> np.ndarray:
@@ -49,8 +52,7 @@ class LanguageFrames:
 
     def acoustic_scores(self) -> dict[str, float]:
         """Summed log-probability of each language's best tokens over speech frames."""
-        totals = self.best_log_probs[:, self.speech()].sum(axis=1)
-        return {code: float(total) for code, total in zip(self.codes, totals)}
+        return {code: float(total) for code, total in zip(self.codes, self.acoustic)}
 
     def inventory_priors(self) -> dict[str, float]:
         """log(1/characters) per emitted character: a uniform character model of each language.
@@ -80,6 +82,8 @@ class LanguageFrames:
 
     def restricted(self, code: str) -> FrameChoices:
         """The card's language-restricted frame choices for `code` (blank frames stay blank)."""
+        if self.best_ids is None or self.best_log_probs is None:
+            raise ValueError("restricted decoding needs the per-frame rows: LanguageReducer(keep_frames=True)")
         row = self.codes.index(code)
         speech = self.speech()
         tokens = np.where(speech, self.best_ids[row], self.blank_id).astype(np.int64)
@@ -88,34 +92,56 @@ class LanguageFrames:
 
 
 class LanguageReducer:
-    """FrameReducer for language identification over `codes` (all non-empty languages by default)."""
+    """FrameReducer for language identification over `codes` (all non-empty languages by default).
 
-    def __init__(self, table: LanguageTable, blank_id: int, codes: Sequence[str] | None = None) -> None:
+    `keep_frames=True` keeps each language's best token per frame, for the restricted decoding of
+    the winner ("detect"); False keeps only the unrestricted choice per frame and one sum per
+    language ("auto": text unrestricted, language reported), computed on speech frames only.
+    """
+
+    def __init__(
+        self, table: LanguageTable, blank_id: int, codes: Sequence[str] | None = None, keep_frames: bool = True
+    ) -> None:
         self.codes = tuple(codes) if codes is not None else tuple(table.codes())
         self.ids = [table.token_ids(code) for code in self.codes]
         self.blank_id = blank_id
-        # per window, frames first: unrestricted token and probability; per language best id and log-prob
-        self._parts: dict[int, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = {}
+        self.keep_frames = keep_frames
+        self._acoustic = np.zeros(len(self.codes), np.float64)
+        # per window, frames first: unrestricted token and probability (and per language best id and log-prob)
+        self._parts: dict[int, tuple[np.ndarray, ...]] = {}
 
-    def add(self, first_frame: int, logits: np.ndarray) -> None:
-        log_probs = log_softmax(logits)
-        best_ids = np.empty((len(logits), len(self.codes)), np.int32)
-        best_lp = np.empty((len(logits), len(self.codes)), np.float32)
+    def _best(self, log_probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per frame and language: the best in-language token and its log-probability."""
+        best_ids = np.empty((len(log_probs), len(self.codes)), np.int32)
+        best_lp = np.empty((len(log_probs), len(self.codes)), np.float32)
         for column, ids in enumerate(self.ids):
             sub = log_probs[:, ids]
             best = sub.argmax(axis=1)
             best_ids[:, column] = ids[best]
             best_lp[:, column] = sub[np.arange(len(sub)), best]
+        return best_ids, best_lp
+
+    def add(self, first_frame: int, logits: np.ndarray) -> None:
+        log_probs = log_softmax(logits)
         # the unrestricted choice (the card's `predict`) from the same log-probabilities
-        self._parts[first_frame] = (log_probs.argmax(-1), np.exp(log_probs.max(-1)), best_ids, best_lp)
+        tokens, probs = log_probs.argmax(-1), np.exp(log_probs.max(-1))
+        speech = tokens != self.blank_id
+        if self.keep_frames:
+            best_ids, best_lp = self._best(log_probs)
+            self._acoustic += best_lp[speech].sum(axis=0, dtype=np.float64)
+            self._parts[first_frame] = (tokens, probs, best_ids, best_lp)
+        else:
+            self._acoustic += self._best(log_probs[speech])[1].sum(axis=0, dtype=np.float64)
+            self._parts[first_frame] = (tokens, probs)
 
     def finish(self, num_frames: int) -> LanguageFrames:
         def stitched(index: int, dtype: Any, tail: tuple[int, ...] = ()) -> np.ndarray:
             return stitch_frames({f: p[index] for f, p in self._parts.items()}, num_frames, dtype, tail)
 
-        languages = (len(self.codes),)
         unrestricted = FrameChoices(stitched(0, np.int64), stitched(1, np.float32))
-        best_ids = stitched(2, np.int32, languages).T
-        best_lp = stitched(3, np.float32, languages).T
         sizes = tuple(len(ids) for ids in self.ids)
-        return LanguageFrames(self.codes, sizes, unrestricted, best_ids, best_lp, blank_id=self.blank_id)
+        if not self.keep_frames:
+            return LanguageFrames(self.codes, sizes, unrestricted, self._acoustic.copy(), blank_id=self.blank_id)
+        languages = (len(self.codes),)
+        best_ids, best_lp = stitched(2, np.int32, languages).T, stitched(3, np.float32, languages).T
+        return LanguageFrames(self.codes, sizes, unrestricted, self._acoustic.copy(), best_ids, best_lp, self.blank_id)

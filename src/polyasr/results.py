@@ -46,11 +46,11 @@ class Transcription:
     """The transcript of one audio input."""
 
     text: str
-    language: str | None  # the language decoding was restricted to; None for unrestricted ("auto")
+    language: str | None  # the language asked for, or the one identified ("auto", "detect"); None if unknown
     duration: float  # seconds of audio
     source: str  # the input's name: its path, or "<bytes>", "<array>", ...
     segments: tuple[Segment, ...] = ()
-    language_probability: float | None = None  # set when the language was detected
+    language_probability: float | None = None  # set when the language was identified ("auto", "detect")
     warnings: tuple[str, ...] = ()  # things the user should know, e.g. characters the aligner skipped
 
     @property

@@ -16,7 +16,7 @@ from .decoders.options import AUTO, DETECT, DecoderOptions
 from .decoding import Decoded
 from .errors import PolyasrError
 from .diarization import DiarizationOptions, Diarizer, assign_speakers
-from .inference import BatchOptions, InputResult, PairReducer, rereadable, run_inference
+from .inference import BatchOptions, InputResult, PairReducer, ProgressCallback, rereadable, run_inference
 from .langid import LanguageCalibration, LanguageFrames, LanguageReducer
 from .model import CTCModel, load_ctc_model
 from .model_languages import identification_table, language_target, resolve_code
@@ -117,6 +117,7 @@ class Recognizer:
         candidates: Sequence[str] | None = None,
         sampling_rate: int | None = None,
         options: TranscribeOptions | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> Iterator[InputResult[LanguageFrames]]:
         """Per input, the frames language identification needs (see LanguageFrames.probabilities)."""
         opts = options or TranscribeOptions()
@@ -124,7 +125,7 @@ class Recognizer:
         table, blank = identification_table(self.model), self.model.vocabulary.blank_id
         return run_inference(
             self.model, audios, lambda: LanguageReducer(table, blank, codes), opts.windows, self.batch,
-            sampling_rate, self._detector(opts.vad),
+            sampling_rate, self._detector(opts.vad), on_progress,
         )
 
     def transcribe(
@@ -135,6 +136,7 @@ class Recognizer:
         sampling_rate: int | None = None,
         options: TranscribeOptions | None = None,
         diarize: bool = False,
+        on_progress: ProgressCallback | None = None,
     ) -> Transcription:
         """Transcribe one input of any length: a path, bytes, a binary file object, or an array with its rate.
 
@@ -143,7 +145,7 @@ class Recognizer:
         opts = options or TranscribeOptions()
         if diarize and opts.diarization is None:
             opts = replace(opts, diarization=DiarizationOptions())
-        return self.transcribe_batch([audio], language, word_timestamps, sampling_rate, opts)[0]
+        return self.transcribe_batch([audio], language, word_timestamps, sampling_rate, opts, on_progress)[0]
 
     def transcribe_batch(
         self,
@@ -152,10 +154,11 @@ class Recognizer:
         word_timestamps: bool = False,
         sampling_rate: int | None = None,
         options: TranscribeOptions | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> list[Transcription]:
         """Transcribe several inputs sharing batches; raises the first failing input's error."""
         results = []
-        for outcome in self.transcribe_iter(audios, language, word_timestamps, sampling_rate, options):
+        for outcome in self.transcribe_iter(audios, language, word_timestamps, sampling_rate, options, on_progress):
             if outcome.error is not None:
                 raise outcome.error
             assert outcome.result is not None
@@ -169,28 +172,38 @@ class Recognizer:
         word_timestamps: bool = False,
         sampling_rate: int | None = None,
         options: TranscribeOptions | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> Iterator[Outcome]:
         """Transcribe inputs lazily, in input order; a bad input yields an Outcome with its error.
 
         `language` is "auto", "detect" or a code. It is checked before any audio is decoded, so a
-        bad language raises at once. With `options.diarization`, each input is decoded again to
-        find its speakers, and segments are split where the speaker changes.
+        bad language raises at once. "auto" decodes with every token of the vocabulary and, when
+        the model has a language table, also reports the language it identifies from the same
+        frames (`result.language`, `result.language_probability`); "detect" then restricts the
+        text to that language. With `options.diarization`, each input is decoded again to find its
+        speakers, and segments are split where the speaker changes. `on_progress(source, seconds
+        done, seconds total)` follows each input.
         """
         opts = options or TranscribeOptions()
         if opts.diarization is not None:
-            return self._diarized_iter(audios, language, word_timestamps, sampling_rate, opts)
-        if language is not None and language.lower() == DETECT:
-            base = self._decoders.decoder(language_target(self.model, None), opts.decoder)
+            return self._diarized_iter(audios, language, word_timestamps, sampling_rate, opts, on_progress)
+        detector = self._detector(opts.vad)
+        detect = language is not None and language.lower() == DETECT
+        decoder = None if detect else self.decoder(language, opts.decoder)
+        table = self.model.language_table
+        if detect or (decoder is not None and decoder.language is None and table is not None and table.codes()):
+            base = decoder or self._decoders.decoder(language_target(self.model, None), opts.decoder)
             codes = self._candidates(opts.language_candidates)
             table, blank = identification_table(self.model), self.model.vocabulary.blank_id
             found = run_inference(
-                self.model, audios, lambda: PairReducer(LanguageReducer(table, blank, codes), base.reducer()),
-                opts.windows, self.batch, sampling_rate, self._detector(opts.vad),
+                self.model, audios,
+                lambda: PairReducer(LanguageReducer(table, blank, codes, keep_frames=detect), base.reducer()),
+                opts.windows, self.batch, sampling_rate, detector, on_progress,
             )
-            return (self._detected_outcome(item, base, word_timestamps, opts) for item in found)
-        decoder = self.decoder(language, opts.decoder)
+            return (self._detected_outcome(item, base, word_timestamps, opts, restrict=detect) for item in found)
+        assert decoder is not None
         results = run_inference(
-            decoder.model, audios, decoder.reducer, opts.windows, self.batch, sampling_rate, self._detector(opts.vad),
+            decoder.model, audios, decoder.reducer, opts.windows, self.batch, sampling_rate, detector, on_progress,
         )
         return (self._outcome(r, decoder, word_timestamps, opts) for r in results)
 
@@ -201,6 +214,7 @@ class Recognizer:
         language: str | None = AUTO,
         sampling_rate: int | None = None,
         options: TranscribeOptions | None = None,
+        on_progress: ProgressCallback | None = None,
     ) -> Transcription:
         """Times of every word of a known `transcript` in `audio` (CTC forced alignment).
 
@@ -216,7 +230,7 @@ class Recognizer:
         columns = np.unique(np.r_[blank, tokens.targets]).astype(np.int64)
         (item,) = run_inference(
             model, [audio], lambda: EmissionReducer(columns), opts.windows, self.batch, sampling_rate,
-            self._detector(opts.vad),
+            self._detector(opts.vad), on_progress,
         )
         if item.error is not None:
             raise item.error
@@ -260,7 +274,7 @@ class Recognizer:
 
     def _diarized_iter(
         self, audios: Iterable[AudioInput], language: str | None, words: bool, sampling_rate: int | None,
-        opts: TranscribeOptions,
+        opts: TranscribeOptions, on_progress: ProgressCallback | None,
     ) -> Iterator[Outcome]:
         assert opts.diarization is not None
         key = opts.diarization
@@ -269,7 +283,7 @@ class Recognizer:
         diarizer = self._diarizers[key]
         sources = [rereadable(audio) for audio in audios]  # decoded once more for the speakers
         plain = replace(opts, diarization=None)
-        for source, outcome in zip(sources, self.transcribe_iter(sources, language, True, sampling_rate, plain)):
+        for source, outcome in zip(sources, self.transcribe_iter(sources, language, True, sampling_rate, plain, on_progress)):
             if outcome.result is None:
                 yield outcome
                 continue
@@ -286,15 +300,21 @@ class Recognizer:
         decoded = decoder.decode(item.value)
         return Outcome(item.source, self._result(decoded, decoder, None, item, words, opts), None)
 
-    def _detected_outcome(self, item: InputResult, base: Decoder, words: bool, opts: TranscribeOptions) -> Outcome:
+    def _detected_outcome(
+        self, item: InputResult, base: Decoder, words: bool, opts: TranscribeOptions, restrict: bool
+    ) -> Outcome:
+        """The identified language with its probability; the text restricted to it ("detect") or not ("auto")."""
         if item.error is not None:
             return Outcome(item.source, None, item.error)
         assert item.value is not None
         frames, summary = item.value
         ranked = frames.probabilities(opts.calibration)
-        if not ranked:  # no speech: nothing to restrict
+        if not ranked:  # no speech: no language, nothing to restrict
             return Outcome(item.source, self._result(base.decode(summary), base, None, item, words, opts), None)
         code, probability = ranked[0]
+        if not restrict:
+            result = self._result(base.decode(summary), base, probability, item, words, opts)
+            return Outcome(item.source, replace(result, language=code), None)
         decoder = self._decoders.decoder(language_target(self.model, code), opts.decoder)
         decoded = decoder.decode(base.restricted_summary(summary, frames, code))
         return Outcome(item.source, self._result(decoded, decoder, probability, item, words, opts), None)
