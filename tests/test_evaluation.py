@@ -66,12 +66,15 @@ def test_common_voice_tree_end_to_end_through_the_cli(common_voice, tiny_model_d
                  "--output-dir", str(out), "--compare-card", "--plot"])
     captured = capsys.readouterr()
     assert code == 0
-    records = [json.loads(line) for line in (out / CACHE_NAME).read_text(encoding="utf-8").splitlines()]
+    header, *records = [json.loads(line) for line in (out / CACHE_NAME).read_text(encoding="utf-8").splitlines()]
+    assert header["polyasr_cache"] == 1 and header["produced_by"]["model"] == str(tiny_model_dir)
     assert sorted(r["id"] for r in records) == sorted([f"de/common_voice_de_{i}.mp3" for i in range(4)] + [f"ru/common_voice_ru_{i}.mp3" for i in range(3)])
     broken = next(r for r in records if r["id"].endswith("de_3.mp3"))
     assert broken["hypothesis"] is None and "de_3.mp3" in broken["error"]
     assert {r["decoded_as"] for r in records if r["hypothesis"] is not None} == {"de", "ru"}
     summary = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert summary["produced_by"] == header["produced_by"] and summary["normalizer"].startswith("sha256:")
+    assert (summary["produced_by"]["decode"], summary["produced_by"]["precision"]) == ("language", "fp32")
     rows = {row["language"]: row for row in summary["languages"]}
     assert rows["de"]["utterances"] == 3 and rows["ru"]["utterances"] == 3
     assert rows["de"]["hours"] == pytest.approx((1 + 1.5 + 2) / 3600, abs=1e-3)
@@ -97,15 +100,108 @@ def test_a_run_killed_half_way_resumes_and_scores_each_utterance_once(common_voi
     with pytest.raises(KeyboardInterrupt):
         evaluate(recognizer, dataset, out, EvalOptions(), stop_after_three)
     cache = out / CACHE_NAME
-    assert len(cache.read_text(encoding="utf-8").splitlines()) == 3
+    assert len(cache.read_text(encoding="utf-8").splitlines()) == 1 + 3  # what produced them, 3 records
     with open(cache, "a", encoding="utf-8") as handle:
         handle.write('{"id": "ru/common_voice_ru_0.mp3", "langu')  # the kill cut a line short
     seen: list[int] = []
     result = evaluate(recognizer, dataset, out, EvalOptions(), lambda done, total: seen.append(done))
     lines = cache.read_text(encoding="utf-8").splitlines()
-    ids = [json.loads(line)["id"] for line in lines]
+    ids = [json.loads(line)["id"] for line in lines[1:]]
     assert len(ids) == len(set(ids)) == len(dataset.utterances) == 7  # each exactly once, nothing lost
     assert result.resumed == 3 and seen[0] == 3 and seen[-1] == 7
     assert sum(row.utterances for row in result.report.languages) == 6 and len(result.failed) == 1
     again = evaluate(recognizer, dataset, out, EvalOptions())
     assert again.resumed == 7 and again.report == result.report  # nothing recomputed, same scores
+
+
+def _run_cli(common_voice: Path, model: Path, out: Path, *extra: str) -> int:
+    return main(["evaluate", "--dataset", str(common_voice), "--languages", "de,ru", "--model", str(model),
+                 "--dtype", "fp32", "--output-dir", str(out), *extra])
+
+
+def test_a_cache_made_by_another_model_or_decoding_is_refused_in_one_line(common_voice, tiny_model_dir, tmp_path, capsys) -> None:
+    """It used to be reused whatever changed: 'N from an earlier run' and the old numbers."""
+    from tiny_model import build_tiny_model
+
+    other = build_tiny_model(tmp_path / "other-model", seed=1)
+    out = tmp_path / "results"
+    assert _run_cli(common_voice, tiny_model_dir, out) == 0
+    first = (out / "results.md").read_text(encoding="utf-8")
+    capsys.readouterr()
+    for model, extra, changed in ((other, [], "model "), (tiny_model_dir, ["--decode", "auto"], "decode language -> auto")):
+        code = _run_cli(common_voice, model, out, *extra)
+        err = [line for line in capsys.readouterr().err.splitlines() if "missing.mp3" not in line]  # bad rows
+        assert code == 1 and len(err) == 1 and err[0].startswith(f"polyasr: error: {out / CACHE_NAME} holds hypotheses of another run (")
+        assert changed in err[0] and err[0].endswith("use another --output-dir, or --restart to discard them")
+    assert (out / "results.md").read_text(encoding="utf-8") == first  # nothing overwritten
+    assert _run_cli(common_voice, other, out, "--restart") == 0
+    assert "(0 from an earlier run)" in capsys.readouterr().err
+    header = json.loads((out / CACHE_NAME).read_text(encoding="utf-8").splitlines()[0])
+    assert header["produced_by"]["model"] == str(other)
+
+
+def test_changed_utterances_are_decoded_again_and_bad_cache_lines_skipped(common_voice, recognizer, tmp_path) -> None:
+    dataset = read_common_voice(common_voice, languages=["de", "ru"])
+    out = tmp_path / "run"
+    first = evaluate(recognizer, dataset, out)
+    cache = out / CACHE_NAME
+    with open(cache, "ab") as handle:
+        handle.write(b'{"id": "\xff\xfe not utf-8"}\n')  # bad UTF-8
+        handle.write(b'{"id": 5, "language": "de", "audio": "a", "reference": "r", "hypothesis": null, '
+                     b'"duration": "long", "error": null, "decoded_as": null, "key": "k"}\n')  # wrong types
+        handle.write(b'[1, 2, 3]\n')
+    # a changed reference and a changed clip
+    tsv = common_voice / "de" / "test.tsv"
+    tsv.write_text(tsv.read_text(encoding="utf-8").replace("Guten Tag", "Guten Morgen"), encoding="utf-8")
+    clip = common_voice / "ru" / "clips" / "common_voice_ru_0.mp3"
+    write_audio(clip, MP3, 48_000, (0.1 * np.random.default_rng(9).standard_normal(48_000))[None])
+    changed = read_common_voice(common_voice, languages=["de", "ru"])
+    seen: list[int] = []
+    again = evaluate(recognizer, changed, out, EvalOptions(), lambda done, total: seen.append(done))
+    assert again.resumed == 5 and again.changed == 2 and seen == [5, 6, 7]
+    assert any("skipped 3 line(s) that are not valid records (line 9, 10, 11)" in w for w in again.warnings)
+    assert any("2 utterance(s) changed since the earlier run" in w for w in again.warnings)
+    guten = next(r for r in again.records if r.id == "de/common_voice_de_0.mp3")
+    assert guten.reference == "Guten Morgen"  # scored against the new reference, not the cached one
+    assert again.report != first.report or again.records != first.records
+
+
+def test_rows_in_a_language_the_model_lacks_are_bad_rows_not_unrestricted_scores(recognizer, tmp_path) -> None:
+    rng = np.random.default_rng(2)
+    rows = []
+    for i, language in enumerate(["de", "fr", "de"]):  # the tiny model has de, en, ja, ru, rw (empty)
+        path = write_audio(tmp_path / f"{i}.wav", "pcm_s16le", 16_000, np.clip(0.2 * rng.standard_normal((1, 16_000)), -1, 1))
+        rows.append(json.dumps({"audio": str(path), "text": "hallo welt", "language": language}))
+    manifest = tmp_path / "m.jsonl"
+    manifest.write_text("\n".join(rows) + "\n", encoding="utf-8")
+    from polyasr.eval_data import read_manifest
+
+    result = evaluate(recognizer, read_manifest(manifest), tmp_path / "out")
+    assert [b.where for b in result.bad_rows] == ["m.jsonl:2"]
+    assert "language 'fr' is not in the model's language table" in result.bad_rows[0].reason
+    assert [s.language for s in result.report.languages] == ["de"] and result.report.pooled.utterances == 2
+    assert len(result.records) == 2
+
+
+def test_cer_chart_stays_readable_at_56_languages(tmp_path) -> None:
+    """cer.png for 56 languages was 4,344 x 480 px with unreadable labels and one outlier flattening the rest."""
+    import struct
+
+    from polyasr.card_results import card_results
+    from polyasr.eval_report import _axis_limit, plot_cer
+    from polyasr.evaluation import EvalResult
+    from polyasr.scoring import LanguageScore, ScoreReport
+
+    def size(count: int) -> tuple[int, int]:
+        codes = sorted(card_results())[:count]
+        languages = tuple(LanguageScore(c, 10, 0.1, 20.0, 5.0 + i, True) for i, c in enumerate(codes))
+        path = plot_cer(EvalResult(ScoreReport(languages, None, None, 0), (), 0, ()), tmp_path / f"{count}.png")
+        head = path.read_bytes()[:24]
+        assert head[:8] == b"\x89PNG\r\n\x1a\n"
+        return struct.unpack(">II", head[16:24])
+
+    (w5, h5), (w56, h56) = size(5), size(56)
+    assert w5 == w56 == 800  # one row per language: the figure grows downwards, never sideways
+    assert h56 > 5 * h5 and h56 / 56 >= 35  # at least 35 px per language row
+    assert _axis_limit([5.0, 10.0, 12.0, 300.0]) == pytest.approx(1.1 * 12.0)  # an outlier is cut, not scaled to
+    assert _axis_limit([5.0, 10.0, 12.0, 14.0]) == pytest.approx(1.1 * 14.0)

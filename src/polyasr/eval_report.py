@@ -13,6 +13,7 @@ from typing import Any
 from .card_results import CardResult, card_results
 from .errors import PolyasrError
 from .evaluation import EvalResult
+from .normalize import normalizer_fingerprint
 from .scoring import LanguageScore
 
 
@@ -88,9 +89,13 @@ def write_reports(result: EvalResult, output_dir: str | Path, compare_card: bool
     paths[1].write_text(buffer.getvalue(), encoding="utf-8")
     summary = {
         "languages": rows,
+        "produced_by": asdict(result.facts) if result.facts is not None else None,  # what made the hypotheses
+        "normalizer": normalizer_fingerprint(),  # the text normaliser these scores were computed with
         "failed": [asdict(r) for r in result.failed],
+        "bad_rows": [asdict(b) for b in result.bad_rows],
         "skipped_empty_references": result.report.skipped_empty,
         "resumed_from_cache": result.resumed,
+        "changed_since_cache": result.changed,
         "warnings": list(result.warnings),
     }
     paths[2].write_text(json.dumps(summary, ensure_ascii=False, indent=2, allow_nan=False, default=str) + "\n", encoding="utf-8")
@@ -98,7 +103,9 @@ def write_reports(result: EvalResult, output_dir: str | Path, compare_card: bool
 
 
 def plot_cer(result: EvalResult, path: str | Path, compare_card: bool = True) -> Path:
-    """A bar chart of CER per language, the card's beside ours (needs matplotlib: polyasr[plot])."""
+    """A horizontal bar chart of CER per language, best first, the card's beside ours (needs matplotlib:
+    polyasr[plot]). Readable at any number of languages: one row per language, the figure grows
+    with them; the axis stops short of outliers, whose bars are cut with their value written."""
     try:
         import matplotlib
 
@@ -107,18 +114,44 @@ def plot_cer(result: EvalResult, path: str | Path, compare_card: bool = True) ->
     except ImportError as error:
         raise PolyasrError("the CER chart needs matplotlib: pip install 'polyasr[plot]'") from error
     rows = [r for r in _rows(result, compare_card) if r["language"] not in ("pooled", "macro") and r["cer"] is not None]
-    positions = range(len(rows))
-    figure, axes = plt.subplots(figsize=(max(6.0, 0.6 * len(rows) + 2), 4))
-    width = 0.4 if compare_card else 0.8
-    axes.bar([p - width / 2 if compare_card else p for p in positions], [r["cer"] for r in rows], width, label="this run")
+    rows.sort(key=lambda r: (-r["cer"], r["language"]))  # barh draws bottom-up: the best language on top
+    series = [("this run", [r["cer"] for r in rows])]
     if compare_card:
-        card = [r["card_cer"] if r["card_cer"] is not None else 0.0 for r in rows]
-        axes.bar([p + width / 2 for p in positions], card, width, label="model card")
-    axes.set_xticks(list(positions), [r["language"] for r in rows], rotation=45, ha="right")
-    axes.set_ylabel("CER (%)")
-    axes.set_title("Character error rate per language")
-    axes.legend()
+        series.append(("model card", [r["card_cer"] for r in rows]))
+    values = [v for _, column in series for v in column if v is not None]
+    limit = _axis_limit(values)
+    height = 0.8 / len(series)
+    figure, axes = plt.subplots(figsize=(8.0, 1.2 + 0.32 * max(len(rows), 1) * len(series) ** 0.5))
+    for k, (label, column) in enumerate(series):
+        offsets = [i + (k - (len(series) - 1) / 2) * height for i in range(len(rows))]
+        shown = [min(v, limit) if v is not None else 0.0 for v in column]
+        axes.barh(offsets, shown, height, label=label, color=("tab:blue", "tab:gray")[k])
+        for y, value in zip(offsets, column):
+            if value is None:
+                continue
+            text = f"{value:.1f}" + (" ▸" if value > limit else "")
+            inside = value > 0.85 * limit
+            axes.text(min(value, limit) * (0.99 if inside else 1.0) + (0 if inside else 0.005 * limit), y, text,
+                      va="center", ha="right" if inside else "left", fontsize=7, color="white" if inside else "black")
+    axes.set_yticks(range(len(rows)), [f"{r['language']} ({r['utterances']})" for r in rows], fontsize=8)
+    axes.set_ylim(-0.6, len(rows) - 0.4)
+    axes.set_xlim(0, limit)
+    axes.set_xlabel("CER (%)" + ("; ▸ cut at the axis end, value written" if any(v > limit for v in values) else ""))
+    axes.set_title("Character error rate per language (utterances)")
+    axes.grid(axis="x", alpha=0.3)
+    if compare_card:
+        axes.legend(loc="upper right", fontsize=8)  # the best (shortest) bars are at the top
     figure.tight_layout()
-    figure.savefig(path, dpi=120)
+    figure.savefig(path, dpi=100)
     plt.close(figure)
     return Path(path)
+
+
+def _axis_limit(values: list[float]) -> float:
+    """Where the CER axis ends: a little past every value except outliers (more than twice the
+    90th percentile), which would squash the other bars."""
+    if not values:
+        return 1.0
+    typical = float(sorted(values)[int(0.9 * (len(values) - 1))])
+    usual = [v for v in values if v <= 2.0 * typical] or values
+    return max(1.1 * max(usual), 1.0)

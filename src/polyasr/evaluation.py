@@ -1,16 +1,16 @@
 """Evaluating a model on a dataset: transcribe every utterance once, cache hypotheses, score them.
 
-Hypotheses are appended to `<output_dir>/hypotheses.jsonl` as they are produced (one JSON object
-per line, flushed at once), so an interrupted run resumes where it stopped: utterances already in
-the cache are not transcribed again, and each is scored exactly once.
+Hypotheses are appended to `<output_dir>/hypotheses.jsonl` as they are produced (see eval_cache:
+keyed by what produced them and by each utterance's audio, reference and language), so an
+interrupted run resumes where it stopped: utterances already in the cache are not transcribed
+again, and each is scored exactly once. Scores are always recomputed from the hypotheses with the
+current normaliser.
 """
 
 from __future__ import annotations
 
-import json
-import os
 from collections import deque
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -18,12 +18,14 @@ import numpy as np
 
 from .audio import SAMPLE_RATE, prefetch_audio
 from .errors import LanguageError, OptionsError, PolyasrError
-from .eval_data import EvalDataset, Utterance
+from .eval_cache import CACHE_NAME, EvalRecord, HypothesisCache, RunFacts, run_facts, utterance_key
+from .eval_data import BadRow, EvalDataset, Utterance
 from .scoring import ScoredUtterance, ScoreReport, score
 from .decoders.options import DecoderOptions
 from .transcriber import AUTO, DETECT, Recognizer, TranscribeOptions
 
-CACHE_NAME = "hypotheses.jsonl"
+__all__ = ["CACHE_NAME", "DECODE_MODES", "EvalOptions", "EvalRecord", "EvalResult", "evaluate"]
+
 DECODE_MODES = ("language", AUTO, DETECT)
 
 
@@ -36,60 +38,19 @@ class EvalOptions:
     decode_workers: int = 2  # threads decoding audio ahead of the model
     decode_ahead: int = 32  # utterances decoded in advance
     decoder: DecoderOptions = field(default_factory=DecoderOptions)  # greedy, or beam search with an LM
-
-
-@dataclass(frozen=True)
-class EvalRecord:
-    """One utterance's outcome, as stored in hypotheses.jsonl."""
-
-    id: str
-    language: str | None  # the utterance's language as given by the dataset
-    audio: str
-    reference: str
-    hypothesis: str | None  # None when the audio could not be decoded
-    duration: float
-    error: str | None = None
-    decoded_as: str | None = None  # the language decoding was restricted to (None: unrestricted)
+    restart: bool = False  # discard an earlier run's hypotheses in the output folder
 
 
 @dataclass(frozen=True)
 class EvalResult:
     report: ScoreReport
-    records: tuple[EvalRecord, ...]  # every utterance of the dataset, in cache order
+    records: tuple[EvalRecord, ...]  # every scored or undecodable utterance, in dataset order
     resumed: int  # how many came from an earlier run's cache
     failed: tuple[EvalRecord, ...]  # undecodable audio
     warnings: tuple[str, ...] = field(default=())
-
-
-class HypothesisCache:
-    """The append-only JSONL file of records; tolerant of a line cut short by a killed run."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.records: dict[str, EvalRecord] = {}
-        if path.exists():
-            self._load()
-
-    def _load(self) -> None:
-        data = self.path.read_bytes()
-        complete = data[: data.rfind(b"\n") + 1]  # a last line without newline was cut short
-        if len(complete) != len(data):
-            with open(self.path, "r+b") as handle:
-                handle.truncate(len(complete))
-        for line in complete.decode("utf-8").splitlines():
-            try:
-                record = EvalRecord(**json.loads(line))
-            except (ValueError, TypeError):
-                continue  # not one of our records: ignore it
-            self.records[record.id] = record
-
-    def append(self, record: EvalRecord) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(asdict(record), ensure_ascii=False) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        self.records[record.id] = record
+    bad_rows: tuple[BadRow, ...] = ()  # utterances in a language the model lacks: neither decoded nor scored
+    facts: RunFacts | None = None  # what produced the hypotheses
+    changed: int = 0  # cached utterances whose audio, reference or language changed: decoded again
 
 
 def evaluate(
@@ -102,53 +63,72 @@ def evaluate(
     """Transcribe what the cache lacks, then score everything.
 
     `on_progress(done, total)` is called once with what the cache already holds, then per utterance.
+    Raises OptionsError when the output folder holds another run's hypotheses (unless
+    `options.restart`), or when decoding by language is asked of a model without a language table.
     """
     if options.decode not in DECODE_MODES:
         raise OptionsError(f"unknown decode mode {options.decode!r}; choose one of: {', '.join(DECODE_MODES)}")
-    cache = HypothesisCache(Path(output_dir) / CACHE_NAME)
-    resumed = sum(1 for u in dataset.utterances if u.id in cache.records)
-    todo = [u for u in dataset.utterances if u.id not in cache.records]
-    warnings: list[str] = []
+    decode_as, bad_rows = _decoding_languages(recognizer, dataset.utterances, options.decode)
+    kept = [u for u in dataset.utterances if u.id in decode_as]
+    facts = run_facts(recognizer.model, options.decode)
+    cache = HypothesisCache(Path(output_dir) / CACHE_NAME, facts, options.restart)
+    keys = {u.id: utterance_key(u) for u in kept}
+    todo = [u for u in kept if cache.reusable(u, keys[u.id]) is None]
+    changed = sum(1 for u in todo if u.id in cache.records)
+    warnings = list(cache.warnings)
+    if changed:
+        warnings.append(f"{changed} utterance(s) changed since the earlier run (audio, reference or language): decoded again")
     report = on_progress or (lambda done, total: None)
-    done, total = resumed, len(dataset.utterances)
+    done, total = len(kept) - len(todo), len(kept)
     report(done, total)
-    for group, decode_as in _groups(recognizer, todo, options.decode, warnings):
-        for record in _transcribe_group(recognizer, group, decode_as, options):
+    groups: dict[str, list[Utterance]] = {}
+    for u in todo:
+        groups.setdefault(decode_as[u.id], []).append(u)
+    for language, group in sorted(groups.items()):
+        for record in _transcribe_group(recognizer, group, language, keys, options):
             cache.append(record)
             done += 1
             report(done, total)
-    records = tuple(cache.records[u.id] for u in dataset.utterances)
+    records = tuple(cache.records[u.id] for u in kept)
     scored = [
         ScoredUtterance(r.language or "und", r.reference, r.hypothesis, r.duration)
         for r in records
         if r.hypothesis is not None
     ]
     failed = tuple(r for r in records if r.hypothesis is None)
-    return EvalResult(score(scored), records, resumed, failed, tuple(warnings))
+    resumed = len(kept) - len(todo)
+    return EvalResult(score(scored), records, resumed, failed, tuple(warnings), bad_rows, facts, changed)
 
 
-def _groups(
-    recognizer: Recognizer, todo: list[Utterance], mode: str, warnings: list[str]
-) -> Iterator[tuple[list[Utterance], str]]:
-    """Utterances grouped by the language to decode them with (one transcribe pass per group)."""
+def _decoding_languages(
+    recognizer: Recognizer, utterances: tuple[Utterance, ...], mode: str
+) -> tuple[dict[str, str], tuple[BadRow, ...]]:
+    """What each utterance is decoded with ("auto", "detect" or a table code), and the utterances
+    that cannot be: in "language" mode, those whose language the model's table lacks."""
     if mode != "language":
-        yield todo, mode
-        return
-    by_language: dict[str | None, list[Utterance]] = {}
-    for u in todo:
-        by_language.setdefault(u.language, []).append(u)
-    for language, group in sorted(by_language.items(), key=lambda item: item[0] or ""):
-        decode_as = AUTO
-        if language is not None:
-            try:
-                decode_as = recognizer.resolve_language(language) or AUTO
-            except LanguageError:
-                warnings.append(f"language '{language}' is not in the model's language table: decoded unrestricted")
-        yield group, decode_as
+        return {u.id: mode for u in utterances}, ()
+    if recognizer.model.language_table is None:
+        raise OptionsError(
+            f"model '{recognizer.model.name}' has no language table, so --decode language cannot restrict "
+            "decoding to each utterance's language; use --decode auto"
+        )
+    codes: dict[str | None, str | None] = {}
+    for language in {u.language for u in utterances}:
+        try:
+            codes[language] = AUTO if language is None else recognizer.resolve_language(language) or AUTO
+        except LanguageError:
+            codes[language] = None
+    decode_as = {u.id: code for u in utterances if (code := codes[u.language]) is not None}
+    bad = tuple(
+        BadRow(u.id, f"language '{u.language}' is not in the model's language table: not decoded, not scored")
+        for u in utterances
+        if codes[u.language] is None
+    )
+    return decode_as, bad
 
 
 def _transcribe_group(
-    recognizer: Recognizer, group: list[Utterance], decode_as: str, options: EvalOptions
+    recognizer: Recognizer, group: list[Utterance], decode_as: str, keys: dict[str, str], options: EvalOptions
 ) -> Iterator[EvalRecord]:
     """Records of one group, audio decoded in worker threads ahead of the model."""
     waiting: deque[Utterance] = deque()  # decoded, handed to the model, outcome not yet seen
@@ -158,7 +138,7 @@ def _transcribe_group(
         prefetched = prefetch_audio((u.audio for u in group), options.decode_workers, options.decode_ahead)
         for u, (_, samples) in zip(group, prefetched):
             if isinstance(samples, PolyasrError):
-                failures.append(_record(u, None, 0.0, str(samples), None))
+                failures.append(_record(u, keys, None, 0.0, str(samples), None))
             else:
                 waiting.append(u)
                 yield samples
@@ -169,12 +149,15 @@ def _transcribe_group(
         failures.clear()
         u = waiting.popleft()
         if outcome.error is not None:
-            yield _record(u, None, 0.0, str(outcome.error), None)
+            yield _record(u, keys, None, 0.0, str(outcome.error), None)
         else:
             assert outcome.result is not None
-            yield _record(u, outcome.result.text, outcome.result.duration, None, outcome.result.language)
+            restricted_to = None if decode_as == AUTO else outcome.result.language  # auto only reports a language
+            yield _record(u, keys, outcome.result.text, outcome.result.duration, None, restricted_to)
     yield from failures
 
 
-def _record(u: Utterance, hypothesis: str | None, duration: float, error: str | None, decoded_as: str | None) -> EvalRecord:
-    return EvalRecord(u.id, u.language, u.audio, u.text, hypothesis, duration, error, decoded_as)
+def _record(
+    u: Utterance, keys: dict[str, str], hypothesis: str | None, duration: float, error: str | None, decoded_as: str | None
+) -> EvalRecord:
+    return EvalRecord(u.id, u.language, u.audio, u.text, hypothesis, duration, error, decoded_as, keys[u.id])

@@ -337,6 +337,21 @@ def is_character_level(language: str | None) -> bool:
     return rules_for(language).char_level
 
 
+def normalizer_fingerprint() -> str:
+    """A digest of every language's rules and the Unicode version (NFKC depends on it): recorded
+    next to scores, it changes whenever the same hypotheses could score differently."""
+    import hashlib
+    import json
+
+    def plain(rules: NormalizerRules) -> dict[str, Any]:
+        return {f.name: dict(sorted(getattr(rules, f.name).items())) if f.name in _MAPPING_FIELDS
+                else getattr(rules, f.name) for f in fields(rules)}
+
+    table = {code or "": plain(_rules_for_code(code)) for code in (None, *sorted(CATALOGUE))}
+    payload = json.dumps({"unicode": unicodedata.unidata_version, "rules": table}, sort_keys=True, ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+
 class RuleRow(NamedTuple):
     """One row of :func:`rules_table`."""
 
