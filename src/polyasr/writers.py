@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections import Counter
 import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
@@ -54,11 +55,14 @@ class ResultWriter:
     def format(self, result: Transcription) -> str:
         raise NotImplementedError
 
-    def write(self, result: Transcription, output_dir: str | Path) -> Path:
-        """Write `result` to output_dir/<input stem>.<extension> and return that path."""
+    def write(self, result: Transcription, output_dir: str | Path, stem: str | None = None) -> Path:
+        """Write `result` to output_dir/<stem>.<extension> and return that path.
+
+        `stem` defaults to the input's (`output_stem`); for several inputs, `output_stems` gives
+        each a distinct one so that no output replaces another."""
         folder = Path(output_dir)
         folder.mkdir(parents=True, exist_ok=True)
-        path = folder / f"{output_stem(result.source)}.{self.extension}"
+        path = folder / f"{stem or output_stem(result.source)}.{self.extension}"
         path.write_text(self.format(result), encoding="utf-8")
         return path
 
@@ -230,6 +234,42 @@ def output_stem(source: str) -> str:
     if source.startswith("<"):
         return "audio"
     return Path(source).stem or "audio"
+
+
+def _stem_candidates(source: str) -> list[str]:
+    """Ever longer names for an input: 'a', 'a.wav', 'd1_a', 'x_d1_a' (for 'x/d1/a.wav')."""
+    if source.startswith("<"):
+        return ["audio"]
+    path = Path(source)
+    folders = [part for part in path.parent.parts if part not in (path.anchor, ".", "..")]
+    names = [output_stem(source), path.name or "audio"]
+    names += ["_".join([*folders[-k:], output_stem(source)]) for k in range(1, len(folders) + 1)]
+    return list(dict.fromkeys(names))
+
+
+def output_stems(sources: list[str]) -> list[str]:
+    """A distinct file stem for each input, so that one run never writes two outputs to one name.
+
+    Each input gets its stem ('talk' for 'dir/talk.mp3'); inputs sharing one get their file names
+    ('en.wav', 'en.mp3'), then their folders too ('d1_a', 'd2_a' for d1/a.wav and d2/a.wav); an
+    input given twice gets '-2', '-3', ...
+    """
+    candidates = [_stem_candidates(source) for source in sources]
+    level = [0] * len(sources)
+    while True:
+        chosen = [names[k] for names, k in zip(candidates, level)]
+        counts = Counter(chosen)
+        movable = [i for i, name in enumerate(chosen) if counts[name] > 1 and level[i] + 1 < len(candidates[i])]
+        if not movable:
+            break
+        for i in movable:
+            level[i] += 1
+    seen: Counter[str] = Counter()
+    stems = []
+    for name in chosen:
+        seen[name] += 1
+        stems.append(name if seen[name] == 1 else f"{name}-{seen[name]}")
+    return stems
 
 
 # ---------------------------------------------------------------------------------------------
