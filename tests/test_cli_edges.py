@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from audio_factory import write_audio
-from polyasr import cli
+from polyasr import cli, cli_output
 from polyasr.cli import build_parser, main
 from polyasr.writers import WriterOptions, get_writer
 
@@ -88,10 +88,10 @@ def test_unusable_outputs_are_one_line_errors_before_the_model_loads(tiny_model_
 
 def test_a_long_file_shows_a_bar_of_audio_seconds(recognizer, tiny_model_dir, tmp_path, capsys, monkeypatch) -> None:
     path = write_audio(tmp_path / "long.wav", "pcm_s16le", SR, _noise(40.0, 5))
-    monkeypatch.setattr(cli, "BAR_DELAY_SECONDS", 0.0)  # the tiny model is fast; a real one takes minutes
+    monkeypatch.setattr(cli_output, "BAR_DELAY_SECONDS", 0.0)  # the tiny model is fast; a real one takes minutes
     seen: list[tuple[float, float]] = []
-    original = cli._Progress.audio
-    monkeypatch.setattr(cli._Progress, "audio", lambda self, s, done, total: (seen.append((done, total)), original(self, s, done, total)))
+    original = cli_output.Progress.audio
+    monkeypatch.setattr(cli_output.Progress, "audio", lambda self, s, done, total: (seen.append((done, total)), original(self, s, done, total)))
     code = main(["transcribe", str(path), "--model", str(tiny_model_dir), "--dtype", "fp32", "--batch-seconds", "12",
                  "--window-seconds", "10", "--language", "en"])
     err = capsys.readouterr().err
@@ -120,14 +120,16 @@ def _minimal(command: str, tmp_path: Path) -> list[str]:
         "transcribe": ["transcribe", "a.wav"], "detect-language": ["detect-language", "a.wav"],
         "align": ["align", "a.wav", "t.txt"], "evaluate": ["evaluate", "--manifest", "m.jsonl"],
         "export": ["export", "--output", "x"], "serve": ["serve"], "listen": ["listen"], "languages": ["languages"],
-        "convert-lang-ids": ["convert-lang-ids", "a.pk", "a.json"],
+        "convert-lang-ids": ["convert-lang-ids", "a.pk", "a.json"], "batch": ["batch", "a.wav", "-o", "x"],
+        "lm": ["lm", "build", "corpus.txt", "-o", "x.arpa"], "train": ["train", "--manifest", "m.jsonl", "-o", "x"],
     }[command]
 
 
 def test_every_command_takes_verbose_and_its_help_shows_defaults(tmp_path, capsys) -> None:
     parser = build_parser()
     commands = parser._subparsers._group_actions[0].choices
-    assert set(commands) == {"transcribe", "detect-language", "align", "evaluate", "export", "serve", "listen", "languages", "convert-lang-ids"}
+    assert set(commands) == {"transcribe", "detect-language", "align", "evaluate", "export", "serve", "listen", "languages",
+                             "convert-lang-ids", "batch", "lm", "train"}
     for command in commands:
         assert parser.parse_args([*_minimal(command, tmp_path), "--verbose"]).verbose is True, command
     with pytest.raises(SystemExit) as exit_:

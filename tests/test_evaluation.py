@@ -73,7 +73,8 @@ def test_common_voice_tree_end_to_end_through_the_cli(common_voice, tiny_model_d
     assert broken["hypothesis"] is None and "de_3.mp3" in broken["error"]
     assert {r["decoded_as"] for r in records if r["hypothesis"] is not None} == {"de", "ru"}
     summary = json.loads((out / "results.json").read_text(encoding="utf-8"))
-    assert summary["produced_by"] == header["produced_by"] and summary["normalizer"].startswith("sha256:")
+    assert summary["produced_by"] == header["produced_by"] and header["produced_by"]["normalizer"].startswith("sha256:")
+    assert header["produced_by"]["decoder"] == "greedy" and header["produced_by"]["model_revision"].startswith("sha256:")
     assert (summary["produced_by"]["decode"], summary["produced_by"]["precision"]) == ("language", "fp32")
     rows = {row["language"]: row for row in summary["languages"]}
     assert rows["de"]["utterances"] == 3 and rows["ru"]["utterances"] == 3
@@ -128,7 +129,9 @@ def test_a_cache_made_by_another_model_or_decoding_is_refused_in_one_line(common
     assert _run_cli(common_voice, tiny_model_dir, out) == 0
     first = (out / "results.md").read_text(encoding="utf-8")
     capsys.readouterr()
-    for model, extra, changed in ((other, [], "model "), (tiny_model_dir, ["--decode", "auto"], "decode language -> auto")):
+    cases = [(other, [], "model "), (tiny_model_dir, ["--decode", "auto"], "decode language -> auto"),
+             (tiny_model_dir, ["--decoder", "beam", "--beam-size", "8"], "decoder greedy -> beam beam_size=8")]
+    for model, extra, changed in cases:
         code = _run_cli(common_voice, model, out, *extra)
         err = [line for line in capsys.readouterr().err.splitlines() if "missing.mp3" not in line]  # bad rows
         assert code == 1 and len(err) == 1 and err[0].startswith(f"polyasr: error: {out / CACHE_NAME} holds hypotheses of another run (")
@@ -178,7 +181,7 @@ def test_rows_in_a_language_the_model_lacks_are_bad_rows_not_unrestricted_scores
 
     result = evaluate(recognizer, read_manifest(manifest), tmp_path / "out")
     assert [b.where for b in result.bad_rows] == ["m.jsonl:2"]
-    assert "language 'fr' is not in the model's language table" in result.bad_rows[0].reason
+    assert "language 'fr' is not one of the model's languages" in result.bad_rows[0].reason
     assert [s.language for s in result.report.languages] == ["de"] and result.report.pooled.utterances == 2
     assert len(result.records) == 2
 
@@ -205,3 +208,28 @@ def test_cer_chart_stays_readable_at_56_languages(tmp_path) -> None:
     assert h56 > 5 * h5 and h56 / 56 >= 35  # at least 35 px per language row
     assert _axis_limit([5.0, 10.0, 12.0, 300.0]) == pytest.approx(1.1 * 12.0)  # an outlier is cut, not scaled to
     assert _axis_limit([5.0, 10.0, 12.0, 14.0]) == pytest.approx(1.1 * 14.0)
+
+
+def test_the_normaliser_the_version_and_the_lm_file_key_the_cache_too(common_voice, recognizer, tmp_path, monkeypatch) -> None:
+    from polyasr import eval_cache
+    from polyasr.decoders.options import BeamOptions, DecoderOptions
+    from polyasr.errors import OptionsError
+
+    dataset = read_common_voice(common_voice, languages=["de"])
+    out = tmp_path / "run"
+    evaluate(recognizer, dataset, out)
+    monkeypatch.setattr(eval_cache, "normalizer_fingerprint", lambda: "sha256:other-rules")
+    with pytest.raises(OptionsError, match=r"of another run \(normalizer sha256:\w+ -> sha256:other-rules\)"):
+        evaluate(recognizer, dataset, out)
+    monkeypatch.undo()
+    monkeypatch.setattr("polyasr.__version__", "99.0")
+    with pytest.raises(OptionsError, match=r"polyasr_version \S+ -> 99.0\)"):
+        evaluate(recognizer, dataset, out)
+    monkeypatch.undo()
+    assert evaluate(recognizer, dataset, out).resumed == len(dataset.utterances) == 4  # the same facts: reused
+    lm = tmp_path / "de.arpa"
+    lm.write_text("one LM", encoding="utf-8")
+    first = eval_cache.decoder_description(DecoderOptions("beam", BeamOptions(lm=str(lm))))
+    lm.write_text("another LM", encoding="utf-8")
+    second = eval_cache.decoder_description(DecoderOptions("beam", BeamOptions(lm=str(lm))))
+    assert first.startswith(f"beam lm={lm}@sha256:") and second.startswith(f"beam lm={lm}@sha256:") and first != second

@@ -36,8 +36,13 @@ def _add_model_options(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_verbose(parser: argparse.ArgumentParser) -> None:
-    if "--verbose" not in parser._option_string_actions:  # a command's own module may define it
-        parser.add_argument("--verbose", "-v", action="store_true", help="say which model, backend, device and dtype run")
+    """--verbose on a command, or on each of its own subcommands (`lm build`)."""
+    nested = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+    for action in nested:
+        for subparser in action.choices.values():
+            _add_verbose(subparser)
+    if not nested and "--verbose" not in parser._option_string_actions:  # a command's own module may define it
+        parser.add_argument("--verbose", "-v", action="store_true", help="say more about what runs (model, backend, device, dtype, files)")
 
 
 def _add_output_options(parser: argparse.ArgumentParser) -> None:

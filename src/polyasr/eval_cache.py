@@ -1,7 +1,8 @@
 """The evaluation cache: hypotheses.jsonl, keyed by what produced it and by each utterance.
 
 The file's first line records what produced the hypotheses (`RunFacts`: model and revision,
-backend, device and precision, decoding mode, polyasr version); every other line is one
+backend, device and precision, decoding mode, decoder options with the LM file's digest, the
+text normaliser's digest, polyasr version); every other line is one
 utterance's `EvalRecord`, with the key of its audio content, reference and language. A cache made
 under other facts is refused in one sentence (or discarded with `restart`); a record whose
 utterance changed (other audio, reference or language) is decoded again; a line that is not a
@@ -19,8 +20,10 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from .decoders.options import BEAM, BeamOptions, DecoderOptions
 from .errors import OptionsError
 from .eval_data import Utterance
+from .normalize import normalizer_fingerprint
 
 CACHE_NAME = "hypotheses.jsonl"
 CACHE_FORMAT = 1  # the header's "polyasr_cache" value
@@ -36,6 +39,8 @@ class RunFacts:
     device: str  # "cpu", "cuda", "mps"
     precision: str  # "fp32", "bf16", "fp16", "int8"
     decode: str  # "language", "auto" or "detect"
+    decoder: str  # "greedy", or "beam" with the beam options that differ from the defaults (see decoder_description)
+    normalizer: str  # "sha256:..." of every language's normalisation rules (normalize.normalizer_fingerprint)
     polyasr_version: str
 
     def differences(self, other: "RunFacts") -> list[str]:
@@ -47,30 +52,60 @@ class RunFacts:
         ]
 
 
-def run_facts(model: Any, decode: str) -> RunFacts:
-    """The facts of a loaded CTCModel decoding in mode `decode`."""
+def run_facts(model: Any, decode: str, decoder: DecoderOptions = DecoderOptions()) -> RunFacts:
+    """The facts of a loaded CTCModel decoding in mode `decode` with `decoder`."""
     from . import __version__
 
     backend = type(model.backend).__name__.removesuffix("Backend").lower()
     return RunFacts(
         model=model.name, model_revision=model_revision(model), backend=backend,
         device=str(model.backend.device).split(":")[0], precision=model.backend.precision, decode=decode,
-        polyasr_version=__version__,
+        decoder=decoder_description(decoder), normalizer=normalizer_fingerprint(), polyasr_version=__version__,
     )
 
 
+def decoder_description(options: DecoderOptions) -> str:
+    """'greedy', or 'beam' followed by each beam option that differs from its default, e.g.
+    'beam beam_size=8 lm=de.arpa@sha256:...' (an LM file is named with the digest of its bytes)."""
+    if options.strategy != BEAM:
+        return options.strategy
+    defaults, parts = BeamOptions(), [BEAM]
+    for f in fields(BeamOptions):
+        value = getattr(options.beam, f.name)
+        if value == getattr(defaults, f.name):
+            continue
+        if f.name == "lm":
+            value = f"{value}@{files_digest(Path(value).expanduser())}"
+        elif f.name == "hotwords":
+            value = ",".join(w.text if w.weight is None else f"{w.text}:{w.weight:g}" for w in value)
+        parts.append(f"{f.name}={value}")
+    return " ".join(parts)
+
+
 def model_revision(model: Any) -> str:
-    """The Hub commit the model was loaded at, or a digest of a local folder's files (names and bytes)."""
+    """The Hub commit the model was loaded at, or a digest of a local folder's files (names and bytes,
+    subfolders such as language_model/ included)."""
     folder = Path(model.name).expanduser()
     if folder.is_dir():
-        digest = hashlib.sha256()
-        for path in sorted(p for p in folder.iterdir() if p.is_file() and not p.name.startswith(".")):
-            digest.update(path.name.encode() + b"\0")
-            with open(path, "rb") as handle:
-                for chunk in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(chunk)
-        return "sha256:" + digest.hexdigest()[:16]
+        return files_digest(folder)
     return str(getattr(model.config, "_commit_hash", None) or "unknown")
+
+
+def files_digest(path: Path) -> str:
+    """'sha256:...' of a file's bytes, or of a folder's files (relative names and bytes; hidden ones skipped)."""
+    digest = hashlib.sha256()
+    if path.is_dir():
+        files = sorted(p for p in path.rglob("*") if p.is_file() and not any(part.startswith(".") for part in p.relative_to(path).parts))
+    else:
+        files = [path] if path.is_file() else []
+    if not files:
+        return "missing"
+    for file in files:
+        digest.update((file.relative_to(path).as_posix() if file != path else "").encode() + b"\0")
+        with open(file, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+    return "sha256:" + digest.hexdigest()[:16]
 
 
 def utterance_key(utterance: Utterance) -> str:

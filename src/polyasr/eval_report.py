@@ -13,7 +13,6 @@ from typing import Any
 from .card_results import CardResult, card_results
 from .errors import PolyasrError
 from .evaluation import EvalResult
-from .normalize import normalizer_fingerprint
 from .scoring import LanguageScore
 
 
@@ -90,7 +89,6 @@ def write_reports(result: EvalResult, output_dir: str | Path, compare_card: bool
     summary = {
         "languages": rows,
         "produced_by": asdict(result.facts) if result.facts is not None else None,  # what made the hypotheses
-        "normalizer": normalizer_fingerprint(),  # the text normaliser these scores were computed with
         "failed": [asdict(r) for r in result.failed],
         "bad_rows": [asdict(b) for b in result.bad_rows],
         "skipped_empty_references": result.report.skipped_empty,

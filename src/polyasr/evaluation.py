@@ -70,7 +70,7 @@ def evaluate(
         raise OptionsError(f"unknown decode mode {options.decode!r}; choose one of: {', '.join(DECODE_MODES)}")
     decode_as, bad_rows = _decoding_languages(recognizer, dataset.utterances, options.decode)
     kept = [u for u in dataset.utterances if u.id in decode_as]
-    facts = run_facts(recognizer.model, options.decode)
+    facts = run_facts(recognizer.model, options.decode, options.decoder)
     cache = HypothesisCache(Path(output_dir) / CACHE_NAME, facts, options.restart)
     keys = {u.id: utterance_key(u) for u in kept}
     todo = [u for u in kept if cache.reusable(u, keys[u.id]) is None]
@@ -103,14 +103,14 @@ def evaluate(
 def _decoding_languages(
     recognizer: Recognizer, utterances: tuple[Utterance, ...], mode: str
 ) -> tuple[dict[str, str], tuple[BadRow, ...]]:
-    """What each utterance is decoded with ("auto", "detect" or a table code), and the utterances
-    that cannot be: in "language" mode, those whose language the model's table lacks."""
+    """What each utterance is decoded with ("auto", "detect" or the model's code), and the utterances
+    that cannot be: in "language" mode, those whose language the model lacks."""
     if mode != "language":
         return {u.id: mode for u in utterances}, ()
-    if recognizer.model.language_table is None:
+    if not recognizer.languages():
         raise OptionsError(
-            f"model '{recognizer.model.name}' has no language table, so --decode language cannot restrict "
-            "decoding to each utterance's language; use --decode auto"
+            f"model '{recognizer.model.name}' names no languages (no language table, adapters or card language), so "
+            "--decode language cannot restrict decoding to each utterance's language; use --decode auto"
         )
     codes: dict[str | None, str | None] = {}
     for language in {u.language for u in utterances}:
@@ -120,7 +120,7 @@ def _decoding_languages(
             codes[language] = None
     decode_as = {u.id: code for u in utterances if (code := codes[u.language]) is not None}
     bad = tuple(
-        BadRow(u.id, f"language '{u.language}' is not in the model's language table: not decoded, not scored")
+        BadRow(u.id, f"language '{u.language}' is not one of the model's languages: not decoded, not scored")
         for u in utterances
         if codes[u.language] is None
     )
