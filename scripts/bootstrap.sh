@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
-# Create .venv and install polyasr into it (editable), once; re-install only when pyproject.toml changes.
+# Create .venv and install polyasr into it (editable), once. Re-install only when pyproject.toml
+# changes or an extra is asked for that is not installed yet; extras installed once stay (the
+# install takes the union), so switching between scripts/polyasr, scripts/test and
+# POLYASR_EXTRAS=server scripts/polyasr does not re-install each time.
 # Usage: source scripts/bootstrap.sh [EXTRAS]   e.g. EXTRAS="dev,eval"
 set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -11,10 +14,19 @@ py="${PYTHON:-python3}"
   || { echo "polyasr needs Python >= 3.10 (found $("$py" --version 2>&1)); set PYTHON=/path/to/python3.x" >&2; exit 1; }
 [ -x "$venv/bin/python" ] || "$py" -m venv "$venv"
 
-stamp="$venv/.polyasr-installed"
-want="$(cat "$root/pyproject.toml" | sha256sum | cut -c1-16) extras=$extras"
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
-  echo "polyasr: installing into $venv (first run, or pyproject.toml changed)..." >&2
+stamp="$venv/.polyasr-installed"  # "<pyproject.toml digest> extras=<installed extras>"
+digest="$(sha256sum < "$root/pyproject.toml" | cut -c1-16)"
+had_digest=""; had_extras=""
+[ -f "$stamp" ] && read -r had_digest had_extras < "$stamp" && had_extras="${had_extras#extras=}"
+missing=""
+for extra in ${extras//,/ }; do
+  case ",$had_extras," in *",$extra,"*) ;; *) missing="$missing,$extra" ;; esac
+done
+if [ "$had_digest" != "$digest" ] || [ -n "$missing" ]; then
+  extras="$(printf '%s\n' ${had_extras//,/ } ${extras//,/ } | sort -u | paste -sd, -)"
+  why="first run"; [ -n "$had_digest" ] && why="pyproject.toml changed"
+  [ -n "$had_digest" ] && [ "$had_digest" = "$digest" ] && why="new extras: ${missing#,}"
+  echo "polyasr: installing into $venv ($why)..." >&2
   log="$venv/install.log"
   fail() { tail -n 40 "$log" >&2; echo "polyasr: installation failed; full log: $log" >&2; exit 1; }
   # Keep an existing torch (a CUDA build, say); otherwise take the pinned CPU build.
@@ -26,5 +38,5 @@ if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ]; then
   case ",$extras," in *,dev,*|*,diarize,*)
     "$venv/bin/pip" install --no-deps "resemblyzer==0.1.4" >>"$log" 2>&1 || fail ;;
   esac
-  echo "$want" > "$stamp"
+  echo "$digest extras=$extras" > "$stamp"
 fi

@@ -163,10 +163,20 @@ def test_a_missing_extra_names_the_command_that_installs_it(tiny_model_dir, tmp_
     monkeypatch.setitem(sys.modules, "jiwer", None)  # import jiwer raises ImportError
     for name in ("polyasr.evaluation", "polyasr.scoring", "polyasr.eval_report"):
         monkeypatch.delitem(sys.modules, name, raising=False)
-    monkeypatch.setenv(cli.LAUNCHER_ENV, "scripts/polyasr")
+    monkeypatch.setenv(cli_output.LAUNCHER_ENV, "scripts/polyasr")
     assert main(["evaluate", "--manifest", str(tmp_path / "m.jsonl"), "--model", str(tiny_model_dir)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("polyasr: error: evaluate needs jiwer (") and err.endswith("run it as POLYASR_EXTRAS=eval scripts/polyasr ...")
-    monkeypatch.delenv(cli.LAUNCHER_ENV)
+    monkeypatch.delenv(cli_output.LAUNCHER_ENV)
     assert main(["evaluate", "--manifest", str(tmp_path / "m.jsonl"), "--model", str(tiny_model_dir)]) == 1
     assert capsys.readouterr().err.strip().endswith("pip install 'polyasr[eval]'")
+
+
+def test_under_scripts_polyasr_every_install_hint_names_the_launcher(tiny_model_dir, same_stems, capsys, monkeypatch) -> None:
+    """A library's "pip install 'polyasr[lm]'" would not reach scripts/polyasr's own environment."""
+    monkeypatch.setitem(sys.modules, "ctc_beam_decoder", None)  # as without the lm extra
+    monkeypatch.setenv(cli_output.LAUNCHER_ENV, "scripts/polyasr")
+    argv = ["transcribe", str(same_stems[0]), "--model", str(tiny_model_dir), "--dtype", "fp32", "--decoder", "beam", "-l", "de"]
+    assert main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].endswith("beam search needs ctc-beam-decoder: run it as POLYASR_EXTRAS=lm scripts/polyasr ...")

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 from dataclasses import replace
@@ -12,7 +11,7 @@ from typing import Any, Sequence
 from .cli_args import (
     HelpFormatter, check_output_file, check_output_folder, output_formats, positive_float, positive_int,
 )
-from .cli_output import Progress, emit, for_each_file, report_language, warn, writes_files
+from .cli_output import Progress, emit, for_each_file, launcher_hint, report_language, warn, writes_files
 from .decoders.cli import add_decoder_arguments, add_lm_arguments, decoder_options, run_lm
 from .errors import OptionsError, PolyasrError
 from .inference import BatchOptions
@@ -25,7 +24,6 @@ from .vad import VadOptions
 from .windows import WindowOptions
 from .writers import FORMATS, WriterOptions, get_writers, output_stems
 
-LAUNCHER_ENV = "POLYASR_LAUNCHER"  # set by scripts/polyasr, so that hints name the right command
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
@@ -156,13 +154,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _error(message: str) -> None:
-    print(f"polyasr: error: {message}", file=sys.stderr)
+    print(f"polyasr: error: {launcher_hint(message)}", file=sys.stderr)
 
 
 def _install_hint(extra: str) -> str:
-    """How to get an optional part: through scripts/polyasr when that launched us, else pip."""
-    if os.environ.get(LAUNCHER_ENV):
-        return f"run it as POLYASR_EXTRAS={extra} {os.environ[LAUNCHER_ENV]} ..."
     return f"pip install 'polyasr[{extra}]'"
 
 
@@ -377,7 +372,8 @@ def _add_optional(parser: argparse.ArgumentParser, module: str, function: str, e
     try:
         getattr(importlib.import_module(module), function)(parser)
     except ImportError as error:
-        parser.set_defaults(missing_extra=f"{error}; {_install_hint(extra)}")
+        hint = "" if "pip install" in str(error) else f"; {_install_hint(extra)}"
+        parser.set_defaults(missing_extra=f"{error}{hint}")
 
 
 def _split(codes: str | None) -> tuple[str, ...] | None:

@@ -5,6 +5,8 @@ language around the bar, and each result printed or written to a named file."""
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 from typing import Any, Callable, Sequence
 
@@ -14,6 +16,16 @@ from .results import Transcription
 from .writers import WriterOptions, get_writers
 
 BAR_DELAY_SECONDS = 2.0  # a progress bar appears only when a job takes longer than this
+LAUNCHER_ENV = "POLYASR_LAUNCHER"  # set by scripts/polyasr, so that hints name the right command
+
+
+def launcher_hint(message: str) -> str:
+    """Under scripts/polyasr (which sets POLYASR_LAUNCHER), "pip install 'polyasr[x]'" becomes the
+    command that installs the extra into its environment: POLYASR_EXTRAS=x scripts/polyasr ..."""
+    launcher = os.environ.get(LAUNCHER_ENV)
+    if not launcher:
+        return message
+    return re.sub(r"pip install 'polyasr\[([\w,-]+)\]'", lambda m: f"run it as POLYASR_EXTRAS={m[1]} {launcher} ...", message)
 
 
 class Progress:
@@ -62,7 +74,7 @@ def for_each_file(items: Any, progress: Progress, handle: Callable[[Any], None])
             progress.advance()
             if item.error is not None:
                 failed += 1
-                progress.write(f"polyasr: error: {item.error}", file=sys.stderr)
+                progress.write(f"polyasr: error: {launcher_hint(str(item.error))}", file=sys.stderr)
             else:
                 handle(item)
     finally:

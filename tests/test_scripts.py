@@ -1,0 +1,44 @@
+"""scripts/bootstrap.sh: switching between scripts/polyasr, scripts/test and POLYASR_EXTRAS=server
+re-installed every time (7-10 s). Run against a stand-in venv whose pip only records its calls."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _fake_venv(tmp_path: Path) -> Path:
+    venv = tmp_path / "venv"
+    (venv / "bin").mkdir(parents=True)
+    (venv / "bin" / "python").write_text("#!/bin/sh\nexit 0\n")  # "import torch" succeeds
+    (venv / "bin" / "pip").write_text(f"#!/bin/sh\necho \"$*\" >> {tmp_path / 'pip-calls'}\n")
+    for name in ("python", "pip"):
+        (venv / "bin" / name).chmod(0o755)
+    return venv
+
+
+def _installs(calls: Path) -> list[str]:
+    return [line for line in calls.read_text().splitlines() if line.startswith("install -e")]
+
+
+def _bootstrap(venv: Path, extras: str) -> str:
+    env = {**os.environ, "POLYASR_VENV": str(venv)}
+    done = subprocess.run(["bash", "-c", f'source "{ROOT}/scripts/bootstrap.sh" "{extras}"'], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    return done.stderr
+
+
+def test_switching_extras_installs_only_what_is_missing(tmp_path: Path) -> None:
+    venv = _fake_venv(tmp_path)
+    calls = tmp_path / "pip-calls"
+    assert "installing into" in _bootstrap(venv, "dev,eval")  # scripts/test, first run
+    for extras in ("", "dev,eval", "", "eval", "dev"):  # scripts/polyasr, scripts/test, ...: nothing new
+        assert _bootstrap(venv, extras) == ""
+    assert _installs(calls) == [f"install -e {ROOT}[dev,eval]"]
+    assert "new extras: server" in _bootstrap(venv, "server")  # once, keeping what was there
+    assert _bootstrap(venv, "server") == "" and _bootstrap(venv, "dev,eval") == ""
+    assert _installs(calls) == [f"install -e {ROOT}[dev,eval]", f"install -e {ROOT}[dev,eval,server]"]
