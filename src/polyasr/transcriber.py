@@ -56,7 +56,8 @@ class Recognizer:
 
     A Recognizer may be shared between threads: every call keeps its state in its own frames and
     reducers, the model's forward pass holds no state between calls (PyTorch and ONNX Runtime run
-    concurrent inference), and the speech detectors are created once under a lock and run one call
+    concurrent inference), speech detectors, diarizers and beam searches are created once under a
+    lock, and speech detectors run one call
     at a time. Threads do not speed each other up, though: the forward pass already uses every core;
     batch inputs in one `transcribe_iter` call instead (the server does).
     """
@@ -65,7 +66,7 @@ class Recognizer:
         self.model = model
         self.batch = batch
         self._detectors: dict[VadOptions, SpeechDetector] = {}
-        self._detectors_lock = threading.Lock()
+        self._detectors_lock = threading.Lock()  # guards the detector and diarizer caches
         self._diarizers: dict[DiarizationOptions, Diarizer] = {}
         self._decoders = DecoderCache()  # beam searches and language models, loaded on first use
 
@@ -278,9 +279,11 @@ class Recognizer:
     ) -> Iterator[Outcome]:
         assert opts.diarization is not None
         key = opts.diarization
-        if key not in self._diarizers:
-            self._diarizers[key] = Diarizer(self._detector(key.vad), key)  # type: ignore[arg-type]
-        diarizer = self._diarizers[key]
+        detector = self._detector(key.vad)
+        with self._detectors_lock:
+            if key not in self._diarizers:
+                self._diarizers[key] = Diarizer(detector, key)  # type: ignore[arg-type]
+            diarizer = self._diarizers[key]
         sources = [rereadable(audio) for audio in audios]  # decoded once more for the speakers
         plain = replace(opts, diarization=None)
         for source, outcome in zip(sources, self.transcribe_iter(sources, language, True, sampling_rate, plain, on_progress)):

@@ -15,6 +15,7 @@ reduced beside language identification's and `restricted_summary` narrows it to 
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -117,11 +118,13 @@ class BeamDecoder:
 
 class DecoderCache:
     """Decoders' expensive parts, loaded once per Recognizer: beam searches (a KenLM model takes
-    seconds to load) and language model files. Nothing is shared between recognizers."""
+    seconds to load) and language model files. Nothing is shared between recognizers; threads
+    sharing one Recognizer load each part once (under a lock)."""
 
     def __init__(self) -> None:
         self._searches = SearchCache()
         self._lm_files: dict[str, LanguageModelFile | None] = {}
+        self._lock = threading.Lock()
 
     def language_model(self, model_name: str, options: BeamOptions) -> LanguageModelFile | None:
         """The LM a beam search uses: `options.lm`, else the checkpoint's language_model/ folder."""
@@ -139,8 +142,9 @@ class DecoderCache:
         language_filter = LanguageFilter.for_language(vocabulary, target.allowed_ids)
         if options.strategy != BEAM:
             return GreedyDecoder(model, language_filter, language)
-        lm = self.language_model(model.name, options.beam)
-        search = self._searches.get(vocabulary, language_filter, lm, options.beam)
+        with self._lock:
+            lm = self.language_model(model.name, options.beam)
+            search = self._searches.get(vocabulary, language_filter, lm, options.beam)
         warnings = ()
         if lm is not None and language_filter.columns.size and vocabulary.word_delimiter_id not in language_filter.columns:
             warnings = (f"the language model has no effect on '{language}': its characters include no word delimiter",)
