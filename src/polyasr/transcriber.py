@@ -57,9 +57,8 @@ class Recognizer:
     A Recognizer may be shared between threads: every call keeps its state in its own frames and
     reducers, the model's forward pass holds no state between calls (PyTorch and ONNX Runtime run
     concurrent inference), speech detectors, diarizers and beam searches are created once under a
-    lock, and speech detectors run one call
-    at a time. Threads do not speed each other up, though: the forward pass already uses every core;
-    batch inputs in one `transcribe_iter` call instead (the server does).
+    lock, and speech detectors run one call at a time. Threads do not speed each other up, though:
+    the forward pass already uses every core; batch inputs in one `transcribe_iter` call instead (the server does).
     """
 
     def __init__(self, model: CTCModel, batch: BatchOptions = BatchOptions()) -> None:
