@@ -45,6 +45,10 @@ class Backend(Protocol):
     def threads(self) -> int:
         """CPU threads the network uses."""
 
+    @property
+    def batch_invariant(self) -> bool:
+        """True when each row of a pass (rows of one padded length) gets the logits it gets alone."""
+
 
 def _run_in_fp32(module: torch.nn.Module, output_dtype: torch.dtype) -> None:
     """Keep one submodule in fp32 inside a reduced-precision network (inputs and output cast)."""
@@ -76,6 +80,10 @@ class TorchBackend:
         self.adapter: str | None = None  # the language adapter loaded (None: the weights as saved)
         self.adapter_lock = threading.Lock()
         self._fp32_head: Any = None
+        # Measured on CPU in fp32 and bf16: with the time-major front end, rows of one padded length
+        # are bit-identical alone or batched. transformers' channels-first convolutions are not
+        # (oneDNN picks its algorithm by batch size), so other front ends run one input per pass.
+        self.batch_invariant = self.time_major_features
         if runtime.dtype != torch.float32:
             position = getattr(getattr(network.base_model, "encoder", None), "pos_conv_embed", None)
             if position is not None:
@@ -150,6 +158,9 @@ class OnnxBackend:
         self.threads = options.intra_op_num_threads
         self.device = "cuda" if self.session.get_providers()[0] == "CUDAExecutionProvider" else "cpu"
         self.precision = self.info.get("quantize") or "fp32"
+        # Dynamic int8 quantisation scales activations per tensor, i.e. per pass: batch-mates would
+        # change a row's result, so such a model runs one input per pass.
+        self.batch_invariant = self.precision != "int8"
 
     def forward(self, values: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
         feed = {"input_values": values}

@@ -32,7 +32,7 @@ def time_major_features(conv_layers: Any, samples: torch.Tensor) -> torch.Tensor
     for layer in conv_layers:
         conv = layer.conv
         windows = hidden.unfold(1, conv.kernel_size[0], conv.stride[0])  # (batch, frames, channels, kernel)
-        windows = windows.transpose(2, 3).reshape(windows.shape[0], windows.shape[1], -1)  # kernel-major rows
+        windows = windows.transpose(2, 3).reshape(windows.shape[0], windows.shape[1], -1).contiguous()  # kernel-major rows
         weight = conv.weight.permute(0, 2, 1).reshape(conv.out_channels, -1)
         hidden = layer.activation(layer.layer_norm(F.linear(windows, weight, conv.bias)))
     return hidden.transpose(1, 2)

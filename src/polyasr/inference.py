@@ -64,9 +64,8 @@ class PairReducer(Generic[T, U]):
 class BatchOptions:
     """How windows are grouped into forward passes."""
 
-    batch_seconds: float = 160.0  # padded audio seconds per forward pass (batch size x longest window)
+    batch_seconds: float = 160.0  # padded audio seconds per forward pass (batch size x padded window length)
     max_batch_size: int = 32  # windows per forward pass at most
-    min_fill: float = 0.8  # a window shorter than this x the batch's longest starts a new batch
     lookahead_batches: int = 4  # batches' worth of windows gathered before sorting them by length
     block_seconds: float = 30.0  # audio decoded at a time from each input
 
@@ -205,7 +204,8 @@ def _forward(
 ) -> None:
     """Run queued windows in length-sorted batches and hand each its kept logits."""
     max_samples = max(1, int(batch.batch_seconds * SAMPLE_RATE))
-    for group in plan_batches([len(w.samples) for _, w in queued], max_samples, batch.max_batch_size, batch.min_fill):
+    lengths = [model.padded_length(len(w.samples)) for _, w in queued]
+    for group in plan_batches(lengths, max_samples, batch.max_batch_size):
         outputs = model.logits([queued[i][1].samples for i in group], [queued[i][0].level for i in group])
         for i, logits in zip(group, outputs):
             job, window = queued[i]

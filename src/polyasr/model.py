@@ -17,6 +17,7 @@ import numpy as np
 
 from .adapters import AdapterSet, nested_vocabulary
 from .audio import SAMPLE_RATE
+from .batching import bucket_length
 from .backends import Backend, OnnxBackend, TorchBackend, is_onnx_export
 from .checkpoint import HUB_UNREACHABLE, MODEL_ENV, ModelFiles, fit_vocabulary, load_tokenizer
 from .decoding import Vocabulary
@@ -146,32 +147,56 @@ class CTCModel:
         mean, variance = stats if stats is not None else (float(samples.mean()), float(samples.var()))
         return ((samples - mean) / np.sqrt(variance + 1e-7)).astype(np.float32)
 
+    def padded_length(self, num_samples: int) -> int:
+        """The length an input of `num_samples` is padded to, whatever it is batched with.
+
+        A bucket (batching.bucket_length: at most 1/16 longer) when inputs share passes. The input's
+        own length when the feature extractor passes no attention mask (wav2vec2-base style models
+        hear zero padding as audio, so such inputs only share a pass with inputs of exactly their
+        length) or when the backend runs one input per pass (see `Backend.batch_invariant`).
+        """
+        length = max(num_samples, self.min_samples)
+        if not self.feature_extractor.return_attention_mask or not self.backend.batch_invariant:
+            return length
+        return bucket_length(length, self.samples_per_frame)
+
     def logits(self, batch: Sequence[np.ndarray], stats: Sequence[tuple[float, float] | None] | None = None) -> list[np.ndarray]:
-        """One forward pass over a batch of 16 kHz mono arrays; float32 logits per input, unpadded.
+        """Forward passes over 16 kHz mono arrays; float32 logits per input, unpadded.
 
         Does what the model's feature extractor does, from its settings: each input is normalised
-        (with `stats[i]` when given, see `normalize`), inputs are zero-padded to the longest, and the
-        attention mask is passed when the extractor asks for one, so each input gets the logits it
-        would get alone.
+        (with `stats[i]` when given, see `normalize`), zero-padded to `padded_length` and masked
+        when the extractor asks for a mask. Inputs of one padded length share a pass (one pass per
+        input when the backend is not batch-invariant), so each input gets exactly the logits it
+        gets alone.
         """
-        if not batch:
-            return []
         levels = list(stats) if stats is not None else [None] * len(batch)
         normalized = [self.normalize(x, level) for x, level in zip(batch, levels)]
-        lengths = [max(len(x), self.min_samples) for x in normalized]
-        values = np.full((len(batch), max(lengths)), self.feature_extractor.padding_value, dtype=np.float32)
-        attention = np.zeros(values.shape, dtype=np.int64)
+        by_length: dict[int, list[int]] = {}
         for row, x in enumerate(normalized):
-            values[row, : len(x)] = x
-            attention[row, : lengths[row]] = 1
-        mask = attention if self.feature_extractor.return_attention_mask else None
+            by_length.setdefault(self.padded_length(len(x)), []).append(row)
+        passes = list(by_length.items())
+        if not self.backend.batch_invariant:
+            passes = [(length, [row]) for length, rows in passes for row in rows]
+        results: list[np.ndarray] = [np.zeros(0)] * len(batch)
+        for length, rows in passes:
+            values = np.full((len(rows), length), self.feature_extractor.padding_value, dtype=np.float32)
+            attention = np.zeros(values.shape, dtype=np.int64)
+            for i, row in enumerate(rows):
+                values[i, : len(normalized[row])] = normalized[row]
+                attention[i, : max(len(normalized[row]), self.min_samples)] = 1
+            mask = attention if self.feature_extractor.return_attention_mask else None
+            logits = self._forward(values, mask)
+            for i, row in enumerate(rows):
+                results[row] = logits[i, : self.frames_for_samples(len(normalized[row]))]
+        return results
+
+    def _forward(self, values: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+        """One backend pass; with an adapter, switched to and run under the backend's lock."""
         if self.adapter is None:
-            logits = self.backend.forward(values, mask)
-        else:  # one adapter per forward pass: switch and run under the backend's lock
-            with self.backend.adapter_lock:  # type: ignore[attr-defined]
-                self.backend.use_adapter(self.adapter)  # type: ignore[attr-defined]
-                logits = self.backend.forward(values, mask)
-        return [logits[row, : self.frames_for_samples(n)] for row, n in enumerate(lengths)]
+            return self.backend.forward(values, mask)
+        with self.backend.adapter_lock:  # type: ignore[attr-defined]
+            self.backend.use_adapter(self.adapter)  # type: ignore[attr-defined]
+            return self.backend.forward(values, mask)
 
 
 def load_language_table(model: str | ModelFiles) -> LanguageTable | None:
