@@ -142,7 +142,8 @@ def test_bf16_keeps_a_replaced_head_in_fp32(folder: Path, rec: polyasr.Recognize
         (got,) = bf16.model.with_adapter(language).logits([x])
         (expected,) = rec.model.with_adapter(language).logits([x])
         assert bf16.model.backend.network.lm_head.weight.dtype == torch.float32
-        assert got.shape == expected.shape and np.abs(got - expected).max() < 2.0
+        # bf16 rounding, a few % of the logits' range (it varies with the padded length)
+        assert got.shape == expected.shape and np.abs(got - expected).max() < 0.05 * np.abs(expected).max()
 
 
 def test_server_batches_one_language_per_forward_pass(rec: polyasr.Recognizer) -> None:

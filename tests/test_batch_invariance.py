@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
-import torch
-from transformers import Wav2Vec2Config, Wav2Vec2ForCTC, Wav2Vec2Processor
 
 import polyasr
 from polyasr.batching import BUCKET_ANCHOR, bucket_length
 from polyasr.inference import BatchOptions, run_inference
-from tiny_model import build_tiny_model
+from tiny_model import ARCHITECTURES, build_tiny_model
 
 SR = 16_000
 
@@ -80,34 +79,64 @@ def test_recognizer_text_does_not_depend_on_batch_mates(tiny_dir: Path) -> None:
     assert [t.segments for t in together] == [t.segments for t in alone]
 
 
-def build_unmasked_model(folder: Path) -> Path:
-    """A wav2vec2-base style model: group-norm front end, feature extractor without attention mask."""
-    build_tiny_model(folder)
-    config = Wav2Vec2Config.from_pretrained(folder)
-    config.feat_extract_norm, config.do_stable_layer_norm = "group", False
-    torch.manual_seed(1)
-    Wav2Vec2ForCTC(config).eval().save_pretrained(folder)
-    processor = Wav2Vec2Processor.from_pretrained(folder)
-    processor.feature_extractor.return_attention_mask = False
-    processor.save_pretrained(folder)
-    return folder
+@pytest.fixture(scope="module")
+def architectures(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    root = tmp_path_factory.mktemp("architectures")
+    return {name: build_tiny_model(root / name, architecture=name, language_table=False) for name in ARCHITECTURES}
 
 
-def test_model_without_attention_mask_is_batched_only_with_equal_lengths(tmp_path: Path) -> None:
-    model = polyasr.load(str(build_unmasked_model(tmp_path / "base")), device="cpu", dtype="fp32").model
-    assert not model.feature_extractor.return_attention_mask
-    short, long = noise(1.0, 1), noise(1.5, 2)
-    assert model.padded_length(len(short)) == len(short)  # never padded
-    # Why: zero padding is heard as audio by such a model, so a padded input's logits change.
-    padded = np.zeros((1, len(long)), np.float32)
-    padded[0, : len(short)] = model.normalize(short)
-    heard = model.backend.forward(padded, None)[0, : model.frames_for_samples(len(short))]
-    (alone,) = model.logits([short])
-    assert np.abs(heard - alone).max() > 1e-3
-    inputs = [short, long, noise(1.0, 3), noise(1.5, 4)]
-    for x, joint in zip(inputs, model.logits(inputs)):
-        (one,) = model.logits([x])
-        assert np.array_equal(one, joint)
-    together = [r.value for r in run_inference(model, inputs, KeepLogits, sampling_rate=SR)]
-    for x, joint in zip(inputs, together):
-        assert np.array_equal(next(run_inference(model, [x], KeepLogits, sampling_rate=SR)).value, joint)
+def padding_error(model, x: np.ndarray, extra: int) -> float:
+    """Largest logit change when `x` is zero-padded by `extra` samples (masked when the model takes a mask)."""
+    x = model.normalize(x)
+    masked = model.feature_extractor.return_attention_mask
+    values = np.zeros((1, len(x) + extra), np.float32)
+    values[0, : len(x)] = x
+    mask = (np.arange(values.shape[1]) < len(x)).astype(np.int64)[None]
+    padded = model.backend.forward(values, mask if masked else None)[0, : model.frames_for_samples(len(x))]
+    alone = model.backend.forward(x[None], np.ones((1, len(x)), np.int64) if masked else None)[0]
+    return float(np.abs(padded - alone).max())
+
+
+@pytest.mark.parametrize("architecture", sorted(ARCHITECTURES))
+def test_every_architecture_batches_bit_for_bit_and_pads_only_where_padding_is_transparent(
+    architecture: str, architectures: dict[str, Path]
+) -> None:
+    transparent = architecture in ("wav2vec2", "hubert")  # the others hear padding (no mask, group norm, data2vec's stack)
+    inputs = [noise(1.0, 1), noise(1.5, 2), noise(1.0, 3), noise(1.5, 4), noise(1.02, 5)]
+    for dtype in ("fp32", "bf16"):
+        model = polyasr.load(str(architectures[architecture]), device="cpu", dtype=dtype).model
+        assert model.pads_transparently == transparent
+        assert model.backend.batch_invariant == model.backend.time_major_features
+        padded = [model.padded_length(len(x)) for x in inputs]
+        assert padded == ([bucket_length(len(x), 320) for x in inputs] if transparent else [len(x) for x in inputs])
+        if dtype == "fp32":  # why: padding changes a non-transparent model's logits, not a transparent one's
+            error = padding_error(model, inputs[0], SR // 2)
+            assert error < 1e-4 if transparent else error > 1e-3
+        for x, joint in zip(inputs, model.logits(inputs)):
+            (one,) = model.logits([x])
+            assert np.array_equal(one, joint)
+        together = [r.value for r in run_inference(model, inputs, KeepLogits, sampling_rate=SR)]
+        for x, joint in zip(inputs, together):
+            assert np.array_equal(next(run_inference(model, [x], KeepLogits, sampling_rate=SR)).value, joint)
+
+
+def test_server_batcher_gives_every_request_its_alone_result_in_bf16(tiny_dir: Path) -> None:
+    from polyasr.server.batcher import Batcher, BatcherOptions
+
+    rec = polyasr.load(str(tiny_dir), device="cpu", dtype="bf16")
+    # identical requests (as in the report: 32 copies of one) among others of other lengths
+    audio = [noise(2.01, 1)] * 6 + [noise(*spec) for spec in INPUTS[1:]]
+    alone = [rec.transcribe(x, sampling_rate=SR) for x in audio]
+    batcher = Batcher(rec, BatcherOptions(max_batch=len(audio)))
+    batcher.start()
+    try:
+        gate = threading.Event()
+        busy = batcher.submit(lambda: gate.wait(30))  # the requests pile up, then run as one group
+        futures = [batcher.submit_transcription(x, None) for x in audio]
+        gate.set()
+        busy.result(30)
+        served = [f.result(60) for f in futures]
+    finally:
+        batcher.stop()
+    assert batcher.stats().largest_group == len(audio)
+    assert [(t.text, t.segments) for t in served] == [(t.text, t.segments) for t in alone]

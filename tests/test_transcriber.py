@@ -76,12 +76,17 @@ def test_iter_reports_a_bad_input_and_transcribes_the_others(recognizer, tmp_pat
         recognizer.transcribe_batch([signals()[0], str(bad)], sampling_rate=SR)
 
 
-def test_plan_batches_groups_equal_lengths_within_the_budget() -> None:
+def test_plan_batches_groups_by_length_within_the_budget() -> None:
+    lengths = [10, 100, 50, 95, 12, 300]
+    # sorted: 300, 100, 95, 50, 12, 10; budget 200 samples of padded input per batch
+    assert plan_batches(lengths, max_batch_samples=200, min_fill=0.0) == [[5], [1, 3], [2, 4, 0]]
+    assert plan_batches(lengths, max_batch_samples=10_000, max_batch_size=4, min_fill=0.0) == [[5, 1, 3, 2], [4, 0]]
+    # min_fill 0.8: 95 >= 0.8 x 100 joins 100; 50 < 0.8 x 100 starts a batch; 12 and 10 >= 0.8 x 12 go together
+    assert plan_batches(lengths, max_batch_samples=10_000) == [[5], [1, 3], [2], [4, 0]]
+    # min_fill 1.0 (inference, on padded lengths): one length per batch, within the budget
     lengths = [10, 100, 50, 100, 10, 300, 100]
-    # longest first; a batch holds one length; budget 200 samples: two 100s, then the third alone
-    assert plan_batches(lengths, max_batch_samples=200) == [[5], [1, 3], [6], [2], [0, 4]]
-    assert plan_batches(lengths, max_batch_samples=10_000, max_batch_size=2) == [[5], [1, 3], [6], [2], [0, 4]]
-    assert plan_batches(lengths, max_batch_samples=10_000) == [[5], [1, 3, 6], [2], [0, 4]]
+    assert plan_batches(lengths, max_batch_samples=200, min_fill=1.0) == [[5], [1, 3], [6], [2], [0, 4]]
+    assert plan_batches(lengths, max_batch_samples=10_000, min_fill=1.0) == [[5], [1, 3, 6], [2], [0, 4]]
     assert plan_batches([], 100) == []
 
 

@@ -205,7 +205,7 @@ def _forward(
     """Run queued windows in length-sorted batches and hand each its kept logits."""
     max_samples = max(1, int(batch.batch_seconds * SAMPLE_RATE))
     lengths = [model.padded_length(len(w.samples)) for _, w in queued]
-    for group in plan_batches(lengths, max_samples, batch.max_batch_size):
+    for group in plan_batches(lengths, max_samples, batch.max_batch_size, min_fill=1.0):  # one length per pass
         outputs = model.logits([queued[i][1].samples for i in group], [queued[i][0].level for i in group])
         for i, logits in zip(group, outputs):
             job, window = queued[i]

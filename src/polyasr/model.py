@@ -29,6 +29,7 @@ from .runtime import Runtime, RuntimeOptions, resolve_runtime
 DEFAULT_MODEL = "voidful/wav2vec2-xlsr-multilingual-56"
 LANG_TABLE_FILES = ("lang_ids.json", "lang_ids.pk")
 LANGUAGE_MODEL_FOLDER = "language_model"  # where pyctcdecode-style checkpoints keep their n-gram LM
+PADDING_TRANSPARENT_MODEL_TYPES = frozenset({"wav2vec2", "hubert"})  # see CTCModel.pads_transparently
 RAW_AUDIO_MODELS = "wav2vec2 (XLSR, MMS), HuBERT, WavLM, data2vec-audio, UniSpeech(-SAT), SEW(-D), wav2vec2-conformer"
 
 
@@ -147,16 +148,31 @@ class CTCModel:
         mean, variance = stats if stats is not None else (float(samples.mean()), float(samples.var()))
         return ((samples - mean) / np.sqrt(variance + 1e-7)).astype(np.float32)
 
+    @property
+    def pads_transparently(self) -> bool:
+        """True when zero padding under the attention mask leaves an input's logits as they are unpadded.
+
+        Only wav2vec2 and HuBERT with a layer-norm front end and a feature extractor that passes the
+        mask (XLSR, MMS, large fine-tunes): one positional convolution, padded frames zeroed before
+        it (tested: 2e-6 in fp32). Not a group-norm front end (its statistics run over time), not a
+        model without a mask (it hears the zeros as audio), not data2vec-audio (its stack of
+        positional convolutions carries the padded frames back into the input's frames).
+        """
+        return (
+            bool(self.feature_extractor.return_attention_mask)
+            and getattr(self.config, "model_type", None) in PADDING_TRANSPARENT_MODEL_TYPES
+            and getattr(self.config, "feat_extract_norm", None) == "layer"
+        )
+
     def padded_length(self, num_samples: int) -> int:
         """The length an input of `num_samples` is padded to, whatever it is batched with.
 
-        A bucket (batching.bucket_length: at most 1/16 longer) when inputs share passes. The input's
-        own length when the feature extractor passes no attention mask (wav2vec2-base style models
-        hear zero padding as audio, so such inputs only share a pass with inputs of exactly their
-        length) or when the backend runs one input per pass (see `Backend.batch_invariant`).
+        A bucket (batching.bucket_length: at most 1/16 longer) when padding is transparent and the
+        backend shares passes. Otherwise the input's own length: then it only shares a pass with
+        inputs of exactly its length (or none, see `Backend.batch_invariant`).
         """
         length = max(num_samples, self.min_samples)
-        if not self.feature_extractor.return_attention_mask or not self.backend.batch_invariant:
+        if not self.pads_transparently or not self.backend.batch_invariant:
             return length
         return bucket_length(length, self.samples_per_frame)
 
