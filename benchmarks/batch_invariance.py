@@ -2,6 +2,7 @@
 
     .venv/bin/python benchmarks/batch_invariance.py --dtype bf16          # full-size random model, ~4 min
     .venv/bin/python benchmarks/batch_invariance.py --model tiny --clips 8
+    PYTHONPATH=OTHER/src .venv/bin/python benchmarks/batch_invariance.py ...   # another polyasr, e.g. before the fix
 
 Each of `--clips` mixed clips (2-20 s, and two long ones of 35 and 45 s that take several windows)
 is transcribed alone, then all of them together through the same engine (`run_inference` with the
@@ -23,6 +24,23 @@ import numpy as np
 from bench_models import bench_signal
 
 LONG_CLIPS = (35.0, 45.0)
+
+
+def cpu_name() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            return next((line.split(":", 1)[1].strip() for line in handle if line.startswith("model name")), "?")
+    except OSError:
+        return "?"
+
+
+def cpu_features() -> tuple[str, ...]:
+    try:
+        from polyasr.runtime import cpu_features as features
+    except ImportError:  # an older polyasr (measuring the code before the fix): read the flags here
+        flags = open("/proc/cpuinfo", encoding="utf-8").read().split("flags", 2)[1].split("\n")[0].split()
+        return tuple(f for f in ("amx_bf16", "amx_int8", "avx512_bf16", "avx512_vnni", "avx_vnni") if f in flags)
+    return features()
 
 
 class KeepLogits:
@@ -66,6 +84,7 @@ def main() -> int:
     rec = polyasr.load(str(model_dir), device="cpu", dtype=args.dtype, threads=args.threads)
     audio = clips(args.clips, args.seed)
     model = rec.model
+    list(run_inference(model, audio[:2], KeepLogits, sampling_rate=16_000))  # warm-up: weights resident, kernels chosen
     start = time.perf_counter()
     alone = [next(run_inference(model, [x], KeepLogits, sampling_rate=16_000)).value for x in audio]
     alone_seconds = time.perf_counter() - start
@@ -79,7 +98,8 @@ def main() -> int:
         same_bits += bool(np.array_equal(one, joint))
         worst = max(worst, float(np.abs(one - joint).max()))
     total = sum(len(x) for x in audio) / 16_000
-    print(f"{model.describe()}; {len(audio)} clips, {total:.0f} s of audio")
+    print(f"{model.describe()}; polyasr from {Path(polyasr.__file__).parent}")
+    print(f"CPU: {cpu_name()}; flags: {' '.join(cpu_features()) or 'none of the speed flags'}; {len(audio)} clips, {total:.0f} s of audio")
     print(f"texts identical alone and batched: {same_text}/{len(audio)}; logits bit-identical: {same_bits}/{len(audio)}; "
           f"max |logit difference| {worst:.4g}")
     print(f"alone: {alone_seconds:.1f} s (RTF {alone_seconds / total:.4f}); batched: {batched_seconds:.1f} s "
