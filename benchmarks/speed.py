@@ -146,7 +146,10 @@ def main() -> int:
         results[path] = json.loads(done.stdout.strip().splitlines()[-1])
     audio = {name: sum(CASES[name]) for name in CASES}
     base = results.get("card")
-    print(f"\nmodel {args.model}, {args.threads} threads; RTF = seconds / audio seconds, median of {args.repeats} runs "
+    from polyasr.runtime import cpu_features
+
+    print(f"\nCPU flags: {' '.join(cpu_features()) or 'none of the speed flags'}")
+    print(f"model {args.model}, {args.threads} threads; RTF = seconds / audio seconds, median of {args.repeats} runs "
           "(x = speed-up of the medians over the card's path), then the best run")
     print(f"{'path':<12}" + "".join(f"{name:>26}" for name in CASES) + f"{'peak RSS MiB':>14}")
     for path, result in results.items():

@@ -50,14 +50,23 @@ def resolve_device(device: str) -> torch.device:
     return resolved
 
 
+SPEED_FLAGS = ("amx_bf16", "amx_int8", "avx512_bf16", "avx512_vnni", "avx_vnni", "avx512f", "avx2")  # what decides the fast path
+
+
+def cpu_features(cpuinfo: str = "/proc/cpuinfo") -> tuple[str, ...]:
+    """Which of SPEED_FLAGS this CPU has (from `cpuinfo`; empty where it cannot be read)."""
+    try:
+        with open(cpuinfo, encoding="utf-8") as handle:
+            flags = set(next((line.split(":", 1)[1].split() for line in handle if line.startswith("flags")), []))
+    except OSError:  # not Linux
+        return ()
+    return tuple(flag for flag in SPEED_FLAGS if flag in flags)
+
+
 def cpu_has_fast_bf16() -> bool:
     """True when the CPU computes bf16 natively (AVX-512 BF16 or AMX), where bf16 runs ~2x fp32."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            flags = next((line.split(":", 1)[1].split() for line in handle if line.startswith("flags")), [])
-    except OSError:  # not Linux: stay with fp32
-        return False
-    return "avx512_bf16" in flags or "amx_bf16" in flags
+    features = cpu_features()
+    return "avx512_bf16" in features or "amx_bf16" in features
 
 
 def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
