@@ -149,6 +149,8 @@ def test_every_command_takes_verbose_and_its_help_shows_defaults(tmp_path, capsy
     (["transcribe", "a.wav", "--max-line-width", "0"], "argument --max-line-width: 0 is out of range: it must be at least 1"),
     (["transcribe", "a.wav", "--threads", "two"], "argument --threads: 'two' is not an integer"),
     (["detect-language", "a.wav", "--top", "0"], "argument --top: 0 is out of range: it must be at least 1"),
+    (["transcribe", "a.wav", "--context-seconds", "-1"], "argument --context-seconds: -1 is out of range: it must be at least 0"),
+    (["batch", "in/", "-o", "out/", "--batch-seconds", "0"], "argument --batch-seconds: 0 is out of range: it must be greater than 0"),
     (["evaluate", "--manifest", "m.jsonl", "--max-per-language", "-3"], "argument --max-per-language: -3 is out of range: it must be at least 1"),
 ])
 def test_out_of_range_values_are_refused_by_the_parser(argv, message, capsys) -> None:
@@ -180,3 +182,12 @@ def test_under_scripts_polyasr_every_install_hint_names_the_launcher(tiny_model_
     assert main(argv) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].endswith("beam search needs ctc-beam-decoder: run it as POLYASR_EXTRAS=lm scripts/polyasr ...")
+
+
+def test_window_and_context_reach_the_options(tmp_path: Path) -> None:
+    from polyasr.batch.cli import options_from
+
+    args = build_parser().parse_args(["transcribe", "a.wav", "--window-seconds", "15", "--context-seconds", "1.5"])
+    assert cli._options(args).windows == cli.WindowOptions(window_seconds=15.0, context_seconds=1.5)
+    args = build_parser().parse_args(["batch", "in/", "-o", str(tmp_path), "--window-seconds", "20", "--context-seconds", "2"])
+    assert options_from(args)[0].transcribe.windows == cli.WindowOptions(window_seconds=20.0, context_seconds=2.0)

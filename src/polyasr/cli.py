@@ -9,7 +9,8 @@ from dataclasses import replace
 from typing import Any, Sequence
 
 from .cli_args import (
-    HelpFormatter, check_output_file, check_output_folder, output_formats, positive_float, positive_int,
+    HelpFormatter, check_output_file, check_output_folder, non_negative_float, output_formats, positive_float,
+    positive_int,
 )
 from .cli_output import Progress, emit, for_each_file, launcher_hint, report_language, warn, writes_files
 from .decoders.cli import add_decoder_arguments, add_lm_arguments, decoder_options, run_lm
@@ -54,7 +55,9 @@ def _add_output_options(parser: argparse.ArgumentParser) -> None:
 
 def _add_decoding_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--window-seconds", type=positive_float, default=WindowOptions.window_seconds,
-                        help=f"audio per forward pass for long files (more than {2 * WindowOptions.context_seconds:g})")
+                        help="audio per forward pass for long files (more than twice --context-seconds)")
+    parser.add_argument("--context-seconds", type=non_negative_float, default=WindowOptions.context_seconds,
+                        help="overlap on each side of a window whose frames are discarded")
     parser.add_argument("--vad", action="store_true", help="run the model on detected speech only (pip install 'polyasr[vad]')")
     parser.add_argument("--batch-seconds", type=positive_float, default=BatchOptions.batch_seconds, help="padded audio seconds per forward pass")
 
@@ -167,7 +170,7 @@ def _install_hint(extra: str) -> str:
 
 def _options(args: argparse.Namespace) -> TranscribeOptions:
     """Decoding options from the command line, checked before the model loads."""
-    windows = WindowOptions(window_seconds=args.window_seconds)
+    windows = WindowOptions(window_seconds=args.window_seconds, context_seconds=args.context_seconds)
     windows.sizes(1)  # OptionsError now for a window not longer than its two contexts
     candidates = _split(getattr(args, "candidates", None))
     options = TranscribeOptions(windows=windows, vad=VadOptions() if args.vad else None, language_candidates=candidates)

@@ -27,6 +27,11 @@ def positive_float(text: str) -> float:
     return _number(text, float, "a number", lambda value: 0 < value < float("inf"), "greater than 0")
 
 
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite number >= 0."""
+    return _number(text, float, "a number", lambda value: 0 <= value < float("inf"), "at least 0")
+
+
 def _number(text: str, kind: Callable[[str], int | float], noun: str, ok: Callable, bound: str) -> int | float:
     try:
         value = kind(text)

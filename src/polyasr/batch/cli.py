@@ -10,6 +10,7 @@ import argparse
 import importlib.util
 import sys
 
+from ..cli_args import non_negative_float, positive_float
 from ..decoders.cli import add_decoder_arguments, decoder_options
 from ..inference import BatchOptions
 from ..transcriber import AUTO
@@ -45,9 +46,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--files-per-batch", type=int, default=_JOB.files_per_batch, help="inputs per decode task and model call")
     parser.add_argument("--inline-seconds", type=float, default=_JOB.inline_seconds,
                         help="longer inputs are streamed by the model replica instead of decoded ahead (bounds memory)")
-    parser.add_argument("--window-seconds", type=float, default=WindowOptions.window_seconds, help="audio per forward pass for long files")
+    parser.add_argument("--window-seconds", type=positive_float, default=WindowOptions.window_seconds, help="audio per forward pass for long files")
+    parser.add_argument("--context-seconds", type=non_negative_float, default=WindowOptions.context_seconds,
+                        help="overlap on each side of a window whose frames are discarded")
     parser.add_argument("--vad", action="store_true", help="run the model on detected speech only (pip install 'polyasr[vad]')")
-    parser.add_argument("--batch-seconds", type=float, default=BatchOptions.batch_seconds, help="padded audio seconds per forward pass")
+    parser.add_argument("--batch-seconds", type=positive_float, default=BatchOptions.batch_seconds, help="padded audio seconds per forward pass")
     parser.add_argument("--model", default=None, help="Hub id or folder every node can reach (default: $POLYASR_MODEL or voidful/wav2vec2-xlsr-multilingual-56)")
     parser.add_argument("--device", default="auto", help="per replica: auto (cuda with --gpus-per-worker, else cpu), cpu, cuda")
     parser.add_argument("--dtype", default="auto", choices=["auto", "fp32", "fp16", "bf16"], help="model precision")
@@ -65,7 +68,7 @@ def options_from(args: argparse.Namespace) -> tuple[BatchJobOptions, ClusterOpti
     candidates = tuple(c.strip() for c in args.candidates.split(",") if c.strip()) if args.candidates else None
     job = BatchJobOptions(
         model=args.model, language=args.language, word_timestamps=args.word_timestamps,
-        transcribe=TranscribeOptions(windows=WindowOptions(window_seconds=args.window_seconds),
+        transcribe=TranscribeOptions(windows=WindowOptions(window_seconds=args.window_seconds, context_seconds=args.context_seconds),
                                      vad=VadOptions() if args.vad else None, language_candidates=candidates,
                                      decoder=decoder_options(args)),
         runtime=RuntimeOptions(device=args.device, dtype=args.dtype, threads=args.threads),
