@@ -12,13 +12,16 @@ import uvicorn
 
 
 @contextmanager
-def live_server(app: Any, timeout: float = 20.0) -> Iterator[str]:
-    """Yield the base URL ("http://127.0.0.1:PORT") while the app is served; stop it afterwards."""
+def live_server(app: Any, timeout: float = 20.0, **settings: Any) -> Iterator[str]:
+    """Yield the base URL ("http://127.0.0.1:PORT") while the app is served; stop it afterwards.
+
+    `settings`: more uvicorn.Config settings, e.g. ``**uvicorn_settings(options)`` as `polyasr serve` uses.
+    """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on", **settings))
     thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
     thread.start()
     deadline = time.monotonic() + timeout

@@ -23,11 +23,11 @@ webvtt = pytest.importorskip("webvtt")
 uvicorn = pytest.importorskip("uvicorn")
 
 from audio_factory import MP3, write_audio  # noqa: E402
-from polyasr.server import ServerOptions, create_app  # noqa: E402
+from polyasr.server import ServerOptions, StreamLimits, create_app  # noqa: E402
 from polyasr.server.app import PLACEHOLDER_PAGE, STATIC_DIR  # noqa: E402
 from polyasr.server.batcher import BatcherClosedError  # noqa: E402
 from live_server import live_server  # noqa: E402
-from polyasr.server.cli_serve import add_serve_arguments, run_serve, server_options  # noqa: E402
+from polyasr.server.cli_serve import add_serve_arguments, run_serve, server_options, uvicorn_settings  # noqa: E402
 from polyasr.writers import get_writer  # noqa: E402
 
 KEY = "test-key"
@@ -173,7 +173,7 @@ def test_parallel_requests_without_forced_batching(url, clips, recognizer) -> No
 
 
 def post(url: str, path: Path | None = None, content: bytes | None = None, headers: dict = AUTH, **data: Any):
-    files = {"file": ("upload.bin", content if content is not None else path.read_bytes())}
+    files = {"file": ("upload.bin", content) if content is not None else (path.name, path.read_bytes())}
     return httpx.post(f"{url}/v1/audio/transcriptions", files=files, data=data, headers=headers, timeout=60)
 
 
@@ -186,11 +186,11 @@ def assert_error(response: Any, status: int, code: str | None = None, contains: 
     return error
 
 
-def test_bad_uploads(url, clips) -> None:
-    assert_error(post(url, clips["text"]), 415, "unsupported_media")
-    assert_error(post(url, content=b"RIFF\x24\x00\x00\x00WAVEfmt "), 415, "unsupported_media")  # a truncated wav
-    assert_error(post(url, content=b""), 400, "empty_file")
-    assert_error(post(url, content=b"\0" * 300_000), 413, "file_too_large")  # over 0.25 MB, within the form margin
+def test_bad_uploads(url, clips) -> None:  # every error about the upload names it by its file name
+    assert_error(post(url, clips["text"]), 415, "unsupported_media", "'notes.txt': not a recognised audio or video format")
+    assert_error(post(url, content=b"RIFF\x24\x00\x00\x00WAVEfmt "), 415, "unsupported_media", "'upload.bin': looks like WAV")
+    assert_error(post(url, content=b""), 400, "empty_file", "'upload.bin' is empty")
+    assert_error(post(url, content=b"\0" * 300_000), 413, "file_too_large", "'upload.bin' is larger")  # within the form margin
     assert_error(post(url, content=b"\0" * 400_000), 413, "request_too_large")  # refused from Content-Length
 
     def chunks() -> Iterator[bytes]:  # no Content-Length: counted as it arrives
@@ -202,7 +202,7 @@ def test_bad_uploads(url, clips) -> None:
     chunked = httpx.post(f"{url}/v1/audio/transcriptions", content=chunks(), timeout=60,
                          headers={**AUTH, "Content-Type": "multipart/form-data; boundary=xyz"})
     assert_error(chunked, 413, "request_too_large")
-    assert_error(post(url, clips["long"]), 413, "audio_too_long", "12.0 s")
+    assert_error(post(url, clips["long"]), 413, "audio_too_long", "'long.wav': the audio is longer than the server's limit of 10 s")
 
 
 def test_bad_parameters(url, clips) -> None:
@@ -338,20 +338,43 @@ def test_serve_command_line(monkeypatch, tiny_model_dir, clips) -> None:
 
     served: dict[str, Any] = {}
 
-    def fake_run(app: Any, host: str, port: int, log_level: str) -> None:  # run_serve's uvicorn.run, served here
-        served.update(host=host, port=port, options=app.state.options)
-        with live_server(app) as base:
+    def fake_run(app: Any, host: str, port: int, log_level: str, log_config: dict, **settings: Any) -> None:  # run_serve's uvicorn.run
+        served.update(host=host, port=port, options=app.state.options, settings=settings, log_config=log_config)
+        with live_server(app, **settings) as base:
             served["response"] = post(base, clips["a"], headers={"Authorization": "Bearer k2"})
         served["expected"] = app.state.recognizer.transcribe(clips["a"]).text  # the model run_serve loaded
 
     monkeypatch.setattr(uvicorn, "run", fake_run)
     assert run_serve(args) == 0
     assert (served["host"], served["port"], served["options"]) == ("127.0.0.1", 0, options)
+    assert served["settings"] == {"limit_concurrency": 100, "timeout_keep_alive": 5.0, "ws_max_size": 256 * 1024 + 4096}
+    assert all("redact_secrets" in handler["filters"] for handler in served["log_config"]["handlers"].values())
     assert served["response"].json()["text"] == served["expected"]
 
 
+def test_every_limit_is_an_option_of_serve() -> None:
+    parser = argparse.ArgumentParser()
+    add_serve_arguments(parser)
+    args = parser.parse_args([
+        "--max-queued-audio-seconds", "7200", "--decode-slots", "3", "--upload-timeout-seconds", "30", "--max-connections", "50",
+        "--keep-alive-seconds", "2", "--cors-origins", "https://a.example, https://b.example", "--cors-origins", "http://c.example:8080",
+        "--max-streams", "2", "--stream-message-kb", "64", "--stream-backlog-seconds", "10", "--stream-idle-seconds", "5",
+        "--stream-max-seconds", "60", "--max-audio-seconds", "3600"])
+    options = server_options(args)
+    assert (options.max_queued_audio_seconds, options.decode_slots, options.upload_timeout_seconds, options.max_connections,
+            options.keep_alive_seconds) == (7200, 3, 30, 50, 2)
+    assert options.cors_origins == ("https://a.example", "https://b.example", "http://c.example:8080")
+    assert options.streams == StreamLimits(max_streams=2, message_kb=64, backlog_seconds=10, idle_seconds=5, max_seconds=60)
+    assert uvicorn_settings(options) == {"limit_concurrency": 50, "timeout_keep_alive": 2.0, "ws_max_size": 65536 + 4096}
+    defaults = server_options(parser.parse_args([]))
+    assert defaults == ServerOptions() and defaults.cors_origins == ()  # no other origin by default
+
+
 @pytest.mark.parametrize("bad", [{"queue_size": 0}, {"max_batch": 0}, {"timeout_seconds": 0}, {"max_upload_mb": -1},
-                                 {"api_keys": "one-string"}])
+                                 {"api_keys": "one-string"}, {"decode_slots": 0}, {"upload_timeout_seconds": 0},
+                                 {"max_queued_audio_seconds": 60.0}, {"cors_origins": ("example.com",)},
+                                 {"cors_origins": "https://example.com"}, {"streams": {"max_streams": 0}},
+                                 {"streams": {"idle_seconds": 0}}, {"streams": {"message_kb": -1}}])
 def test_server_options_are_checked(bad: dict) -> None:
     with pytest.raises((ValueError, TypeError)):
-        ServerOptions(**bad)
+        ServerOptions(**{k: StreamLimits(**v) if k == "streams" else v for k, v in bad.items()})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from websockets.sync.client import connect
 
 from audio_factory import voiced
 from live_server import live_server
-from polyasr.server import ServerOptions, create_app
+from polyasr.server import ServerOptions, StreamLimits, create_app
 from polyasr.server.stream_route import add_streaming_route
 from polyasr.streaming import StreamingOptions, StreamingSession
 
@@ -37,16 +38,19 @@ def keyed_server(recognizer):
     """The service's app with API keys; and a bare app with its own key and a thread as worker."""
     app = create_app(recognizer, ServerOptions(api_keys=("other", KEY)))
     bare = FastAPI()
-    add_streaming_route(bare, recognizer, thread_runner, path="/keyed", api_keys=[KEY])
+    add_streaming_route(bare, recognizer, thread_runner, path="/keyed", api_keys=[KEY], limits=StreamLimits(idle_seconds=1.0))
     with live_server(app) as url, live_server(bare) as bare_url:
         yield url.replace("http://", "ws://") + "/v1/audio/stream", bare_url.replace("http://", "ws://") + "/keyed"
 
 
-def talk(url: str, chunks: list[bytes], end: bool = True, **headers: str) -> tuple[list[dict], int | None]:
-    """Send the chunks (and the end message); every event received and the close code."""
+def talk(url: str, chunks: list[bytes], end: bool = True, first: str | bytes | None = None,
+         **headers: str) -> tuple[list[dict], int | None]:
+    """Send `first` (if any), then, once ready, the chunks (and the end message); every event received and the close code."""
     events = []
     with connect(url, additional_headers=headers, open_timeout=10) as ws:
         try:
+            if first is not None:
+                ws.send(first)
             first = json.loads(ws.recv(timeout=10))
             events.append(first)
             if first["type"] == "ready":
@@ -131,11 +135,30 @@ def test_a_bad_text_message_closes_with_1003(server) -> None:
 @pytest.mark.parametrize("which", [0, 1])
 def test_api_keys_are_required_when_configured(keyed_server, which: int) -> None:
     url = keyed_server[which]
-    events, code = talk(url, [])
-    assert code == 1008 and "API key" in events[0]["message"]
+    auth = json.dumps({"type": "auth", "api_key": KEY})
+    events, code = talk(url, [], first=b"\0\0" * 800)  # audio before any key
+    assert code == 1008 and "API key" in events[0]["message"] and '{"type": "auth"' in events[0]["message"]
+    assert talk(url, [], first=json.dumps({"type": "auth", "api_key": "wrong"}))[1] == 1008
     assert talk(f"{url}?api_key=wrong", [])[1] == 1008
     assert talk(f"{url}?api_key={KEY}&language=en", [])[0][0] == {"type": "ready", "language": "en", "sample_rate": 16000}
     assert talk(url, [], Authorization=f"Bearer {KEY}")[0][0]["type"] == "ready"
+    events, code = talk(f"{url}?language=en", pcm16(voiced(1.0), 3200), first=auth)  # the key as the first message
+    assert code == 1000 and events[0]["type"] == "ready" and events[-1]["type"] == "done"
+
+
+def test_a_client_that_sends_no_key_is_closed_after_the_idle_time(keyed_server) -> None:
+    started = time.monotonic()
+    with connect(keyed_server[1], open_timeout=10) as ws:
+        event = json.loads(ws.recv(timeout=10))
+        with pytest.raises(ConnectionClosed) as closed:
+            ws.recv(timeout=10)
+    assert event["type"] == "error" and "no API key within 1 s" in event["message"]
+    assert closed.value.rcvd.code == 1008 and time.monotonic() - started < 8
+
+
+def test_an_auth_message_is_ignored_by_a_server_without_keys(server) -> None:
+    events, code = talk(f"{server}/v1/audio/stream", pcm16(voiced(0.6), 3200), first=json.dumps({"type": "auth", "api_key": "x"}))
+    assert code == 1000 and events[0]["type"] == "ready" and events[-1]["type"] == "done"
 
 
 def test_a_client_that_just_disconnects_does_not_break_the_server(server) -> None:

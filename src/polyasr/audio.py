@@ -23,16 +23,19 @@ from __future__ import annotations
 
 import io
 import os
-from dataclasses import dataclass
 from collections import deque
+from contextlib import closing
+from dataclasses import dataclass
 from concurrent.futures import Future, ThreadPoolExecutor
-from typing import BinaryIO, Iterable, Iterator, Union
+from typing import BinaryIO, Callable, Iterable, Iterator, Union
 
 import av
 import numpy as np
 import soxr
 
-from polyasr.errors import AudioError, AudioNotFoundError, CorruptAudioError, EmptyAudioError, UnsupportedAudioError
+from polyasr.errors import (
+    AudioError, AudioNotFoundError, AudioTooLongError, CorruptAudioError, EmptyAudioError, UnsupportedAudioError,
+)
 
 __all__ = [
     "SAMPLE_RATE", "AudioInput", "AudioStats", "LevelMeter", "SampleRepairs", "load_audio", "measure_audio",
@@ -103,18 +106,37 @@ class SampleRepairs:
                 f"(first at {self.first_seconds:.2f} s)")
 
 
-def load_audio(source: AudioInput, sampling_rate: int | None = None, repairs: SampleRepairs | None = None) -> np.ndarray:
+def load_audio(
+    source: AudioInput, sampling_rate: int | None = None, repairs: SampleRepairs | None = None, *,
+    max_seconds: float | None = None, name: str | None = None,
+) -> np.ndarray:
     """Whole input as 1-D float32 mono at 16 kHz.
 
     `sampling_rate` is required for numpy input (ValueError if missing) and ignored for files, bytes
     and file objects, whose real stream rate is always used. NaN and infinite samples, in any
-    channel, become silence; pass `repairs` to learn how many there were.
+    channel, become silence; pass `repairs` to learn how many there were. `max_seconds`: decoding
+    stops as soon as the audio is longer, with AudioTooLongError, so no more than that much is ever
+    held (a small file of hours of silence costs no more). `name`: what errors call the input
+    (default: :func:`source_name`), e.g. an upload's file name.
     """
-    name = source_name(source)
+    name = name or source_name(source)
     repairs = repairs if repairs is not None else SampleRepairs()
+    if max_seconds is not None and not max_seconds > 0:
+        raise ValueError(f"max_seconds must be positive, got {max_seconds!r}")
+    limit = None if max_seconds is None else int(max_seconds * SAMPLE_RATE)
     if isinstance(source, np.ndarray):
-        return _array_to_16k(source, sampling_rate, name, repairs)
-    out = np.concatenate([np.zeros(0, np.float32), *_decode_pieces(source, name, repairs)])
+        out = _array_to_16k(source, sampling_rate, name, repairs)
+        if limit is not None and out.size > limit:
+            raise AudioTooLongError(f"{name}: longer than the limit of {max_seconds:g} s ({out.size / SAMPLE_RATE:.1f} s)")
+        return out
+    pieces, total = [np.zeros(0, np.float32)], 0
+    with closing(_decode_pieces(source, name, repairs)) as decoded:
+        for piece in decoded:
+            total += piece.size
+            if limit is not None and total > limit:
+                raise AudioTooLongError(f"{name}: longer than the limit of {max_seconds:g} s (decoding stopped there)")
+            pieces.append(piece)
+    out = np.concatenate(pieces)
     if out.size == 0:
         raise EmptyAudioError(f"{name}: audio is empty (0 samples)")
     return out
@@ -282,19 +304,22 @@ def _open(source: AudioInput, name: str) -> av.container.InputContainer:
     try:
         return av.open(target, "r", metadata_errors="ignore")
     except (av.FFmpegError, OSError) as exc:
-        kind = _sniff(source)
-        if isinstance(exc, av.error.EOFError) or kind:
-            raise CorruptAudioError(
-                f"{name}: looks like {kind or 'audio'} but cannot be read: {_reason(exc)} "
-                "(file truncated or corrupt?)"
-            ) from None
-        if isinstance(exc, av.error.InvalidDataError):
-            raise UnsupportedAudioError(f"{name}: not a recognised audio or video format") from None
-        raise UnsupportedAudioError(f"{name}: cannot be opened ({_reason(exc)})") from None
+        raise _unreadable(source, name, lambda kind: CorruptAudioError(
+            f"{name}: looks like {kind} but cannot be read: {_reason(exc)} (file truncated or corrupt?)"
+        )) from None
+
+
+def _unreadable(source: AudioInput, name: str, known: Callable[[str], AudioError]) -> AudioError:
+    """The error for an input none of which decodes: `known(kind)` if its first bytes name a
+    container kind, else "not a recognised format". The bytes alone decide (not whether they came as
+    a path, whose suffix steers ffmpeg's guess, or as bytes), so the same bytes get the same error."""
+    kind = _sniff(source)
+    return known(kind) if kind else UnsupportedAudioError(f"{name}: not a recognised audio or video format")
 
 
 _SIGNATURES = ((0, b"RIFF", "WAV"), (0, b"fLaC", "FLAC"), (0, b"ID3", "MP3"), (0, b"OggS", "Ogg"),
-               (4, b"ftyp", "MP4/M4A"), (0, b"\x1aE\xdf\xa3", "WebM/Matroska"))
+               (4, b"ftyp", "MP4/M4A"), (0, b"\x1aE\xdf\xa3", "WebM/Matroska"), (0, b"FORM", "AIFF"),
+               (0, b"#!AMR", "AMR"), (0, b"caff", "CAF"), (0, b".snd", "AU"), (0, b"\x00\x00\x01\xba", "MPEG-PS"))
 
 
 def _sniff(source: AudioInput) -> str | None:
@@ -343,10 +368,12 @@ def _native_mono(source: AudioInput, name: str, repairs: SampleRepairs) -> Itera
     resampling (which would spread one NaN over its filter's length)."""
     with _open(source, name) as container:
         if not container.streams.audio:
-            raise UnsupportedAudioError(f"{name}: no audio stream found (not an audio or video file?)")
+            raise _unreadable(source, name, lambda kind: UnsupportedAudioError(
+                f"{name}: no audio stream found (not an audio or video file?)"))
         stream = container.streams.audio[0]
         if stream.codec_context is None:
-            raise UnsupportedAudioError(f"{name}: no decoder for this audio codec in this ffmpeg build")
+            raise _unreadable(source, name, lambda kind: UnsupportedAudioError(
+                f"{name}: no decoder for this audio codec in this ffmpeg build"))
         packets = container.demux(stream)
         key: tuple | None = None
         converter: av.AudioResampler | None = None
@@ -376,10 +403,10 @@ def _native_mono(source: AudioInput, name: str, repairs: SampleRepairs) -> Itera
                         out += converter.resample(frame)
                         seconds += frame.samples / frame.sample_rate
             except (av.FFmpegError, ValueError) as exc:
-                raise CorruptAudioError(
-                    f"{name}: decoding failed after {seconds:.1f} s: {_reason(exc)} "
-                    "(file truncated or corrupt?)"
-                ) from None
+                error = CorruptAudioError(
+                    f"{name}: decoding failed after {seconds:.1f} s: {_reason(exc)} (file truncated or corrupt?)"
+                )
+                raise (error if samples else _unreadable(source, name, lambda kind: error)) from None
             for f in out:
                 planes = repairs.repair(f.to_ndarray(), seconds_out, f.sample_rate)  # (channels, samples) float32
                 seconds_out += planes.shape[1] / f.sample_rate
@@ -391,6 +418,8 @@ def _native_mono(source: AudioInput, name: str, repairs: SampleRepairs) -> Itera
         declared = (container.duration or 0) / av.time_base
         if samples == 0 and (payload > 0 or declared > 0):
             what = f"declares {declared:.1f} s" if declared > 0 else f"holds {payload} bytes"
-            raise CorruptAudioError(
+            raise _unreadable(source, name, lambda kind: CorruptAudioError(
                 f"{name}: {what} of audio but none of it decodes (file truncated or corrupt?)"
-            )
+            ))
+        if samples == 0:
+            raise _unreadable(source, name, lambda kind: EmptyAudioError(f"{name}: audio is empty (0 samples)"))

@@ -30,6 +30,10 @@ class CorruptAudioError(AudioError):
     """The input starts as audio but is truncated or damaged."""
 
 
+class AudioTooLongError(AudioError):
+    """The input decodes to more audio than the caller's limit (decoding stopped there)."""
+
+
 class LanguageError(PolyasrError, ValueError):
     """An unknown language code, or one whose language table is empty."""
 

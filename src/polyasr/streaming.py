@@ -166,6 +166,11 @@ class StreamingSession:
         return self._step
 
     @property
+    def samples_per_pass(self) -> int:
+        """Most samples one model pass decodes: a `feed` of at most this much runs the model at most once."""
+        return self._max_steps * self._step if self.options.catch_up else self._step
+
+    @property
     def seconds(self) -> float:
         """Seconds of audio received so far."""
         return (self._offset + len(self._buffer) + len(self._pending)) / SAMPLE_RATE

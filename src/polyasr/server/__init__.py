@@ -3,8 +3,9 @@
     from polyasr.server import create_app, ServerOptions
     app = create_app(polyasr.load(), ServerOptions(api_keys=("secret",)))
 
-See app.py (the app), routes.py (/v1), batcher.py (one model worker, shared batches), errors.py (status codes),
-guard.py (API keys, size limit) and cli_serve.py (`polyasr serve`).
+See app.py (the app), routes.py (/v1), batcher.py (one model worker, shared batches, fair to streams),
+errors.py (status codes), guard.py (origins, API keys, size and upload-time limits), stream_route.py (WebSocket),
+options.py (every limit), logs.py (keys redacted from logs) and cli_serve.py (`polyasr serve`).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .options import ServerOptions
+from .options import ServerOptions, StreamLimits
 
 # Imported on first use, so that `polyasr transcribe` (which builds the serve command's parser)
 # does not load FastAPI.
@@ -32,4 +33,5 @@ def __getattr__(name: str) -> Any:
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
-__all__ = ["Batcher", "BatcherOptions", "BatcherStats", "QueueFullError", "ServerOptions", "api_key_valid", "create_app"]
+__all__ = ["Batcher", "BatcherOptions", "BatcherStats", "QueueFullError", "ServerOptions", "StreamLimits", "api_key_valid",
+           "create_app"]

@@ -15,20 +15,27 @@ Routes (status codes and error bodies: see errors.py; API keys and size limit: s
 * ``WS /v1/audio/stream``: live transcription (stream_route.py; it checks API keys itself).
 * ``GET /health``, ``GET /`` (the web page in static/, or a placeholder) and ``/static/*``: no key.
 
-State lives on ``app.state``: ``recognizer``, ``options`` and ``batcher`` (see batcher.py; other
-routes run model work through ``app.state.batcher.run``).
+Browsers: requests from other web origins are refused (guard.py) unless ``cors_origins`` lists
+them; for those, CORS headers are sent (starlette's CORSMiddleware, outside the guard so that
+preflight requests need no key).
+
+State lives on ``app.state``: ``recognizer``, ``options``, ``batcher`` (see batcher.py; other
+routes run model work through ``app.state.batcher.run``) and ``decode_slots`` (routes.py).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from contextlib import asynccontextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any, AsyncIterator
 
 from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
+from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
@@ -93,10 +100,13 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 
 def create_app(recognizer: Recognizer, options: ServerOptions = ServerOptions()) -> FastAPI:
     """The FastAPI app serving `recognizer`; its model worker starts with the app and stops with it."""
-    batcher = Batcher(recognizer, BatcherOptions(options.queue_size, options.max_batch, options.batch_wait_ms, options.transcribe))
+    batcher = Batcher(recognizer, BatcherOptions(
+        queue_size=options.queue_size, max_queued_audio_seconds=options.max_queued_audio_seconds,
+        max_batch=options.max_batch, batch_wait_ms=options.batch_wait_ms, transcribe=options.transcribe))
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        app.state.decode_slots = asyncio.Semaphore(options.decode_slots)
         batcher.start()
         logger.info("serving %s (%s) as '%s'", recognizer.model.name, recognizer.model.describe(), options.model_alias)
         try:
@@ -107,16 +117,21 @@ def create_app(recognizer: Recognizer, options: ServerOptions = ServerOptions())
     app = FastAPI(
         title="polyasr", version=__version__, lifespan=lifespan,
         description="Multilingual speech recognition (wav2vec2 CTC, 56 languages) with an OpenAI-compatible API. "
-                    "Errors: 400 bad parameter or empty file, 401 API key, 408 time limit, 413 size or duration "
-                    "limit, 415 not decodable audio, 503 busy (Retry-After).",
+                    "Errors: 400 bad parameter or empty file, 401 API key, 403 foreign web origin, 408 time limit, "
+                    "413 size or duration limit, 415 not decodable audio, 503 busy (Retry-After).",
     )
     app.state.recognizer, app.state.options, app.state.batcher = recognizer, options, batcher
     app.state.created = int(time.time())
     install_error_handlers(app)
     app.include_router(api_router(options))
-    add_streaming_route(app, recognizer, batcher.run)
+    add_streaming_route(app, recognizer, partial(batcher.run, stream=True), limits=options.streams,
+                        allowed_origins=options.cors_origins)
     _page_routes(app)
     app.add_middleware(GuardMiddleware, api_keys=tuple(options.api_keys), max_upload_bytes=options.max_upload_bytes,
-                       margin_bytes=FORM_MARGIN_BYTES)
+                       margin_bytes=FORM_MARGIN_BYTES, body_timeout=options.upload_timeout_seconds,
+                       allowed_origins=options.cors_origins)
+    if options.cors_origins:  # added last: outermost, so preflight requests are answered before the key check
+        app.add_middleware(CORSMiddleware, allow_origins=list(options.cors_origins), allow_methods=["GET", "POST"],
+                           allow_headers=["Authorization", "Content-Type"], max_age=600)
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

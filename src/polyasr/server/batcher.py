@@ -3,14 +3,21 @@
     batcher = Batcher(recognizer, BatcherOptions(queue_size=64, max_batch=8, batch_wait_ms=10))
     batcher.start()
     result = await batcher.transcribe(samples, language="de", word_timestamps=False)   # 16 kHz mono
-    ranked = await batcher.run(lambda: recognizer.detect_language(samples, sampling_rate=16_000))
+    ranked = await batcher.run(lambda: recognizer.detect_language(samples, sampling_rate=16_000), audio_seconds=3.0)
+    events = await batcher.run(lambda: session.feed(chunk), stream=True)   # a live stream's model pass
     batcher.stop()
 
 Design:
 
-* Every piece of work is an item in one bounded FIFO queue (`queue_size` items waiting; the one
-  running is not counted). A full queue raises :class:`QueueFullError` at once (the server answers
-  503 with Retry-After) instead of letting latency grow without bound.
+* Requests (transcription jobs and calls) wait in one bounded FIFO queue: `queue_size` items
+  waiting (the one running is not counted), and `max_queued_audio_seconds` of audio held by the
+  items waiting and running. Past either, :class:`QueueFullError` is raised at once (the server
+  answers 503 with Retry-After) instead of letting latency or memory grow without bound. An item
+  alone longer than the audio budget is still taken when nothing else is held, so it can run.
+* Live streams' model passes (``stream=True``) wait in a second queue (also at most `queue_size`).
+  When both queues hold work the worker alternates between them, so a stream delays a waiting
+  request by at most the one stream call running when it arrived; the streaming route keeps each
+  call to one model pass. Streams take turns among themselves in FIFO order.
 * The worker thread takes the first item. If it is a transcription job, it keeps taking the
   transcription jobs queued right behind it, up to `max_batch`, waiting at most `batch_wait_ms`
   for more to arrive. The jobs are grouped by (language, word_timestamps, hotwords) and each group runs
@@ -18,10 +25,8 @@ Design:
   call, whose windows share forward passes; results go back in input order, each to its own future.
 * ``await batcher.run(fn)`` (or ``batcher.submit(fn)`` from a thread) runs any callable on the
   worker thread, serially with everything else, and returns its result (or raises its exception).
-  Language detection uses it; WebSocket streaming sessions should run each model step through it,
-  so that a process never runs two things on the model at once. A call waits its turn in the same
-  queue (and also gets QueueFullError when it is full). Keep calls short: the worker does nothing
-  else while one runs.
+  Language detection uses it (stating the seconds of audio it holds). Keep calls short: the
+  worker does nothing else while one runs.
 * Futures are ``concurrent.futures.Future``; the async methods wrap them with
   ``asyncio.wrap_future``. Cancelling a waiting job (e.g. ``asyncio.wait_for`` timing out) removes it:
   the worker skips cancelled futures. A job already running finishes and its result is dropped.
@@ -64,6 +69,7 @@ class BatcherOptions:
     """How requests are queued and grouped for the model."""
 
     queue_size: int = 64  # items (jobs and calls) that may wait for the worker; more get QueueFullError
+    max_queued_audio_seconds: float = float("inf")  # audio of the items waiting and running at most; more: QueueFullError
     max_batch: int = 8  # transcription jobs the worker takes together at most
     batch_wait_ms: float = 10.0  # how long the worker waits for more jobs to fill a batch
     transcribe: TranscribeOptions | None = None  # options of every transcribe_iter call (None: defaults)
@@ -71,6 +77,8 @@ class BatcherOptions:
     def __post_init__(self) -> None:
         if self.queue_size < 1:
             raise ValueError(f"queue_size must be at least 1, not {self.queue_size}")
+        if not self.max_queued_audio_seconds > 0:
+            raise ValueError(f"max_queued_audio_seconds must be positive, not {self.max_queued_audio_seconds}")
         if self.max_batch < 1:
             raise ValueError(f"max_batch must be at least 1, not {self.max_batch}")
         if not self.batch_wait_ms >= 0:
@@ -87,12 +95,18 @@ class _Job:
     hotwords: tuple[Hotword, ...] = ()  # from the request's prompt: decoded by beam search with these
     future: Future = field(default_factory=Future)
 
+    @property
+    def seconds(self) -> float:
+        return len(self.audio) / SAMPLE_RATE
+
 
 @dataclass
 class _Call:
     """Any callable to run on the worker thread."""
 
     fn: Callable[[], Any]
+    seconds: float = 0.0  # audio the callable holds (counted against max_queued_audio_seconds)
+    stream: bool = False  # a live stream's model pass (the stream queue)
     future: Future = field(default_factory=Future)
 
 
@@ -110,6 +124,7 @@ class BatcherStats:
     largest_group: int  # most jobs that shared one transcribe_iter call
     recent_groups: tuple[int, ...]  # sizes of the last groups (at most 256)
     queue_length: int  # items waiting now
+    queued_audio_seconds: float  # audio of the items waiting and running now
 
 
 class Batcher:
@@ -118,7 +133,10 @@ class Batcher:
     def __init__(self, recognizer: Recognizer, options: BatcherOptions = BatcherOptions()) -> None:
         self.recognizer = recognizer
         self.options = options
-        self._items: deque[_Item] = deque()
+        self._items: deque[_Item] = deque()  # requests
+        self._streams: deque[_Call] = deque()  # live streams' model passes
+        self._held_seconds = 0.0  # audio of the requests waiting and running
+        self._stream_turn = False  # when both queues hold work, whose turn it is
         self._cond = threading.Condition()
         self._closed = False
         self._thread: threading.Thread | None = None
@@ -140,7 +158,8 @@ class Batcher:
         """Refuse new work, fail what is still queued, and wait for the running item to finish."""
         with self._cond:
             self._closed = True
-            pending, self._items = list(self._items), deque()
+            pending: list[_Item] = [*self._items, *self._streams]
+            self._items, self._streams = deque(), deque()
             self._cond.notify_all()
         for item in pending:
             if item.future.set_running_or_notify_cancel():
@@ -157,7 +176,7 @@ class Batcher:
     def stats(self) -> BatcherStats:
         with self._cond:
             return BatcherStats(self._jobs, self._model_calls, self._calls, self._cancelled, self._largest,
-                                tuple(self._groups), len(self._items))
+                                tuple(self._groups), len(self._items), self._held_seconds)
 
     # ------------------------------------------------------------------ submitting
 
@@ -167,9 +186,17 @@ class Batcher:
         with self._cond:
             if self._closed:
                 raise BatcherClosedError("the server is shutting down")
-            if len(self._items) >= self.options.queue_size:
-                raise QueueFullError(f"the queue is full ({self.options.queue_size} requests waiting)")
-            self._items.append(item)
+            stream = isinstance(item, _Call) and item.stream
+            queue = self._streams if stream else self._items
+            if len(queue) >= self.options.queue_size:
+                raise QueueFullError(f"the queue is full ({self.options.queue_size} {'stream updates' if stream else 'requests'} waiting)")
+            seconds = 0.0 if stream else item.seconds
+            limit = self.options.max_queued_audio_seconds
+            if seconds and self._held_seconds and self._held_seconds + seconds > limit:
+                raise QueueFullError(f"{self._held_seconds:.0f} s of audio are queued; {seconds:.0f} s more would pass "
+                                     f"the limit of {limit:g} s")
+            self._held_seconds += seconds
+            queue.append(item)
             self._cond.notify_all()
         return item.future
 
@@ -182,27 +209,35 @@ class Batcher:
         """
         return self._put(_Job(np.asarray(audio, dtype=np.float32), language, word_timestamps, hotwords))
 
-    def submit(self, fn: Callable[[], T]) -> Future:
-        """Queue `fn` to run on the worker thread; the future gives its return value or raises its exception."""
-        return self._put(_Call(fn))
+    def submit(self, fn: Callable[[], T], audio_seconds: float = 0.0, stream: bool = False) -> Future:
+        """Queue `fn` to run on the worker thread; the future gives its return value or raises its exception.
+
+        `audio_seconds`: audio `fn` holds (counted against the queue's audio budget until it ran).
+        `stream`: a live stream's model pass, queued in the stream queue that alternates with requests.
+        """
+        return self._put(_Call(fn, audio_seconds, stream))
 
     async def transcribe(self, audio: np.ndarray, language: str | None, word_timestamps: bool = False) -> Transcription:
         """Transcribe in a shared batch; raises QueueFullError at once when the queue is full."""
         return await asyncio.wrap_future(self.submit_transcription(audio, language, word_timestamps))
 
-    async def run(self, fn: Callable[[], T]) -> T:
-        """Run `fn` on the worker thread, serially with all other model work, and return its result."""
-        return await asyncio.wrap_future(self.submit(fn))
+    async def run(self, fn: Callable[[], T], audio_seconds: float = 0.0, stream: bool = False) -> T:
+        """Run `fn` on the worker thread, serially with all other model work, and return its result (see `submit`)."""
+        return await asyncio.wrap_future(self.submit(fn, audio_seconds, stream))
 
     # ------------------------------------------------------------------ the worker
 
     def _next(self) -> list[_Item] | None:
         """The next call, or the next batch of transcription jobs; None once stopped."""
         with self._cond:
-            while not self._items and not self._closed:
+            while not self._items and not self._streams and not self._closed:
                 self._cond.wait()
             if self._closed:
                 return None
+            if self._streams and (self._stream_turn or not self._items):
+                self._stream_turn = False
+                return [self._streams.popleft()]
+            self._stream_turn = True
             first = self._items.popleft()
             if isinstance(first, _Call):
                 return [first]
@@ -228,15 +263,19 @@ class Batcher:
             live = [item for item in batch if item.future.set_running_or_notify_cancel()]
             with self._cond:
                 self._cancelled += len(batch) - len(live)
-            calls = [item for item in live if isinstance(item, _Call)]
-            for call in calls:
-                self._run_call(call)
-            jobs = [item for item in live if isinstance(item, _Job)]
-            groups: dict[tuple[str | None, bool, tuple[Hotword, ...]], list[_Job]] = {}
-            for job in jobs:
-                groups.setdefault((job.language, job.word_timestamps, job.hotwords), []).append(job)
-            for (language, words, hotwords), group in groups.items():
-                self._run_group(language, words, group, self.options_with(hotwords))
+            try:
+                for call in (item for item in live if isinstance(item, _Call)):
+                    self._run_call(call)
+                jobs = [item for item in live if isinstance(item, _Job)]
+                groups: dict[tuple[str | None, bool, tuple[Hotword, ...]], list[_Job]] = {}
+                for job in jobs:
+                    groups.setdefault((job.language, job.word_timestamps, job.hotwords), []).append(job)
+                for (language, words, hotwords), group in groups.items():
+                    self._run_group(language, words, group, self.options_with(hotwords))
+            finally:
+                with self._cond:
+                    self._held_seconds = max(0.0, self._held_seconds - sum(
+                        item.seconds for item in batch if not (isinstance(item, _Call) and item.stream)))
 
     def _run_call(self, call: _Call) -> None:
         try:

@@ -7,12 +7,18 @@ Status codes (the same for every route):
   (``empty_audio``).
 * 401 ``invalid_request_error`` / ``invalid_api_key``: API keys are configured and the request has
   no ``Authorization: Bearer <key>`` header or a wrong key.
+* 403 ``origin_not_allowed``: a browser request from another web origin than the server's own and
+  its ``cors_origins``.
 * 404 ``not_found``: no such route or model.
-* 408 ``timeout``: the request was not done within the server's time limit.
+* 408 ``timeout``: the request was not done within the server's time limit; ``upload_timeout``: its
+  body did not arrive within the upload time limit (the connection is closed).
 * 413 ``file_too_large`` / ``request_too_large`` / ``audio_too_long``: the size or duration limits.
 * 415 ``unsupported_media``: the upload is not audio or video we can decode, or it is corrupt.
 * 500 ``server_error``: a bug; the message says no more than that.
-* 503 ``server_busy`` (with ``Retry-After``): the queue is full; ``shutting_down`` while stopping.
+* 503 ``server_busy`` (with ``Retry-After``): the queue is full (requests or queued audio seconds);
+  ``shutting_down`` while stopping. Past the connection limit, uvicorn itself answers a plain-text 503.
+
+Every message about an upload names it by its file name.
 """
 
 from __future__ import annotations
@@ -46,7 +52,7 @@ class ErrorResponse(BaseModel):
 
 
 _TYPES = {
-    400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error",
+    400: "invalid_request_error", 401: "invalid_request_error", 403: "invalid_request_error", 404: "invalid_request_error",
     405: "invalid_request_error", 408: "timeout_error", 413: "invalid_request_error",
     415: "invalid_request_error", 500: "server_error", 503: "server_error",
 }

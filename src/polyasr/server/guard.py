@@ -1,5 +1,11 @@
-"""ASGI middleware that checks API keys and the request size before a handler reads the body.
+"""ASGI middleware that checks the origin, API keys, request size and upload time before a handler reads the body.
 
+* Origin: a request that carries an ``Origin`` header (browsers add it to cross-site requests)
+  is served only if that origin is the server's own (its host and port are the request's
+  ``Host``) or one of the configured CORS origins; otherwise 403 before anything is read. A
+  foreign page can thus not make a browser drive the server, not even with a "simple" POST whose
+  answer it could not read. Clients without an ``Origin`` header (curl, SDKs) are not affected.
+  :func:`origin_allowed` is the same check for the WebSocket route.
 * API keys: when keys are configured, every HTTP request under ``/v1/`` needs
   ``Authorization: Bearer <key>`` (401 otherwise). ``/``, ``/static/*``, ``/health``,
   ``/openapi.json`` and ``/docs`` stay open: the page and the health check hold no secrets, and a
@@ -9,13 +15,19 @@
   (chunked uploads are counted as they arrive; nothing beyond the limit is kept in memory).
   Before answering early, the rest of the body is read and discarded (up to 16 MiB), so that
   clients still sending it read the answer instead of a reset connection.
+* Upload time: the whole body must arrive within ``body_timeout`` seconds of the request's
+  headers; a client that trickles or stalls gets 408 and its connection is closed
+  (``Connection: close``), which also ends its temporary upload file.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import json
+import time
 from typing import Any, Awaitable, Callable, Iterable
+from urllib.parse import urlsplit
 
 from .errors import error_body
 
@@ -48,82 +60,143 @@ def bearer_token(authorization: str | None) -> str | None:
     return token.strip() or None if scheme.lower() == "bearer" else None
 
 
+def _host_port(netloc: str, scheme: str) -> str:
+    """'host:port' in lower case, with the scheme's default port written out."""
+    parts = urlsplit(f"//{netloc.strip()}")
+    try:
+        port = parts.port
+    except ValueError:
+        return netloc.strip().lower()
+    default = 443 if scheme in ("https", "wss") else 80
+    return f"{(parts.hostname or '').lower()}:{port or default}"
+
+
+def origin_allowed(origin: str | None, host: str | None, allowed: Iterable[str] = (), scheme: str = "http") -> bool:
+    """Whether a request with this ``Origin`` header may be served.
+
+    True without an Origin (not a browser's cross-site request), for the server's own origin (its
+    host and port equal the ``Host`` header, reached over `scheme`), and for the `allowed` origins
+    ("*": any).
+    """
+    if origin is None:
+        return True
+    allowed = tuple(allowed)
+    if "*" in allowed or origin.rstrip("/") in {a.rstrip("/") for a in allowed}:
+        return True
+    parts = urlsplit(origin)
+    if not parts.scheme or not parts.netloc or not host:
+        return False  # "null" (sandboxed frames, file:// pages) and other opaque origins
+    return _host_port(parts.netloc, parts.scheme) == _host_port(host, scheme) or (
+        parts.netloc.lower() == host.strip().lower())
+
+
 class _TooLarge(Exception):
     pass
 
 
+class _TooSlow(Exception):
+    pass
+
+
 class GuardMiddleware:
-    """API-key check and body-size limit for HTTP requests (see the module docstring)."""
+    """Origin check, API-key check, body-size limit and upload deadline for HTTP requests (see the module docstring)."""
 
     def __init__(self, app: ASGIApp, api_keys: tuple[str, ...] = (), max_upload_bytes: int | None = None,
-                 margin_bytes: int = 64 * 1024) -> None:
+                 margin_bytes: int = 64 * 1024, body_timeout: float | None = None,
+                 allowed_origins: tuple[str, ...] = ()) -> None:
         self.app = app
         self.api_keys = api_keys  # accepted bearer keys for /v1/*; empty: no check
         self.max_upload_bytes = max_upload_bytes  # the upload limit users are told about; None: no limit
         # the body may exceed the upload limit by `margin_bytes` (multipart headers, other form fields)
         self.max_body_bytes = None if max_upload_bytes is None else max_upload_bytes + margin_bytes
+        self.body_timeout = body_timeout  # seconds for the whole body to arrive; None: no deadline
+        self.allowed_origins = allowed_origins  # origins besides the server's own that may send requests
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope.get("headers", [])}
+        origin = headers.get("origin")
+        if not origin_allowed(origin, headers.get("host"), self.allowed_origins, scope.get("scheme", "http")):
+            await _reply(send, 403, f"requests from the web origin {origin!r} are not allowed by this server "
+                         "(see its --cors-origins option)", "origin_not_allowed", {"connection": "close"})
+            return
         if self.api_keys and scope.get("path", "").startswith(PROTECTED_PREFIX):
             token = bearer_token(headers.get("authorization"))
             if not api_key_valid(self.api_keys, token):
                 message = "missing API key: send 'Authorization: Bearer <key>'" if token is None else "incorrect API key provided"
-                await _drain(receive)
+                await _drain(receive, self.body_timeout)
                 await _reply(send, 401, message, "invalid_api_key", {"www-authenticate": "Bearer"})
                 return
         limit = self.max_body_bytes
-        if limit is None:
-            await self.app(scope, receive, send)
-            return
         length = headers.get("content-length", "")
-        if length.isdigit() and int(length) > limit:
-            await _drain(receive)
+        if limit is not None and length.isdigit() and int(length) > limit:
+            await _drain(receive, self.body_timeout)
             await _reply(send, 413, _too_large_message(self.max_upload_bytes or limit), "request_too_large")
+            return
+        if limit is None and self.body_timeout is None:
+            await self.app(scope, receive, send)
             return
         await self._limited(scope, receive, send, limit)
 
-    async def _limited(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
+    async def _limited(self, scope: Scope, receive: Receive, send: Send, limit: int | None) -> None:
         received = 0
-        too_large = False
+        stopped: type[Exception] | None = None  # _TooLarge or _TooSlow once the body was cut off
         started = False
+        deadline = None if self.body_timeout is None else time.monotonic() + self.body_timeout
 
-        async def counting_receive() -> Message:
-            nonlocal received, too_large
-            message = await receive()
-            if message["type"] == "http.request":
-                received += len(message.get("body", b""))
-                if received > limit:
-                    too_large = True
-                    if message.get("more_body", False):
-                        await _drain(receive)
-                    raise _TooLarge()
+        async def checked_receive() -> Message:
+            nonlocal received, stopped, deadline
+            try:
+                message = await (receive() if deadline is None else
+                                 asyncio.wait_for(receive(), max(deadline - time.monotonic(), 0.0)))
+            except asyncio.TimeoutError:
+                stopped = _TooSlow
+                raise _TooSlow() from None
+            if message["type"] != "http.request":
+                return message
+            received += len(message.get("body", b""))
+            if limit is not None and received > limit:
+                stopped = _TooLarge
+                if message.get("more_body", False):
+                    await _drain(receive, self.body_timeout)
+                raise _TooLarge()
+            if not message.get("more_body", False):
+                deadline = None  # the body is complete: later receives only wait for a disconnect
             return message
 
         async def guarded_send(message: Message) -> None:
             nonlocal started
-            if too_large:
-                return  # the handler's answer to the interrupted body is replaced by the 413
+            if stopped is not None:
+                return  # the handler's answer to the interrupted body is replaced below
             started = started or message["type"] == "http.response.start"
             await send(message)
 
         try:
-            await self.app(scope, counting_receive, guarded_send)
-        except _TooLarge:
+            await self.app(scope, checked_receive, guarded_send)
+        except (_TooLarge, _TooSlow):
             pass
-        if too_large and not started:
-            await _reply(send, 413, _too_large_message(self.max_upload_bytes or limit), "request_too_large")
+        if stopped is _TooLarge and not started:
+            await _reply(send, 413, _too_large_message(self.max_upload_bytes or limit or 0), "request_too_large")
+        elif stopped is _TooSlow and not started:
+            await _reply(send, 408, f"the request body did not arrive within the server's limit of {self.body_timeout:g} s",
+                         "upload_timeout", {"connection": "close"})
 
 
 def _too_large_message(upload_limit: int) -> str:
     return f"the upload is larger than the server's limit of {upload_limit / 1048576:g} MB"
 
 
-async def _drain(receive: Receive) -> None:
-    """Read and discard the rest of the request body, up to DRAIN_BYTES."""
+async def _drain(receive: Receive, seconds: float | None = None) -> None:
+    """Read and discard the rest of the request body, up to DRAIN_BYTES and for at most `seconds`."""
+    try:
+        await asyncio.wait_for(_discard(receive), seconds)
+    except asyncio.TimeoutError:
+        pass
+
+
+async def _discard(receive: Receive) -> None:
     seen = 0
     while seen <= DRAIN_BYTES:
         message = await receive()

@@ -1,10 +1,12 @@
 """The ``/v1`` routes: OpenAI-compatible transcription, language identification, models, languages.
 
-Each upload is read into memory (bounded by the upload limit) and decoded from there in the thread
-pool, then handed to the batcher as 16 kHz samples. Nothing is written under a name the client
-chose: the multipart parser spools parts over 1 MiB to an anonymous temporary file, deleted when
-the request ends. A deadline
-covers decoding, waiting and inference (408). See errors.py for the status codes.
+Each upload is decoded in the thread pool straight from the multipart parser's spooled file (in
+memory up to 1 MiB, above that an anonymous temporary file closed, and so deleted, when the request
+ends; nothing is written under a name the client chose), at most `decode_slots` at once, and under
+the duration budget: decoding stops at `max_audio_seconds` (413), so a small file of hours of
+silence never costs more than that. The samples then go to the batcher. A deadline covers
+decoding, waiting and inference (408). Every error about the upload names it by its file name.
+See errors.py for the status codes.
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from fastapi.security import HTTPBearer
 from ..audio import SAMPLE_RATE, load_audio
 from ..decoders import DecoderError, LanguageModelError
 from ..decoders.options import Hotword, parse_hotwords
-from ..errors import AudioError, LanguageError, OptionsError, PolyasrError
+from ..errors import AudioError, AudioTooLongError, LanguageError, OptionsError, PolyasrError
 from ..languages import language_name
 from ..transcriber import DETECT, Recognizer
 from ..writers import WriterOptions, get_writer
@@ -53,6 +55,21 @@ class _Deadline:
             raise ApiError(408, f"the request took longer than the server's limit of {self.seconds:g} s", "timeout") from None
 
 
+def upload_name(file: UploadFile) -> str:
+    """The upload's file name as errors show it (printable, at most 120 characters), or 'the upload'."""
+    name = "".join(c for c in (file.filename or "") if c.isprintable()).strip()
+    return repr(name[:120]) if name else "the upload"
+
+
+def _named(error: AudioError, name: str) -> AudioError:
+    """`error` with the upload's name in place of the placeholder ('<array>', '<bytes>') library code uses."""
+    message = str(error)
+    for placeholder in ("<array>", "<bytes>", "<file object>"):
+        if message.startswith(placeholder):
+            return type(error)(name + message[len(placeholder):])
+    return error
+
+
 def _queued(state: Any, submit: Any) -> "asyncio.Future[Any]":
     """Submit to the batcher; 503 when its queue is full."""
     try:
@@ -66,22 +83,27 @@ def _queued(state: Any, submit: Any) -> "asyncio.Future[Any]":
 
 
 async def _decode(request: Request, file: UploadFile, deadline: _Deadline) -> np.ndarray:
-    """The upload as 16 kHz mono samples, decoded in the thread pool from memory; 400/408/413/415."""
-    options: ServerOptions = request.app.state.options
-    data = await file.read(options.max_upload_bytes + 1)
-    if len(data) > options.max_upload_bytes:
-        raise ApiError(413, f"the file is larger than the server's limit of {options.max_upload_mb:g} MB", "file_too_large", "file")
-    if not data:
-        raise ApiError(400, "the uploaded file is empty", "empty_file", "file")
+    """The upload as 16 kHz mono samples, decoded in the thread pool under the duration budget; 400/408/413/415."""
+    state = request.app.state
+    options: ServerOptions = state.options
+    name = upload_name(file)
+    if file.size is not None and file.size > options.max_upload_bytes:
+        raise ApiError(413, f"{name} is larger than the server's limit of {options.max_upload_mb:g} MB", "file_too_large", "file")
+    if not file.size:
+        raise ApiError(400, f"{name} is empty", "empty_file", "file")
+    slots: asyncio.Semaphore = state.decode_slots
+    await deadline.wait(slots.acquire())
+    # The slot is held until the decoding thread ends, even when the request gives up earlier.
+    decoding = asyncio.ensure_future(run_in_threadpool(
+        load_audio, file.file, max_seconds=options.max_audio_seconds, name=name))
+    decoding.add_done_callback(lambda done: (slots.release(), done.cancelled() or done.exception()))
     try:
-        audio = await deadline.wait(run_in_threadpool(load_audio, data))
+        return await deadline.wait(asyncio.shield(decoding))
+    except AudioTooLongError as error:
+        raise ApiError(413, f"{name}: the audio is longer than the server's limit of {options.max_audio_seconds:g} s",
+                       "audio_too_long", "file") from error
     except AudioError as error:
         raise audio_error(error) from None
-    seconds = len(audio) / SAMPLE_RATE
-    if seconds > options.max_audio_seconds:
-        raise ApiError(413, f"the audio lasts {seconds:.1f} s, longer than the server's limit of "
-                       f"{options.max_audio_seconds:g} s", "audio_too_long", "file")
-    return audio
 
 
 MAX_HOTWORDS = 100  # hotwords one prompt may carry
@@ -170,13 +192,13 @@ def api_router(options: ServerOptions) -> APIRouter:
         if diarize:  # its own job on the worker: diarization does not batch
             work = lambda: state.recognizer.transcribe(  # noqa: E731
                 audio, code, words, SAMPLE_RATE, state.batcher.options_with(hotwords), diarize=True)
-            future = _queued(state, lambda: state.batcher.submit(work))
+            future = _queued(state, lambda: state.batcher.submit(work, len(audio) / SAMPLE_RATE))
         else:
             future = _queued(state, lambda: state.batcher.submit_transcription(audio, code, words, hotwords))
         try:
             result = await deadline.wait(future)
         except AudioError as error:
-            raise audio_error(error) from None
+            raise audio_error(_named(error, upload_name(file))) from None
         except LanguageError as error:  # "detect" with a model that has no language table
             raise language_error(error) from None
         except (DecoderError, LanguageModelError) as error:  # beam search unavailable (no polyasr[lm]) or its LM unusable
@@ -204,9 +226,9 @@ def api_router(options: ServerOptions) -> APIRouter:
         audio = await _decode(request, file, deadline)
         work = lambda: state.recognizer.detect_language(audio, top, chosen, sampling_rate=SAMPLE_RATE)  # noqa: E731
         try:
-            ranked = await deadline.wait(_queued(state, lambda: state.batcher.submit(work)))
+            ranked = await deadline.wait(_queued(state, lambda: state.batcher.submit(work, len(audio) / SAMPLE_RATE)))
         except AudioError as error:
-            raise audio_error(error) from None
+            raise audio_error(_named(error, upload_name(file))) from None
         except LanguageError as error:  # e.g. a model without a language table
             raise language_error(error, "candidates") from None
         return LanguageDetection(

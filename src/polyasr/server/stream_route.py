@@ -12,8 +12,14 @@ Protocol (one stream per connection):
      16000 are resampled on the server (soxr, streaming).
    * ``format``: ``pcm_s16le`` (default, signed 16-bit little-endian) or ``f32le`` (32-bit float).
    * ``channels``: interleaved channels, 1 to 8 (default 1); they are averaged.
-   * ``api_key``: the server's API key, when it has one (browsers cannot set headers on a
-     WebSocket); an ``Authorization: Bearer KEY`` header works too.
+
+   A handshake whose ``Origin`` header names another site than the server's own (and none of its
+   CORS origins) is refused with HTTP 403: a foreign web page cannot drive the server.
+
+   API key (when the server has keys): an ``Authorization: Bearer KEY`` header, or, where headers
+   cannot be set (browsers), the first message ``{"type": "auth", "api_key": KEY}``, so the key
+   never appears in a URL. ``?api_key=KEY`` still works but puts the key where proxies log URLs
+   (the server's own log redacts it).
 
 2. The server answers ``{"type": "ready", "language": "de" | null, "sample_rate": 16000}``, or,
    for a bad parameter or key, ``{"type": "error", "message": "..."}`` and closes the connection
@@ -25,19 +31,29 @@ Protocol (one stream per connection):
    "end", "probability"}]}}`` (replaces the partial; times in seconds from the stream's start).
 5. The client sends the text message ``{"type": "end"}``; the server decodes what is left, sends the
    last events and ``{"type": "done", "duration": seconds}``, and closes with code 1000. If the client
-   simply closes, the server stops. A text message that is not ``{"type": "end"}`` gets an error
-   event and close code 1003; a full model queue, an error event and close code 1013 (try again
-   later); a failure inside the server, an error event and close code 1011.
+   simply closes, the server stops.
 
-All model work runs through ``run`` (the server's single model worker), one update at a time. Audio
-keeps being received while the model works, and each update takes all of it, so a stream on a slow
-machine catches up instead of lagging further and further behind.
+Limits (StreamLimits; each ends the stream with ``{"type": "error", "message"}`` and a close code):
+1003 a text message other than ``auth`` or ``end``; 1009 a message over ``message_kb``; 1013 when
+``max_streams`` streams are open already, when more than ``backlog_seconds`` of audio wait to be
+decoded (the client sends faster than real time, faster than the server decodes) or when the
+model queue is full; 1001 after ``idle_seconds`` without a message; 1008 ``max_seconds`` after the
+stream opened; 1011 a failure inside the server.
+
+Scheduling: the received audio waits in the stream's backlog; each model call takes at most
+``session.samples_per_pass`` of it, so one call is one model pass, and calls go through ``run``
+(the server's model worker, whose stream queue alternates with HTTP requests). Audio keeps being
+received while the model works, and each pass takes all that is waiting (up to a pass), so a
+stream on a slow machine catches up instead of lagging further and further behind.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import time
+from collections import deque
+from functools import partial
 from typing import Any, Awaitable, Callable, Sequence
 
 import numpy as np
@@ -46,14 +62,16 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from ..audio import SAMPLE_RATE
 from ..errors import PolyasrError
-from ..streaming import PCM_FORMATS, PcmDecoder, StreamingOptions, StreamingSession
+from ..streaming import PCM_FORMATS, Event, PcmDecoder, StreamingOptions, StreamingSession
 from ..transcriber import Recognizer
 from .batcher import QueueFullError
-from .guard import api_key_valid, bearer_token
+from .guard import api_key_valid, bearer_token, origin_allowed
+from .options import StreamLimits
 
 Runner = Callable[[Callable[[], Any]], Awaitable[Any]]  # runs a function on the model worker
-CLOSE_NORMAL, CLOSE_UNSUPPORTED, CLOSE_POLICY, CLOSE_ERROR, CLOSE_BUSY = 1000, 1003, 1008, 1011, 1013
-INBOX_MESSAGES = 256  # client messages held while the model works; beyond this the client waits
+CLOSE_NORMAL, CLOSE_IDLE, CLOSE_UNSUPPORTED, CLOSE_POLICY = 1000, 1001, 1003, 1008
+CLOSE_TOO_BIG, CLOSE_ERROR, CLOSE_BUSY = 1009, 1011, 1013
+KEY_HELP = 'send {"type": "auth", "api_key": KEY} as the first message, or an Authorization: Bearer KEY header'
 
 
 class StreamClosed(Exception):
@@ -73,10 +91,6 @@ def configured_api_keys(app: FastAPI) -> tuple[str, ...]:
     return ()
 
 
-def _presented_key(websocket: WebSocket) -> str | None:
-    return bearer_token(websocket.headers.get("authorization")) or websocket.query_params.get("api_key")
-
-
 def _int_param(websocket: WebSocket, name: str, default: int) -> int:
     value = websocket.query_params.get(name)
     if value is None or value == "":
@@ -87,10 +101,8 @@ def _int_param(websocket: WebSocket, name: str, default: int) -> int:
         raise StreamClosed(CLOSE_POLICY, f"{name} must be an integer, got {value!r}") from None
 
 
-def _open_stream(websocket: WebSocket, recognizer: Recognizer, options: StreamingOptions, api_keys: tuple[str, ...]) -> tuple[PcmDecoder, StreamingSession]:
-    """Check the key and the query parameters; StreamClosed if they are not acceptable."""
-    if not api_key_valid(api_keys, _presented_key(websocket)):
-        raise StreamClosed(CLOSE_POLICY, "invalid or missing API key: pass ?api_key=KEY or Authorization: Bearer KEY")
+def _open_stream(websocket: WebSocket, recognizer: Recognizer, options: StreamingOptions) -> tuple[PcmDecoder, StreamingSession]:
+    """The decoder and session the query parameters ask for; StreamClosed if they are not acceptable."""
     params = websocket.query_params
     fmt = params.get("format", "pcm_s16le")
     if fmt not in PCM_FORMATS:
@@ -103,61 +115,139 @@ def _open_stream(websocket: WebSocket, recognizer: Recognizer, options: Streamin
     return decoder, session
 
 
-async def _receive(websocket: WebSocket, inbox: "asyncio.Queue[dict]") -> None:
-    """Move the client's messages into `inbox` (bounded: a client far ahead waits), up to its disconnect."""
+def _request(message: dict) -> dict:
+    """A text message as a JSON object ({} if it is not one)."""
     try:
-        while True:
-            message = await websocket.receive()
-            await inbox.put(message)
-            if message["type"] == "websocket.disconnect":
-                return
-    except Exception:  # noqa: BLE001 - a broken connection ends the stream like a disconnect
-        await inbox.put({"type": "websocket.disconnect"})
+        request = json.loads(message.get("text") or "")
+    except json.JSONDecodeError:
+        return {}
+    return request if isinstance(request, dict) else {}
 
 
-async def _pump(websocket: WebSocket, decoder: PcmDecoder, session: StreamingSession, run: Runner) -> None:
-    """Decode audio until the client ends the stream, sending the events. Raises StreamClosed at the end.
-
-    Messages are received while the model works; each model call takes all audio received by then,
-    so a stream on a slow machine catches up (see StreamingOptions.catch_up) instead of lagging more.
-    """
-    inbox: asyncio.Queue[dict] = asyncio.Queue(maxsize=INBOX_MESSAGES)
-    receiver = asyncio.create_task(_receive(websocket, inbox))
-    waiting: list[np.ndarray] = []  # decoded samples not yet handed to the model worker
-    count = 0
+async def _next_message(websocket: WebSocket, idle_seconds: float) -> dict:
+    """The client's next message; StreamClosed when it leaves or stays silent for `idle_seconds`."""
     try:
-        while True:
-            messages = [await inbox.get()]
-            while not inbox.empty():
-                messages.append(inbox.get_nowait())
-            end = False
-            for message in messages:
-                if message["type"] == "websocket.disconnect":
-                    raise StreamClosed(CLOSE_NORMAL)
-                if message.get("bytes") is not None:
-                    waiting.append(decoder.decode(message["bytes"]))
-                    count += len(waiting[-1])
-                    continue
-                try:
-                    request = json.loads(message.get("text") or "")
-                except json.JSONDecodeError:
-                    request = None
-                if not isinstance(request, dict) or request.get("type") != "end":
-                    raise StreamClosed(CLOSE_UNSUPPORTED, 'text messages must be {"type": "end"}; send audio as binary messages')
-                end = True
-                break
-            if end:
-                rest = np.concatenate(waiting + [decoder.flush()])
-                events = await run(lambda: session.feed(rest) + session.finish())
-                for event in events + [{"type": "done", "duration": round(session.seconds, 3)}]:
-                    await websocket.send_json(event)
-                raise StreamClosed(CLOSE_NORMAL)
-            if count >= session.step_samples:
-                chunk, waiting, count = np.concatenate(waiting), [], 0
-                for event in await run(lambda: session.feed(chunk)):
-                    await websocket.send_json(event)
+        message = await asyncio.wait_for(websocket.receive(), idle_seconds)
+    except asyncio.TimeoutError:
+        raise StreamClosed(CLOSE_IDLE, f"nothing received for {idle_seconds:g} s; the stream is closed") from None
+    if message["type"] == "websocket.disconnect":
+        raise StreamClosed(CLOSE_NORMAL)
+    return message
+
+
+async def _authenticate(websocket: WebSocket, keys: tuple[str, ...], idle_seconds: float) -> None:
+    """Check the key of a header, the query or the first message; StreamClosed(1008) if it is not one of `keys`."""
+    if not keys:
+        return
+    presented = bearer_token(websocket.headers.get("authorization")) or websocket.query_params.get("api_key")
+    if presented is None:
+        try:
+            request = _request(await _next_message(websocket, idle_seconds))
+        except StreamClosed as closed:
+            if closed.code == CLOSE_IDLE:
+                raise StreamClosed(CLOSE_POLICY, f"no API key within {idle_seconds:g} s: {KEY_HELP}") from None
+            raise
+        key = request.get("api_key") if request.get("type") == "auth" else None
+        presented = key if isinstance(key, str) else None
+    if not api_key_valid(keys, presented):
+        raise StreamClosed(CLOSE_POLICY, f"invalid or missing API key: {KEY_HELP}")
+
+
+class _Backlog:
+    """Decoded audio received but not yet handed to the model: the receiver adds, the decoding loop takes."""
+
+    def __init__(self) -> None:
+        self.pieces: deque[np.ndarray] = deque()
+        self.samples = 0  # 16 kHz samples waiting
+        self.ended = False  # the client sent {"type": "end"}
+        self.changed = asyncio.Event()
+
+    def add(self, samples: np.ndarray) -> None:
+        if len(samples):
+            self.pieces.append(samples)
+            self.samples += len(samples)
+        self.changed.set()
+
+    def take(self, most: int) -> np.ndarray:
+        """The oldest samples waiting, at most `most` of them."""
+        taken: list[np.ndarray] = []
+        need = most
+        while self.pieces and need > 0:
+            piece = self.pieces.popleft()
+            if len(piece) > need:
+                self.pieces.appendleft(piece[need:])
+                piece = piece[:need]
+            taken.append(piece)
+            need -= len(piece)
+        out = np.concatenate(taken) if taken else np.zeros(0, np.float32)
+        self.samples -= len(out)
+        return out
+
+
+async def _receive(websocket: WebSocket, decoder: PcmDecoder, backlog: _Backlog, limits: StreamLimits) -> None:
+    """Move the client's audio into `backlog` until it sends the end; StreamClosed when it breaks a limit or leaves."""
+    most = limits.backlog_seconds * SAMPLE_RATE
+    while True:
+        message = await _next_message(websocket, limits.idle_seconds)
+        data = message.get("bytes")
+        if data is not None:
+            if len(data) > limits.message_bytes:
+                raise StreamClosed(CLOSE_TOO_BIG, f"a message of {len(data)} bytes is larger than the server's limit "
+                                                  f"of {limits.message_kb:g} KiB; send the audio in smaller pieces")
+            backlog.add(decoder.decode(data))
+            if backlog.samples > most:
+                raise StreamClosed(CLOSE_BUSY, f"more than {limits.backlog_seconds:g} s of audio are waiting to be "
+                                               "decoded; send audio no faster than real time")
+            continue
+        kind = _request(message).get("type")
+        if kind == "auth":
+            continue  # the key was checked before "ready"; a keyless server ignores it
+        if kind != "end":
+            raise StreamClosed(CLOSE_UNSUPPORTED, 'text messages must be {"type": "end"} (or {"type": "auth", ...}); '
+                                                  "send audio as binary messages")
+        backlog.add(decoder.flush())
+        backlog.ended = True
+        return
+
+
+async def _send(websocket: WebSocket, events: list[Event]) -> None:
+    for event in events:
+        await websocket.send_json(event)
+
+
+async def _decode(websocket: WebSocket, session: StreamingSession, backlog: _Backlog, run: Runner) -> None:
+    """Decode the backlog, one model pass per call of `run`, sending the events; raises StreamClosed(1000) at the end."""
+    while True:
+        await backlog.changed.wait()
+        backlog.changed.clear()
+        while backlog.samples >= session.step_samples:
+            await _send(websocket, await run(partial(session.feed, backlog.take(session.samples_per_pass))))
+        if backlog.ended:
+            if backlog.samples:  # less than a step: at most one pass
+                await _send(websocket, await run(partial(session.feed, backlog.take(backlog.samples))))
+            await _send(websocket, await run(session.finish))
+            await websocket.send_json({"type": "done", "duration": round(session.seconds, 3)})
+            raise StreamClosed(CLOSE_NORMAL)
+
+
+async def _serve(websocket: WebSocket, decoder: PcmDecoder, session: StreamingSession, run: Runner,
+                 limits: StreamLimits, seconds_left: float) -> None:
+    """Receive and decode concurrently until the stream ends; raises StreamClosed (or the error that ended it)."""
+    backlog = _Backlog()
+    receiver = asyncio.create_task(_receive(websocket, decoder, backlog, limits))
+    decoding = asyncio.create_task(_decode(websocket, session, backlog, run))
+    try:
+        done, _ = await asyncio.wait({receiver, decoding}, timeout=max(seconds_left, 0.0),
+                                     return_when=asyncio.FIRST_EXCEPTION)
+        for task in (receiver, decoding):
+            if task in done and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+        raise StreamClosed(CLOSE_POLICY, f"the stream reached the server's limit of {limits.max_seconds:g} s; "
+                                         "open a new one to go on")
     finally:
-        receiver.cancel()
+        for task in (receiver, decoding):
+            task.cancel()
+        await asyncio.gather(receiver, decoding, return_exceptions=True)
 
 
 def add_streaming_route(
@@ -167,20 +257,35 @@ def add_streaming_route(
     path: str = "/v1/audio/stream",
     options: StreamingOptions = StreamingOptions(),
     api_keys: Sequence[str] | None = None,
+    limits: StreamLimits = StreamLimits(),
+    allowed_origins: Sequence[str] = (),
 ) -> None:
-    """Serve live transcription at `path` (see the module docstring for the protocol).
+    """Serve live transcription at `path` (see the module docstring for the protocol and the limits).
 
     `api_keys`: clients must present one of them; None: the keys configured on the app, if any.
+    `allowed_origins`: web origins besides the server's own whose pages may open streams ("*": any).
     """
+    origins = tuple(allowed_origins)
+    open_streams: set[WebSocket] = set()
 
     @app.websocket(path)
     async def stream_audio(websocket: WebSocket) -> None:
+        if not origin_allowed(websocket.headers.get("origin"), websocket.headers.get("host"), origins,
+                              websocket.scope.get("scheme", "ws")):
+            await websocket.close(CLOSE_POLICY)  # before accepting: the handshake is answered with 403
+            return
         await websocket.accept()
+        opened = time.monotonic()
+        if len(open_streams) >= limits.max_streams:
+            await _close(websocket, CLOSE_BUSY, f"the server has {limits.max_streams} streams open already; try again later")
+            return
+        open_streams.add(websocket)
         keys = tuple(api_keys) if api_keys is not None else configured_api_keys(app)
         try:
-            decoder, session = _open_stream(websocket, recognizer, options, keys)
+            await _authenticate(websocket, keys, limits.idle_seconds)
+            decoder, session = _open_stream(websocket, recognizer, options)
             await websocket.send_json({"type": "ready", "language": session.language, "sample_rate": SAMPLE_RATE})
-            await _pump(websocket, decoder, session, run)
+            await _serve(websocket, decoder, session, run, limits, limits.max_seconds - (time.monotonic() - opened))
         except StreamClosed as closed:
             await _close(websocket, closed.code, closed.message)
         except WebSocketDisconnect:
@@ -189,6 +294,8 @@ def add_streaming_route(
             await _close(websocket, CLOSE_BUSY, f"server busy: {error}; try again later")
         except Exception as error:  # noqa: BLE001 - the client gets a message instead of a dropped connection
             await _close(websocket, CLOSE_ERROR, f"internal error: {type(error).__name__}: {error}")
+        finally:
+            open_streams.discard(websocket)
 
 
 async def _close(websocket: WebSocket, code: int, message: str | None) -> None:

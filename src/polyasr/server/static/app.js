@@ -376,10 +376,11 @@
     source.connect(node);
     node.connect(context.destination); // the worklet outputs silence; connected so that it keeps running
     const params = new URLSearchParams({ language, sample_rate: String(context.sampleRate), format: "pcm_s16le" });
-    if (apiKey()) params.set("api_key", apiKey());
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     const ws = new WebSocket(`${scheme}//${location.host}/v1/audio/stream?${params}`);
     ws.binaryType = "arraybuffer";
+    // the key goes in the first message, never in the URL (URLs end up in logs)
+    ws.addEventListener("open", () => { if (apiKey()) ws.send(JSON.stringify({ type: "auth", api_key: apiKey() })); });
     const live = { ws, context, node, source, name, language: null, duration: 0, segments: [], queue: [], ready: false, doneReceived: false };
     live.closed = new Promise((resolve) => { ws.addEventListener("close", resolve); });
     node.port.onmessage = (event) => {

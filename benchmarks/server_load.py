@@ -1,0 +1,169 @@
+"""Load on `polyasr serve`: requests/s and latency of concurrent clients, memory, and the same while a stream floods.
+
+    .venv/bin/python benchmarks/server_load.py                      # tiny random model, 8 clients x 4 requests
+    .venv/bin/python benchmarks/server_load.py --model full --clients 4 --requests 2 --lengths 2,5,10
+    .venv/bin/python benchmarks/server_load.py --src /path/to/other/checkout/src   # the same load on other code
+
+The server runs as a subprocess (`python -m polyasr.cli serve`, the code under --src, default this
+checkout's), so its memory is its own: RSS is read from /proc/PID/status before and after each phase
+(VmRSS), and the peak of the whole run (VmHWM). Phase 1: N clients, each with its own connection, send
+`--requests` transcriptions of mixed lengths (cycling through --lengths, 16 kHz wav noise) as fast as
+answers come. Phase 2: the same while another process floods ws /v1/audio/stream (256 KiB messages
+as fast as the socket takes them, a new stream whenever one is closed; at most --flood-mib per
+stream). Printed: requests/s, p50/p99 latency, RSS, the flood's streams and close codes, the CPU
+flags, and one JSON line with everything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+import httpx  # noqa: E402
+
+from bench_models import build_model  # noqa: E402
+from load_clients import rss_mib, timed_post, wav_bytes  # noqa: E402
+
+
+def cpu_flags() -> str:
+    flags = set()
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            flags = set(line.split(":", 1)[1].split())
+            break
+    wanted = ("avx512_bf16", "amx_bf16", "avx512_vnni")
+    return ", ".join(f"{flag}: {'yes' if flag in flags else 'no'}" for flag in wanted) + f"; {os.cpu_count()} CPUs"
+
+
+def peak_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+class Server:
+    """`polyasr serve` in a subprocess on a free port of 127.0.0.1."""
+
+    def __init__(self, src: Path, model: Path, threads: int, extra: list[str]) -> None:
+        env = {**os.environ, "PYTHONPATH": str(src), "PYTHONUNBUFFERED": "1"}
+        command = [sys.executable, "-m", "polyasr.cli", "serve", "--model", str(model), "--port", "0", "--device", "cpu",
+                   "--dtype", "fp32", "--threads", str(threads), "--log-level", "warning", *extra]
+        self.process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.log: list[str] = []
+        found = threading.Event()
+        self.url = ""
+
+        def read() -> None:
+            for line in self.process.stdout:  # type: ignore[union-attr]
+                self.log.append(line)
+                match = re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", line)
+                if match:
+                    self.url = match.group(1)
+                    found.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        if not found.wait(300):
+            self.stop()
+            raise RuntimeError("the server did not start:\n" + "".join(self.log))
+
+    def stop(self) -> None:
+        self.process.send_signal(signal.SIGINT)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def run_phase(url: str, clients: int, requests: int, clips: list[bytes]) -> dict[str, float]:
+    """N clients, each sending `requests` transcriptions one after the other; latencies and throughput."""
+
+    def client(index: int) -> list[float]:
+        with httpx.Client(timeout=600) as http:
+            return [timed_post(http, url, clips[(index + k) % len(clips)]) for k in range(requests)]
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(clients) as pool:
+        latencies = sorted(t for times in pool.map(client, range(clients)) for t in times)
+    wall = time.perf_counter() - started
+    return {"requests": len(latencies), "wall_s": wall, "requests_per_s": len(latencies) / wall,
+            "p50_s": statistics.median(latencies), "p99_s": latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+            "max_s": latencies[-1]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--model", default="tiny", help="tiny, full (random XLSR-53 large) or a checkpoint PATH")
+    parser.add_argument("--src", type=Path, default=ROOT / "src", help="the polyasr source tree the server runs")
+    parser.add_argument("--clients", type=int, default=8)
+    parser.add_argument("--requests", type=int, default=4, help="requests per client and phase")
+    parser.add_argument("--lengths", default="2,5,15,30", help="audio seconds of the requests, cycled")
+    parser.add_argument("--threads", type=int, default=2, help="the server's model threads")
+    parser.add_argument("--flood-mib", type=int, default=512, help="bytes a flooding stream sends at most")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/polyasr-server-load"))
+    parser.add_argument("--serve-args", default="", help="more `polyasr serve` options, e.g. '--max-streams 4'")
+    args = parser.parse_args()
+
+    model = Path(args.model) if args.model not in ("tiny", "full") else args.workdir / f"model-{args.model}"
+    if args.model in ("tiny", "full") and not (model / "COMPLETE").exists():
+        print(f"building the {args.model} model in {model} ...", flush=True)
+        build_model(args.model, model)
+    clips = [wav_bytes(float(seconds), seed=i) for i, seconds in enumerate(args.lengths.split(","))]
+    print(f"CPU: {cpu_flags()}; server: {args.src}, model {args.model}, {args.threads} threads", flush=True)
+
+    server = Server(args.src, model, args.threads, args.serve_args.split())
+    pid = server.process.pid
+    try:
+        with httpx.Client(timeout=600) as http:
+            for clip in clips:
+                timed_post(http, server.url, clip)  # warm up every length
+        report: dict[str, object] = {"cpu": cpu_flags(), "clients": args.clients, "lengths": args.lengths}
+        rss_start = rss_mib(pid)
+        report["load"] = {**run_phase(server.url, args.clients, args.requests, clips), "rss_before_mib": rss_start,
+                          "rss_after_mib": rss_mib(pid)}
+        ws_url = server.url.replace("http://", "ws://") + "/v1/audio/stream"
+        flood = subprocess.Popen([sys.executable, str(ROOT / "tests" / "load_clients.py"), "flood", ws_url, "3600", "1",
+                                  "0", str(args.flood_mib)], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+        time.sleep(1.0)
+        flooded = run_phase(server.url, args.clients, args.requests, clips)
+        rss_flood = rss_mib(pid)
+        flood.send_signal(signal.SIGINT)
+        out, _ = flood.communicate(timeout=120)
+        summary = json.loads(out) if out.strip() else {"streams": None, "closes": []}
+        codes: dict[str, int] = {}
+        for code, _ in summary["closes"]:
+            codes[str(code)] = codes.get(str(code), 0) + 1
+        report["flood"] = {**flooded, "rss_during_mib": rss_flood, "rss_after_mib": rss_mib(pid),
+                           "streams": summary["streams"], "close_codes": codes}
+        report["rss_peak_mib"] = peak_mib(pid)
+    finally:
+        server.stop()
+
+    for phase in ("load", "flood"):
+        row = report[phase]  # type: ignore[index]
+        print(f"{phase:>5}: {row['requests']} requests in {row['wall_s']:.1f} s = {row['requests_per_s']:.2f}/s, "
+              f"p50 {row['p50_s'] * 1000:.0f} ms, p99 {row['p99_s'] * 1000:.0f} ms; RSS "
+              + (f"{row['rss_before_mib']:.0f} -> {row['rss_after_mib']:.0f} MiB" if phase == "load" else
+                 f"{row['rss_during_mib']:.0f} MiB during, {row['rss_after_mib']:.0f} after; "
+                 f"{row['streams']} flooding streams, closes {row['close_codes']}"))
+    print(f"p50 while flooding / p50 without: {report['flood']['p50_s'] / report['load']['p50_s']:.2f}; "  # type: ignore[index]
+          f"peak RSS of the run {report['rss_peak_mib']:.0f} MiB")
+    print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,97 @@
+"""load_audio under a duration budget (a decompression bomb stops early) and one classification of unreadable bytes."""
+
+from __future__ import annotations
+
+import resource
+import time
+import wave
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from audio_factory import write_audio
+from polyasr.audio import SAMPLE_RATE, load_audio
+from polyasr.errors import AudioError, AudioTooLongError
+
+
+def silent_flac(path: Path, hours: float, rate: int = 8000) -> Path:
+    """Hours of digital silence as FLAC: a few MB that decode to hours of samples (a decompression bomb)."""
+    import av
+
+    block = rate * 60
+    with av.open(str(path), "w") as out:
+        stream = out.add_stream("flac", rate=rate, layout="mono")
+        stream.codec_context.format = "s16"
+        zeros = np.zeros((1, block), np.int16)
+        for i in range(int(hours * 60)):
+            frame = av.AudioFrame.from_ndarray(zeros, format="s16", layout="mono")
+            frame.sample_rate, frame.pts = rate, i * block
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode(None))
+    return path
+
+
+@pytest.fixture(scope="module")
+def bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return silent_flac(tmp_path_factory.mktemp("bomb") / "bomb.flac", hours=1.0)
+
+
+def test_decoding_stops_at_the_budget_without_holding_more(bomb: Path) -> None:
+    data = bomb.read_bytes()
+    assert len(data) < 1_000_000  # under 1 MB of FLAC for 1 h of audio
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    with pytest.raises(AudioTooLongError, match=r"^talk\.flac: longer than the limit of 60 s \(decoding stopped there\)$"):
+        load_audio(data, max_seconds=60, name="talk.flac")
+    assert time.perf_counter() - started < 1.0  # the whole hour would take seconds
+    # peak memory: at most the 60 s budget (3.8 MB of float32) and decoder buffers, not the hour (230 MB)
+    assert (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) / 1024 < 60
+    assert isinstance(AudioTooLongError("x"), AudioError)
+
+
+def test_the_budget_is_a_limit_not_a_truncation(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    path = write_audio(tmp_path / "two.wav", "pcm_s16le", 16000, np.clip(0.3 * rng.standard_normal((1, 32000)), -1, 1))
+    assert len(load_audio(path, max_seconds=2.0)) == 2 * SAMPLE_RATE  # exactly at the limit: kept whole
+    with pytest.raises(AudioTooLongError, match="two.wav"):
+        load_audio(path, max_seconds=1.99)
+    with pytest.raises(AudioTooLongError, match=r"<array>: .* \(2\.0 s\)"):
+        load_audio(np.zeros(32000, np.float32), sampling_rate=16000, max_seconds=1.0)
+    with pytest.raises(ValueError, match="max_seconds"):
+        load_audio(path, max_seconds=0)
+
+
+def _outcome(source: object, name: str) -> tuple[str, str]:
+    try:
+        load_audio(source, name=name)  # type: ignore[arg-type]
+    except AudioError as error:
+        return type(error).__name__, str(error)
+    return "decoded", ""
+
+
+@pytest.mark.parametrize("size", [300, 3000, 30_000, 100_000])
+def test_the_same_unreadable_bytes_get_the_same_error_as_a_path_bytes_or_a_file(tmp_path: Path, size: int) -> None:
+    rng = np.random.default_rng(size)
+    for suffix in (".dat", ".bin", ".wav", ".mp3", ".flac", ".ogg", ""):  # suffixes steer ffmpeg's guess for paths
+        for attempt in range(2):
+            data = rng.bytes(size)
+            path = tmp_path / f"noise{attempt}{suffix}"
+            path.write_bytes(data)
+            with open(path, "rb") as handle:
+                outcomes = {_outcome(path, "noise"), _outcome(data, "noise"), _outcome(handle, "noise")}
+            assert outcomes == {("UnsupportedAudioError", "noise: not a recognised audio or video format")}, (suffix, outcomes)
+
+
+def test_bytes_that_start_like_a_container_are_still_called_corrupt(tmp_path: Path) -> None:
+    head = b"fLaC" + np.random.default_rng(1).bytes(2000)
+    path = tmp_path / "x.bin"
+    path.write_bytes(head)
+    assert {_outcome(head, "x")[0], _outcome(path, "x")[0]} == {"CorruptAudioError"}
+    empty = tmp_path / "empty.wav"
+    with wave.open(str(empty), "wb") as w:  # a valid container without samples stays "empty"
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(16000)
+    assert _outcome(empty, "empty.wav") == ("EmptyAudioError", "empty.wav: audio is empty (0 samples)")
+    assert _outcome(empty.read_bytes(), "empty.wav") == ("EmptyAudioError", "empty.wav: audio is empty (0 samples)")
