@@ -18,13 +18,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import re
 import signal
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -35,57 +32,8 @@ sys.path.insert(0, str(ROOT / "tests"))
 import httpx  # noqa: E402
 
 from bench_models import build_model  # noqa: E402
-from load_clients import rss_mib, timed_post, wav_bytes  # noqa: E402
-
-
-def cpu_flags() -> str:
-    flags = set()
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("flags"):
-            flags = set(line.split(":", 1)[1].split())
-            break
-    wanted = ("avx512_bf16", "amx_bf16", "avx512_vnni")
-    return ", ".join(f"{flag}: {'yes' if flag in flags else 'no'}" for flag in wanted) + f"; {os.cpu_count()} CPUs"
-
-
-def peak_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-class Server:
-    """`polyasr serve` in a subprocess on a free port of 127.0.0.1."""
-
-    def __init__(self, src: Path, model: Path, threads: int, extra: list[str]) -> None:
-        env = {**os.environ, "PYTHONPATH": str(src), "PYTHONUNBUFFERED": "1"}
-        command = [sys.executable, "-m", "polyasr.cli", "serve", "--model", str(model), "--port", "0", "--device", "cpu",
-                   "--dtype", "fp32", "--threads", str(threads), "--log-level", "warning", *extra]
-        self.process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-        self.log: list[str] = []
-        found = threading.Event()
-        self.url = ""
-
-        def read() -> None:
-            for line in self.process.stdout:  # type: ignore[union-attr]
-                self.log.append(line)
-                match = re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", line)
-                if match:
-                    self.url = match.group(1)
-                    found.set()
-
-        threading.Thread(target=read, daemon=True).start()
-        if not found.wait(300):
-            self.stop()
-            raise RuntimeError("the server did not start:\n" + "".join(self.log))
-
-    def stop(self) -> None:
-        self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
+from load_clients import timed_post, wav_bytes  # noqa: E402
+from server_process import Server, cpu_flags, peak_mib, rss_mib  # noqa: E402
 
 
 def run_phase(url: str, clients: int, requests: int, clips: list[bytes]) -> dict[str, float]:
@@ -125,7 +73,7 @@ def main() -> int:
     print(f"CPU: {cpu_flags()}; server: {args.src}, model {args.model}, {args.threads} threads", flush=True)
 
     server = Server(args.src, model, args.threads, args.serve_args.split())
-    pid = server.process.pid
+    pid = server.pid
     try:
         with httpx.Client(timeout=600) as http:
             for clip in clips:

