@@ -9,6 +9,7 @@ import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -367,7 +368,7 @@ def test_every_limit_is_an_option_of_serve() -> None:
     assert options.streams == StreamLimits(max_streams=2, message_kb=64, backlog_seconds=10, idle_seconds=5, max_seconds=60)
     assert uvicorn_settings(options) == {"limit_concurrency": 50, "timeout_keep_alive": 2.0, "ws_max_size": 65536 + 4096}
     defaults = server_options(parser.parse_args([]))
-    assert defaults == ServerOptions() and defaults.cors_origins == ()  # no other origin by default
+    assert replace(defaults, transcribe=None) == ServerOptions() and defaults.cors_origins == ()  # no other origin by default
 
 
 @pytest.mark.parametrize("bad", [{"queue_size": 0}, {"max_batch": 0}, {"timeout_seconds": 0}, {"max_upload_mb": -1},
