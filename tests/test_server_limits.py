@@ -170,6 +170,13 @@ def _temporary_files() -> int:
     return count
 
 
+def _wait_for_temporary_files(baseline: int, what: str) -> None:
+    deadline = time.monotonic() + 5
+    while _temporary_files() > baseline:
+        assert time.monotonic() < deadline, f"{what}: its temporary file is still open"
+        time.sleep(0.02)
+
+
 @linux_only
 def test_a_stalled_upload_gets_408_its_connection_closed_and_its_temporary_file_removed(recognizer) -> None:
     with serving(recognizer, upload_timeout_seconds=1.0) as (url, app):
@@ -187,11 +194,30 @@ def test_a_stalled_upload_gets_408_its_connection_closed_and_its_temporary_file_
         body = json.loads(answer.split(b"\r\n\r\n", 1)[1])
         assert body["error"]["code"] == "upload_timeout" and "1 s" in body["error"]["message"]
         assert 0.9 < elapsed < 5
-        deadline = time.monotonic() + 5
-        while _temporary_files() > baseline:
-            assert time.monotonic() < deadline, "the stalled upload's temporary file is still open"
-            time.sleep(0.02)
+        _wait_for_temporary_files(baseline, "the stalled upload")
         assert app.state.batcher.stats().jobs == 0
+
+
+@linux_only
+def test_temporary_files_of_answered_refused_and_abandoned_uploads_are_removed(recognizer) -> None:
+    clip, forty = wav_bytes(25.0, rate=48_000), wav_bytes(40.0, seed=3, rate=48_000)  # 2.4 and 3.8 MB
+    assert len(clip) > 1024 * 1024  # over what the multipart parser keeps in memory: spooled to a temporary file
+    with serving(recognizer, max_audio_seconds=30) as (url, app), httpx.Client(timeout=60) as client:
+        baseline = _temporary_files()
+        ok = client.post(f"{url}/v1/audio/transcriptions", files={"file": ("a.wav", clip)})
+        assert ok.status_code == 200, ok.text
+        _wait_for_temporary_files(baseline, "an answered upload")
+        long = client.post(f"{url}/v1/audio/transcriptions", files={"file": ("long.wav", forty)})
+        assert long.status_code == 413 and long.json()["error"]["code"] == "audio_too_long"
+        _wait_for_temporary_files(baseline, "a refused upload")
+        sock = _raw_upload(url, sent=1_500_000, total=3_000_000)
+        deadline = time.monotonic() + 10
+        while _temporary_files() == baseline:
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        sock.close()  # the client goes away in the middle of its upload
+        _wait_for_temporary_files(baseline, "an abandoned upload")
+        assert app.state.batcher.stats().jobs == 1
 
 
 def test_trickling_uploads_are_all_closed_after_the_upload_time_limit(recognizer) -> None:
