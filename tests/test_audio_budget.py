@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import resource
+import threading
 import time
 import wave
 from pathlib import Path
@@ -60,6 +61,40 @@ def test_the_budget_is_a_limit_not_a_truncation(tmp_path: Path) -> None:
         load_audio(np.zeros(32000, np.float32), sampling_rate=16000, max_seconds=1.0)
     with pytest.raises(ValueError, match="max_seconds"):
         load_audio(path, max_seconds=0)
+
+
+def _rss_mib() -> float:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) / 1024 for line in status if line.startswith("VmRSS:"))
+
+
+@pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
+def test_memory_of_a_refused_decode_goes_back_to_the_system(bomb: Path) -> None:
+    data = bomb.read_bytes()
+
+    def refused() -> None:
+        with pytest.raises(AudioTooLongError):
+            load_audio(data, max_seconds=1800)  # 110 MiB of samples decoded, then refused
+
+    for run in (refused, lambda: _in_thread(refused)):  # the server decodes in a thread pool
+        before = _rss_mib()
+        run()
+        # one block grown in place, freed at once; small pieces used to stay in the allocator (67-97 MiB)
+        assert _rss_mib() - before < 25
+
+
+def _in_thread(function) -> None:
+    thread = threading.Thread(target=function)
+    thread.start()
+    thread.join()
+
+def test_pieces_are_joined_exactly(tmp_path: Path) -> None:
+    rng = np.random.default_rng(2)
+    samples = np.clip(0.3 * rng.standard_normal((1, 16000 * 7 + 123)), -1, 1)
+    path = write_audio(tmp_path / "seven.wav", "pcm_s16le", 16000, samples)
+    decoded = load_audio(path, max_seconds=10)
+    assert decoded.shape == (16000 * 7 + 123,) and decoded.flags.owndata
+    np.testing.assert_allclose(decoded, samples[0], atol=2 / 32768)  # 16-bit rounding
 
 
 def _outcome(source: object, name: str) -> tuple[str, str]:

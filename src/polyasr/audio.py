@@ -48,6 +48,7 @@ AudioInput = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO, np.
 _MAX_ARRAY_CHANNELS = 16
 _MAX_BAD_PACKETS = 20  # consecutive undecodable packets tolerated before giving up
 _CONVERT_SAMPLES = 16384  # samples per converted frame handed to numpy and soxr
+_GROW_MIN, _GROW_MAX = 1 << 16, 1 << 24  # samples load_audio's buffer grows by at least / at most (4 s / 17 min)
 
 
 def source_name(source: AudioInput) -> str:
@@ -130,14 +131,17 @@ def load_audio(
         if limit is not None and out.size > limit:
             raise AudioTooLongError(f"{name}: longer than the limit of {max_seconds:g} s ({out.size / SAMPLE_RATE:.1f} s)")
         return out
-    pieces, total = [np.zeros(0, np.float32)], 0
+    out, total = np.zeros(0, np.float32), 0
     with closing(_decode_pieces(source, name, repairs)) as decoded:
         for piece in decoded:
-            total += piece.size
-            if limit is not None and total > limit:
+            if limit is not None and total + piece.size > limit:
                 raise AudioTooLongError(f"{name}: longer than the limit of {max_seconds:g} s (decoding stopped there)")
-            pieces.append(piece)
-    out = np.concatenate(pieces)
+            if total + piece.size > out.size:  # grown in place (realloc): no second copy while joining pieces
+                size = total + piece.size + min(max(out.size // 2, _GROW_MIN), _GROW_MAX)
+                out.resize(size if limit is None else max(min(size, limit), total + piece.size), refcheck=False)
+            out[total : total + piece.size] = piece
+            total += piece.size
+    out.resize(total, refcheck=False)  # one large block, returned to the system when freed
     if out.size == 0:
         raise EmptyAudioError(f"{name}: audio is empty (0 samples)")
     return out
