@@ -129,12 +129,15 @@ def load_audio(
     if isinstance(source, np.ndarray):
         out = _array_to_16k(source, sampling_rate, name, repairs)
         if limit is not None and out.size > limit:
-            raise AudioTooLongError(f"{name}: longer than the limit of {max_seconds:g} s ({out.size / SAMPLE_RATE:.1f} s)")
+            seconds = out.size / SAMPLE_RATE
+            del out  # as below: not kept alive by the error's traceback
+            raise AudioTooLongError(f"{name}: longer than the limit of {max_seconds:g} s ({seconds:.1f} s)")
         return out
     out, total = np.zeros(0, np.float32), 0
     with closing(_decode_pieces(source, name, repairs)) as decoded:
         for piece in decoded:
             if limit is not None and total + piece.size > limit:
+                del out  # not kept alive by the error's traceback (a server keeps errors for a while)
                 raise AudioTooLongError(f"{name}: longer than the limit of {max_seconds:g} s (decoding stopped there)")
             if total + piece.size > out.size:  # grown in place (realloc): no second copy while joining pieces
                 size = total + piece.size + min(max(out.size // 2, _GROW_MIN), _GROW_MAX)
