@@ -110,6 +110,36 @@ def test_streaming_uses_the_same_decoder(recognizer, clip) -> None:
     assert " ".join(finals) == beamed
 
 
+def test_the_servers_stream_decodes_with_the_servers_decoder(recognizer, clip) -> None:
+    """The WebSocket route built its sessions without the server's --decoder options: always greedy."""
+    pytest.importorskip("fastapi")
+    from websockets.sync.client import connect
+
+    from live_server import live_server
+    from polyasr.audio import load_audio
+    from polyasr.server.app import create_app
+    from polyasr.server.options import ServerOptions
+
+    greedy, hotword, beamed = flipping_hotword(recognizer, clip)
+    data = (np.clip(load_audio(clip), -1, 1) * 32767).astype("<i2").tobytes()
+
+    def stream(options: ServerOptions) -> str:
+        with live_server(create_app(recognizer, options)) as base, \
+                connect(base.replace("http", "ws") + "/v1/audio/stream?language=en", open_timeout=10) as ws:
+            assert json.loads(ws.recv(timeout=10))["type"] == "ready"
+            ws.send(data)
+            ws.send(json.dumps({"type": "end"}))
+            events = []
+            while not events or events[-1]["type"] != "done":
+                events.append(json.loads(ws.recv(timeout=60)))
+        return " ".join(e["segment"]["text"] for e in events if e["type"] == "final")
+
+    pcm = np.frombuffer(data, "<i2").astype(np.float32) / 32768
+    assert recognizer.transcribe(pcm, "en", sampling_rate=SR).text == greedy  # 16-bit rounding changes nothing here
+    assert stream(ServerOptions(transcribe=TranscribeOptions(decoder=beam_with(hotword)))) == beamed
+    assert stream(ServerOptions()) == greedy
+
+
 CORPUS = """Der Hund bellt. Die Katze schläft!
 der Hund schläft, die Katze bellt nicht.
 DER HUND BELLT LAUT

@@ -41,7 +41,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
 from .. import __version__
-from ..transcriber import Recognizer
+from ..transcriber import Recognizer, TranscribeOptions
 from .batcher import Batcher, BatcherOptions
 from .errors import install_error_handlers
 from .guard import GuardMiddleware
@@ -125,7 +125,7 @@ def create_app(recognizer: Recognizer, options: ServerOptions = ServerOptions())
     install_error_handlers(app)
     app.include_router(api_router(options))
     add_streaming_route(app, recognizer, partial(batcher.run, stream=True), limits=options.streams,
-                        allowed_origins=options.cors_origins)
+                        allowed_origins=options.cors_origins, decoding=(options.transcribe or TranscribeOptions()).decoder)
     _page_routes(app)
     app.add_middleware(GuardMiddleware, api_keys=tuple(options.api_keys), max_upload_bytes=options.max_upload_bytes,
                        margin_bytes=FORM_MARGIN_BYTES, body_timeout=options.upload_timeout_seconds,

@@ -61,6 +61,7 @@ from fastapi import FastAPI, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from ..audio import SAMPLE_RATE
+from ..decoders.options import DecoderOptions
 from ..errors import PolyasrError
 from ..streaming import PCM_FORMATS, Event, PcmDecoder, StreamingOptions, StreamingSession
 from ..transcriber import Recognizer
@@ -101,7 +102,9 @@ def _int_param(websocket: WebSocket, name: str, default: int) -> int:
         raise StreamClosed(CLOSE_POLICY, f"{name} must be an integer, got {value!r}") from None
 
 
-def _open_stream(websocket: WebSocket, recognizer: Recognizer, options: StreamingOptions) -> tuple[PcmDecoder, StreamingSession]:
+def _open_stream(
+    websocket: WebSocket, recognizer: Recognizer, options: StreamingOptions, decoding: DecoderOptions
+) -> tuple[PcmDecoder, StreamingSession]:
     """The decoder and session the query parameters ask for; StreamClosed if they are not acceptable."""
     params = websocket.query_params
     fmt = params.get("format", "pcm_s16le")
@@ -109,7 +112,7 @@ def _open_stream(websocket: WebSocket, recognizer: Recognizer, options: Streamin
         raise StreamClosed(CLOSE_POLICY, f"unsupported format {fmt!r}; use one of: {', '.join(PCM_FORMATS)}")
     try:
         decoder = PcmDecoder(fmt, _int_param(websocket, "sample_rate", SAMPLE_RATE), _int_param(websocket, "channels", 1))
-        session = StreamingSession(recognizer, params.get("language", "auto") or "auto", options)
+        session = StreamingSession(recognizer, params.get("language", "auto") or "auto", options, decoding)
     except (ValueError, PolyasrError) as error:
         raise StreamClosed(CLOSE_POLICY, str(error)) from None
     return decoder, session
@@ -259,11 +262,13 @@ def add_streaming_route(
     api_keys: Sequence[str] | None = None,
     limits: StreamLimits = StreamLimits(),
     allowed_origins: Sequence[str] = (),
+    decoding: DecoderOptions = DecoderOptions(),
 ) -> None:
     """Serve live transcription at `path` (see the module docstring for the protocol and the limits).
 
     `api_keys`: clients must present one of them; None: the keys configured on the app, if any.
     `allowed_origins`: web origins besides the server's own whose pages may open streams ("*": any).
+    `decoding`: greedy or beam search (the server's `--decoder` options), as for uploads.
     """
     origins = tuple(allowed_origins)
     open_streams: set[WebSocket] = set()
@@ -283,7 +288,7 @@ def add_streaming_route(
         keys = tuple(api_keys) if api_keys is not None else configured_api_keys(app)
         try:
             await _authenticate(websocket, keys, limits.idle_seconds)
-            decoder, session = _open_stream(websocket, recognizer, options)
+            decoder, session = _open_stream(websocket, recognizer, options, decoding)
             await websocket.send_json({"type": "ready", "language": session.language, "sample_rate": SAMPLE_RATE})
             await _serve(websocket, decoder, session, run, limits, limits.max_seconds - (time.monotonic() - opened))
         except StreamClosed as closed:
