@@ -206,6 +206,18 @@ def test_bad_uploads(url, clips) -> None:  # every error about the upload names 
     assert_error(post(url, clips["long"]), 413, "audio_too_long", "'long.wav': the audio is longer than the server's limit of 10 s")
 
 
+def test_an_upload_with_nan_samples_is_transcribed_and_says_so(url, tmp_path, recognizer) -> None:
+    """The server repaired NaN samples like every path, but dropped the warning."""
+    signal = np.clip(0.3 * np.random.default_rng(5).standard_normal((1, 32000)), -1, 1).astype(np.float32)
+    clean = write_audio(tmp_path / "clean.wav", "pcm_f32le", 16000, signal)
+    signal[0, 16000] = np.nan
+    broken = write_audio(tmp_path / "broken.wav", "pcm_f32le", 16000, signal)
+    answers = [post(url, path, language="en", response_format="verbose_json").json() for path in (clean, broken)]
+    assert answers[0]["text"] and answers[1]["text"] == answers[0]["text"] == recognizer.transcribe(clean, "en").text
+    assert answers[0]["warnings"] == []
+    assert answers[1]["warnings"] == ["'broken.wav': 1 NaN or infinite sample was replaced by silence (first at 1.00 s)"]
+
+
 def test_bad_parameters(url, clips) -> None:
     error = assert_error(post(url, clips["a"], language="klingon"), 400, "unsupported_language", "de, en, ja, ru")
     assert error["param"] == "language"

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import time
 from concurrent.futures import Future
+from dataclasses import replace
 from typing import Any, Optional
 
 import numpy as np
@@ -22,7 +23,7 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPBearer
 
-from ..audio import SAMPLE_RATE, load_audio
+from ..audio import SAMPLE_RATE, SampleRepairs, load_audio
 from ..decoders import DecoderError, LanguageModelError
 from ..decoders.options import Hotword, parse_hotwords
 from ..errors import AudioError, AudioTooLongError, LanguageError, OptionsError, PolyasrError
@@ -82,8 +83,9 @@ def _queued(state: Any, submit: Any) -> "asyncio.Future[Any]":
     return asyncio.wrap_future(future)
 
 
-async def _decode(request: Request, file: UploadFile, deadline: _Deadline) -> np.ndarray:
-    """The upload as 16 kHz mono samples, decoded in the thread pool under the duration budget; 400/408/413/415."""
+async def _decode(request: Request, file: UploadFile, deadline: _Deadline) -> tuple[np.ndarray, str | None]:
+    """The upload as 16 kHz mono samples, decoded in the thread pool under the duration budget, and the
+    warning about samples repaired on the way (NaN or infinite: silence), if any; 400/408/413/415."""
     state = request.app.state
     options: ServerOptions = state.options
     name = upload_name(file)
@@ -94,11 +96,12 @@ async def _decode(request: Request, file: UploadFile, deadline: _Deadline) -> np
     slots: asyncio.Semaphore = state.decode_slots
     await deadline.wait(slots.acquire())
     # The slot is held until the decoding thread ends, even when the request gives up earlier.
+    repairs = SampleRepairs()
     decoding = asyncio.ensure_future(run_in_threadpool(
-        load_audio, file.file, max_seconds=options.max_audio_seconds, name=name))
+        load_audio, file.file, repairs=repairs, max_seconds=options.max_audio_seconds, name=name))
     decoding.add_done_callback(lambda done: (slots.release(), done.cancelled() or done.exception()))
     try:
-        return await deadline.wait(asyncio.shield(decoding))
+        return await deadline.wait(asyncio.shield(decoding)), repairs.warning(name)
     except AudioTooLongError as error:
         raise ApiError(413, f"{name}: the audio is longer than the server's limit of {options.max_audio_seconds:g} s",
                        "audio_too_long", "file") from error
@@ -187,7 +190,7 @@ def api_router(options: ServerOptions) -> APIRouter:
         deadline = _Deadline(state.options.timeout_seconds)
         code = _resolve(state.recognizer, language)
         hotwords = _prompt_hotwords(prompt)
-        audio = await _decode(request, file, deadline)
+        audio, repaired = await _decode(request, file, deadline)
         words = response_format in ("verbose_json", "srt", "vtt")  # scores for verbose_json, cue splits for subtitles
         if diarize:  # its own job on the worker: diarization does not batch
             work = lambda: state.recognizer.transcribe(  # noqa: E731
@@ -205,6 +208,8 @@ def api_router(options: ServerOptions) -> APIRouter:
             raise ApiError(400, f"prompt: {error}", "invalid_request_error", "prompt") from None
         except PolyasrError as error:  # diarization's parts are not installed
             raise ApiError(501, str(error), "diarization_unavailable", "diarize") from None
+        if repaired:
+            result = replace(result, warnings=(repaired, *result.warnings))
         return _render(result, response_format, set(timestamp_granularities), state.options.writer)
 
     @router.post("/audio/language", response_model=LanguageDetection, responses=error_responses(400, 401, 408, 413, 415, 503),
@@ -223,7 +228,7 @@ def api_router(options: ServerOptions) -> APIRouter:
                 state.recognizer.resolve_language(candidate)
         except LanguageError as error:
             raise language_error(error, "candidates") from None
-        audio = await _decode(request, file, deadline)
+        audio, _ = await _decode(request, file, deadline)
         work = lambda: state.recognizer.detect_language(audio, top, chosen, sampling_rate=SAMPLE_RATE)  # noqa: E731
         try:
             ranked = await deadline.wait(_queued(state, lambda: state.batcher.submit(work, len(audio) / SAMPLE_RATE)))

@@ -62,11 +62,12 @@ class TranscriptionVerbose(BaseModel):
     """``response_format=verbose_json``: OpenAI's shape plus polyasr's language code and probability."""
 
     task: Literal["transcribe"] = "transcribe"
-    language: str = Field(description="English name in lower case (OpenAI's convention); 'auto' for unrestricted decoding")
-    language_code: str | None = Field(None, description="polyasr extra: the model's code, null for 'auto'")
-    language_probability: float | None = Field(None, description="polyasr extra: set when language=detect")
+    language: str = Field(description="English name in lower case (OpenAI's convention); 'auto' when none was identified")
+    language_code: str | None = Field(None, description="polyasr extra: the model's code (with auto: the identified one), null when none was")
+    language_probability: float | None = Field(None, description="polyasr extra: the identified language's probability (detect, auto)")
     duration: float = Field(description="seconds of audio")
     text: str
+    warnings: list[str] = Field(default_factory=list, description="polyasr extra: what the user should know (repaired samples, hotwords the language cannot spell, ...)")
     segments: list[VerboseSegment] | None = Field(None, description="when timestamp_granularities has 'segment' or is empty")
     words: list[VerboseWord] | None = Field(None, description="when timestamp_granularities has 'word'")
     usage: Usage
@@ -148,6 +149,6 @@ def verbose_json(result: Transcription, granularities: set[str]) -> Transcriptio
     return TranscriptionVerbose(
         language=language_name(result.language).lower() if result.language else "auto",
         language_code=result.language, language_probability=result.language_probability,
-        duration=result.duration, text=result.text, segments=segments, words=words,
+        duration=result.duration, text=result.text, warnings=list(result.warnings), segments=segments, words=words,
         usage=Usage(seconds=math.ceil(result.duration)),
     )
