@@ -127,3 +127,27 @@ def test_two_voices_taking_turns_are_two_speakers(dialogue, tiny_model_dir, tmp_
     data = json.loads((tmp_path / "meeting.json").read_text(encoding="utf-8"))
     assert {s["speaker"] for s in data["segments"]} <= {"SPEAKER_00", "SPEAKER_01"} and data["segments"]
     assert main(["transcribe", str(wav), "--model", str(tiny_model_dir), "-f", "rttm"]) == 1  # rttm needs --diarize
+
+
+def test_the_server_labels_speakers_when_asked(dialogue, recognizer, tmp_path) -> None:
+    pytest.importorskip("fastapi")
+    import httpx
+
+    from live_server import live_server
+    from polyasr.server import create_app
+
+    audio, _ = dialogue
+    wav = write_audio(tmp_path / "meeting.wav", "pcm_s16le", 16_000, audio[None].astype(np.float64))
+    expected = recognizer.transcribe(wav, "en", word_timestamps=True, diarize=True)
+    with live_server(create_app(recognizer)) as base:
+        def post(**fields: str) -> httpx.Response:
+            return httpx.post(f"{base}/v1/audio/transcriptions", files={"file": ("meeting.wav", wav.read_bytes())},
+                              data={"language": "en", **fields}, timeout=120)
+
+        labelled = post(diarize="true", response_format="verbose_json").json()
+        plain = post(response_format="verbose_json").json()
+        srt_text = post(diarize="true", response_format="srt").text
+    assert [s["speaker"] for s in labelled["segments"]] == [s.speaker for s in expected.segments]
+    assert labelled["segments"] and {s["speaker"] for s in labelled["segments"]} <= {"SPEAKER_00", "SPEAKER_01"}
+    assert all(s.get("speaker") is None for s in plain["segments"])
+    assert f"\n[{labelled['segments'][0]['speaker']}]:" in srt_text
