@@ -16,8 +16,11 @@ from polyasr.audio import SAMPLE_RATE, load_audio
 from polyasr.errors import AudioError, AudioTooLongError
 
 
-def silent_flac(path: Path, hours: float, rate: int = 8000) -> Path:
-    """Hours of digital silence as FLAC: a few MB that decode to hours of samples (a decompression bomb)."""
+def silent_flac(path: Path, hours: float, rate: int = 8000, declared: bool = True) -> Path:
+    """Hours of digital silence as FLAC: a few MB that decode to hours of samples (a decompression bomb).
+
+    `declared=False`: STREAMINFO's sample count is 0 ("unknown", as a FLAC encoder writing to a pipe
+    leaves it), so only decoding finds out how long it is."""
     import av
 
     block = rate * 60
@@ -30,12 +33,43 @@ def silent_flac(path: Path, hours: float, rate: int = 8000) -> Path:
             frame.sample_rate, frame.pts = rate, i * block
             out.mux(stream.encode(frame))
         out.mux(stream.encode(None))
+    if not declared:
+        path.write_bytes(without_length(path.read_bytes()))
     return path
+
+
+def without_length(flac: bytes) -> bytes:
+    """The FLAC with STREAMINFO's sample count set to 0 (unknown)."""
+    data = bytearray(flac)  # "fLaC", block header (4), STREAMINFO: 10 bytes, then
+    field = int.from_bytes(data[18:26], "big")  # rate (20 bits), channels (3), bits (5), samples (36)
+    data[18:26] = (field & ~((1 << 36) - 1)).to_bytes(8, "big")
+    return bytes(data)
 
 
 @pytest.fixture(scope="module")
 def bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return silent_flac(tmp_path_factory.mktemp("bomb") / "bomb.flac", hours=1.0)
+    return silent_flac(tmp_path_factory.mktemp("bomb") / "bomb.flac", hours=1.0, declared=False)
+
+
+def test_a_declared_length_over_the_limit_is_refused_before_decoding(tmp_path: Path) -> None:
+    """A 6 h FLAC took 3 s and 670 MiB to refuse at the server's default 3 h limit: decoded up to it."""
+    six_hours = silent_flac(tmp_path / "six.flac", hours=6.0).read_bytes()
+    started = time.perf_counter()
+    with pytest.raises(AudioTooLongError, match=r"^six\.flac: longer than the limit of 10800 s \(it declares 21600\.0 s\)$"):
+        load_audio(six_hours, max_seconds=3 * 3600, name="six.flac")
+    assert time.perf_counter() - started < 0.2  # nothing decoded
+    assert len(load_audio(six_hours, max_seconds=6 * 3600 + 0.5)) == 6 * 3600 * SAMPLE_RATE  # declared within: decoded
+
+
+def test_a_wav_header_claiming_hours_is_not_trusted(tmp_path: Path) -> None:
+    """WAV written to a pipe declares its largest size; its length is what decodes, not what it claims."""
+    rng = np.random.default_rng(1)
+    path = write_audio(tmp_path / "piped.wav", "pcm_s16le", 16000, np.clip(0.3 * rng.standard_normal((1, 32000)), -1, 1))
+    data = bytearray(path.read_bytes())
+    data[4:8] = b"\xff\xff\xff\xff"  # RIFF size
+    at = data.index(b"data")
+    data[at + 4 : at + 8] = b"\xf0\xff\xff\x7f"  # data size: 2 GB, 18.6 h at 16 kHz 16 bit
+    assert len(load_audio(bytes(data), max_seconds=10)) == 32000
 
 
 def test_decoding_stops_at_the_budget_without_holding_more(bomb: Path) -> None:

@@ -31,7 +31,7 @@ from live_server import live_server  # noqa: E402
 from load_clients import rss_mib, wav_bytes  # noqa: E402
 from polyasr.server import ServerOptions, create_app  # noqa: E402
 from polyasr.server.cli_serve import uvicorn_settings  # noqa: E402
-from test_audio_budget import silent_flac  # noqa: E402
+from test_audio_budget import silent_flac, without_length  # noqa: E402
 
 linux_only = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
 
@@ -89,7 +89,7 @@ def six_hours(tmp_path_factory: pytest.TempPathFactory) -> bytes:
 @linux_only
 def test_a_six_hour_flac_bomb_is_refused_within_a_second_without_memory_growth(recognizer, six_hours: bytes) -> None:
     assert len(six_hours) < 5_000_000  # 4 MB that decode to 6 h (1.3 GB of float32 samples)
-    with serving(recognizer, max_audio_seconds=600) as (url, app), httpx.Client(timeout=60) as client:
+    with serving(recognizer) as (url, app), httpx.Client(timeout=60) as client:  # the default limit: 3 h
         client.get(f"{url}/health")
 
         def post() -> tuple[Any, float]:
@@ -98,16 +98,29 @@ def test_a_six_hour_flac_bomb_is_refused_within_a_second_without_memory_growth(r
             return response, time.perf_counter() - started
 
         response, seconds = post()
-        assert seconds < 1.0  # decoding stops at 600 s instead of going through 6 h (8.7 s before)
+        assert seconds < 1.0  # refused from FLAC's declared length (8.7 s before; 3.0 s decoding up to 3 h)
         with PeakRss() as rss, ThreadPoolExecutor(2) as pool:  # two at once peaked at 6.2 GB before
             outcomes = [(response, seconds), *pool.map(lambda _: post(), range(2))]
         for response, seconds in outcomes:
             assert response.status_code == 413, response.text
             error = response.json()["error"]
             assert error["code"] == "audio_too_long"
-            assert error["message"] == "'bomb.flac': the audio is longer than the server's limit of 600 s"
-        assert rss.growth < 200, f"RSS grew by {rss.growth:.0f} MiB"  # 2 x 600 s of float32 is 73 MiB
+            assert error["message"] == "'bomb.flac': the audio is longer than the server's limit of 10800 s"
+        assert rss.growth < 200, f"RSS grew by {rss.growth:.0f} MiB"
         assert app.state.batcher.stats().jobs == 0
+
+
+@linux_only
+def test_a_bomb_that_does_not_declare_its_length_is_decoded_only_up_to_the_limit(recognizer, six_hours: bytes) -> None:
+    with serving(recognizer, max_audio_seconds=600) as (url, app), httpx.Client(timeout=60) as client:
+        client.get(f"{url}/health")
+        with PeakRss() as rss:
+            started = time.perf_counter()
+            response = client.post(f"{url}/v1/audio/transcriptions", files={"file": ("bomb.flac", without_length(six_hours))})
+            seconds = time.perf_counter() - started
+        assert response.status_code == 413 and response.json()["error"]["code"] == "audio_too_long"
+        assert seconds < 1.0  # decoding stops at 600 s instead of going through 6 h (8.7 s before)
+        assert rss.growth < 200, f"RSS grew by {rss.growth:.0f} MiB"  # 600 s of float32 is 37 MiB
 
 
 def test_the_queue_is_bounded_by_queued_audio_seconds(recognizer) -> None:

@@ -49,6 +49,11 @@ _MAX_ARRAY_CHANNELS = 16
 _MAX_BAD_PACKETS = 20  # consecutive undecodable packets tolerated before giving up
 _CONVERT_SAMPLES = 16384  # samples per converted frame handed to numpy and soxr
 _GROW_MIN, _GROW_MAX = 1 << 16, 1 << 24  # samples load_audio's buffer grows by at least / at most (4 s / 17 min)
+# Containers whose declared length comes from the stream itself (FLAC's STREAMINFO sample count, an MP4
+# track's duration, the last Ogg/Matroska timestamps), not from the file size or bit rate (WAV
+# written to a pipe declares its maximum size; MP3 is estimated): load_audio(max_seconds=) refuses
+# these at once when they declare more, instead of decoding up to the limit first.
+_DECLARED_LENGTH_FORMATS = ("flac", "ogg", "mov,mp4,m4a,3gp,3g2,mj2", "matroska,webm")
 
 
 def source_name(source: AudioInput) -> str:
@@ -134,7 +139,7 @@ def load_audio(
             raise AudioTooLongError(f"{name}: longer than the limit of {max_seconds:g} s ({seconds:.1f} s)")
         return out
     out, total = np.zeros(0, np.float32), 0
-    with closing(_decode_pieces(source, name, repairs)) as decoded:
+    with closing(_decode_pieces(source, name, repairs, max_seconds)) as decoded:
         for piece in decoded:
             if limit is not None and total + piece.size > limit:
                 del out  # not kept alive by the error's traceback (a server keeps errors for a while)
@@ -354,11 +359,13 @@ def _reason(exc: BaseException) -> str:
     return str(getattr(exc, "strerror", None) or exc).rstrip(".")
 
 
-def _decode_pieces(source: AudioInput, name: str, repairs: SampleRepairs) -> Iterator[np.ndarray]:
+def _decode_pieces(
+    source: AudioInput, name: str, repairs: SampleRepairs, max_seconds: float | None = None
+) -> Iterator[np.ndarray]:
     """Yield 16 kHz mono float32 pieces of any size; a rate change flushes soxr and starts anew."""
     rate = 0
     rs: soxr.ResampleStream | None = None
-    for frame_rate, mono in _native_mono(source, name, repairs):
+    for frame_rate, mono in _native_mono(source, name, repairs, max_seconds):
         if frame_rate != rate:
             if rs is not None:
                 yield rs.resample_chunk(np.zeros(0, np.float32), last=True)
@@ -369,16 +376,25 @@ def _decode_pieces(source: AudioInput, name: str, repairs: SampleRepairs) -> Ite
         yield rs.resample_chunk(np.zeros(0, np.float32), last=True)
 
 
-def _native_mono(source: AudioInput, name: str, repairs: SampleRepairs) -> Iterator[tuple[int, np.ndarray]]:
+def _native_mono(
+    source: AudioInput, name: str, repairs: SampleRepairs, max_seconds: float | None = None
+) -> Iterator[tuple[int, np.ndarray]]:
     """Yield (sample rate, mono float32 samples) per decoded frame, at the stream's real rate.
 
     Non-finite samples are repaired in every channel before the channels are averaged and before
-    resampling (which would spread one NaN over its filter's length)."""
+    resampling (which would spread one NaN over its filter's length). With `max_seconds`, a
+    container that declares its own length (see _DECLARED_LENGTH_FORMATS) and declares more is
+    refused before anything is decoded."""
     with _open(source, name) as container:
         if not container.streams.audio:
             raise _unreadable(source, name, lambda kind: UnsupportedAudioError(
                 f"{name}: no audio stream found (not an audio or video file?)"))
         stream = container.streams.audio[0]
+        if max_seconds is not None and container.format.name in _DECLARED_LENGTH_FORMATS and stream.duration:
+            declared = float(stream.duration * stream.time_base)
+            if declared > max_seconds + 1.0:  # a second of slack for containers' rounding
+                raise AudioTooLongError(f"{name}: longer than the limit of {max_seconds:g} s "
+                                        f"(it declares {declared:.1f} s)")
         if stream.codec_context is None:
             raise _unreadable(source, name, lambda kind: UnsupportedAudioError(
                 f"{name}: no decoder for this audio codec in this ffmpeg build"))
