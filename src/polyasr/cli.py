@@ -1,11 +1,12 @@
-"""The `polyasr` command: a thin layer over the public API. The only module that prints."""
+"""The `polyasr` command: a thin layer over the public API. With cli_output.py and the subpackages' cli.py
+modules, the only code that prints."""
 
 from __future__ import annotations
 
 import argparse
 import sys
-from pathlib import Path
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, Sequence
 
 from .cli_args import (
@@ -24,7 +25,6 @@ from .transcriber import AUTO, DETECT, Recognizer, TranscribeOptions, load
 from .vad import VadOptions
 from .windows import WindowOptions
 from .writers import FORMATS, WriterOptions, get_writers, output_stems
-
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:
