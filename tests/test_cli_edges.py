@@ -79,6 +79,11 @@ def test_unusable_outputs_are_one_line_errors_before_the_model_loads(tiny_model_
         (["convert-lang-ids", str(tmp_path / "missing.pk"), str(tmp_path / "no" / "t.json")],
          f"target {tmp_path / 'no' / 't.json'}: its folder '{tmp_path / 'no'}' does not exist"),
         (["convert-lang-ids", str(tmp_path / "missing.pk"), str(tmp_path)], f"target {tmp_path}: is a folder; name the file to write"),
+        (["lm", "build", str(tmp_path / "corpus.txt"), "--output", str(blocker / "de.arpa")],
+         f"--output {blocker / 'de.arpa'}: its folder '{blocker}' is a file"),
+        (["batch", str(tmp_path), "--output", str(blocker)], f"--output {blocker}: the folder is a file, not a folder"),
+        (["train", "--manifest", str(tmp_path / "none.jsonl"), "--output", str(blocker / "run")],
+         f"--output {blocker / 'run'}: the folder lies under '{blocker}', which is a file, not a folder"),
     ]
     for argv, message in cases:
         assert main(argv) == 1, argv

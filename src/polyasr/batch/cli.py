@@ -10,7 +10,7 @@ import argparse
 import importlib.util
 import sys
 
-from ..cli_args import non_negative_float, positive_float
+from ..cli_args import check_output_folder, non_negative_float, positive_float
 from ..decoders.cli import add_decoder_arguments, decoder_options
 from ..inference import BatchOptions
 from ..transcriber import AUTO
@@ -91,6 +91,8 @@ def run(args: argparse.Namespace) -> int:
     from .summary import BatchProgress
 
     job, cluster = options_from(args)
+    if "://" not in args.output:  # a local folder; URLs are checked by their filesystem when Ray runs
+        check_output_folder(args.output, "--output")
     bar: tqdm | None = None
 
     def show(state: BatchProgress) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..cli_args import check_output_file
 from .lm_build import LmBuildOptions, build_arpa
 from .options import BEAM, GREEDY, STRATEGIES, BeamOptions, DecoderOptions, parse_hotwords
 
@@ -59,6 +60,7 @@ def add_lm_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_lm(args: argparse.Namespace) -> int:
     """Build the model; progress and a summary go to stderr."""
+    check_output_file(args.output, "--output")  # before the corpus is counted
     options = LmBuildOptions(order=args.order, language=args.language, min_count=args.min_count)
 
     def progress(lines: int) -> None:

@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ..cli_args import check_output_folder
 from .options import LOSSES, PRECISIONS, VOCABULARY_MODES, DataOptions, TrainOptions
 
 SHOWN = 20  # report lines printed per section; the whole report is in <output>/preflight.txt
@@ -204,6 +205,7 @@ def run(args: argparse.Namespace) -> int:
     from .data import DataSource
     from .run import train
 
+    check_output_folder(args.output, "--output")  # before the audio is decoded and the model loaded
     if args.threads is not None:
         torch.set_num_threads(args.threads)
     base = args.base or default_model()
