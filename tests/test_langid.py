@@ -45,6 +45,22 @@ def test_speech_favouring_one_language_is_identified(ids, expected) -> None:
     assert sum(p for _, p in ranked) == pytest.approx(1.0) and len(ranked) == 4
 
 
+def test_keeping_only_the_sums_gives_the_same_scores_and_choices() -> None:
+    """language="auto" keeps only each language's sum (computed without a log-probability matrix)."""
+    for seed, ids in enumerate([[8, 9, 1], [10, 11], [2, 6, 7, 3]]):
+        logits = favouring(ids, seed=seed) * 3
+        full = frames_for(logits)
+        sums = LanguageReducer(TABLE, blank_id=0, keep_frames=False)
+        sums.add(0, logits[:120])
+        sums.add(120, logits[120:])
+        light = sums.finish(len(logits))
+        np.testing.assert_allclose(light.acoustic, full.acoustic, rtol=1e-6)
+        assert np.array_equal(light.unrestricted.tokens, full.unrestricted.tokens)
+        np.testing.assert_allclose(light.unrestricted.probs, full.unrestricted.probs, rtol=1e-5)
+        assert [c for c, _ in light.probabilities()] == [c for c, _ in full.probabilities()]
+        assert light.best_ids is None
+
+
 def test_inventory_prior_prefers_the_smallest_table_that_explains_the_audio() -> None:
     frames = frames_for(favouring([2, 3, 4]))  # only characters English and German share
     acoustic = dict(frames.probabilities(LanguageCalibration(inventory_weight=0.0)))

@@ -21,7 +21,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .decoding import FrameChoices, log_softmax, stitch_frames
+from .decoding import FrameChoices, as_logits, log_normalizer, log_softmax, stitch_frames
 from .lang_ids import LanguageTable
 
 
@@ -122,17 +122,29 @@ class LanguageReducer:
         return best_ids, best_lp
 
     def add(self, first_frame: int, logits: np.ndarray) -> None:
+        if not self.keep_frames:
+            self._add_sums(first_frame, as_logits(logits))
+            return
         log_probs = log_softmax(logits)
         # the unrestricted choice (the card's `predict`) from the same log-probabilities
         tokens, probs = log_probs.argmax(-1), np.exp(log_probs.max(-1))
         speech = tokens != self.blank_id
-        if self.keep_frames:
-            best_ids, best_lp = self._best(log_probs)
-            self._acoustic += best_lp[speech].sum(axis=0, dtype=np.float64)
-            self._parts[first_frame] = (tokens, probs, best_ids, best_lp)
-        else:
-            self._acoustic += self._best(log_probs[speech])[1].sum(axis=0, dtype=np.float64)
-            self._parts[first_frame] = (tokens, probs)
+        best_ids, best_lp = self._best(log_probs)
+        self._acoustic += best_lp[speech].sum(axis=0, dtype=np.float64)
+        self._parts[first_frame] = (tokens, probs, best_ids, best_lp)
+
+    def _add_sums(self, first_frame: int, logits: np.ndarray) -> None:
+        """keep_frames=False: the same sums without a log-probability matrix: a language's best
+        log-probability on a frame is its best logit minus the frame's log-normaliser."""
+        tokens = logits.argmax(-1)
+        normalizer = log_normalizer(logits)[:, 0]
+        probs = np.exp(logits[np.arange(len(tokens)), tokens] - normalizer).astype(np.float32)
+        speech = tokens != self.blank_id
+        scores = logits[speech]
+        for column, ids in enumerate(self.ids):
+            self._acoustic[column] += scores[:, ids].max(axis=1).sum(dtype=np.float64)
+        self._acoustic -= normalizer[speech].sum(dtype=np.float64)
+        self._parts[first_frame] = (tokens, probs)
 
     def finish(self, num_frames: int) -> LanguageFrames:
         def stitched(index: int, dtype: Any, tail: tuple[int, ...] = ()) -> np.ndarray:
