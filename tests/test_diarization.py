@@ -14,7 +14,7 @@ from polyasr.results import Segment, Transcription, Word
 from polyasr.writers import get_writer, get_writers
 
 from audio_factory import write_audio
-from speech import conversation, espeak_ng
+from speech import conversation
 
 pytest.importorskip("sklearn")
 from polyasr.diarization import DiarizationOptions, SpeakerTurn, assign_speakers  # noqa: E402
@@ -92,10 +92,7 @@ def test_speakers_go_on_words_and_split_segments() -> None:
 
 
 @pytest.fixture(scope="module")
-def dialogue():
-    program, why = espeak_ng()
-    if program is None:
-        pytest.skip(why)
+def dialogue(espeak: str):
     pytest.importorskip("silero_vad")
     from polyasr.diarization.encoder import weights_path
 
@@ -103,7 +100,7 @@ def dialogue():
         weights_path()
     except Exception as error:  # resemblyzer not installed
         pytest.skip(str(error))
-    return conversation(program, LINES, pause=0.6)
+    return conversation(espeak, LINES, pause=0.6)
 
 
 def test_two_voices_taking_turns_are_two_speakers(dialogue, tiny_model_dir, tmp_path) -> None:

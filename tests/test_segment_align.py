@@ -25,7 +25,7 @@ from polyasr.segment_align import (
 from polyasr.transcripts import TranscriptSegment
 
 from audio_factory import write_audio
-from speech import build_speech_detecting_model, conversation, espeak_ng
+from speech import build_speech_detecting_model, conversation
 
 TOKENS = ("[PAD]", "|", "a", "b", "c")
 VOCAB = Vocabulary(tokens=TOKENS, blank_id=0, word_delimiter_id=1, hidden_ids=frozenset({0}))
@@ -109,14 +109,6 @@ def test_bad_segments_are_clear_errors(recognizer) -> None:
 
 
 # --- end to end, on synthesised speech ------------------------------------------------------------
-
-
-@pytest.fixture(scope="session")
-def espeak() -> str:
-    program, why = espeak_ng()
-    if program is None:
-        pytest.skip(why)
-    return program
 
 
 @pytest.fixture(scope="session")

@@ -27,7 +27,6 @@ from safetensors.torch import load_file  # noqa: E402
 
 import polyasr  # noqa: E402
 from audio_factory import tone, write_audio  # noqa: E402
-from speech import espeak_ng  # noqa: E402
 from polyasr.cli import main  # noqa: E402
 from polyasr.errors import PolyasrError  # noqa: E402
 from polyasr.training import DataOptions, DataSource, TrainOptions, train  # noqa: E402
@@ -40,14 +39,6 @@ POLISH = ["dzień dobry", "żółta łódź", "mała ćma", "pięć kół", "pro
 FAST = TrainOptions(max_steps=30, save_every=15, learning_rate=1e-3, warmup_steps=0, precision="fp32", eval_dtype="fp32")
 SMALL_BATCHES = DataOptions(batch_seconds=6.0, max_seconds=6.0)
 NO_RANDOMNESS = dict(dropout=0.0, layerdrop=0.0, mask_time_prob=0.0)
-
-
-@pytest.fixture(scope="session")
-def espeak() -> str:
-    program, why = espeak_ng()
-    if program is None:
-        pytest.skip(why)
-    return program
 
 
 def _say(espeak: str, voice: str, text: str, path: Path) -> Path:

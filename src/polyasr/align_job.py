@@ -17,7 +17,7 @@ from .align_text import EmissionReducer, tokenize_transcript
 from .audio import SAMPLE_RATE, AudioInput, source_name
 from .decoding import FrameChoices, Vocabulary
 from .errors import AlignmentError
-from .inference import rereadable
+from .inference import PairReducer, rereadable
 from .langid import LanguageFrames, LanguageReducer
 from .languages import AUTO, DETECT
 from .model_languages import language_target
@@ -72,7 +72,7 @@ def align_segments(
 
         def reducer() -> Any:
             emissions = EmissionReducer(columns)
-            return _Both(emissions, LanguageReducer(table, vocabulary.blank_id, candidates)) if identify else emissions
+            return PairReducer(emissions, LanguageReducer(table, vocabulary.blank_id, candidates)) if identify else emissions
 
         context = int(search.context_seconds / fs)
         padded = [(max(0, a - context), b + context) for a, b in spans]
@@ -118,20 +118,6 @@ def _columns(items: Sequence[TranscriptSegment], vocabulary: Vocabulary, allowed
     letters = " ".join(sorted({char for item in items for char in item.text if not char.isspace()}))
     targets = [tokenize_transcript(letters, vocabulary, allowed).targets for allowed in alloweds]
     return np.unique(np.concatenate([[vocabulary.blank_id], *targets])).astype(np.int64)
-
-
-class _Both:
-    """A FrameReducer feeding two reducers the same logits; finishes as the pair of their summaries."""
-
-    def __init__(self, first: Any, second: Any) -> None:
-        self.first, self.second = first, second
-
-    def add(self, first_frame: int, logits: np.ndarray) -> None:
-        self.first.add(first_frame, logits)
-        self.second.add(first_frame, logits)
-
-    def finish(self, num_frames: int) -> tuple[Any, Any]:
-        return self.first.finish(num_frames), self.second.finish(num_frames)
 
 
 def _detected(emissions: SpanEmissions, frames: list[LanguageFrames], window: tuple[int, int], options: "TranscribeOptions") -> str | None:
