@@ -36,7 +36,7 @@ def cpu_name() -> str:
 
 def cpu_features() -> tuple[str, ...]:
     try:
-        from polyasr.runtime import cpu_features as features
+        from polyasr.model.runtime import cpu_features as features
     except ImportError:  # an older polyasr (measuring the code before the fix): read the flags here
         flags = open("/proc/cpuinfo", encoding="utf-8").read().split("flags", 2)[1].split("\n")[0].split()
         return tuple(f for f in ("amx_bf16", "amx_int8", "avx512_bf16", "avx512_vnni", "avx_vnni") if f in flags)
@@ -78,8 +78,8 @@ def main() -> int:
         subprocess.run([sys.executable, str(speed), "--build", args.model, str(model_dir)], check=True)
 
     import polyasr
-    from polyasr.decoding import greedy_decode
-    from polyasr.inference import run_inference
+    from polyasr.decoding.ctc import greedy_decode
+    from polyasr.engine.inference import run_inference
 
     rec = polyasr.load(str(model_dir), device="cpu", dtype=args.dtype, threads=args.threads)
     audio = clips(args.clips, args.seed)

@@ -53,7 +53,7 @@ def polyasr(*args: str) -> tuple[float, str]:
     """Run the polyasr CLI in a subprocess; returns (wall seconds, stderr)."""
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")])}
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "polyasr.cli", *args], env=env, capture_output=True, text=True)
+    done = subprocess.run([sys.executable, "-m", "polyasr", *args], env=env, capture_output=True, text=True)
     wall = time.perf_counter() - started
     if done.returncode != 0:
         sys.exit(f"polyasr {' '.join(args[:3])} ... failed:\n{done.stderr[-3000:]}")

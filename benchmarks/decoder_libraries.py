@@ -29,8 +29,8 @@ from simulated_emissions import ALPHABETS, SimulatedModel, read_sentences, simul
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from polyasr.decoders.lm_build import LmBuildOptions, build_arpa  # noqa: E402
-from polyasr.decoding import greedy_decode, log_softmax  # noqa: E402
+from polyasr.decoding.lm_build import LmBuildOptions, build_arpa  # noqa: E402
+from polyasr.decoding.ctc import greedy_decode, log_softmax  # noqa: E402
 
 BEAM = 32
 

@@ -31,7 +31,7 @@ from speech import espeak_ng, say  # noqa: E402
 from polyasr import SAMPLE_RATE  # noqa: E402
 from polyasr.diarization import DiarizationOptions, Diarizer  # noqa: E402
 from polyasr.diarization.encoder import SpeakerEncoder  # noqa: E402
-from polyasr.vad import SileroDetector  # noqa: E402
+from polyasr.audio.vad import SileroDetector  # noqa: E402
 
 VOICES = ["en+m3", "en+f2", "en+m7", "en+f4"]
 SENTENCES = [

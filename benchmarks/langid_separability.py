@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from polyasr.lang_ids import read_language_table
-from polyasr.langid import LanguageCalibration, LanguageReducer
+from polyasr.language.table import read_language_table
+from polyasr.decoding.langid import LanguageCalibration, LanguageReducer
 
 
 def simulate(ids: np.ndarray, vocab: int, frames: int, rng: np.random.Generator, margin: float) -> np.ndarray:

@@ -32,9 +32,9 @@ from simulated_emissions import ALPHABETS, EmissionOptions, SimulatedModel, read
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from polyasr.decoders import BeamOptions, DecoderCache, DecoderOptions, LmBuildOptions, build_arpa  # noqa: E402
-from polyasr.lang_ids import LanguageTable  # noqa: E402
-from polyasr.model_languages import language_target  # noqa: E402
+from polyasr.decoding import BeamOptions, DecoderCache, DecoderOptions, LmBuildOptions, build_arpa  # noqa: E402
+from polyasr.language.table import LanguageTable  # noqa: E402
+from polyasr.model.languages import language_target  # noqa: E402
 
 FRAME_SECONDS = 0.02
 

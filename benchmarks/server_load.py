@@ -4,7 +4,7 @@
     .venv/bin/python benchmarks/server_load.py --model full --clients 4 --requests 2 --lengths 2,5,10
     .venv/bin/python benchmarks/server_load.py --src /path/to/other/checkout/src   # the same load on other code
 
-The server runs as a subprocess (`python -m polyasr.cli serve`, the code under --src, default this
+The server runs as a subprocess (`python -m polyasr serve`, the code under --src, default this
 checkout's), so its memory is its own: RSS is read from /proc/PID/status before and after each phase
 (VmRSS), and the peak of the whole run (VmHWM). Phase 1: N clients, each with its own connection, send
 `--requests` transcriptions of mixed lengths (cycling through --lengths, 16 kHz wav noise) as fast as

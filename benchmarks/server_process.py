@@ -78,7 +78,7 @@ class Server:
     def __init__(self, src: Path, model: Path, threads: int, extra: list[str], log_level: str = "warning") -> None:
         env = {**os.environ, "PYTHONPATH": str(src), "PYTHONUNBUFFERED": "1"}
         port = free_port()
-        command = [sys.executable, "-m", "polyasr.cli", "serve", "--model", str(model), "--port", str(port), "--device", "cpu",
+        command = [sys.executable, "-m", "polyasr", "serve", "--model", str(model), "--port", str(port), "--device", "cpu",
                    "--dtype", "fp32", "--threads", str(threads), "--log-level", log_level, *extra]
         self.process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
         self.pid = self.process.pid

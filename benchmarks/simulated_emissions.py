@@ -37,8 +37,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from polyasr.decoding import Vocabulary  # noqa: E402
-from polyasr.normalize import normalize_text  # noqa: E402
+from polyasr.decoding.ctc import Vocabulary  # noqa: E402
+from polyasr.language.normalize import normalize_text  # noqa: E402
 
 FORTUNES = Path("/usr/share/games/fortunes")
 FULL_VOCAB = 9910  # classes of voidful/wav2vec2-xlsr-multilingual-56

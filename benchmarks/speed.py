@@ -97,7 +97,7 @@ def export(model_dir: Path, workdir: Path, threads: int) -> Path:
     for name, quantize in (("onnx-fp32", "none"), ("onnx-int8", "int8")):
         if not (folder / name / "model.onnx").exists():
             print(f"exporting {name} ...", flush=True)
-            subprocess.run([sys.executable, "-m", "polyasr.cli", "export", str(model_dir), "--quantize", quantize,
+            subprocess.run([sys.executable, "-m", "polyasr", "export", str(model_dir), "--quantize", quantize,
                             "--output", str(folder / name)], check=True)
     return folder
 
@@ -146,7 +146,7 @@ def main() -> int:
         results[path] = json.loads(done.stdout.strip().splitlines()[-1])
     audio = {name: sum(CASES[name]) for name in CASES}
     base = results.get("card")
-    from polyasr.runtime import cpu_features
+    from polyasr.model.runtime import cpu_features
 
     print(f"\nCPU flags: {' '.join(cpu_features()) or 'none of the speed flags'}")
     print(f"model {args.model}, {args.threads} threads; RTF = seconds / audio seconds, median of {args.repeats} runs "

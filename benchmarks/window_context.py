@@ -24,7 +24,7 @@ import numpy as np
 
 def recordings(manifest: Path, files: int, seconds: float, seed: int) -> list[tuple[str, np.ndarray, str]]:
     """(language, 16 kHz samples, reference) for `files` joined recordings per language."""
-    from polyasr.audio import SAMPLE_RATE, load_audio
+    from polyasr.audio.decode import SAMPLE_RATE, load_audio
 
     rows = [json.loads(line) for line in manifest.read_text(encoding="utf-8").splitlines() if line.strip()]
     by_language: dict[str, list[tuple[np.ndarray, str]]] = {}
@@ -61,8 +61,8 @@ def main() -> int:
 
     import polyasr
     from polyasr import TranscribeOptions
-    from polyasr.normalize import normalize_text
-    from polyasr.windows import WindowOptions
+    from polyasr.language.normalize import normalize_text
+    from polyasr.engine.windows import WindowOptions
 
     rec = polyasr.load(args.model, device="cpu", dtype=args.dtype)
     data = recordings(args.manifest, args.files, args.seconds, args.seed)

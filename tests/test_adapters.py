@@ -11,7 +11,7 @@ import torch
 
 import polyasr
 from audio_factory import write_audio
-from polyasr.cli import main
+from polyasr.cli.main import main
 from polyasr.errors import LanguageError, OptionsError
 from tiny_model import adapter_vocab, build_tiny_adapter_model, transformers_reference
 
@@ -85,11 +85,11 @@ def test_interleaved_languages_never_share_a_forward_pass(rec: polyasr.Recognize
     forward = backend.forward
     backend.forward = lambda values, mask: (out := forward(values, mask), widths.append((backend.adapter, out.shape[-1])))[0]
     try:
-        from polyasr.inference import BatchOptions
+        from polyasr.engine.inference import BatchOptions
 
         small = polyasr.Recognizer(rec.model, BatchOptions(batch_seconds=4.0, max_batch_size=1, lookahead_batches=1))
-        english = small.transcribe_iter(clips, "eng", sampling_rate=SR)
-        french = small.transcribe_iter(clips, "fra", sampling_rate=SR)
+        english = small.transcribe_iter(clips, language="eng", sampling_rate=SR)
+        french = small.transcribe_iter(clips, language="fra", sampling_rate=SR)
         mixed = {"eng": [], "fra": []}
         for e, f in zip(english, french):  # the two generators' forward passes alternate
             mixed["eng"].append(e.result.text)
@@ -148,13 +148,14 @@ def test_bf16_keeps_a_replaced_head_in_fp32(folder: Path, rec: polyasr.Recognize
 
 def test_server_batches_one_language_per_forward_pass(rec: polyasr.Recognizer) -> None:
     pytest.importorskip("fastapi")
+    from polyasr.language.choice import LanguageChoice
     from polyasr.server.batcher import Batcher, BatcherOptions
 
     clips = [noise(seed) for seed in range(4)]
     expected = [rec.transcribe(c, language=lang, sampling_rate=SR).text for c, lang in zip(clips, ["eng", "fra"] * 2)]
     batcher = Batcher(rec, BatcherOptions(max_batch=8, batch_wait_ms=200))
     try:
-        futures = [batcher.submit_transcription(c, lang) for c, lang in zip(clips, ["eng", "fra"] * 2)]
+        futures = [batcher.submit_transcription(c, LanguageChoice.parse(lang)) for c, lang in zip(clips, ["eng", "fra"] * 2)]
         assert [f.result(timeout=60).text for f in futures] == expected
     finally:
         batcher.stop()
@@ -168,7 +169,7 @@ def test_cli_and_export(folder: Path, tmp_path: Path, capsys) -> None:
     assert main(["languages", "--model", str(folder)]) == 0
     assert capsys.readouterr().out == "eng\tEnglish\tadapter, 32 tokens\nfra\tFrench\tadapter, 47 tokens\n"
     pytest.importorskip("onnxruntime")
-    from polyasr.export import export_onnx
+    from polyasr.model.export import export_onnx
 
     with pytest.raises(OptionsError, match="has per-language adapters, which the ONNX export cannot switch"):
         export_onnx(str(folder), tmp_path / "onnx")
@@ -176,8 +177,8 @@ def test_cli_and_export(folder: Path, tmp_path: Path, capsys) -> None:
 
 def test_beam_search_decodes_each_adapter_with_its_own_characters(rec: polyasr.Recognizer) -> None:
     pytest.importorskip("ctc_beam_decoder")
-    from polyasr.decoders import BeamOptions, DecoderOptions
-    from polyasr.transcriber import TranscribeOptions
+    from polyasr.decoding import BeamOptions, DecoderOptions
+    from polyasr import TranscribeOptions
 
     x = noise(7)
     beam1 = TranscribeOptions(decoder=DecoderOptions("beam", BeamOptions(beam_size=1)))

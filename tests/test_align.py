@@ -7,10 +7,10 @@ import json
 import numpy as np
 import pytest
 
-from polyasr.align_text import EmissionReducer, aligned_words, tokenize_transcript
-from polyasr.alignment import forced_align
-from polyasr.cli import main
-from polyasr.decoding import Vocabulary
+from polyasr.align.text import EmissionReducer, aligned_words, tokenize_transcript
+from polyasr.decoding.forced_align import forced_align
+from polyasr.cli.main import main
+from polyasr.decoding.ctc import Vocabulary
 
 from audio_factory import write_audio
 

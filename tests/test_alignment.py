@@ -10,7 +10,7 @@ import tracemalloc
 import numpy as np
 import pytest
 
-from polyasr.alignment import AlignedToken, Alignment, forced_align, min_frames, path_to_spans
+from polyasr.decoding.forced_align import AlignedToken, Alignment, forced_align, min_frames, path_to_spans
 from polyasr.errors import AlignmentError
 
 BLANK = 0

@@ -11,7 +11,7 @@ import torch
 from transformers import AutoModelForCTC
 
 import polyasr
-from polyasr.cli import main
+from polyasr.cli.main import main
 from polyasr.errors import LanguageError, ModelLoadError
 from audio_factory import write_audio
 from tiny_model import ARCHITECTURES, build_tiny_model, transformers_reference

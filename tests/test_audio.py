@@ -1,4 +1,4 @@
-"""Tests for polyasr.audio on real files in real formats, generated here with PyAV."""
+"""Tests for polyasr.audio.decode on real files in real formats, generated here with PyAV."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from audio_factory import AAC, MP3, OPUS, VIDEO, VORBIS, make_signal, tone, write_audio
-from polyasr.audio import SAMPLE_RATE, load_audio, resample, source_name, stream_audio
+from polyasr.audio.decode import SAMPLE_RATE, load_audio, resample, source_name, stream_audio
 from polyasr.errors import (
     AudioError,
     AudioNotFoundError,
@@ -171,7 +171,7 @@ def test_numpy_errors():
 @pytest.mark.parametrize("as_kind", ["path", "bytes", "array"])
 def test_nan_and_inf_samples_become_silence_with_a_warning_in_every_channel(tmp_path, as_kind):
     """One NaN in a float WAV used to make the whole input NaN (and its transcript empty)."""
-    from polyasr.audio import SampleRepairs
+    from polyasr.audio.decode import SampleRepairs
 
     signal = make_signal(16000, 2, seconds=2.0)
     signal[1, 16000] = np.nan  # second channel, at 1.00 s

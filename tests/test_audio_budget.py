@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from audio_factory import write_audio
-from polyasr.audio import SAMPLE_RATE, load_audio
+from polyasr.audio.decode import SAMPLE_RATE, load_audio
 from polyasr.errors import AudioError, AudioTooLongError
 
 

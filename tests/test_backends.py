@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import polyasr
-from polyasr.cli import main
-from polyasr.export import ExportOptions, export_onnx
+from polyasr.cli.main import main
+from polyasr.model.export import ExportOptions, export_onnx
 from tiny_model import build_tiny_model
 
 SR = 16_000

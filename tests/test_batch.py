@@ -20,6 +20,7 @@ from polyasr.batch import BatchJobOptions, ClusterOptions, InputList, read_input
 from polyasr.batch import pipeline  # noqa: E402
 from polyasr.batch.records import failure_row, rows_to_table, success_row  # noqa: E402
 from polyasr.batch.shards import JobSpec, OutputFolder, shard_of  # noqa: E402
+from polyasr import TranscribeOptions  # noqa: E402
 from polyasr.errors import BatchJobError  # noqa: E402
 from polyasr.results import Segment, Transcription, Word  # noqa: E402
 
@@ -181,7 +182,7 @@ def test_the_actor_runs_polyasrs_own_engine(tiny_model_dir: Path, recognizer, tm
 
     from audio_factory import write_audio
     from polyasr.batch.workers import Transcriber, WorkerOptions, decode_batch
-    from polyasr.runtime import RuntimeOptions
+    from polyasr.model.runtime import RuntimeOptions
 
     rng = np.random.default_rng(3)
     write_audio(tmp_path / "short.flac", "flac", 22_050, 0.3 * rng.standard_normal((1, 22_050)))
@@ -193,11 +194,11 @@ def test_the_actor_runs_polyasrs_own_engine(tiny_model_dir: Path, recognizer, tm
     decoded = decode_batch(table, inline_seconds=2.0)
     assert [s is None for s in decoded.column("samples").to_pylist()] == [False, True, True, False]  # long: streamed
     options = WorkerOptions(model=str(tiny_model_dir), runtime=RuntimeOptions("cpu", "fp32", torch.get_num_threads()),
-                            word_timestamps=True)
+                            transcribe=TranscribeOptions(word_timestamps=True))
     actor = Transcriber(options)
     rows = [row for i in range(4) for row in actor(decoded.slice(i, 1)).to_pylist()]  # one input per call
     for row, name, language in zip(rows[:2], names, languages):
-        expected = recognizer.transcribe(str(tmp_path / name), language or "auto", word_timestamps=True)
+        expected = recognizer.transcribe(str(tmp_path / name), language=language or "auto", word_timestamps=True)
         assert row["text"] == expected.text and row["duration"] == expected.duration and row["language"] == expected.language
         assert [w["word"] for s in row["segments"] for w in s["words"]] == [w.word for w in expected.words]
     assert rows[2]["error_type"] == "CorruptAudioError" and "broken.wav" in rows[2]["error"]
@@ -210,7 +211,7 @@ def test_a_bad_language_fails_before_anything_runs(tiny_model_dir: Path, tmp_pat
 
     listed = InputList(pa.table({"id": ["a"], "audio": ["/data/a.wav"], "language": pa.nulls(1, pa.string())}))
     with pytest.raises(LanguageError, match="xx"):
-        pipeline.run_batch(listed, str(tmp_path / "out"), BatchJobOptions(model=str(tiny_model_dir), language="xx"))
+        pipeline.run_batch(listed, str(tmp_path / "out"), BatchJobOptions(model=str(tiny_model_dir), transcribe=TranscribeOptions(language="xx")))
     assert not (tmp_path / "out").exists()  # refused before the output folder, Ray or a worker
 
 
@@ -229,8 +230,8 @@ def test_a_workers_error_is_named_not_rays_wrapper() -> None:
 
 
 def test_decoder_options_reach_the_workers_with_paths_they_can_open(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    from polyasr.batch.cli import add_arguments, options_from
-    from polyasr.decoders import BeamOptions, DecoderOptions, Hotword
+    from polyasr.cli.batch import add_arguments, options_from
+    from polyasr.decoding import BeamOptions, DecoderOptions, Hotword
     import argparse
 
     (tmp_path / "model").mkdir()

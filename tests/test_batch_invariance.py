@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import polyasr
-from polyasr.batching import BUCKET_ANCHOR, bucket_length
-from polyasr.inference import BatchOptions, run_inference
+from polyasr.model.buckets import BUCKET_ANCHOR, bucket_length
+from polyasr.engine.inference import BatchOptions, run_inference
 from tiny_model import ARCHITECTURES, build_tiny_model
 
 SR = 16_000
@@ -121,6 +121,7 @@ def test_every_architecture_batches_bit_for_bit_and_pads_only_where_padding_is_t
 
 
 def test_server_batcher_gives_every_request_its_alone_result_in_bf16(tiny_dir: Path) -> None:
+    from polyasr.language.choice import AUTO
     from polyasr.server.batcher import Batcher, BatcherOptions
 
     rec = polyasr.load(str(tiny_dir), device="cpu", dtype="bf16")
@@ -132,7 +133,7 @@ def test_server_batcher_gives_every_request_its_alone_result_in_bf16(tiny_dir: P
     try:
         gate = threading.Event()
         busy = batcher.submit(lambda: gate.wait(30))  # the requests pile up, then run as one group
-        futures = [batcher.submit_transcription(x, None) for x in audio]
+        futures = [batcher.submit_transcription(x, AUTO) for x in audio]
         gate.set()
         busy.result(30)
         served = [f.result(60) for f in futures]

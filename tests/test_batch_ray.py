@@ -118,7 +118,7 @@ def _env(tmp: Path) -> dict[str, str]:
 def test_local_instance_manifest_to_jsonl(corpus: dict, model_dir: Path, ray_temp: Path, tmp_path: Path) -> None:
     """No --ray-address: the command starts (and stops) its own Ray; the results match `transcribe`'s."""
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "polyasr.cli", "batch", str(corpus["root"] / "manifest.jsonl"), "--output", str(out),
+    command = [sys.executable, "-m", "polyasr", "batch", str(corpus["root"] / "manifest.jsonl"), "--output", str(out),
                "--model", str(model_dir), "--format", "jsonl", "--shards", "8", "--num-cpus", "2",
                "--object-store-mb", "100", "--inline-seconds", "2", "--word-timestamps", "--dtype", "bf16"]
     done = subprocess.run(command, env=_env(ray_temp), capture_output=True, text=True, timeout=240)
@@ -141,7 +141,7 @@ def test_local_instance_manifest_to_jsonl(corpus: dict, model_dir: Path, ray_tem
     # polyasr's own engine: a file's result does not depend on what it was batched with, in bf16 too
     for uid in ("utt-0003", "utt-0001", next(u for u in good if manifest[u]["audio"] == "long/talk.wav")):
         language = manifest[uid].get("language", "auto")
-        expected = recognizer.transcribe(str(corpus["root"] / manifest[uid]["audio"]), language, word_timestamps=True)
+        expected = recognizer.transcribe(str(corpus["root"] / manifest[uid]["audio"]), language=language, word_timestamps=True)
         assert by_id[uid]["text"] == expected.text
         assert [s["end"] for s in by_id[uid]["segments"]] == [s.end for s in expected.segments]
         assert by_id[uid]["language"] == expected.language and by_id[uid]["duration"] == expected.duration
@@ -201,7 +201,7 @@ def test_driver_killed_with_sigkill_then_rerun(corpus: dict, model_dir: Path, cl
     """The finished shards of a killed driver stay untouched; the rerun does only the rest."""
     ray_cluster, temp = cluster
     out = tmp_path / "out"
-    command = [sys.executable, "-m", "polyasr.cli", "batch", f"{corpus['root']}/**/*.[wfm]*", "--output", str(out),
+    command = [sys.executable, "-m", "polyasr", "batch", f"{corpus['root']}/**/*.[wfm]*", "--output", str(out),
                "--model", str(model_dir), "--shards", "20", "--ray-address", ray_cluster.address,
                "--inline-seconds", "2", "--files-per-batch", "8"]
     driver = subprocess.Popen(command, env=_env(temp), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)

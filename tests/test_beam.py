@@ -13,15 +13,15 @@ import pytest
 pytest.importorskip("ctc_beam_decoder", reason="beam search needs polyasr[lm]")
 
 import polyasr  # noqa: E402
-from polyasr.decoders import BeamOptions, DecoderCache, DecoderOptions, LanguageFilter, parse_hotwords  # noqa: E402
-from polyasr.decoders.beam import stretches  # noqa: E402
-from polyasr.decoders.frames import TopTokensReducer  # noqa: E402
-from polyasr.decoders.language_model import checkpoint_language_model, read_language_model  # noqa: E402
-from polyasr.decoding import Vocabulary, frame_tokens, greedy_decode  # noqa: E402
+from polyasr.decoding import BeamOptions, DecoderCache, DecoderOptions, LanguageFilter, parse_hotwords  # noqa: E402
+from polyasr.decoding.beam import stretches  # noqa: E402
+from polyasr.decoding.frames import TopTokensReducer  # noqa: E402
+from polyasr.decoding.language_model import checkpoint_language_model, read_language_model  # noqa: E402
+from polyasr.decoding.ctc import Vocabulary, frame_tokens, greedy_decode  # noqa: E402
 from polyasr.errors import OptionsError  # noqa: E402
-from polyasr.lang_ids import LanguageTable  # noqa: E402
-from polyasr.model_languages import language_target  # noqa: E402
-from polyasr.transcriber import TranscribeOptions  # noqa: E402
+from polyasr.language.table import LanguageTable  # noqa: E402
+from polyasr.model.languages import language_target  # noqa: E402
+from polyasr import TranscribeOptions  # noqa: E402
 
 TOKENS = ["[PAD]", "<s>", "</s>", "[UNK]", "|", *"abcdefghijklmnopqrstuvwxyz", "é", "ж", "щ"]
 IDS = {t: i for i, t in enumerate(TOKENS)}
@@ -122,7 +122,7 @@ def test_timestamps_of_the_flipped_word_come_from_its_frames(arpa: Path) -> None
     spans = [(TOKENS[s.token_id], s.start_frame, s.end_frame) for s in decoded.spans]
     assert spans[4:7] == [("c", 9, 10), ("a", 11, 12), ("t", 13, 14)]
     assert decoded.frames.probs[11] == pytest.approx(np.exp(AMBIGUOUS[11, IDS["a"]]))  # the chosen character's own (0.43)
-    words = polyasr.timing.words_from_spans(decoded, VOCAB, 0.02)
+    words = polyasr.output.timing.words_from_spans(decoded, VOCAB, 0.02)
     assert [(w.word, w.start, w.end) for w in words][1] == ("cat", pytest.approx(0.18), pytest.approx(0.28))
 
 
@@ -185,7 +185,7 @@ def test_stretches_cut_in_pauses_and_respect_the_limit() -> None:
 
 def test_parse_hotwords() -> None:
     assert parse_hotwords("Müller, Zwickau:8,\n New York :2.5") == (
-        polyasr.decoders.Hotword("müller"), polyasr.decoders.Hotword("zwickau", 8.0), polyasr.decoders.Hotword("new york", 2.5))
+        polyasr.decoding.Hotword("müller"), polyasr.decoding.Hotword("zwickau", 8.0), polyasr.decoding.Hotword("new york", 2.5))
     assert parse_hotwords(None) == ()
     with pytest.raises(OptionsError, match="weight"):
         parse_hotwords("x:heavy")
@@ -215,7 +215,7 @@ def test_language_model_folder_of_a_checkpoint_is_read(tmp_path: Path, arpa: Pat
 
 def test_arpa_unigrams_are_read_from_the_file(arpa: Path) -> None:
     assert read_language_model(arpa).unigrams == ("the", "cat", "sat", "cot")
-    with pytest.raises(polyasr.decoders.LanguageModelError, match="no such"):
+    with pytest.raises(polyasr.decoding.LanguageModelError, match="no such"):
         read_language_model(arpa.parent / "missing.arpa")
 
 
@@ -223,8 +223,8 @@ def test_recognizer_beam_size_one_gives_the_greedy_transcription(recognizer) -> 
     rng = np.random.default_rng(3)
     audio = (0.2 * rng.standard_normal(16_000 * 3)).astype(np.float32)
     for language in ("auto", "en", "detect"):
-        greedy = recognizer.transcribe(audio, language, word_timestamps=True, sampling_rate=16_000)
-        beamed = recognizer.transcribe(audio, language, word_timestamps=True, sampling_rate=16_000,
+        greedy = recognizer.transcribe(audio, language=language, word_timestamps=True, sampling_rate=16_000)
+        beamed = recognizer.transcribe(audio, language=language, word_timestamps=True, sampling_rate=16_000,
                                        options=TranscribeOptions(decoder=beam(beam_size=1)))
         assert greedy.text and beamed == greedy
 
@@ -233,6 +233,6 @@ def test_recognizer_beam_with_lm_and_hotwords_keeps_words_and_segments(recognize
     rng = np.random.default_rng(4)
     audio = (0.2 * rng.standard_normal(16_000 * 4)).astype(np.float32)
     options = TranscribeOptions(decoder=beam(lm=str(arpa), hotwords=parse_hotwords("cat")))
-    result = recognizer.transcribe(audio, "en", word_timestamps=True, sampling_rate=16_000, options=options)
+    result = recognizer.transcribe(audio, language="en", word_timestamps=True, sampling_rate=16_000, options=options)
     assert result.text == " ".join(w.word for w in result.words)
     assert all(0 <= w.start <= w.end <= 4.0 and 0 < w.score <= 1 for w in result.words)

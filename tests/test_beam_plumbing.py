@@ -13,10 +13,10 @@ pytest.importorskip("ctc_beam_decoder", reason="beam search needs polyasr[lm]")
 pytest.importorskip("kaldingram", reason="building language models needs polyasr[lm]")
 
 from audio_factory import write_audio  # noqa: E402
-from polyasr.cli import main  # noqa: E402
-from polyasr.decoders import BeamOptions, DecoderOptions, LmBuildOptions, build_arpa, parse_hotwords  # noqa: E402
+from polyasr.cli.main import main  # noqa: E402
+from polyasr.decoding import BeamOptions, DecoderOptions, LmBuildOptions, build_arpa, parse_hotwords  # noqa: E402
 from polyasr.errors import OptionsError  # noqa: E402
-from polyasr.transcriber import TranscribeOptions  # noqa: E402
+from polyasr import TranscribeOptions  # noqa: E402
 
 SR = 16_000
 
@@ -31,10 +31,10 @@ def clip(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def flipping_hotword(recognizer, clip: Path) -> tuple[str, str, str]:
     """(greedy text, a hotword, the beam's text with it), the two texts different: a near miss of
     the first greedy word (its first letter changed) pulls the search its way."""
-    greedy = recognizer.transcribe(clip, "en").text
+    greedy = recognizer.transcribe(clip, language="en").text
     first = greedy.split()[0]
     hotword = ("e" if first[0] != "e" else "a") + first[1:]
-    beamed = recognizer.transcribe(clip, "en", options=TranscribeOptions(decoder=beam_with(hotword))).text
+    beamed = recognizer.transcribe(clip, language="en", options=TranscribeOptions(decoder=beam_with(hotword))).text
     assert beamed != greedy  # otherwise the plumbing tests below could not fail
     return greedy, hotword, beamed
 
@@ -57,8 +57,8 @@ def test_cli_decoder_beam(recognizer, tiny_model_dir, clip, capsys) -> None:
 
 
 def test_evaluation_decodes_with_the_given_decoder(recognizer, clip, tmp_path) -> None:
-    from polyasr.eval_data import read_manifest
-    from polyasr.evaluation import EvalOptions, evaluate
+    from polyasr.evaluation.data import read_manifest
+    from polyasr.evaluation.run import EvalOptions, evaluate
 
     greedy, hotword, beamed = flipping_hotword(recognizer, clip)
     manifest = tmp_path / "m.jsonl"
@@ -82,7 +82,7 @@ def test_server_prompt_becomes_hotwords(recognizer, clip) -> None:
                 return httpx.post(f"{base}/v1/audio/transcriptions", files={"file": handle}, data={"language": "en", **fields}, timeout=60)
 
         assert post(prompt=hotword).json()["text"] == beamed
-        assert post().json()["text"] == recognizer.transcribe(clip, "en").text  # no prompt: the server's own (greedy)
+        assert post().json()["text"] == recognizer.transcribe(clip, language="en").text  # no prompt: the server's own (greedy)
         too_many = post(prompt=",".join(f"w{i}" for i in range(101)))
         assert too_many.status_code == 400 and "at most 100" in too_many.json()["error"]["message"]
 
@@ -90,7 +90,7 @@ def test_server_prompt_becomes_hotwords(recognizer, clip) -> None:
 def test_serve_options_carry_the_decoder() -> None:
     import argparse
 
-    from polyasr.server.cli_serve import add_serve_arguments, server_options
+    from polyasr.cli.serve import add_serve_arguments, server_options
 
     parser = argparse.ArgumentParser()
     add_serve_arguments(parser)
@@ -99,8 +99,8 @@ def test_serve_options_carry_the_decoder() -> None:
 
 
 def test_streaming_uses_the_same_decoder(recognizer, clip) -> None:
-    from polyasr.audio import load_audio
-    from polyasr.streaming import StreamingOptions, StreamingSession
+    from polyasr.audio.decode import load_audio
+    from polyasr.streaming.session import StreamingOptions, StreamingSession
 
     _, hotword, beamed = flipping_hotword(recognizer, clip)
     samples = load_audio(clip)
@@ -116,7 +116,7 @@ def test_the_servers_stream_decodes_with_the_servers_decoder(recognizer, clip) -
     from websockets.sync.client import connect
 
     from live_server import live_server
-    from polyasr.audio import load_audio
+    from polyasr.audio.decode import load_audio
     from polyasr.server.app import create_app
     from polyasr.server.options import ServerOptions
 
@@ -135,7 +135,7 @@ def test_the_servers_stream_decodes_with_the_servers_decoder(recognizer, clip) -
         return " ".join(e["segment"]["text"] for e in events if e["type"] == "final")
 
     pcm = np.frombuffer(data, "<i2").astype(np.float32) / 32768
-    assert recognizer.transcribe(pcm, "en", sampling_rate=SR).text == greedy  # 16-bit rounding changes nothing here
+    assert recognizer.transcribe(pcm, language="en", sampling_rate=SR).text == greedy  # 16-bit rounding changes nothing here
     assert stream(ServerOptions(transcribe=TranscribeOptions(decoder=beam_with(hotword)))) == beamed
     assert stream(ServerOptions()) == greedy
 
@@ -163,7 +163,7 @@ def test_lm_build_normalises_and_adds_unk(tmp_path: Path, capsys) -> None:
 
 
 def test_lm_build_errors(tmp_path: Path) -> None:
-    from polyasr.decoders import LanguageModelError
+    from polyasr.decoding import LanguageModelError
 
     empty = tmp_path / "empty.txt"
     empty.write_text("!!!\n...\n", encoding="utf-8")

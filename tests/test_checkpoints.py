@@ -11,10 +11,10 @@ import pytest
 from transformers import Wav2Vec2CTCTokenizer
 
 import polyasr
-from polyasr.cli import main
+from polyasr.cli.main import main
 from polyasr.errors import HubUnreachableError, ModelLoadError
-from polyasr.lang_ids import read_language_table, write_language_table_json
-from polyasr.model import load_language_table
+from polyasr.language.table import read_language_table, write_language_table_json
+from polyasr.model.ctc_model import load_language_table
 from tiny_model import LAYOUTS, build_tiny_model, language_ids, layout_vocab, transformers_reference
 
 SR = 16_000
@@ -50,7 +50,7 @@ def test_xlsr_recipe_layout_loads_and_ignores_the_appended_special_tokens(layout
 
 def test_onnx_export_of_the_recipe_layout(layouts: dict[str, Path], tmp_path: Path) -> None:
     pytest.importorskip("onnxruntime")
-    from polyasr.export import ExportOptions, export_onnx
+    from polyasr.model.export import ExportOptions, export_onnx
 
     original = polyasr.load(str(layouts["xlsr-recipe"]), device="cpu", dtype="fp32")
     exported = polyasr.load(str(export_onnx(str(layouts["xlsr-recipe"]), tmp_path / "onnx", ExportOptions(optimize=False))))

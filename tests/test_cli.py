@@ -12,8 +12,8 @@ import pytest
 
 from audio_factory import tone, write_audio
 from model_files import LANG_IDS_JSON
-from polyasr.cli import main
-from polyasr.lang_ids import read_language_table
+from polyasr.cli.main import main
+from polyasr.language.table import read_language_table
 
 
 @pytest.fixture(scope="module")

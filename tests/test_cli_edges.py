@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from audio_factory import write_audio
-from polyasr import cli, cli_output
-from polyasr.cli import build_parser, main
-from polyasr.writers import WriterOptions, get_writer
+from polyasr.cli import main as cli, output as cli_output
+from polyasr.cli.main import build_parser, main
+from polyasr.output.writers import WriterOptions, get_writer
 
 SR = 16_000
 
@@ -58,9 +58,9 @@ def _model_never_loads(monkeypatch: pytest.MonkeyPatch) -> None:
         raise AssertionError("the model was loaded before the outputs were checked")
 
     monkeypatch.setattr(cli, "load", refuse)
-    import polyasr.export
+    import polyasr.model.export
 
-    monkeypatch.setattr(polyasr.export, "export_onnx", refuse)
+    monkeypatch.setattr(polyasr.model.export, "export_onnx", refuse)
 
 
 def test_unusable_outputs_are_one_line_errors_before_the_model_loads(tiny_model_dir, same_stems, tmp_path, capsys, monkeypatch) -> None:
@@ -107,7 +107,7 @@ def test_a_long_file_shows_a_bar_of_audio_seconds(recognizer, tiny_model_dir, tm
 
 
 def test_auto_and_detect_say_which_language_was_identified(recognizer, tiny_model_dir, same_stems, capsys) -> None:
-    from polyasr.languages import language_name
+    from polyasr.language.catalogue import language_name
 
     audio = str(same_stems[2])
     expected = recognizer.transcribe(audio)
@@ -168,7 +168,7 @@ def test_out_of_range_values_are_refused_by_the_parser(argv, message, capsys) ->
 def test_a_missing_extra_names_the_command_that_installs_it(tiny_model_dir, tmp_path, capsys, monkeypatch) -> None:
     """`scripts/polyasr evaluate` died with ModuleNotFoundError: jiwer."""
     monkeypatch.setitem(sys.modules, "jiwer", None)  # import jiwer raises ImportError
-    for name in ("polyasr.evaluation", "polyasr.scoring", "polyasr.eval_report"):
+    for name in ("polyasr.evaluation.run", "polyasr.evaluation.scoring", "polyasr.evaluation.report"):
         monkeypatch.delitem(sys.modules, name, raising=False)
     monkeypatch.setenv(cli_output.LAUNCHER_ENV, "scripts/polyasr")
     assert main(["evaluate", "--manifest", str(tmp_path / "m.jsonl"), "--model", str(tiny_model_dir)]) == 1
@@ -190,7 +190,7 @@ def test_under_scripts_polyasr_every_install_hint_names_the_launcher(tiny_model_
 
 
 def test_window_and_context_reach_the_options(tmp_path: Path) -> None:
-    from polyasr.batch.cli import options_from
+    from polyasr.cli.batch import options_from
 
     args = build_parser().parse_args(["transcribe", "a.wav", "--window-seconds", "15", "--context-seconds", "1.5"])
     assert cli._options(args).windows == cli.WindowOptions(window_seconds=15.0, context_seconds=1.5)

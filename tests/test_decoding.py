@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from polyasr.decoding import (
+from polyasr.decoding.ctc import (
     TokenSpan,
     Vocabulary,
     collapse_repeats,
@@ -137,7 +137,7 @@ def test_bad_shapes_and_ids_are_clear_errors() -> None:
 
 
 def test_a_skipped_frame_is_certain_silence_and_reducers_have_no_fill_of_their_own() -> None:
-    from polyasr.decoding import SKIPPED_LOGIT, GreedyReducer, log_softmax, skipped_logits
+    from polyasr.decoding.ctc import SKIPPED_LOGIT, GreedyReducer, log_softmax, skipped_logits
 
     logits = skipped_logits(3, 5, blank_id=2)
     assert logits.shape == (3, 5) and (logits.argmax(-1) == 2).all()

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from polyasr.cli import main
+from polyasr.cli.main import main
 from polyasr.errors import OptionsError
 from polyasr.results import Segment, Transcription, Word
-from polyasr.writers import get_writer, get_writers
+from polyasr.output.writers import get_writer, get_writers
 
 from audio_factory import write_audio
 from speech import conversation
@@ -43,7 +43,7 @@ def test_mel_features_reproduce_resemblyzer() -> None:
 @pytest.mark.parametrize("line_count", [2, 1])
 def test_a_speakers_label_counts_in_the_cue_limits(line_count: int) -> None:
     """The "[SPEAKER_00]: " prefix was added after packing: a full cue then needed a third line."""
-    from polyasr.writers import WriterOptions, build_cues
+    from polyasr.output.writers import WriterOptions, build_cues
 
     texts = ["zwölf", "boxkämpfer", "jagen", "viktor", "quer", "über", "den", "großen", "sylter", "deich"] * 4
     words = tuple(Word(w, 0.3 * i, 0.3 * i + 0.25, 0.9) for i, w in enumerate(texts))
@@ -135,7 +135,7 @@ def test_the_server_labels_speakers_when_asked(dialogue, recognizer, tmp_path) -
 
     audio, _ = dialogue
     wav = write_audio(tmp_path / "meeting.wav", "pcm_s16le", 16_000, audio[None].astype(np.float64))
-    expected = recognizer.transcribe(wav, "en", word_timestamps=True, diarize=True)
+    expected = recognizer.transcribe(wav, language="en", word_timestamps=True, diarization=DiarizationOptions())
     with live_server(create_app(recognizer)) as base:
         def post(**fields: str) -> httpx.Response:
             return httpx.post(f"{base}/v1/audio/transcriptions", files={"file": ("meeting.wav", wav.read_bytes())},

@@ -1,4 +1,4 @@
-"""Tests for polyasr.eval_data (Common Voice / manifest readers) and polyasr.card_results."""
+"""Tests for polyasr.evaluation.data (Common Voice / manifest readers) and polyasr.evaluation.card."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from model_files import MODEL_CARD
-from polyasr.card_results import CardResult, card_results
+from polyasr.evaluation.card import CardResult, card_results
 from polyasr.errors import PolyasrError
-from polyasr.eval_data import BadRow, EvalDataset, Utterance, read_common_voice, read_manifest
+from polyasr.evaluation.data import BadRow, EvalDataset, Utterance, read_common_voice, read_manifest
 
 
 CV_HEADER = "client_id\tpath\tsentence\tup_votes\tdown_votes\tage\tgender\taccent\tlocale\tsegment"

@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 
 from audio_factory import MP3, write_audio
-from polyasr.cli import main
-from polyasr.eval_data import read_common_voice
-from polyasr.evaluation import CACHE_NAME, EvalOptions, evaluate
-from polyasr.scoring import ScoredUtterance, score
+from polyasr.cli.main import main
+from polyasr.evaluation.data import read_common_voice
+from polyasr.evaluation.run import CACHE_NAME, EvalOptions, evaluate
+from polyasr.evaluation.scoring import ScoredUtterance, score
 
 
 def test_hand_made_pairs_score_exactly_and_equal_jiwer() -> None:
@@ -177,7 +177,7 @@ def test_rows_in_a_language_the_model_lacks_are_bad_rows_not_unrestricted_scores
         rows.append(json.dumps({"audio": str(path), "text": "hallo welt", "language": language}))
     manifest = tmp_path / "m.jsonl"
     manifest.write_text("\n".join(rows) + "\n", encoding="utf-8")
-    from polyasr.eval_data import read_manifest
+    from polyasr.evaluation.data import read_manifest
 
     result = evaluate(recognizer, read_manifest(manifest), tmp_path / "out")
     assert [b.where for b in result.bad_rows] == ["m.jsonl:2"]
@@ -190,10 +190,10 @@ def test_cer_chart_stays_readable_at_56_languages(tmp_path) -> None:
     """cer.png for 56 languages was 4,344 x 480 px with unreadable labels and one outlier flattening the rest."""
     import struct
 
-    from polyasr.card_results import card_results
-    from polyasr.eval_report import _axis_limit, plot_cer
-    from polyasr.evaluation import EvalResult
-    from polyasr.scoring import LanguageScore, ScoreReport
+    from polyasr.evaluation.card import card_results
+    from polyasr.evaluation.report import _axis_limit, plot_cer
+    from polyasr.evaluation.run import EvalResult
+    from polyasr.evaluation.scoring import LanguageScore, ScoreReport
 
     def size(count: int) -> tuple[int, int]:
         codes = sorted(card_results())[:count]
@@ -211,8 +211,8 @@ def test_cer_chart_stays_readable_at_56_languages(tmp_path) -> None:
 
 
 def test_the_normaliser_the_version_and_the_lm_file_key_the_cache_too(common_voice, recognizer, tmp_path, monkeypatch) -> None:
-    from polyasr import eval_cache
-    from polyasr.decoders.options import BeamOptions, DecoderOptions
+    from polyasr.evaluation import cache as eval_cache
+    from polyasr.decoding.options import BeamOptions, DecoderOptions
     from polyasr.errors import OptionsError
 
     dataset = read_common_voice(common_voice, languages=["de"])
@@ -222,7 +222,7 @@ def test_the_normaliser_the_version_and_the_lm_file_key_the_cache_too(common_voi
     with pytest.raises(OptionsError, match=r"of another run \(normalizer sha256:\w+ -> sha256:other-rules\)"):
         evaluate(recognizer, dataset, out)
     monkeypatch.undo()
-    monkeypatch.setattr("polyasr.__version__", "99.0")
+    monkeypatch.setattr("polyasr.version.VERSION", "99.0")
     with pytest.raises(OptionsError, match=r"polyasr_version \S+ -> 99.0\)"):
         evaluate(recognizer, dataset, out)
     monkeypatch.undo()

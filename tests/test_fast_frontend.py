@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from transformers import Wav2Vec2Config, Wav2Vec2ForCTC
 
-from polyasr.fast_frontend import install_time_major_features, time_major_features
+from polyasr.model.fast_frontend import install_time_major_features, time_major_features
 
 
 def test_equals_transformers_feature_encoder(recognizer) -> None:
@@ -36,7 +36,7 @@ def test_recognizer_backend_installed_it(recognizer) -> None:
 
 
 def test_only_layers_it_computes_exactly_get_it() -> None:
-    from polyasr.fast_frontend import time_major_applies
+    from polyasr.model.fast_frontend import time_major_applies
 
     def network():
         return Wav2Vec2ForCTC(Wav2Vec2Config(hidden_size=16, num_hidden_layers=1, num_attention_heads=2,

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from polyasr.errors import LanguageError, LanguageTableError
-from polyasr.lang_ids import (
+from polyasr.language.table import (
     LanguageTable,
     read_lang_ids_pickle,
     read_language_table,

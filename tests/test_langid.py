@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 
 import polyasr
-from polyasr.decoding import frame_tokens
-from polyasr.lang_ids import LanguageTable
-from polyasr.langid import LanguageCalibration, LanguageReducer
+from polyasr.decoding.ctc import frame_tokens
+from polyasr.language.table import LanguageTable
+from polyasr.decoding.langid import LanguageCalibration, LanguageReducer
 
 # vocabulary of 12: 0 blank, 1 delimiter, 2-5 shared Latin, 6-7 German only, 8-9 Russian, 10-11 Japanese
 TABLE = LanguageTable.from_mapping({
@@ -96,7 +96,7 @@ def test_detect_then_decode_equals_decoding_with_that_language(recognizer) -> No
     detected = recognizer.transcribe(x, language="detect", sampling_rate=16_000)
     assert detected.language == ranked[0][0] and detected.language_probability == pytest.approx(ranked[0][1])
     assert detected.text == recognizer.transcribe(x, language=detected.language, sampling_rate=16_000).text
-    only = recognizer.detect_language(x, candidates=["EN", "ru"], sampling_rate=16_000)
+    only = recognizer.detect_language(x, language_candidates=("EN", "ru",), sampling_rate=16_000)
     assert {c for c, _ in only} == {"en", "ru"}
     with pytest.raises(polyasr.LanguageError, match="unknown language 'xx'"):
-        recognizer.detect_language(x, candidates=["xx"], sampling_rate=16_000)
+        recognizer.detect_language(x, language_candidates=("xx",), sampling_rate=16_000)

@@ -7,7 +7,7 @@ from dataclasses import FrozenInstanceError
 import pytest
 
 from polyasr.errors import LanguageError
-from polyasr.languages import ALIASES, CATALOGUE, Language, language_name, normalize_code
+from polyasr.language.catalogue import ALIASES, CATALOGUE, Language, language_name, normalize_code
 
 # The 60 codes of the model's lang_ids.pk (56 with characters, plus ab, kab, rw, vot).
 TABLE_CODES = (

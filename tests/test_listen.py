@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from audio_factory import voiced
-from polyasr.listen import LivePrinter, add_listen_arguments, run_listen, timestamp
+from polyasr.cli.listen import LivePrinter, add_listen_arguments, run_listen, timestamp
 
 
 def parse(*argv: str) -> argparse.Namespace:

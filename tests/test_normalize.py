@@ -8,8 +8,8 @@ import unicodedata
 import pytest
 
 from polyasr.errors import LanguageError
-from polyasr.languages import CATALOGUE
-from polyasr.normalize import (
+from polyasr.language.catalogue import CATALOGUE
+from polyasr.language.normalize import (
     LANGUAGE_RULES,
     SCRIPT_DEFAULTS,
     STEPS,

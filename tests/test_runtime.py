@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from polyasr.runtime import cpu_features
+from polyasr.model.runtime import cpu_features
 
 
 def test_cpu_features_reads_the_speed_flags_in_a_fixed_order(tmp_path: Path) -> None:

@@ -16,13 +16,13 @@ import numpy as np
 import pytest
 
 import polyasr
-from polyasr.cli import main
-from polyasr.decoding import Vocabulary
+from polyasr.cli.main import main
+from polyasr.decoding.ctc import Vocabulary
 from polyasr.errors import AlignmentError
-from polyasr.segment_align import (
+from polyasr.align.segments import (
     SegmentAlignOptions, SpanEmissions, align_groups, group_segments, prepare_group,
 )
-from polyasr.transcripts import TranscriptSegment
+from polyasr.align.transcripts import TranscriptSegment
 
 from audio_factory import write_audio
 from speech import build_speech_detecting_model, conversation

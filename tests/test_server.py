@@ -28,8 +28,8 @@ from polyasr.server import ServerOptions, StreamLimits, create_app  # noqa: E402
 from polyasr.server.app import PLACEHOLDER_PAGE, STATIC_DIR  # noqa: E402
 from polyasr.server.batcher import BatcherClosedError  # noqa: E402
 from live_server import live_server  # noqa: E402
-from polyasr.server.cli_serve import add_serve_arguments, run_serve, server_options, uvicorn_settings  # noqa: E402
-from polyasr.writers import get_writer  # noqa: E402
+from polyasr.cli.serve import add_serve_arguments, run_serve, server_options, uvicorn_settings  # noqa: E402
+from polyasr.output.writers import get_writer  # noqa: E402
 
 KEY = "test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -213,7 +213,7 @@ def test_an_upload_with_nan_samples_is_transcribed_and_says_so(url, tmp_path, re
     signal[0, 16000] = np.nan
     broken = write_audio(tmp_path / "broken.wav", "pcm_f32le", 16000, signal)
     answers = [post(url, path, language="en", response_format="verbose_json").json() for path in (clean, broken)]
-    assert answers[0]["text"] and answers[1]["text"] == answers[0]["text"] == recognizer.transcribe(clean, "en").text
+    assert answers[0]["text"] and answers[1]["text"] == answers[0]["text"] == recognizer.transcribe(clean, language="en").text
     assert answers[0]["warnings"] == []
     assert answers[1]["warnings"] == ["'broken.wav': 1 NaN or infinite sample was replaced by silence (first at 1.00 s)"]
 
@@ -279,7 +279,7 @@ def test_language_detection_models_languages_health(url, client, clips, recogniz
                           data={"top": "2", "candidates": "de,en"}, headers=AUTH)
     assert response.status_code == 200, response.text
     body = response.json()
-    expected = recognizer.detect_language(path, top=2, candidates=["de", "en"])
+    expected = recognizer.detect_language(path, top=2, language_candidates=("de", "en",))
     assert [(d["language"], d["probability"]) for d in body["languages"]] == [(c, pytest.approx(p)) for c, p in expected]
     assert {d["name"] for d in body["languages"]} <= {"German", "English"} and body["duration"] == pytest.approx(3.0)
 

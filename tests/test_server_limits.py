@@ -30,7 +30,7 @@ sync_client = pytest.importorskip("websockets.sync.client")
 from live_server import live_server  # noqa: E402
 from load_clients import rss_mib, wav_bytes  # noqa: E402
 from polyasr.server import ServerOptions, create_app  # noqa: E402
-from polyasr.server.cli_serve import uvicorn_settings  # noqa: E402
+from polyasr.cli.serve import uvicorn_settings  # noqa: E402
 from test_audio_budget import silent_flac, without_length  # noqa: E402
 
 linux_only = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
@@ -309,7 +309,7 @@ def served_cli(tiny_model_dir: Path) -> Iterator[tuple[str, subprocess.Popen, li
     """`polyasr serve` in a subprocess with an API key and INFO logging: (URL, process, its log lines so far)."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(
-        [sys.executable, "-m", "polyasr.cli", "serve", "--model", str(tiny_model_dir), "--port", "0", "--device", "cpu",
+        [sys.executable, "-m", "polyasr", "serve", "--model", str(tiny_model_dir), "--port", "0", "--device", "cpu",
          "--dtype", "fp32", "--api-key", KEY, "--log-level", "info"],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []

@@ -30,7 +30,7 @@ from audio_factory import voiced  # noqa: E402
 from live_server import live_server  # noqa: E402
 from load_clients import timed_post, wav_bytes  # noqa: E402
 from polyasr.server import Batcher, ServerOptions, StreamLimits, create_app  # noqa: E402
-from polyasr.server.cli_serve import uvicorn_settings  # noqa: E402
+from polyasr.cli.serve import uvicorn_settings  # noqa: E402
 from polyasr.server.stream_route import add_streaming_route  # noqa: E402
 from test_server_limits import PeakRss, busy_worker, linux_only  # noqa: E402
 

@@ -16,7 +16,7 @@ from audio_factory import voiced
 from live_server import live_server
 from polyasr.server import ServerOptions, StreamLimits, create_app
 from polyasr.server.stream_route import add_streaming_route
-from polyasr.streaming import StreamingOptions, StreamingSession
+from polyasr.streaming.session import StreamingOptions, StreamingSession
 
 KEY = "s3cret"
 

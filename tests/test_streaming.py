@@ -16,10 +16,10 @@ import pytest
 
 from audio_factory import voiced
 from polyasr import LanguageError, Recognizer
-from polyasr.decoding import Vocabulary, choose_frames, decode_frames
-from polyasr.lang_ids import LanguageTable
-from polyasr.streaming import PcmDecoder, StreamingOptions, StreamingSession
-from polyasr.timing import words_from_spans
+from polyasr.decoding.ctc import Vocabulary, choose_frames, decode_frames
+from polyasr.language.table import LanguageTable
+from polyasr.streaming.session import PcmDecoder, StreamingOptions, StreamingSession
+from polyasr.output.timing import words_from_spans
 
 SPF = 320
 TOKENS = ("[PAD]", "<s>", "</s>", "[UNK]", "|") + tuple("abcdefghijklmnopqrstuvwxyz")

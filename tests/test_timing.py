@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from polyasr.decoding import Vocabulary, greedy_decode
-from polyasr.timing import SegmentOptions, build_segments, join_words
+from polyasr.decoding.ctc import Vocabulary, greedy_decode
+from polyasr.output.timing import SegmentOptions, build_segments, join_words
 from polyasr.results import Word
 
 TOKENS = ("[PAD]", "<s>", "[UNK]", "|", "h", "i", "y", "o", "你", "好")
@@ -71,8 +71,8 @@ def test_silence_gives_no_segments() -> None:
 
 def test_one_table_of_unspaced_scripts_for_segments_text_subtitles_and_scoring() -> None:
     """CJK extension B (𠺝, U+20E9D) was missing from timing's copy: segments got '我 𠺝你'."""
-    from polyasr.normalize import is_character_level
-    from polyasr.writers import _atoms
+    from polyasr.language.normalize import is_character_level
+    from polyasr.output.writers import _atoms
 
     tokens = ("[PAD]", "|", "我", "\U00020e9d", "你")
     vocab = Vocabulary(tokens=tokens, blank_id=0, word_delimiter_id=1, hidden_ids=frozenset({0}))
@@ -87,7 +87,7 @@ def test_one_table_of_unspaced_scripts_for_segments_text_subtitles_and_scoring()
 
 
 def test_times_are_whole_milliseconds_at_the_source() -> None:
-    from polyasr.timing import frame_time
+    from polyasr.output.timing import frame_time
 
     assert 552 * FRAME == 11.040000000000001 and frame_time(552, FRAME) == 11.04
     decoded = greedy_decode(logits_for("_" * 552 + "hi"), VOCAB)

@@ -27,7 +27,7 @@ from safetensors.torch import load_file  # noqa: E402
 
 import polyasr  # noqa: E402
 from audio_factory import tone, write_audio  # noqa: E402
-from polyasr.cli import main  # noqa: E402
+from polyasr.cli.main import main  # noqa: E402
 from polyasr.errors import PolyasrError  # noqa: E402
 from polyasr.training import DataOptions, DataSource, TrainOptions, train  # noqa: E402
 from polyasr.training.events import StepDone  # noqa: E402
@@ -116,7 +116,7 @@ def test_extended_vocabulary_keeps_old_rows_and_old_language_text(trained: Path,
     assert tuple(tables["en"]) == before.model.language_table.ids["en"]
     clips = [str(speech["folder"] / f"en{i}.wav") for i in range(3)]
     for language in ("en", "auto"):
-        assert [r.text for r in after.transcribe_batch(clips, language)] == [r.text for r in before.transcribe_batch(clips, language)]
+        assert [r.text for r in after.transcribe_batch(clips, language=language)] == [r.text for r in before.transcribe_batch(clips, language=language)]
 
 
 def test_resumed_run_continues_exactly(trained: Path, tiny_model_dir: Path, speech, tmp_path: Path) -> None:

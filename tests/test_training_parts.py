@@ -11,9 +11,9 @@ import pytest
 import torch
 
 from audio_factory import tone, write_audio
-from polyasr.audio import load_audio
-from polyasr.decoding import Vocabulary
-from polyasr.lang_ids import LanguageTable
+from polyasr.audio.decode import load_audio
+from polyasr.decoding.ctc import Vocabulary
+from polyasr.language.table import LanguageTable
 from polyasr.training.audio_cache import AudioCache, CachedClip
 from polyasr.training.loss import CTCBatch, utterance_losses, utterance_nll
 from polyasr.training.options import DataOptions

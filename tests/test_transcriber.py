@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import polyasr
-from polyasr.batching import plan_batches
+from polyasr.model.buckets import plan_batches
 from tiny_model import CYRILLIC, VOCAB, language_ids
 
 SR = 16_000
@@ -128,8 +128,8 @@ def test_a_nan_sample_is_repaired_with_a_warning_for_paths_bytes_and_arrays(reco
 def test_auto_reports_the_identified_language_from_the_same_pass_and_keeps_the_text_unrestricted(recognizer) -> None:
     """"auto" used to return language None; now it names the language "detect" would choose, with
     its probability, while the text stays the unrestricted argmax decoding."""
-    from polyasr.decoding import GreedyReducer, decode_frames
-    from polyasr.inference import run_inference
+    from polyasr.decoding.ctc import GreedyReducer, decode_frames
+    from polyasr.engine.inference import run_inference
 
     x = signals()[1]
     auto = recognizer.transcribe(x, sampling_rate=SR)
@@ -137,5 +137,5 @@ def test_auto_reports_the_identified_language_from_the_same_pass_and_keeps_the_t
     assert auto.text == decode_frames(plain.value, recognizer.model.vocabulary).text
     ranked = recognizer.detect_language(x, sampling_rate=SR)
     assert auto.language == ranked[0][0] and auto.language_probability == pytest.approx(ranked[0][1])
-    detected = recognizer.transcribe(x, "detect", sampling_rate=SR)
+    detected = recognizer.transcribe(x, language="detect", sampling_rate=SR)
     assert (detected.language, detected.language_probability) == (auto.language, auto.language_probability)

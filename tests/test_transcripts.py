@@ -7,7 +7,7 @@ import json
 import pytest
 
 from polyasr.errors import TranscriptError
-from polyasr.transcripts import TranscriptSegment, read_transcript
+from polyasr.align.transcripts import TranscriptSegment, read_transcript
 
 SRT = """1
 00:00:01,000 --> 00:00:02,500

@@ -7,10 +7,10 @@ import pytest
 
 from audio_factory import voiced
 from polyasr import TranscribeOptions, VadOptions
-from polyasr.decoding import GreedyReducer
-from polyasr.inference import run_inference
-from polyasr.vad import SileroDetector, merge_regions, region_blocks
-from polyasr.windows import WindowOptions
+from polyasr.decoding.ctc import GreedyReducer
+from polyasr.engine.inference import run_inference
+from polyasr.audio.vad import SileroDetector, merge_regions, region_blocks
+from polyasr.engine.windows import WindowOptions
 
 SR = 16_000
 
@@ -107,7 +107,7 @@ def test_alignment_with_vad_puts_words_in_speech_not_in_skipped_silence(recogniz
 
 
 def test_language_detection_with_vad_counts_speech_regions_only(recognizer, fake_vad) -> None:
-    from polyasr.decoding import SKIPPED_LOGIT
+    from polyasr.decoding.ctc import SKIPPED_LOGIT
 
     x = (0.2 * np.random.default_rng(4).standard_normal(40 * SR)).astype(np.float32)
     progress: list[float] = []
@@ -122,7 +122,7 @@ def test_language_detection_with_vad_counts_speech_regions_only(recognizer, fake
     # a skipped frame's best in-language token has log-probability SKIPPED_LOGIT: never speech, never free
     assert np.allclose(frames.best_log_probs[:, ~speech], SKIPPED_LOGIT)
     recognizer._detectors[fake_vad.vad] = FakeDetector()  # it counts samples from the start of one input
-    (detected,) = recognizer.transcribe_batch([x], "detect", word_timestamps=True, sampling_rate=SR, options=fake_vad)
+    (detected,) = recognizer.transcribe_batch([x], language="detect", word_timestamps=True, sampling_rate=SR, options=fake_vad)
     assert detected.text and detected.language in recognizer.languages()
     assert all(_in_speech(c.start, c.end) for w in detected.words for c in w.chars)
 
@@ -132,7 +132,8 @@ def test_a_recognizer_and_its_detector_may_be_shared_between_threads(recognizer,
     import threading
     import time
 
-    from polyasr import vad, transcriber
+    from polyasr.audio import vad
+    from polyasr.recognizer import recognizer as transcriber
 
     created: list[object] = []
     inside = {"now": 0, "most": 0}

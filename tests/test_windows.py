@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from polyasr.inference import BatchOptions, run_inference
-from polyasr.windows import WindowOptions, iter_windows
+from polyasr.engine.inference import BatchOptions, run_inference
+from polyasr.engine.windows import WindowOptions, iter_windows
 
 SR = 16_000
 
@@ -92,7 +92,7 @@ def test_long_transcription_equals_its_single_pass_text(recognizer) -> None:
     x = step_noise(40.0)
     whole = recognizer.transcribe(x, sampling_rate=SR, options=None)  # default 30 s windows
     (logits,) = recognizer.model.logits([x])
-    from polyasr.decoding import greedy_decode
+    from polyasr.decoding.ctc import greedy_decode
 
     single_text = greedy_decode(logits, recognizer.model.vocabulary).text
     assert whole.duration == 40.0

@@ -8,7 +8,7 @@ import srt
 import webvtt
 
 from polyasr.results import Char, Segment, Transcription, Word
-from polyasr.writers import (
+from polyasr.output.writers import (
     FORMATS,
     WRITERS,
     Cue,

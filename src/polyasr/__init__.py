@@ -9,43 +9,54 @@
     rec.transcribe("meeting.m4a", diarize=True)                          # segments and words get .speaker
 """
 
-from .audio import SAMPLE_RATE, load_audio
+from .align.segments import SegmentAlignOptions
+from .align.transcripts import TranscriptSegment, read_transcript
+from .audio.decode import SAMPLE_RATE, load_audio
+from .audio.vad import VadOptions
+from .decoding.langid import LanguageCalibration
+from .decoding.options import DecoderOptions
+from .diarization import DiarizationOptions
+from .engine.inference import BatchOptions
+from .engine.windows import WindowOptions
 from .errors import (
     AlignmentError,
     AudioError,
     AudioNotFoundError,
+    AudioTooLongError,
+    BatchJobError,
     CorruptAudioError,
     EmptyAudioError,
     HubUnreachableError,
     LanguageError,
     LanguageTableError,
     ModelLoadError,
+    OptionsError,
     PolyasrError,
     TranscriptError,
     UnsupportedAudioError,
 )
-from .langid import LanguageCalibration
-from .model import DEFAULT_MODEL
-from .model_facts import ModelFacts
-from .normalize import normalize_text
-from .inference import BatchOptions
+from .language.normalize import normalize_text
+from .model.ctc_model import DEFAULT_MODEL
+from .model.facts import ModelFacts
+from .output.timing import SegmentOptions
+from .options import TranscribeOptions
+from .recognizer import Outcome, Recognizer, load
 from .results import Char, Segment, Transcription, Word
-from .segment_align import SegmentAlignOptions
-from .transcripts import TranscriptSegment, read_transcript
-from .timing import SegmentOptions
-from .transcriber import Outcome, Recognizer, TranscribeOptions, load
-from .vad import VadOptions
-from .windows import WindowOptions
+from .version import VERSION
 
 __all__ = [
     "DEFAULT_MODEL",
     "SAMPLE_RATE",
-    "AudioError",
     "AlignmentError",
+    "AudioError",
     "AudioNotFoundError",
+    "AudioTooLongError",
+    "BatchJobError",
     "BatchOptions",
     "Char",
     "CorruptAudioError",
+    "DecoderOptions",
+    "DiarizationOptions",
     "EmptyAudioError",
     "HubUnreachableError",
     "LanguageCalibration",
@@ -53,6 +64,7 @@ __all__ = [
     "LanguageTableError",
     "ModelFacts",
     "ModelLoadError",
+    "OptionsError",
     "Outcome",
     "PolyasrError",
     "Recognizer",
@@ -69,7 +81,7 @@ __all__ = [
     "Word",
     "load",
     "load_audio",
-    "read_transcript",
     "normalize_text",
+    "read_transcript",
 ]
-__version__ = "0.1.0"
+__version__ = VERSION

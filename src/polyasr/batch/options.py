@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import BatchJobError
-from ..inference import BatchOptions
-from ..runtime import RuntimeOptions
-from ..transcriber import AUTO, TranscribeOptions
+from ..engine.inference import BatchOptions
+from ..model.runtime import RuntimeOptions
+from ..options import TranscribeOptions
 
 FORMATS = ("parquet", "jsonl")  # output file formats
 INPUTS_PER_SHARD = 1000  # default shard size on a job's first run
@@ -18,9 +18,7 @@ class BatchJobOptions:
     """What a batch job computes and how it lays out its output."""
 
     model: str | None = None  # Hub id or folder (every node must reach it); None: $POLYASR_MODEL or the default
-    language: str = AUTO  # for inputs without a language: "auto", "detect" or a code
-    word_timestamps: bool = False  # keep each segment's words (word, start, end, score)
-    transcribe: TranscribeOptions = field(default_factory=TranscribeOptions)  # windows, VAD, candidates, decoder
+    transcribe: TranscribeOptions = field(default_factory=TranscribeOptions)  # language (for inputs without one), words, windows, VAD, decoder
     runtime: RuntimeOptions = field(default_factory=RuntimeOptions)  # per actor; device "auto": cuda if it has a GPU
     batch: BatchOptions = field(default_factory=BatchOptions)  # forward passes inside each actor
     output_format: str = "parquet"  # "parquet" or "jsonl"

@@ -29,8 +29,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..errors import BatchJobError, ModelLoadError, PolyasrError
-from ..model import default_model, load_language_table
-from ..transcriber import AUTO, DETECT
+from ..model.ctc_model import default_model, load_language_table
 from .inputs import InputList, read_inputs
 from .options import INPUTS_PER_SHARD, BatchJobOptions, ClusterOptions
 from .records import failure_row, rows_to_table
@@ -101,14 +100,15 @@ def _check_language(job: BatchJobOptions) -> None:
     """A bad --language fails now rather than once per input on the workers (if the driver can read
     the model's language table; where it cannot, or the model has none (adapters, a single-language
     model), the workers' Recognizer decides and reports it per input)."""
-    if job.language.lower() in (AUTO, DETECT):
+    choice = job.transcribe.choice
+    if choice.requested is None:
         return
     try:
         table = load_language_table(job.model or default_model())
     except PolyasrError:
         return
     if table is not None:
-        table.resolve(job.language)
+        table.resolve(choice.requested)
 
 
 def _default_shards(count: int) -> int:
@@ -119,7 +119,7 @@ def _settings(job: BatchJobOptions) -> dict[str, str]:
     """The options that change a job's rows: a rerun into the same folder must keep them."""
     return {
         "model": job.model or os.environ.get("POLYASR_MODEL", "") or "(default)",
-        "language": job.language, "word_timestamps": str(job.word_timestamps),
+        "language": str(job.transcribe.choice), "word_timestamps": str(job.transcribe.word_timestamps),
         "transcribe": repr(job.transcribe), "dtype": job.runtime.dtype,
     }
 
@@ -199,8 +199,8 @@ def _run_pipeline(collector: _ShardCollector, table: pa.Table, job: BatchJobOpti
     per_block = job.files_per_batch * max(1, math.ceil(len(table) / (job.files_per_batch * 2000)))  # <= ~2000 blocks
     blocks = [table.slice(start, per_block) for start in range(0, len(table), per_block)]
     worker = WorkerOptions(
-        model=job.model, runtime=job.runtime, batch=job.batch, transcribe=job.transcribe, language=job.language,
-        word_timestamps=job.word_timestamps, gpus=cluster.gpus_per_actor, cpus=cluster.cpus_per_actor,
+        model=job.model, runtime=job.runtime, batch=job.batch, transcribe=job.transcribe,
+        gpus=cluster.gpus_per_actor, cpus=cluster.cpus_per_actor,
     )
     with warnings.catch_warnings():  # Ray 2.60 deprecates per-operator retry limits (removed in 2.64); no other way yet
         warnings.filterwarnings("ignore", message=".*ray_remote_args.*deprecated")

@@ -20,16 +20,17 @@ import os
 import posixpath
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterator
 
 import numpy as np
 import pyarrow as pa
 
-from ..audio import SAMPLE_RATE, stream_audio
-from ..inference import BatchOptions
-from ..runtime import RuntimeOptions
-from ..transcriber import AUTO, TranscribeOptions
+from ..audio.decode import SAMPLE_RATE, stream_audio
+from ..engine.inference import BatchOptions
+from ..model.runtime import RuntimeOptions
+from ..language.choice import LanguageChoice
+from ..options import TranscribeOptions
 from .inputs import filesystem, is_url
 from .records import failure_row, rows_to_table, success_row
 
@@ -43,9 +44,7 @@ class WorkerOptions:
     model: str | None = None  # Hub id or folder; every node must reach it
     runtime: RuntimeOptions = field(default_factory=RuntimeOptions)  # device "auto": cuda when the actor has a GPU
     batch: BatchOptions = field(default_factory=BatchOptions)  # windows per forward pass inside the actor
-    transcribe: TranscribeOptions = field(default_factory=TranscribeOptions)  # windows, VAD, candidates, ...
-    language: str = AUTO  # for inputs without one: "auto", "detect" or a code
-    word_timestamps: bool = False  # keep each segment's words
+    transcribe: TranscribeOptions = field(default_factory=TranscribeOptions)  # language for inputs without one, words, ...
     gpus: float = 0.0  # GPUs Ray gave each actor (0: a CPU actor)
     cpus: float = 1.0  # CPUs Ray reserved for each actor: torch's threads unless runtime.threads is set
 
@@ -126,7 +125,7 @@ class Transcriber:
     """A Ray Data actor: loads the model once, then turns batches of decoded inputs into result rows."""
 
     def __init__(self, options: WorkerOptions) -> None:
-        from ..transcriber import load
+        from ..recognizer import load
 
         runtime = options.runtime
         device = runtime.device if runtime.device != "auto" else ("cuda" if options.gpus > 0 else "cpu")
@@ -138,25 +137,26 @@ class Transcriber:
         """Rows of RESULT_SCHEMA (plus the input's `shard`), one per input row, in input order."""
         rows: list[dict[str, Any] | None] = [None] * len(table)
         items = table.select(["id", "audio", "language", "samples", "decode_error", "decode_error_type"]).to_pylist()
-        by_language: dict[str, list[int]] = {}
+        by_language: dict[LanguageChoice, list[int]] = {}
         for index, item in enumerate(items):
             if item["decode_error"] is not None:
                 rows[index] = failure_row(item["id"], item["audio"], item["decode_error"], item["decode_error_type"])
             else:
-                by_language.setdefault(item["language"] or self.options.language, []).append(index)
+                choice = LanguageChoice.parse(item["language"]) if item["language"] else self.options.transcribe.choice
+                by_language.setdefault(choice, []).append(index)
         for language, indices in by_language.items():
             for index, row in zip(indices, self._transcribe(language, [items[i] for i in indices])):
                 rows[index] = row
         return rows_to_table([row for row in rows if row is not None], {"shard": table.column("shard")})
 
-    def _transcribe(self, language: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _transcribe(self, language: LanguageChoice, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Rows for inputs sharing a language, through one transcribe_iter; one by one if that fails."""
         try:
             return self._run(language, items)
         except Exception:  # not an audio error (those come back per input): find the input it belongs to
             return self._each(language, items)
 
-    def _each(self, language: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _each(self, language: LanguageChoice, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         rows = []
         for item in items:
             try:
@@ -165,7 +165,7 @@ class Transcriber:
                 rows.append(failure_row(item["id"], item["audio"], str(error) or repr(error), type(error).__name__))
         return rows
 
-    def _run(self, language: str, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def _run(self, language: LanguageChoice, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
         with contextlib.ExitStack() as stack:
             sources: list[Any] = []
             for item in items:
@@ -173,13 +173,12 @@ class Transcriber:
                     sources.append(np.frombuffer(item["samples"], dtype=np.float32))
                 else:
                     sources.append(stack.enter_context(_local_copy(item["audio"])))
-            outcomes = self.recognizer.transcribe_iter(
-                sources, language, self.options.word_timestamps, SAMPLE_RATE, self.options.transcribe
-            )
+            options = replace(self.options.transcribe, language=language)
+            outcomes = self.recognizer.transcribe_iter(sources, options, sampling_rate=SAMPLE_RATE)
             rows = []
             for item, outcome in zip(items, outcomes):
                 if outcome.error is not None:
                     rows.append(failure_row(item["id"], item["audio"], str(outcome.error), type(outcome.error).__name__))
                 else:
-                    rows.append(success_row(item["id"], item["audio"], outcome.result, self.options.word_timestamps))
+                    rows.append(success_row(item["id"], item["audio"], outcome.result, options.word_timestamps))
             return rows

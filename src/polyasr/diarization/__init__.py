@@ -9,6 +9,7 @@ from `pip install --no-deps resemblyzer`.
 """
 
 from .assign import assign_speakers
-from .pipeline import DiarizationOptions, Diarizer, SpeakerTurn
+from .options import DiarizationOptions
+from .pipeline import Diarizer, SpeakerTurn
 
 __all__ = ["DiarizationOptions", "Diarizer", "SpeakerTurn", "assign_speakers"]

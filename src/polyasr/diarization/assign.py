@@ -6,7 +6,7 @@ from dataclasses import replace
 from typing import Sequence
 
 from ..results import Segment, Transcription, Word
-from ..timing import join_words
+from ..output.timing import join_words
 from .pipeline import SpeakerTurn
 
 

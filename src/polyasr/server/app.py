@@ -40,8 +40,9 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 
-from .. import __version__
-from ..transcriber import Recognizer, TranscribeOptions
+from ..version import VERSION as __version__
+from ..options import TranscribeOptions
+from ..recognizer import Recognizer
 from .batcher import Batcher, BatcherOptions
 from .errors import install_error_handlers
 from .guard import GuardMiddleware

@@ -47,10 +47,12 @@ from typing import Any, Callable, TypeVar, Union
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE
-from ..decoders.options import BEAM, DecoderOptions, Hotword
+from ..audio.decode import SAMPLE_RATE
+from ..decoding.options import BEAM, DecoderOptions, Hotword
 from ..results import Transcription
-from ..transcriber import Recognizer, TranscribeOptions
+from ..language.choice import LanguageChoice
+from ..options import TranscribeOptions
+from ..recognizer import Recognizer
 
 T = TypeVar("T")
 logger = logging.getLogger("polyasr.server")
@@ -90,7 +92,7 @@ class _Job:
     """One transcription: 16 kHz mono samples and how to decode them."""
 
     audio: np.ndarray
-    language: str | None  # a resolved code, "detect", or None for unrestricted decoding
+    language: LanguageChoice
     word_timestamps: bool
     hotwords: tuple[Hotword, ...] = ()  # from the request's prompt: decoded by beam search with these
     future: Future = field(default_factory=Future)
@@ -201,12 +203,10 @@ class Batcher:
         return item.future
 
     def submit_transcription(
-        self, audio: np.ndarray, language: str | None, word_timestamps: bool = False, hotwords: tuple[Hotword, ...] = ()
+        self, audio: np.ndarray, language: LanguageChoice, word_timestamps: bool = False,
+        hotwords: tuple[Hotword, ...] = (),
     ) -> Future:
-        """Queue 16 kHz mono float32 `audio`; the future gives its Transcription or raises its error.
-
-        `language` should be resolved already (``recognizer.resolve_language``), "detect", or None.
-        """
+        """Queue 16 kHz mono float32 `audio`; the future gives its Transcription or raises its error."""
         return self._put(_Job(np.asarray(audio, dtype=np.float32), language, word_timestamps, hotwords))
 
     def submit(self, fn: Callable[[], T], audio_seconds: float = 0.0, stream: bool = False) -> Future:
@@ -217,7 +217,7 @@ class Batcher:
         """
         return self._put(_Call(fn, audio_seconds, stream))
 
-    async def transcribe(self, audio: np.ndarray, language: str | None, word_timestamps: bool = False) -> Transcription:
+    async def transcribe(self, audio: np.ndarray, language: LanguageChoice, word_timestamps: bool = False) -> Transcription:
         """Transcribe in a shared batch; raises QueueFullError at once when the queue is full."""
         return await asyncio.wrap_future(self.submit_transcription(audio, language, word_timestamps))
 
@@ -287,19 +287,18 @@ class Batcher:
         with self._cond:
             self._calls += 1
 
-    def options_with(self, hotwords: tuple[Hotword, ...]) -> TranscribeOptions | None:
+    def options_with(self, hotwords: tuple[Hotword, ...]) -> TranscribeOptions:
         """The server's options; with hotwords, beam search (the server's beam options) favouring them."""
-        if not hotwords:
-            return self.options.transcribe
         base = self.options.transcribe or TranscribeOptions()
+        if not hotwords:
+            return base
         return replace(base, decoder=DecoderOptions(BEAM, replace(base.decoder.beam, hotwords=hotwords)))
 
-    def _run_group(self, language: str | None, words: bool, group: list[_Job], options: TranscribeOptions | None) -> None:
+    def _run_group(self, language: LanguageChoice, words: bool, group: list[_Job], options: TranscribeOptions) -> None:
         done = 0
         try:
-            outcomes = self.recognizer.transcribe_iter(
-                [job.audio for job in group], language, words, sampling_rate=SAMPLE_RATE, options=options
-            )
+            options = replace(options, language=language, word_timestamps=words)
+            outcomes = self.recognizer.transcribe_iter([job.audio for job in group], options, sampling_rate=SAMPLE_RATE)
             for job, outcome in zip(group, outcomes):
                 if outcome.error is not None:
                     job.future.set_exception(outcome.error)

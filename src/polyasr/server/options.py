@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..transcriber import TranscribeOptions
-from ..writers import WriterOptions
+from ..options import TranscribeOptions
+from ..output.writers import WriterOptions
 
 
 @dataclass(frozen=True)

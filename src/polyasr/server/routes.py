@@ -23,13 +23,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPBearer
 
-from ..audio import SAMPLE_RATE, SampleRepairs, load_audio
-from ..decoders import DecoderError, LanguageModelError
-from ..decoders.options import Hotword, parse_hotwords
+from ..audio.decode import SAMPLE_RATE, SampleRepairs, load_audio
+from ..decoding import DecoderError, LanguageModelError
+from ..decoding.options import Hotword, parse_hotwords
 from ..errors import AudioError, AudioTooLongError, LanguageError, OptionsError, PolyasrError
-from ..languages import language_name
-from ..transcriber import DETECT, Recognizer
-from ..writers import WriterOptions, get_writer
+from ..language.catalogue import language_name
+from ..diarization import DiarizationOptions
+from ..language.choice import LanguageChoice
+from ..recognizer import Recognizer
+from ..output.writers import WriterOptions, get_writer
 from .batcher import BatcherClosedError, QueueFullError
 from .errors import ApiError, ErrorResponse, audio_error, language_error
 from .options import ServerOptions
@@ -127,15 +129,10 @@ def _prompt_hotwords(prompt: str | None) -> tuple[Hotword, ...]:
     return hotwords
 
 
-def _resolve(recognizer: Recognizer, language: str | None) -> str | None:
-    """A code of the model, "detect", or None for auto; 400 listing the codes for anything else."""
-    text = (language or "").strip()
-    if not text or text.lower() == "auto":
-        return None
-    if text.lower() == DETECT:
-        return DETECT
+def _language(language: str | None) -> LanguageChoice:
+    """The request's language choice ('auto', 'detect' or a language; the model checks the language)."""
     try:
-        return recognizer.resolve_language(text)
+        return LanguageChoice.parse(language)
     except LanguageError as error:
         raise language_error(error) from None
 
@@ -188,21 +185,23 @@ def api_router(options: ServerOptions) -> APIRouter:
     ) -> Response:
         state = request.app.state
         deadline = _Deadline(state.options.timeout_seconds)
-        code = _resolve(state.recognizer, language)
+        choice = _language(language)
         hotwords = _prompt_hotwords(prompt)
         audio, repaired = await _decode(request, file, deadline)
         words = response_format in ("verbose_json", "srt", "vtt")  # scores for verbose_json, cue splits for subtitles
         if diarize:  # its own job on the worker: diarization does not batch
-            work = lambda: state.recognizer.transcribe(  # noqa: E731
-                audio, code, words, SAMPLE_RATE, state.batcher.options_with(hotwords), diarize=True)
+            base = state.batcher.options_with(hotwords)
+            options = replace(base, language=choice, word_timestamps=words,
+                              diarization=base.diarization or DiarizationOptions())
+            work = lambda: state.recognizer.transcribe(audio, options, sampling_rate=SAMPLE_RATE)  # noqa: E731
             future = _queued(state, lambda: state.batcher.submit(work, len(audio) / SAMPLE_RATE))
         else:
-            future = _queued(state, lambda: state.batcher.submit_transcription(audio, code, words, hotwords))
+            future = _queued(state, lambda: state.batcher.submit_transcription(audio, choice, words, hotwords))
         try:
             result = await deadline.wait(future)
         except AudioError as error:
             raise audio_error(_named(error, upload_name(file))) from None
-        except LanguageError as error:  # "detect" with a model that has no language table
+        except LanguageError as error:  # a language the model lacks, or "detect" without a language table
             raise language_error(error) from None
         except (DecoderError, LanguageModelError) as error:  # beam search unavailable (no polyasr[lm]) or its LM unusable
             raise ApiError(400, f"prompt: {error}", "invalid_request_error", "prompt") from None
@@ -229,7 +228,8 @@ def api_router(options: ServerOptions) -> APIRouter:
         except LanguageError as error:
             raise language_error(error, "candidates") from None
         audio, _ = await _decode(request, file, deadline)
-        work = lambda: state.recognizer.detect_language(audio, top, chosen, sampling_rate=SAMPLE_RATE)  # noqa: E731
+        work = lambda: state.recognizer.detect_language(  # noqa: E731
+            audio, top=top, sampling_rate=SAMPLE_RATE, language_candidates=tuple(chosen) if chosen else None)
         try:
             ranked = await deadline.wait(_queued(state, lambda: state.batcher.submit(work, len(audio) / SAMPLE_RATE)))
         except AudioError as error:

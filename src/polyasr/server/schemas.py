@@ -11,8 +11,8 @@ from typing import Literal, Optional
 
 from pydantic import BaseModel, Field
 
-from ..languages import language_name
-from ..model_facts import ModelFacts
+from ..language.catalogue import language_name
+from ..model.facts import ModelFacts
 from ..results import Segment, Transcription
 
 ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]

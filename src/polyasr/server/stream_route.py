@@ -25,7 +25,7 @@ Protocol (one stream per connection):
    for a bad parameter or key, ``{"type": "error", "message": "..."}`` and closes the connection
    with code 1008 (policy violation).
 3. The client sends binary messages of raw PCM, split anywhere (a sample may straddle two messages).
-4. The server sends JSON text messages as the audio is decoded (see ``polyasr.streaming``):
+4. The server sends JSON text messages as the audio is decoded (see ``polyasr.streaming.session``):
    ``{"type": "partial", "text", "start", "end"}`` (replaces the previous partial) and
    ``{"type": "final", "segment": {"id", "start", "end", "text", "words": [{"word", "start",
    "end", "probability"}]}}`` (replaces the partial; times in seconds from the stream's start).
@@ -60,11 +60,12 @@ import numpy as np
 from fastapi import FastAPI, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from ..audio import SAMPLE_RATE
-from ..decoders.options import DecoderOptions
+from ..audio.decode import SAMPLE_RATE
+from ..decoding.options import DecoderOptions
 from ..errors import PolyasrError
-from ..streaming import PCM_FORMATS, Event, PcmDecoder, StreamingOptions, StreamingSession
-from ..transcriber import Recognizer
+from ..streaming.session import PCM_FORMATS, Event, PcmDecoder, StreamingOptions, StreamingSession
+from ..language.choice import LanguageChoice
+from ..recognizer import Recognizer
 from .batcher import QueueFullError
 from .guard import api_key_valid, bearer_token, origin_allowed
 from .options import StreamLimits
@@ -112,7 +113,7 @@ def _open_stream(
         raise StreamClosed(CLOSE_POLICY, f"unsupported format {fmt!r}; use one of: {', '.join(PCM_FORMATS)}")
     try:
         decoder = PcmDecoder(fmt, _int_param(websocket, "sample_rate", SAMPLE_RATE), _int_param(websocket, "channels", 1))
-        session = StreamingSession(recognizer, params.get("language", "auto") or "auto", options, decoding)
+        session = StreamingSession(recognizer, LanguageChoice.parse(params.get("language")), options, decoding)
     except (ValueError, PolyasrError) as error:
         raise StreamClosed(CLOSE_POLICY, str(error)) from None
     return decoder, session

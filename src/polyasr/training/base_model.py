@@ -14,12 +14,12 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ..audio import SAMPLE_RATE
-from ..checkpoint import ModelFiles, fit_vocabulary, load_tokenizer
-from ..decoding import Vocabulary
+from ..audio.decode import SAMPLE_RATE
+from ..model.checkpoint import ModelFiles, fit_vocabulary, load_tokenizer
+from ..decoding.ctc import Vocabulary
 from ..errors import ModelLoadError
-from ..lang_ids import LanguageTable
-from ..model import load_language_table
+from ..language.table import LanguageTable
+from ..model.ctc_model import load_language_table
 from .options import TrainOptions
 from .vocabulary import FRESH, VocabularyPlan, extend_ctc_head
 

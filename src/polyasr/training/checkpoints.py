@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from ..lang_ids import LanguageTable, write_language_table_json
+from ..language.table import LanguageTable, write_language_table_json
 
 PREFIX = "checkpoint-"
 STATE_DIR = "training"  # inside a checkpoint: optimizer, scheduler, RNG, sampler position

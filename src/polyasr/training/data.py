@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ..errors import OptionsError
-from ..eval_data import EvalDataset, read_common_voice, read_manifest
+from ..evaluation.data import EvalDataset, read_common_voice, read_manifest
 
 
 @dataclass(frozen=True)

@@ -13,12 +13,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
 
-from ..eval_data import EvalDataset
-from ..eval_report import write_reports
-from ..evaluation import EvalOptions, evaluate
-from ..languages import language_name
-from ..scoring import LanguageScore
-from ..transcriber import load
+from ..evaluation.data import EvalDataset
+from ..evaluation.report import write_reports
+from ..evaluation.run import EvalOptions, evaluate
+from ..language.catalogue import language_name
+from ..evaluation.scoring import LanguageScore
+from ..recognizer import load
 from .preflight import duration
 
 HISTORY = "dev_history.jsonl"

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from ..audio import SAMPLE_RATE
+from ..audio.decode import SAMPLE_RATE
 
 
 @dataclass(frozen=True)

@@ -16,16 +16,16 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE
+from ..audio.decode import SAMPLE_RATE
 from ..errors import LanguageError
-from ..eval_data import BadRow, EvalDataset
-from ..lang_ids import LanguageTable
-from ..languages import language_name, normalize_code
-from ..normalize import normalize_text
-from ..scoring import rules_language
+from ..evaluation.data import BadRow, EvalDataset
+from ..language.table import LanguageTable
+from ..language.catalogue import language_name, normalize_code
+from ..language.normalize import normalize_text
+from ..evaluation.scoring import rules_language
 from .audio_cache import AudioCache, CachedClip
 from .options import DataOptions
-from ..decoding import Vocabulary
+from ..decoding.ctc import Vocabulary
 from .vocabulary import VocabularyPlan, character_ids, encode, plan_vocabulary
 
 _CODE = re.compile(r"[a-z]{2,3}(-[a-z0-9]{2,8})*", re.IGNORECASE)  # "de", "sv-SE", "rm-sursilv"

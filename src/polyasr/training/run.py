@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from ..errors import OptionsError, PolyasrError
-from ..runtime import cpu_has_fast_bf16
+from ..model.runtime import cpu_has_fast_bf16
 from .audio_cache import AudioCache
 from .base_model import inspect_base, frame_counter, load_network
 from .checkpoints import BEST, INITIAL, list_checkpoints, read_rng, read_training_state, restore_rng

@@ -17,8 +17,8 @@ from typing import Sequence
 
 import numpy as np
 
-from ..audio import SAMPLE_RATE
-from ..batching import plan_batches
+from ..audio.decode import SAMPLE_RATE
+from ..model.buckets import plan_batches
 from .options import DataOptions
 
 Step = list[list[int]]  # the micro-batches of one optimizer step, each a list of utterance indices

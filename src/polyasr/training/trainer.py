@@ -23,9 +23,9 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from ..audio import SAMPLE_RATE
-from ..eval_data import EvalDataset
-from ..lang_ids import LanguageTable
+from ..audio.decode import SAMPLE_RATE
+from ..evaluation.data import EvalDataset
+from ..language.table import LanguageTable
 from .audio_cache import AudioCache
 from .checkpoints import (CARD, capture_rng, checkpoint_path, copy_as_best, prune, publish, restore_rng,
                           save_model_folder, write_rng, write_training_state)

@@ -19,9 +19,9 @@ from typing import Any, Mapping
 
 import torch
 
-from ..decoding import Vocabulary
+from ..decoding.ctc import Vocabulary
 from ..errors import ModelLoadError
-from ..lang_ids import LanguageTable
+from ..language.table import LanguageTable
 
 NEW_ROW_MARGIN = 2.0  # new rows' bias below the mean old bias (any margin > 0 keeps the text)
 FRESH_SPECIALS = ("[PAD]", "<s>", "</s>", "[UNK]", "|")  # blank first, as the 56-language model

@@ -1,0 +1,179 @@
+"""Alignment end to end, for `Recognizer.align` and `Recognizer.align_segments`.
+
+`align_transcript`: one known transcript over the whole input (CTC forced alignment of its tokens).
+`align_segments`: segment languages, the model over the search spans, then segments.py.
+
+The languages are settled first (the caller's, each segment's own, or "detect"), so that the
+emission columns kept per frame cover every token the segments' characters may become; language
+identification, when asked for, runs in the same pass over the spans as the emissions.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .text import EmissionReducer, aligned_words, tokenize_transcript
+from ..audio.decode import SAMPLE_RATE, AudioInput, source_name
+from ..decoding.ctc import FrameChoices, Vocabulary
+from ..errors import AlignmentError
+from ..audio.vad import SpeechDetector
+from ..decoding.forced_align import forced_align
+from ..engine.inference import BatchOptions, PairReducer, ProgressCallback, rereadable, run_inference
+from ..decoding.langid import LanguageFrames, LanguageReducer
+from ..model.ctc_model import CTCModel
+from ..model.languages import choice_target, language_target, resolve_code
+from ..options import TranscribeOptions
+from ..output.timing import group_segments as group_words, join_words
+from ..results import Transcription
+from .segments import SegmentAlignOptions, SpanEmissions, align_groups, group_segments, prepare_group, search_frames
+from ..engine.spans import run_over_spans
+from .transcripts import TranscriptSegment
+
+
+def align_transcript(
+    model: CTCModel,
+    batch: BatchOptions,
+    audio: AudioInput,
+    transcript: str,
+    options: TranscribeOptions,
+    detector: SpeechDetector | None,
+    sampling_rate: int | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> Transcription:
+    """See `Recognizer.align`: the words of `transcript` timed in `audio`, grouped by `options.segments`."""
+    target = choice_target(model, options.choice)
+    if target is None:
+        raise AlignmentError("aligning a transcript needs 'auto' or a language, not 'detect'")
+    model = target.model
+    tokens = tokenize_transcript(transcript, model.vocabulary, target.allowed_ids)
+    blank = model.vocabulary.blank_id
+    columns = np.unique(np.r_[blank, tokens.targets]).astype(np.int64)
+    (item,) = run_inference(
+        model, [audio], lambda: EmissionReducer(columns), options.windows, batch, sampling_rate, detector, on_progress,
+    )
+    if item.error is not None:
+        raise item.error
+    assert item.value is not None
+    alignment = forced_align(
+        item.value, np.searchsorted(columns, tokens.targets), blank=int(np.searchsorted(columns, blank)),
+        frame_seconds=model.frame_seconds,
+    )
+    words, unplaced = aligned_words(tokens, alignment, model.vocabulary, model.frame_seconds)
+    warnings = list(item.warnings)
+    if tokens.skipped:
+        warnings.append(f"skipped characters the model has no token for: {''.join(dict.fromkeys(tokens.skipped))}")
+    if unplaced:
+        warnings.append(f"words with no alignable character, placed next to their neighbour: {' '.join(unplaced)}")
+    return Transcription(
+        text=join_words(words), language=target.code, duration=item.duration, source=item.source,
+        segments=group_words(words, options.segments, keep_words=True), warnings=tuple(warnings),
+    )
+
+
+def align_segments(
+    model: CTCModel,
+    batch: BatchOptions,
+    audio: AudioInput,
+    segments: Sequence[Any],
+    options: TranscribeOptions,
+    search: SegmentAlignOptions,
+    sampling_rate: int | None = None,
+    candidates: tuple[str, ...] = (),
+) -> Transcription:
+    """See `Recognizer.align_segments`; `candidates` are the languages "detect" chooses among."""
+    vocabulary, table = model.vocabulary, model.language_table
+    items = [s for s in (as_transcript_segment(s, i) for i, s in enumerate(segments)) if s.text]
+    if not items:
+        raise AlignmentError("there are no segments with text to align")
+    source = source_name(audio)
+    audio = rereadable(audio)  # decoded again when some segments need a wider search
+    choice = options.language
+    detect = choice is not None and choice.is_detect
+    plans = group_segments(items)
+    if choice is not None:  # detect: decided per segment below
+        codes: list[str | None] = [None if choice.requested is None else resolve_code(model, choice.requested)] * len(plans)
+    else:  # each segment's own language, where the transcript gives one
+        codes = [resolve_code(model, group[0].language) if group[0].language else None for group, _ in plans]
+    if model.adapters is not None:  # MMS: the segments' one language chooses the adapter and vocabulary
+        if len(set(codes)) > 1:
+            raise AlignmentError(f"the segments are in several languages ({', '.join(sorted(map(str, set(codes))))}); "
+                                 "a model with language adapters aligns one language at a time")
+        model = language_target(model, codes[0]).model
+        vocabulary = model.vocabulary
+    allowed = {code: table.token_ids(code) for code in {*codes, *candidates} if code} if table is not None else {}
+    columns = _columns(items, vocabulary, [allowed.get(c) if c else None for c in {*codes, *candidates}])
+    fs = model.frame_seconds
+    windows = [search_frames(span or (0.0, None), search.margin_seconds, fs) for _, span in plans]
+    num_samples = 0
+
+    def fetch(spans: list[tuple[int, int]], identify: bool = False) -> tuple[SpanEmissions, list[LanguageFrames]]:
+        nonlocal num_samples
+
+        def reducer() -> Any:
+            emissions = EmissionReducer(columns)
+            return PairReducer(emissions, LanguageReducer(table, vocabulary.blank_id, candidates)) if identify else emissions
+
+        context = int(search.context_seconds / fs)
+        padded = [(max(0, a - context), b + context) for a, b in spans]
+        found = run_over_spans(model, audio, padded, reducer, options.windows, batch, sampling_rate,
+                               merge_gap_frames=int(search.merge_gap_seconds / fs))
+        num_samples = found.num_samples
+        pairs = [v if identify else (v, None) for v in found.values]
+        emissions = SpanEmissions(found.starts, tuple(p[0] for p in pairs), model.frames_for_samples(num_samples))
+        return emissions, [p[1] for p in pairs if p[1] is not None]
+
+    first, language_frames = fetch(windows, identify=detect)
+    if detect:
+        codes = [_detected(first, language_frames, window, options) for window in windows]
+    groups = [prepare_group(group, span, vocabulary, code, allowed.get(code) if code else None)
+              for (group, span), code in zip(plans, codes)]
+    aligned, warnings = align_groups(groups, first, lambda spans: fetch(spans)[0], columns, vocabulary, fs, search)
+    used = set(codes)
+    return Transcription(
+        text=" ".join(s.text for s in aligned), language=used.pop() if len(used) == 1 else None,
+        duration=num_samples / SAMPLE_RATE, source=source, segments=tuple(aligned), warnings=tuple(warnings),
+    )
+
+
+def as_transcript_segment(item: Any, index: int) -> TranscriptSegment:
+    """A TranscriptSegment from one, a polyasr Segment, a mapping or an object with start, end and text."""
+    if isinstance(item, TranscriptSegment):
+        return item
+    get = item.get if isinstance(item, Mapping) else lambda key, default=None: getattr(item, key, default)
+    text, start, end = get("text"), get("start"), get("end")
+    if not isinstance(text, str):
+        raise AlignmentError(f"segment {index} has no text (a string); segments need start, end and text")
+    times = [t for t in (start, end) if t is not None]
+    if any(isinstance(t, bool) or not isinstance(t, (int, float)) or not math.isfinite(t) or t < 0 for t in times) or len(times) == 1:
+        raise AlignmentError(f"segment {index} needs both start and end in seconds (>= 0) or neither, got {start!r} and {end!r}")
+    if times and end < start:
+        raise AlignmentError(f"segment {index} ends ({end}) before it starts ({start})")
+    return TranscriptSegment(" ".join(text.split()), None if start is None else float(start),
+                             None if end is None else float(end), get("language"), get("speaker"))
+
+
+def _columns(items: Sequence[TranscriptSegment], vocabulary: Vocabulary, alloweds: Sequence[np.ndarray | None]) -> np.ndarray:
+    """Blank and every token any segment's characters may become, in any of the languages used."""
+    letters = " ".join(sorted({char for item in items for char in item.text if not char.isspace()}))
+    targets = [tokenize_transcript(letters, vocabulary, allowed).targets for allowed in alloweds]
+    return np.unique(np.concatenate([[vocabulary.blank_id], *targets])).astype(np.int64)
+
+
+def _detected(emissions: SpanEmissions, frames: list[LanguageFrames], window: tuple[int, int], options: "TranscribeOptions") -> str | None:
+    """The most probable language in a search window; None (every character) when it holds no speech."""
+    start = max(0, window[0])
+    for first, found in zip(emissions.starts, frames):
+        count = len(found.unrestricted.tokens)
+        if first <= start < first + count:
+            a, b = start - first, min(window[1], first + count) - first
+            part = replace(
+                found, unrestricted=FrameChoices(found.unrestricted.tokens[a:b], found.unrestricted.probs[a:b]),
+                best_ids=found.best_ids[:, a:b], best_log_probs=found.best_log_probs[:, a:b],
+            )
+            ranked = part.probabilities(options.calibration)
+            return ranked[0][0] if ranked else None
+    return None

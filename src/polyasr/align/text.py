@@ -1,0 +1,126 @@
+"""Aligning a known transcript: its text as model tokens, emissions over windows, words with times.
+
+The Viterbi search itself is in alignment.py; this module prepares its inputs and reads its output
+back into the transcript's own words (as written, with their case and punctuation).
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ..decoding.forced_align import Alignment
+from ..decoding.ctc import Vocabulary, log_normalizer, stitch_frames
+from ..results import Char, Word
+from ..language.catalogue import is_unspaced
+from ..output.timing import frame_time, make_word
+
+
+@dataclass(frozen=True)
+class TranscriptTokens:
+    """A transcript prepared for alignment."""
+
+    words: tuple[str, ...]  # the transcript's words as written; in unspaced scripts, one character each
+    targets: np.ndarray  # token ids to align, in order, with word delimiters between spaced words
+    word_of_target: np.ndarray  # for each target, the index of its word; -1 for a delimiter
+    skipped: tuple[str, ...]  # letters and digits that have no token (in the language), in order
+
+
+def _variants(char: str) -> list[str]:
+    """Spellings to try for a character the vocabulary may lack: as is, lower case, NFKC, unaccented,
+    then upper case (vocabularies of converted fairseq models are upper case)."""
+    lower = char.lower()
+    nfkc = unicodedata.normalize("NFKC", lower)
+    bare = "".join(c for c in unicodedata.normalize("NFD", nfkc) if not unicodedata.combining(c))
+    return list(dict.fromkeys([char, lower, nfkc, bare, nfkc.upper(), bare.upper()]))
+
+
+def tokenize_transcript(
+    text: str, vocabulary: Vocabulary, allowed_ids: Sequence[int] | np.ndarray | None = None
+) -> TranscriptTokens:
+    """Map each character to a token of the vocabulary (restricted to `allowed_ids` when given).
+
+    Characters without a token are skipped: punctuation silently, letters and digits are reported
+    in `skipped` so the caller can warn.
+    """
+    ids = {token: i for i, token in enumerate(vocabulary.tokens) if i not in vocabulary.hidden_ids}
+    allowed = None if allowed_ids is None else {int(i) for i in allowed_ids}
+    delimiter = vocabulary.word_delimiter_id
+    use_delimiter = delimiter is not None and (allowed is None or delimiter in allowed)
+    words: list[str] = []
+    targets: list[int] = []
+    owners: list[int] = []
+    skipped: list[str] = []
+
+    def lookup(char: str) -> int | None:
+        for variant in _variants(char):
+            token = ids.get(variant)
+            if token is not None and token != delimiter and (allowed is None or token in allowed):
+                return token
+        return None
+
+    for chunk in text.split():
+        pieces = [c for c in chunk] if all(is_unspaced(c) for c in chunk) else [chunk]
+        if use_delimiter and targets and targets[-1] != delimiter:
+            targets.append(delimiter)  # type: ignore[arg-type]
+            owners.append(-1)
+        for piece in pieces:
+            words.append(piece)
+            for char in piece:
+                token = lookup(char)
+                if token is not None:
+                    targets.append(token)
+                    owners.append(len(words) - 1)
+                elif unicodedata.category(char)[0] in "LN":
+                    skipped.append(char)
+    if targets and targets[-1] == delimiter:
+        targets.pop()
+        owners.pop()
+    return TranscriptTokens(tuple(words), np.asarray(targets, np.int64), np.asarray(owners, np.int64), tuple(skipped))
+
+
+class EmissionReducer:
+    """Keeps the log-probabilities of a few columns (blank and the transcript's tokens) per frame."""
+
+    def __init__(self, columns: np.ndarray) -> None:
+        self.columns = columns
+        self._parts: dict[int, np.ndarray] = {}
+
+    def add(self, first_frame: int, logits: np.ndarray) -> None:
+        self._parts[first_frame] = (logits[:, self.columns] - log_normalizer(logits)).astype(np.float32)
+
+    def finish(self, num_frames: int) -> np.ndarray:
+        return stitch_frames(self._parts, num_frames, np.float32, (len(self.columns),))
+
+
+def aligned_words(
+    tokens: TranscriptTokens, alignment: Alignment, vocabulary: Vocabulary, frame_seconds: float
+) -> tuple[list[Word], list[str]]:
+    """The transcript's words with times; words with no alignable character get their neighbour's time.
+
+    Returns the words and the words that had to be placed that way.
+    """
+    chars: dict[int, list[Char]] = {}
+    for aligned in alignment.tokens:
+        owner = int(tokens.word_of_target[aligned.index])
+        if owner >= 0:
+            token = vocabulary.tokens[int(tokens.targets[aligned.index])]
+            start, end = frame_time(aligned.start_frame, frame_seconds), frame_time(aligned.end_frame, frame_seconds)
+            char = Char(token, start, end, aligned.score)
+            chars.setdefault(owner, []).append(char)
+    words: list[Word] = []
+    unplaced: list[str] = []
+    for index, text in enumerate(tokens.words):
+        if index in chars:
+            own = chars[index]
+            words.append(make_word(text, own, np.asarray([c.score for c in own])))
+        else:
+            unplaced.append(text)
+            at = words[-1].end if words else 0.0
+            words.append(Word(text, at, at, 0.0))
+    first_timed = next((w.start for w in words if w.chars), 0.0)
+    words = [w if w.chars or w.start > 0 else Word(w.word, first_timed, first_timed, 0.0) for w in words]
+    return words, unplaced

@@ -1,0 +1,118 @@
+"""What the `polyasr` command checks before it loads a model: option values and output paths.
+
+Argument types refuse out-of-range values with argparse's own one-line error (`--top 0`), and the
+path checks make an unwritable or invalid output fail at once, not after the model loaded and the
+first file ran. Nothing here prints: checks raise OptionsError, which the CLI prints as one line.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import tempfile
+from pathlib import Path
+from typing import Callable
+
+from ..errors import LanguageError, OptionsError
+from ..language.choice import LanguageChoice
+from ..output.writers import get_writers
+
+
+def positive_int(text: str) -> int:
+    """argparse type: an integer >= 1."""
+    return _number(text, int, "an integer", lambda value: value >= 1, "at least 1")
+
+
+def positive_float(text: str) -> float:
+    """argparse type: a finite number > 0."""
+    return _number(text, float, "a number", lambda value: 0 < value < float("inf"), "greater than 0")
+
+
+def non_negative_float(text: str) -> float:
+    """argparse type: a finite number >= 0."""
+    return _number(text, float, "a number", lambda value: 0 <= value < float("inf"), "at least 0")
+
+
+def _number(text: str, kind: Callable[[str], int | float], noun: str, ok: Callable, bound: str) -> int | float:
+    try:
+        value = kind(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
+    if not ok(value):
+        raise argparse.ArgumentTypeError(f"{text} is out of range: it must be {bound}")
+    return value
+
+
+def output_formats(value: str) -> str:
+    """argparse type of --output-format: a format or a comma-separated list of them, checked against the writers."""
+    try:
+        get_writers(value)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return value
+
+
+def language_choice(value: str) -> LanguageChoice:
+    """argparse type of --language: 'auto', 'detect' or a language, parsed once here."""
+    try:
+        return LanguageChoice.parse(value)
+    except LanguageError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """`--help` shows each option's default, except where there is none to show (None, False)
+    or the help text already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default in (None, False, argparse.SUPPRESS) or "default" in text or "%(default)" in text:
+            return text
+        return super()._get_help_string(action)
+
+
+def _nearest_existing(path: Path) -> Path:
+    """`path` itself, or its closest ancestor that exists."""
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return candidate
+    return Path.cwd()
+
+
+def _check_writable_folder(folder: Path, option: str, shown: str) -> None:
+    """Raise unless a file can be created in `folder` (an existing directory)."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        reason = error.strerror or type(error).__name__
+        raise OptionsError(f"{option} {shown}: cannot write into '{folder}' ({reason})") from None
+
+
+def check_output_folder(path: str | os.PathLike[str], option: str) -> Path:
+    """An output folder that exists or can be created, and is writable; OptionsError otherwise.
+
+    Nothing is created: the folder is made when the first file is written.
+    """
+    target = Path(path).expanduser()
+    shown = os.fspath(path)
+    existing = _nearest_existing(target.absolute())
+    if not existing.is_dir():
+        where = "is" if existing == target.absolute() else f"lies under '{existing}', which is"
+        raise OptionsError(f"{option} {shown}: the folder {where} a file, not a folder")
+    _check_writable_folder(existing, option, shown)
+    return target
+
+
+def check_output_file(path: str | os.PathLike[str], option: str) -> Path:
+    """An output file whose folder exists and is writable, and which is not a folder itself."""
+    target = Path(path).expanduser()
+    shown = os.fspath(path)
+    if target.is_dir():
+        raise OptionsError(f"{option} {shown}: is a folder; name the file to write")
+    folder = target.absolute().parent
+    if not folder.is_dir():
+        what = "is a file" if folder.exists() else "does not exist"
+        raise OptionsError(f"{option} {shown}: its folder '{folder}' {what}")
+    _check_writable_folder(folder, option, shown)
+    return target

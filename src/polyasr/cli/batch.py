@@ -1,0 +1,122 @@
+"""`polyasr batch`: transcribe a folder, a glob or a manifest on Ray, resumably, into Parquet or JSONL shards.
+
+    polyasr batch "recordings/**/*.mp3" --output out/ --language detect
+    polyasr batch manifest.jsonl --output s3://bucket/asr/ --ray-address auto --gpus-per-worker 0.5
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import sys
+
+from .args import check_output_folder, language_choice, non_negative_float, positive_float
+from .decoder import add_decoder_arguments, decoder_options
+from ..engine.inference import BatchOptions
+from ..language.choice import AUTO
+from ..engine.windows import WindowOptions
+from ..batch.options import FORMATS, BatchJobOptions, ClusterOptions
+
+_JOB, _CLUSTER = BatchJobOptions(), ClusterOptions()
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `polyasr batch`; raises ImportError when Ray Data is not installed."""
+    for module in ("ray", "pyarrow"):
+        if importlib.util.find_spec(module) is None:
+            raise ImportError(f"No module named '{module}'; pip install 'polyasr[ray]'")
+    parser.add_argument("inputs", help="a folder, a glob such as 'audio/**/*.mp3' (quoted), or a manifest "
+                        "(.jsonl, .csv, .parquet with id, audio, optional language); local or s3://, gs://, ...")
+    parser.add_argument("--output", "-o", required=True, help="folder or URL for the shards and summary.json (rerun to resume)")
+    parser.add_argument("--format", default=_JOB.output_format, choices=FORMATS, help="shard file format")
+    parser.add_argument("--language", "-l", default=AUTO, type=language_choice,
+                        help="for inputs without a language: 'auto', 'detect', or a code, e.g. de")
+    parser.add_argument("--candidates", default=None, help="with --language detect: choose among these, e.g. de,fr,it")
+    parser.add_argument("--word-timestamps", action="store_true", help="keep words with start, end and score in each segment")
+    parser.add_argument("--ray-address", default=None,
+                        help="join this Ray cluster ('auto' or host:port); default: start a local Ray instance")
+    parser.add_argument("--actors", type=int, default=_CLUSTER.actors, help="model replicas (Ray actors)")
+    parser.add_argument("--gpus-per-worker", type=float, default=_CLUSTER.gpus_per_actor,
+                        help="GPUs per model replica; fractions share a GPU (0.5: two per GPU); 0: CPU replicas")
+    parser.add_argument("--cpus-per-worker", type=float, default=_CLUSTER.cpus_per_actor,
+                        help="CPUs reserved per model replica (its torch threads on CPU)")
+    parser.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray instance (default: this machine's)")
+    parser.add_argument("--object-store-mb", type=int, default=None, help="object store of the local Ray instance")
+    parser.add_argument("--shards", type=int, default=None, help="output shards (default: one per 1000 inputs; kept on reruns)")
+    parser.add_argument("--files-per-batch", type=int, default=_JOB.files_per_batch, help="inputs per decode task and model call")
+    parser.add_argument("--inline-seconds", type=float, default=_JOB.inline_seconds,
+                        help="longer inputs are streamed by the model replica instead of decoded ahead (bounds memory)")
+    parser.add_argument("--window-seconds", type=positive_float, default=WindowOptions.window_seconds, help="audio per forward pass for long files")
+    parser.add_argument("--context-seconds", type=non_negative_float, default=WindowOptions.context_seconds,
+                        help="overlap on each side of a window whose frames are discarded")
+    parser.add_argument("--vad", action="store_true", help="run the model on detected speech only (pip install 'polyasr[vad]')")
+    parser.add_argument("--batch-seconds", type=positive_float, default=BatchOptions.batch_seconds, help="padded audio seconds per forward pass")
+    parser.add_argument("--model", default=None, help="Hub id or folder every node can reach (default: $POLYASR_MODEL or voidful/wav2vec2-xlsr-multilingual-56)")
+    parser.add_argument("--device", default="auto", help="per replica: auto (cuda with --gpus-per-worker, else cpu), cpu, cuda")
+    parser.add_argument("--dtype", default="auto", choices=["auto", "fp32", "fp16", "bf16"], help="model precision")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads per replica (default: --cpus-per-worker)")
+    parser.add_argument("--verbose", "-v", action="store_true", help="show Ray's own logs and progress bars")
+    add_decoder_arguments(parser)
+
+
+def options_from(args: argparse.Namespace) -> tuple[BatchJobOptions, ClusterOptions]:
+    """The job and cluster options of parsed `batch` arguments."""
+    from ..model.runtime import RuntimeOptions
+    from ..options import TranscribeOptions
+    from ..audio.vad import VadOptions
+
+    candidates = tuple(c.strip() for c in args.candidates.split(",") if c.strip()) if args.candidates else None
+    job = BatchJobOptions(
+        model=args.model,
+        transcribe=TranscribeOptions(language=args.language, word_timestamps=args.word_timestamps, windows=WindowOptions(window_seconds=args.window_seconds, context_seconds=args.context_seconds),
+                                     vad=VadOptions() if args.vad else None, language_candidates=candidates,
+                                     decoder=decoder_options(args)),
+        runtime=RuntimeOptions(device=args.device, dtype=args.dtype, threads=args.threads),
+        batch=BatchOptions(batch_seconds=args.batch_seconds), output_format=args.format, shards=args.shards,
+        files_per_batch=args.files_per_batch, inline_seconds=args.inline_seconds,
+    )
+    cluster = ClusterOptions(
+        address=args.ray_address, actors=args.actors, gpus_per_actor=args.gpus_per_worker,
+        cpus_per_actor=args.cpus_per_worker, local_cpus=args.num_cpus, object_store_mb=args.object_store_mb,
+        verbose=args.verbose,
+    )
+    return job, cluster
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run the job with a progress bar; print the summary. 0 when every input has its row (failed ones too)."""
+    from tqdm import tqdm
+
+    from ..batch.pipeline import run_batch
+    from ..batch.summary import BatchProgress
+
+    job, cluster = options_from(args)
+    if "://" not in args.output:  # a local folder; URLs are checked by their filesystem when Ray runs
+        check_output_folder(args.output, "--output")
+    bar: tqdm | None = None
+
+    def show(state: BatchProgress) -> None:
+        nonlocal bar
+        if bar is None:
+            bar = tqdm(total=state.total, unit="file", file=sys.stderr, desc="batch")
+        bar.set_postfix_str(f"{state.audio_seconds / 3600:.2f} audio h, {state.failed} failed, {state.shards_written} shards")
+        bar.update(state.done - bar.n)
+
+    try:
+        summary = run_batch(args.inputs, args.output, job, cluster, show)
+    except KeyboardInterrupt:
+        print(f"polyasr: interrupted; finished shards stay in {args.output}: rerun the same command to finish",
+              file=sys.stderr)
+        return 130
+    finally:
+        if bar is not None:
+            bar.close()
+    for row in summary.skipped_rows[:20]:
+        print(f"polyasr: warning: skipped {row}", file=sys.stderr)
+    for uid, error in summary.first_failures[:10]:
+        print(f"polyasr: failed: {uid}: {error}", file=sys.stderr)
+    if summary.failed > 10:
+        print(f"polyasr: ... {summary.failed - 10} more failures: see the error column", file=sys.stderr)
+    for line in summary.lines():
+        print(f"polyasr: {line}", file=sys.stderr)
+    return 0 if summary.complete else 1

@@ -1,0 +1,119 @@
+"""What the `polyasr` command shows while it runs and writes when an input is done: a progress
+bar (files done for several inputs, audio seconds done for one), warnings and the identified
+language around the bar, and each result printed or written to a named file."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from typing import Any, Callable, Sequence
+
+from ..errors import OptionsError
+from ..language.catalogue import language_name
+from ..results import Transcription
+from ..output.writers import WriterOptions, get_writers
+
+BAR_DELAY_SECONDS = 2.0  # a progress bar appears only when a job takes longer than this
+LAUNCHER_ENV = "POLYASR_LAUNCHER"  # set by scripts/polyasr, so that hints name the right command
+
+
+def launcher_hint(message: str) -> str:
+    """Under scripts/polyasr (which sets POLYASR_LAUNCHER), "pip install 'polyasr[x]'" becomes the
+    command that installs the extra into its environment: POLYASR_EXTRAS=x scripts/polyasr ..."""
+    launcher = os.environ.get(LAUNCHER_ENV)
+    if not launcher:
+        return message
+    return re.sub(r"pip install 'polyasr\[([\w,-]+)\]'", lambda m: f"run it as POLYASR_EXTRAS={m[1]} {launcher} ...", message)
+
+
+class Progress:
+    """One progress bar on stderr: files done when there are several, audio seconds done for one.
+
+    It appears only for jobs longer than BAR_DELAY_SECONDS; messages go around it.
+    """
+
+    def __init__(self, count: int) -> None:
+        from tqdm import tqdm
+
+        self._tqdm = tqdm
+        self.several = count > 1
+        self._bar = tqdm(total=count, unit="file", file=sys.stderr, disable=not self.several)
+        self._seconds: Any = None
+
+    def audio(self, source: str, done: float, total: float) -> None:
+        """on_progress callback of the library: a bar of audio seconds for a single input."""
+        if self.several:
+            return
+        if self._seconds is None:
+            self._seconds = self._tqdm(total=round(total, 1), unit="s", desc="audio", file=sys.stderr,
+                                       delay=BAR_DELAY_SECONDS, bar_format="{l_bar}{bar}| {n:.0f}/{total:.0f} s [{elapsed}<{remaining}]")
+        self._seconds.update(max(0.0, round(done, 1) - self._seconds.n))  # drawn only after the delay
+
+    def write(self, message: str, file: Any) -> None:
+        self._bar.write(message, file=file)
+
+    def advance(self) -> None:
+        self._bar.update(1)
+        if self._seconds is not None:
+            self._seconds.close()
+            self._seconds = None
+
+    def close(self) -> None:
+        if self._seconds is not None:
+            self._seconds.close()
+        self._bar.close()
+
+
+def for_each_file(items: Any, progress: Progress, handle: Callable[[Any], None]) -> int:
+    """Run `handle(item)` for each item without an error; one error line per bad one; exit code."""
+    failed = 0
+    try:
+        for item in items:
+            progress.advance()
+            if item.error is not None:
+                failed += 1
+                progress.write(f"polyasr: error: {launcher_hint(str(item.error))}", file=sys.stderr)
+            else:
+                handle(item)
+    finally:
+        progress.close()
+    return 1 if failed else 0
+
+
+def warn(progress: Progress, warnings: Sequence[str]) -> None:
+    for warning in warnings:
+        progress.write(f"polyasr: warning: {warning}", file=sys.stderr)
+
+
+def report_language(progress: Progress, result: Transcription) -> None:
+    """Whisper's line: 'Detected language: German (0.93)', prefixed with the file when there are several."""
+    if result.language is None or result.language_probability is None:
+        return
+    prefix = f"{result.source}: " if progress.several else ""
+    progress.write(f"{prefix}Detected language: {language_name(result.language)} ({result.language_probability:.2f})",
+                   file=sys.stderr)
+
+
+def writes_files(args: argparse.Namespace) -> bool:
+    """Whether the command writes files (--output-dir, or a format that is not printed)."""
+    return args.output_dir is not None or args.output_format not in ("txt", "json")
+
+
+def emit(args: argparse.Namespace, result: Transcription, stem: str | None, progress: Progress) -> None:
+    """Print a result (txt, json without --output-dir) or write its files and say where."""
+    options = WriterOptions(max_line_width=args.max_line_width, max_line_count=args.max_line_count,
+                            include_words=bool(getattr(args, "word_timestamps", True)))
+    writers = get_writers(args.output_format, options)
+    if not writes_files(args):
+        text = writers[0].format(result).rstrip("\n")
+        prefix = f"{result.source}: " if progress.several and args.output_format == "txt" else ""
+        progress.write(prefix + text.replace("\n", " ") if prefix else text, file=sys.stdout)
+        return
+    for writer in writers:
+        try:
+            path = writer.write(result, args.output_dir or ".", stem)
+        except OSError as error:
+            raise OptionsError(f"{result.source}: cannot write its {writer.extension} output ({error.strerror or error})") from None
+        progress.write(f"polyasr: wrote {path}", file=sys.stderr)

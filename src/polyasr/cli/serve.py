@@ -1,0 +1,118 @@
+"""`polyasr serve`: load the model once and serve the HTTP API with uvicorn (one process, one model worker).
+
+    polyasr serve --model voidful/wav2vec2-xlsr-multilingual-56 --host 127.0.0.1 --port 8000 --api-key K
+
+API keys come from `--api-key` (repeatable) or, when none is given, from $POLYASR_API_KEYS
+(comma-separated), which keeps them out of the process list. Query-string keys are redacted from
+the log (logs.py). Every limit of ServerOptions and StreamLimits is an option here.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+from typing import Any
+
+from .decoder import add_decoder_arguments, decoder_options
+from ..errors import OptionsError
+from ..options import TranscribeOptions
+from ..server.options import ServerOptions, StreamLimits
+
+API_KEYS_ENV = "POLYASR_API_KEYS"  # comma-separated keys, used when no --api-key is given
+_DEFAULTS = ServerOptions()
+_STREAMS = StreamLimits()
+WS_FRAME_MARGIN = 4096  # bytes a WebSocket frame may exceed the message limit before the protocol refuses it
+
+
+def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of `polyasr serve`."""
+    parser.add_argument("--model", default=None, help="Hub id or local folder (default: $POLYASR_MODEL or voidful/wav2vec2-xlsr-multilingual-56)")
+    parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    parser.add_argument("--port", type=int, default=8000, help="TCP port")
+    parser.add_argument("--api-key", action="append", default=None, dest="api_keys",
+                        help=f"accepted bearer key for /v1/* (repeatable; default: ${API_KEYS_ENV}; none: no authentication)")
+    parser.add_argument("--model-alias", default=_DEFAULTS.model_alias, help="model id listed by /v1/models")
+    parser.add_argument("--max-upload-mb", type=float, default=_DEFAULTS.max_upload_mb, help="largest upload (413 above)")
+    parser.add_argument("--max-audio-seconds", type=float, default=_DEFAULTS.max_audio_seconds, help="longest audio (413 above)")
+    parser.add_argument("--timeout-seconds", type=float, default=_DEFAULTS.timeout_seconds, help="time limit per request (408 above)")
+    parser.add_argument("--queue-size", type=int, default=_DEFAULTS.queue_size, help="requests waiting for the model at most (503 above)")
+    parser.add_argument("--max-queued-audio-seconds", type=float, default=_DEFAULTS.max_queued_audio_seconds,
+                        help="audio of waiting and running requests at most (503 above; at least --max-audio-seconds)")
+    parser.add_argument("--decode-slots", type=int, default=_DEFAULTS.decode_slots, help="uploads decoded at once at most")
+    parser.add_argument("--upload-timeout-seconds", type=float, default=_DEFAULTS.upload_timeout_seconds,
+                        help="time for a request body to arrive (408 and the connection closed above)")
+    parser.add_argument("--max-connections", type=int, default=_DEFAULTS.max_connections,
+                        help="open connections at most, streams included (503 above)")
+    parser.add_argument("--keep-alive-seconds", type=float, default=_DEFAULTS.keep_alive_seconds,
+                        help="idle keep-alive connections are closed after this")
+    parser.add_argument("--cors-origins", action="append", default=None,
+                        help="other web origins whose pages may call the API, comma-separated or repeated, e.g. "
+                             "https://app.example.com ('*': any; default: only the server's own page)")
+    parser.add_argument("--max-streams", type=int, default=_STREAMS.max_streams, help="WebSocket streams at once at most (close 1013 above)")
+    parser.add_argument("--stream-message-kb", type=float, default=_STREAMS.message_kb, help="largest WebSocket message in KiB (close 1009 above)")
+    parser.add_argument("--stream-backlog-seconds", type=float, default=_STREAMS.backlog_seconds,
+                        help="audio a stream may have waiting to be decoded (close 1013 above)")
+    parser.add_argument("--stream-idle-seconds", type=float, default=_STREAMS.idle_seconds,
+                        help="a stream that sends nothing this long is closed (1001)")
+    parser.add_argument("--stream-max-seconds", type=float, default=_STREAMS.max_seconds, help="a stream is closed this long after it opened (1008)")
+    parser.add_argument("--max-batch", type=int, default=_DEFAULTS.max_batch, help="requests transcribed together at most")
+    parser.add_argument("--batch-wait-ms", type=float, default=_DEFAULTS.batch_wait_ms, help="wait for more requests to fill a batch")
+    parser.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")
+    parser.add_argument("--dtype", default="auto", choices=["auto", "fp32", "fp16", "bf16"], help="model precision")
+    parser.add_argument("--threads", type=int, default=None, help="CPU threads for the model")
+    add_decoder_arguments(parser)
+    parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"], help="server log level")
+
+
+def server_options(args: argparse.Namespace) -> ServerOptions:
+    """ServerOptions from parsed `serve` arguments (and $POLYASR_API_KEYS)."""
+    keys = args.api_keys
+    if not keys:
+        keys = [key.strip() for key in os.environ.get(API_KEYS_ENV, "").split(",")]
+    origins = [origin.strip() for value in args.cors_origins or [] for origin in value.split(",")]
+    return ServerOptions(
+        model_alias=args.model_alias, api_keys=tuple(key for key in keys if key), max_upload_mb=args.max_upload_mb,
+        max_audio_seconds=args.max_audio_seconds, timeout_seconds=args.timeout_seconds, queue_size=args.queue_size,
+        max_queued_audio_seconds=args.max_queued_audio_seconds, decode_slots=args.decode_slots,
+        upload_timeout_seconds=args.upload_timeout_seconds, max_connections=args.max_connections,
+        keep_alive_seconds=args.keep_alive_seconds, cors_origins=tuple(origin for origin in origins if origin),
+        streams=StreamLimits(max_streams=args.max_streams, message_kb=args.stream_message_kb,
+                             backlog_seconds=args.stream_backlog_seconds, idle_seconds=args.stream_idle_seconds,
+                             max_seconds=args.stream_max_seconds),
+        max_batch=args.max_batch, batch_wait_ms=args.batch_wait_ms,
+        transcribe=TranscribeOptions(decoder=decoder_options(args)),
+    )
+
+
+def uvicorn_settings(options: ServerOptions) -> dict[str, Any]:
+    """The uvicorn.run / uvicorn.Config settings that enforce `options`' connection limits."""
+    return {
+        "limit_concurrency": options.max_connections,
+        "timeout_keep_alive": options.keep_alive_seconds,
+        # messages over the limit are refused (1009) before they are read; the margin leaves room for
+        # permessage-deflate's overhead on incompressible audio, and the route checks the exact limit
+        "ws_max_size": options.streams.message_bytes + WS_FRAME_MARGIN,
+    }
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    """Load the model, then serve until interrupted; returns the exit code."""
+    import uvicorn
+
+    from ..recognizer import load
+    from ..server.app import create_app
+    from ..server.logs import uvicorn_log_config
+
+    try:
+        options = server_options(args)  # bad limits fail before the model loads
+    except ValueError as error:
+        raise OptionsError(str(error)) from None
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    recognizer = load(args.model, device=args.device, dtype=args.dtype, threads=args.threads)
+    app = create_app(recognizer, options)
+    if not options.api_keys and args.host not in ("127.0.0.1", "localhost", "::1"):
+        logging.getLogger("polyasr.server").warning("listening on %s without API keys: anyone who can reach it may use it", args.host)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, log_config=uvicorn_log_config(),
+                **uvicorn_settings(options))
+    return 0

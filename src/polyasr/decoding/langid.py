@@ -1,0 +1,159 @@
+"""Spoken-language identification from the CTC model alone, using its language table.
+
+For every speech frame (one whose best token is not the blank) and every candidate language, the
+best token among that language's characters and its log-probability are kept. A language's score
+is the sum of those log-probabilities over speech frames (the log-likelihood of the card's
+language-restricted decoding) plus a character-inventory prior, log(1/table size) per emitted
+character, which breaks the ties between a language and one whose characters include all of its
+own. Scores become probabilities through `LanguageCalibration` (temperature, prior weight,
+per-language biases: uncalibrated defaults today, the place for learned values).
+
+The same frames give the language-restricted decoding of the winner, so `language="detect"`
+costs one forward pass; and they give the unrestricted decoding, so `language="auto"` reports the
+spoken language from the same pass too (with `keep_frames=False` only the per-language sums are
+kept, not a row per language and frame).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .ctc import FrameChoices, as_logits, log_normalizer, log_softmax, stitch_frames
+from ..language.table import LanguageTable
+
+
+@dataclass(frozen=True)
+class LanguageCalibration:
+    """Maps scores to probabilities: softmax((acoustic + inventory_weight x prior + bias) / temperature)."""
+
+    temperature: float = 5.0  # frames are not independent (a character spans several): soften by this
+    inventory_weight: float = 1.0  # weight of the character-inventory prior (0 turns it off)
+    bias: Mapping[str, float] = field(default_factory=dict)  # per-language prior in nats (learned later)
+
+
+@dataclass(frozen=True)
+class LanguageFrames:
+    """What language identification keeps (a FrameReducer's summary)."""
+
+    codes: tuple[str, ...]  # candidate languages, in row order
+    table_sizes: tuple[int, ...]  # characters in each candidate's table
+    unrestricted: FrameChoices  # each frame's argmax (the card's `predict`), also the blank mask
+    acoustic: np.ndarray  # (languages,) float64: summed best in-language log-probability over speech frames
+    best_ids: np.ndarray | None = None  # (languages, frames) int32: best token of each language per frame
+    best_log_probs: np.ndarray | None = None  # (languages, frames) float32: its log-probability
+    blank_id: int = 0
+
+    def speech(self) -> np.ndarray:
+        """Mask of frames whose best token is not the blank."""
+        return self.unrestricted.tokens != self.blank_id
+
+    def acoustic_scores(self) -> dict[str, float]:
+        """Summed log-probability of each language's best tokens over speech frames."""
+        return {code: float(total) for code, total in zip(self.codes, self.acoustic)}
+
+    def inventory_priors(self) -> dict[str, float]:
+        """log(1/characters) per emitted character: a uniform character model of each language.
+
+        Without it a language whose table contains another's always scores at least as high, so
+        the larger table wins every tie; with it the smallest table that explains the audio does.
+        """
+        tokens = self.unrestricted.tokens
+        starts = np.r_[True, tokens[1:] != tokens[:-1]]
+        emitted = int(np.count_nonzero(starts & (tokens != self.blank_id)))
+        return {code: -emitted * float(np.log(size)) for code, size in zip(self.codes, self.table_sizes)}
+
+    def scores(self, calibration: LanguageCalibration = LanguageCalibration()) -> dict[str, float]:
+        """Each candidate's total score in nats (before the temperature), the features a calibration weighs."""
+        acoustic, prior = self.acoustic_scores(), self.inventory_priors()
+        return {c: acoustic[c] + calibration.inventory_weight * prior[c] + calibration.bias.get(c, 0.0) for c in self.codes}
+
+    def probabilities(self, calibration: LanguageCalibration = LanguageCalibration()) -> list[tuple[str, float]]:
+        """(code, probability) for every candidate, most probable first; sums to 1 (empty without speech)."""
+        if not self.speech().any():
+            return []
+        scores = self.scores(calibration)
+        logits = np.array([scores[c] / calibration.temperature for c in self.codes])
+        probs = np.exp(logits - logits.max())
+        probs /= probs.sum()
+        return sorted(zip(self.codes, probs.tolist()), key=lambda item: -item[1])
+
+    def restricted(self, code: str) -> FrameChoices:
+        """The card's language-restricted frame choices for `code` (blank frames stay blank)."""
+        if self.best_ids is None or self.best_log_probs is None:
+            raise ValueError("restricted decoding needs the per-frame rows: LanguageReducer(keep_frames=True)")
+        row = self.codes.index(code)
+        speech = self.speech()
+        tokens = np.where(speech, self.best_ids[row], self.blank_id).astype(np.int64)
+        probs = np.where(speech, np.exp(self.best_log_probs[row]), self.unrestricted.probs).astype(np.float32)
+        return FrameChoices(tokens=tokens, probs=probs)
+
+
+class LanguageReducer:
+    """FrameReducer for language identification over `codes` (all non-empty languages by default).
+
+    `keep_frames=True` keeps each language's best token per frame, for the restricted decoding of
+    the winner ("detect"); False keeps only the unrestricted choice per frame and one sum per
+    language ("auto": text unrestricted, language reported), computed on speech frames only.
+    """
+
+    def __init__(
+        self, table: LanguageTable, blank_id: int, codes: Sequence[str] | None = None, keep_frames: bool = True
+    ) -> None:
+        self.codes = tuple(codes) if codes is not None else tuple(table.codes())
+        self.ids = [table.token_ids(code) for code in self.codes]
+        self.blank_id = blank_id
+        self.keep_frames = keep_frames
+        self._acoustic = np.zeros(len(self.codes), np.float64)
+        # per window, frames first: unrestricted token and probability (and per language best id and log-prob)
+        self._parts: dict[int, tuple[np.ndarray, ...]] = {}
+
+    def _best(self, log_probs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per frame and language: the best in-language token and its log-probability."""
+        best_ids = np.empty((len(log_probs), len(self.codes)), np.int32)
+        best_lp = np.empty((len(log_probs), len(self.codes)), np.float32)
+        for column, ids in enumerate(self.ids):
+            sub = log_probs[:, ids]
+            best = sub.argmax(axis=1)
+            best_ids[:, column] = ids[best]
+            best_lp[:, column] = sub[np.arange(len(sub)), best]
+        return best_ids, best_lp
+
+    def add(self, first_frame: int, logits: np.ndarray) -> None:
+        if not self.keep_frames:
+            self._add_sums(first_frame, as_logits(logits))
+            return
+        log_probs = log_softmax(logits)
+        # the unrestricted choice (the card's `predict`) from the same log-probabilities
+        tokens, probs = log_probs.argmax(-1), np.exp(log_probs.max(-1))
+        speech = tokens != self.blank_id
+        best_ids, best_lp = self._best(log_probs)
+        self._acoustic += best_lp[speech].sum(axis=0, dtype=np.float64)
+        self._parts[first_frame] = (tokens, probs, best_ids, best_lp)
+
+    def _add_sums(self, first_frame: int, logits: np.ndarray) -> None:
+        """keep_frames=False: the same sums without a log-probability matrix: a language's best
+        log-probability on a frame is its best logit minus the frame's log-normaliser."""
+        tokens = logits.argmax(-1)
+        normalizer = log_normalizer(logits)[:, 0]
+        probs = np.exp(logits[np.arange(len(tokens)), tokens] - normalizer).astype(np.float32)
+        speech = tokens != self.blank_id
+        scores = logits[speech]
+        for column, ids in enumerate(self.ids):
+            self._acoustic[column] += scores[:, ids].max(axis=1).sum(dtype=np.float64)
+        self._acoustic -= normalizer[speech].sum(dtype=np.float64)
+        self._parts[first_frame] = (tokens, probs)
+
+    def finish(self, num_frames: int) -> LanguageFrames:
+        def stitched(index: int, dtype: Any, tail: tuple[int, ...] = ()) -> np.ndarray:
+            return stitch_frames({f: p[index] for f, p in self._parts.items()}, num_frames, dtype, tail)
+
+        unrestricted = FrameChoices(stitched(0, np.int64), stitched(1, np.float32))
+        sizes = tuple(len(ids) for ids in self.ids)
+        if not self.keep_frames:
+            return LanguageFrames(self.codes, sizes, unrestricted, self._acoustic.copy(), blank_id=self.blank_id)
+        languages = (len(self.codes),)
+        best_ids, best_lp = stitched(2, np.int32, languages).T, stitched(3, np.float32, languages).T
+        return LanguageFrames(self.codes, sizes, unrestricted, self._acoustic.copy(), best_ids, best_lp, self.blank_id)

@@ -1,0 +1,109 @@
+"""Timestamps from CTC frames: characters, words and segments with start, end and confidence.
+
+A token emitted over frames [a, b) spans a x frame_seconds to b x frame_seconds (20 ms frames for
+wav2vec2). Confidence is the mean probability of those frames. Words are the characters between
+word delimiters; in scripts written without spaces (Chinese, Japanese, Thai) every character is a
+word of its own. Segments end at a pause between words or when they grow too long.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from ..decoding.ctc import Decoded, TokenSpan, Vocabulary
+from ..language.catalogue import is_unspaced
+from ..results import Char, Segment, Word
+
+
+@dataclass(frozen=True)
+class SegmentOptions:
+    """How words are grouped into segments."""
+
+    pause_seconds: float = 0.5  # a silence at least this long between two words ends a segment
+    max_segment_seconds: float = 15.0  # a segment is closed before it grows longer than this
+
+
+def round_time(seconds: float) -> float:
+    """Seconds rounded to whole milliseconds, so outputs carry no float noise (11.040000000000001)."""
+    return round(seconds, 3)
+
+
+def frame_time(frame: int, frame_seconds: float) -> float:
+    """The time of a frame boundary (frame x frame_seconds), in whole milliseconds."""
+    return round_time(frame * frame_seconds)
+
+
+def join_words(words: Sequence[Word]) -> str:
+    """Words joined by spaces, except between two characters of a script written without spaces."""
+    text = ""
+    for word in words:
+        glue = "" if not text or (is_unspaced(text[-1]) and is_unspaced(word.word[:1])) else " "
+        text += glue + word.word
+    return text
+
+
+def make_word(text: str, chars: Sequence[Char], frame_probs: np.ndarray) -> Word:
+    """A word spanning its characters, scored by the mean probability of their frames."""
+    return Word(text, chars[0].start, chars[-1].end, float(frame_probs.mean()), tuple(chars))
+
+
+def words_from_spans(decoded: Decoded, vocabulary: Vocabulary, frame_seconds: float) -> list[Word]:
+    """The words of a decoded utterance: characters between delimiters, or single unspaced characters."""
+    probs = decoded.frames.probs
+    words: list[Word] = []
+    current: list[TokenSpan] = []
+
+    def close() -> None:
+        if current:
+            chars = [
+                Char(vocabulary.tokens[s.token_id], frame_time(s.start_frame, frame_seconds), frame_time(s.end_frame, frame_seconds),
+                     float(probs[s.start_frame : s.end_frame].mean()))
+                for s in current
+            ]
+            frame_probs = np.concatenate([probs[s.start_frame : s.end_frame] for s in current])
+            words.append(make_word("".join(c.char for c in chars), chars, frame_probs))
+            current.clear()
+
+    for span in decoded.spans:
+        if span.token_id == vocabulary.word_delimiter_id:
+            close()
+        elif span.token_id not in vocabulary.hidden_ids:
+            unspaced = is_unspaced(vocabulary.tokens[span.token_id])
+            if unspaced:
+                close()
+            current.append(span)
+            if unspaced:
+                close()
+    close()
+    return words
+
+
+def group_segments(words: Sequence[Word], options: SegmentOptions = SegmentOptions(), keep_words: bool = False) -> tuple[Segment, ...]:
+    """Consecutive words grouped into segments, split at pauses and before a segment grows too long."""
+    groups: list[list[Word]] = []
+    for word in words:
+        if groups:
+            pause = word.start - groups[-1][-1].end >= options.pause_seconds
+            too_long = word.end - groups[-1][0].start > options.max_segment_seconds
+            if not (pause or too_long):
+                groups[-1].append(word)
+                continue
+        groups.append([word])
+    return tuple(
+        Segment(id=i, start=g[0].start, end=g[-1].end, text=join_words(g), words=tuple(g) if keep_words else ())
+        for i, g in enumerate(groups)
+    )
+
+
+def build_segments(
+    decoded: Decoded,
+    vocabulary: Vocabulary,
+    frame_seconds: float,
+    options: SegmentOptions = SegmentOptions(),
+    word_timestamps: bool = False,
+) -> tuple[Segment, ...]:
+    """Segments of a decoded utterance; each carries its words when `word_timestamps` is set."""
+    return group_segments(words_from_spans(decoded, vocabulary, frame_seconds), options, word_timestamps)

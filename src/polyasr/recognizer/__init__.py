@@ -1,0 +1,14 @@
+"""The Recognizer: the one object every entry point calls (CLI, server, streaming, evaluation, batch jobs).
+
+    rec = polyasr.load()
+    rec.transcribe("talk.mp3", TranscribeOptions(language="de", word_timestamps=True))
+
+Owns: a loaded model with its caches (speech detectors, diarizers, beam searches), and the choice
+of reducers and decoders for one call's `TranscribeOptions`. Inference, decoding, alignment and
+diarization are the folders below it.
+"""
+
+from ..options import TranscribeOptions
+from .recognizer import Outcome, Recognizer, load
+
+__all__ = ["Outcome", "Recognizer", "TranscribeOptions", "load"]
