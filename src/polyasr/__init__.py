@@ -3,10 +3,17 @@
     import polyasr
     rec = polyasr.load()                  # voidful/wav2vec2-xlsr-multilingual-56, or $POLYASR_MODEL
     result = rec.transcribe("talk.mp3", language="fr")   # or "auto", or "detect"
+    options = polyasr.TranscribeOptions(language="de", word_timestamps=True)
+    rec.transcribe("talk.mp3", options)                  # one options object per call
     rec.detect_language("talk.mp3", top=3)
     rec.align("talk.mp3", "known transcript", language="fr").words
     rec.align_segments("talk.mp3", polyasr.read_transcript("talk.srt"))   # re-timed subtitles
-    rec.transcribe("meeting.m4a", diarize=True)                          # segments and words get .speaker
+    rec.transcribe("meeting.m4a", diarization=polyasr.DiarizationOptions())   # segments and words get .speaker
+
+The pipeline, one folder per stage (see ARCHITECTURE.md): audio/ -> model/ -> engine/ ->
+decoding/ -> output/ (segments, writers), with language/, align/, diarization/ beside it;
+recognizer/ ties them together for every entry point: cli/, server/, streaming/, evaluation/,
+batch/, training/.
 """
 
 from .align.segments import SegmentAlignOptions

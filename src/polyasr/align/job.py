@@ -1,7 +1,8 @@
 """Alignment end to end, for `Recognizer.align` and `Recognizer.align_segments`.
 
-`align_transcript`: one known transcript over the whole input (CTC forced alignment of its tokens).
 `align_segments`: segment languages, the model over the search spans, then segments.py.
+`align_transcript`: one known transcript, as one untimed segment over the whole input, its words
+then grouped into segments at pauses (the same path).
 
 The languages are settled first (the caller's, each segment's own, or "detect"), so that the
 emission columns kept per frame cover every token the segments' characters may become; language
@@ -16,16 +17,15 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .text import EmissionReducer, aligned_words, tokenize_transcript
+from .text import EmissionReducer, tokenize_transcript
 from ..audio.decode import SAMPLE_RATE, AudioInput, source_name
 from ..decoding.ctc import FrameChoices, Vocabulary
 from ..errors import AlignmentError
 from ..audio.vad import SpeechDetector
-from ..decoding.forced_align import forced_align
-from ..engine.inference import BatchOptions, PairReducer, ProgressCallback, rereadable, run_inference
+from ..engine.inference import BatchOptions, PairReducer, ProgressCallback, rereadable
 from ..decoding.langid import LanguageFrames, LanguageReducer
 from ..model.ctc_model import CTCModel
-from ..model.languages import choice_target, language_target, resolve_code
+from ..model.languages import language_target, resolve_code
 from ..options import TranscribeOptions
 from ..output.timing import group_segments as group_words, join_words
 from ..results import Transcription
@@ -40,38 +40,21 @@ def align_transcript(
     audio: AudioInput,
     transcript: str,
     options: TranscribeOptions,
-    detector: SpeechDetector | None,
+    detector: SpeechDetector | None = None,
     sampling_rate: int | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> Transcription:
-    """See `Recognizer.align`: the words of `transcript` timed in `audio`, grouped by `options.segments`."""
-    target = choice_target(model, options.choice)
-    if target is None:
-        raise AlignmentError("aligning a transcript needs 'auto' or a language, not 'detect'")
-    model = target.model
-    tokens = tokenize_transcript(transcript, model.vocabulary, target.allowed_ids)
-    blank = model.vocabulary.blank_id
-    columns = np.unique(np.r_[blank, tokens.targets]).astype(np.int64)
-    (item,) = run_inference(
-        model, [audio], lambda: EmissionReducer(columns), options.windows, batch, sampling_rate, detector, on_progress,
-    )
-    if item.error is not None:
-        raise item.error
-    assert item.value is not None
-    alignment = forced_align(
-        item.value, np.searchsorted(columns, tokens.targets), blank=int(np.searchsorted(columns, blank)),
-        frame_seconds=model.frame_seconds,
-    )
-    words, unplaced = aligned_words(tokens, alignment, model.vocabulary, model.frame_seconds)
-    warnings = list(item.warnings)
-    if tokens.skipped:
-        warnings.append(f"skipped characters the model has no token for: {''.join(dict.fromkeys(tokens.skipped))}")
-    if unplaced:
-        warnings.append(f"words with no alignable character, placed next to their neighbour: {' '.join(unplaced)}")
-    return Transcription(
-        text=join_words(words), language=target.code, duration=item.duration, source=item.source,
-        segments=group_words(words, options.segments, keep_words=True), warnings=tuple(warnings),
-    )
+    """See `Recognizer.align`: the words of `transcript` timed in `audio`, grouped by `options.segments`.
+
+    One untimed segment through `align_segments` (the one alignment path), over the whole input.
+    """
+    choice = options.choice
+    if choice.is_detect:
+        raise AlignmentError("aligning one transcript needs 'auto' or a language, not 'detect'")
+    whole = align_segments(model, batch, audio, [TranscriptSegment(transcript, None, None)], replace(options, language=choice),
+                           SegmentAlignOptions(), sampling_rate, detector=detector, on_progress=on_progress)
+    words = [word for segment in whole.segments for word in segment.words]
+    return replace(whole, text=join_words(words), segments=group_words(words, options.segments, keep_words=True))
 
 
 def align_segments(
@@ -83,8 +66,13 @@ def align_segments(
     search: SegmentAlignOptions,
     sampling_rate: int | None = None,
     candidates: tuple[str, ...] = (),
+    detector: SpeechDetector | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> Transcription:
-    """See `Recognizer.align_segments`; `candidates` are the languages "detect" chooses among."""
+    """See `Recognizer.align_segments`; `candidates` are the languages "detect" chooses among.
+
+    With a `detector` (VAD), the model runs on the speech inside the searched spans only.
+    """
     vocabulary, table = model.vocabulary, model.language_table
     items = [s for s in (as_transcript_segment(s, i) for i, s in enumerate(segments)) if s.text]
     if not items:
@@ -109,6 +97,7 @@ def align_segments(
     fs = model.frame_seconds
     windows = [search_frames(span or (0.0, None), search.margin_seconds, fs) for _, span in plans]
     num_samples = 0
+    input_warnings: list[str] = []
 
     def fetch(spans: list[tuple[int, int]], identify: bool = False) -> tuple[SpanEmissions, list[LanguageFrames]]:
         nonlocal num_samples
@@ -120,8 +109,11 @@ def align_segments(
         context = int(search.context_seconds / fs)
         padded = [(max(0, a - context), b + context) for a, b in spans]
         found = run_over_spans(model, audio, padded, reducer, options.windows, batch, sampling_rate,
-                               merge_gap_frames=int(search.merge_gap_seconds / fs))
+                               merge_gap_frames=int(search.merge_gap_seconds / fs), detector=detector,
+                               on_progress=None if input_warnings else on_progress)
         num_samples = found.num_samples
+        if not input_warnings:
+            input_warnings.extend(found.warnings or ("",))
         pairs = [v if identify else (v, None) for v in found.values]
         emissions = SpanEmissions(found.starts, tuple(p[0] for p in pairs), model.frames_for_samples(num_samples))
         return emissions, [p[1] for p in pairs if p[1] is not None]
@@ -135,7 +127,8 @@ def align_segments(
     used = set(codes)
     return Transcription(
         text=" ".join(s.text for s in aligned), language=used.pop() if len(used) == 1 else None,
-        duration=num_samples / SAMPLE_RATE, source=source, segments=tuple(aligned), warnings=tuple(warnings),
+        duration=num_samples / SAMPLE_RATE, source=source, segments=tuple(aligned),
+        warnings=(*(w for w in input_warnings if w), *warnings),
     )
 
 

@@ -170,6 +170,8 @@ def align_groups(
     unplaced: list[str] = []
     for group, attempt in zip(groups, attempts):
         skipped += group.tokens.skipped
+        if isinstance(attempt, str) and group.span == (0.0, None):  # untimed text over the whole input: no fallback
+            raise AlignmentError(attempt)
         if isinstance(attempt, str):
             warnings.append(f"segment at {_clock((group.span or (0.0, None))[0])} could not be aligned ({attempt}); "
                             "it keeps its own times")

@@ -1,7 +1,7 @@
 """Cluster-scale batch transcription on Ray Data: `polyasr batch` (pip install 'polyasr[ray]').
 
     from polyasr.batch import BatchJobOptions, ClusterOptions, run_batch
-    summary = run_batch("recordings/**/*.mp3", "out/", BatchJobOptions(language="detect"))
+    summary = run_batch("recordings/**/*.mp3", "out/", BatchJobOptions(transcribe=TranscribeOptions(language="detect")))
     summary.rtfx, summary.failed
 
 Inputs are listed on the driver (inputs.py); CPU tasks decode, actors run polyasr's own engine

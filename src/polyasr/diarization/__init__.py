@@ -2,7 +2,7 @@
 
     from polyasr.diarization import Diarizer, DiarizationOptions
     turns = Diarizer(SileroDetector(VadOptions()), DiarizationOptions(max_speakers=4))("meeting.m4a")
-    result = rec.transcribe("meeting.m4a", diarize=True)    # segments and words get .speaker
+    result = rec.transcribe("meeting.m4a", diarization=DiarizationOptions())   # segments and words get .speaker
 
 Needs `pip install 'polyasr[diarize]'` (scikit-learn, silero-vad) and the speaker encoder's weights
 from `pip install --no-deps resemblyzer`.

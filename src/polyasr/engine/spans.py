@@ -15,10 +15,10 @@ from typing import Callable, Generic, Iterator, Sequence, TypeVar
 
 import numpy as np
 
-from ..audio.decode import SAMPLE_RATE, AudioInput, stream_audio
-from .inference import BatchOptions, FrameReducer, run_inference
+from ..audio.decode import SAMPLE_RATE, AudioInput, SampleRepairs, source_name, stream_audio
+from .inference import BatchOptions, FrameReducer, ProgressCallback, run_inference
 from ..model.ctc_model import CTCModel
-from ..audio.vad import merge_regions, region_blocks
+from ..audio.vad import SpeechDetector, merge_regions, region_blocks
 from .windows import WindowOptions
 
 T = TypeVar("T")
@@ -31,6 +31,7 @@ class SpanResults(Generic[T]):
     starts: tuple[int, ...]  # first global frame of each region, increasing
     values: tuple[T, ...]  # the reducer's summary of each region
     num_samples: int  # samples of the whole input at 16 kHz
+    warnings: tuple[str, ...] = ()  # what the user should know about the input (repaired samples)
 
 
 def run_over_spans(
@@ -42,18 +43,24 @@ def run_over_spans(
     batch: BatchOptions = BatchOptions(),
     sampling_rate: int | None = None,
     merge_gap_frames: int = 50,
+    detector: SpeechDetector | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> SpanResults[T]:
     """Run the model over the frame spans [start, end) of `audio` only (ends may lie past the audio's end).
 
     Spans closer than `merge_gap_frames` are merged into one region. Audio errors are raised.
+    With a `detector`, the model runs on the speech inside each region only (as with --vad).
+    `on_progress(source, seconds done, seconds total)` follows each region.
     """
+    name = source_name(audio)
+    repairs = SampleRepairs()
     spf = model.samples_per_frame
     regions = merge_regions([(a * spf, b * spf) for a, b in spans if b > a], min_gap=max(1, merge_gap_frames * spf))
     found: list[int] = []  # index of each region that has samples, in the order they are yielded
     total = [0]
 
     def blocks() -> Iterator[np.ndarray]:
-        for block in stream_audio(audio, sampling_rate, batch.block_seconds):
+        for block in stream_audio(audio, sampling_rate, batch.block_seconds, repairs):
             total[0] += len(block)
             yield block
 
@@ -63,9 +70,11 @@ def run_over_spans(
             yield np.concatenate([piece for _, piece in parts])
 
     values: list[T] = []
-    for item in run_inference(model, pieces(), make_reducer, windows, batch, SAMPLE_RATE):
+    progress = None if on_progress is None else lambda _, done, total: on_progress(name, done, total)
+    for item in run_inference(model, pieces(), make_reducer, windows, batch, SAMPLE_RATE, detector, progress):
         if item.error is not None:
             raise item.error
         assert item.value is not None
         values.append(item.value)
-    return SpanResults(tuple(regions[i][0] // spf for i in found), tuple(values), total[0])
+    warning = repairs.warning(name)
+    return SpanResults(tuple(regions[i][0] // spf for i in found), tuple(values), total[0], (warning,) if warning else ())

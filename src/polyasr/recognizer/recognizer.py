@@ -208,7 +208,7 @@ class Recognizer:
         detect = opts.language is not None and opts.language.is_detect
         candidates = self._candidates(opts.language_candidates) if detect else ()
         return align_segments(self.model, self.batch, audio, segments, opts, search or SegmentAlignOptions(),
-                              sampling_rate, candidates)
+                              sampling_rate, candidates, detector=self._detector(opts.vad))
 
     def _diarized_iter(
         self, audios: Iterable[AudioInput], opts: TranscribeOptions, sampling_rate: int | None,
