@@ -4,7 +4,7 @@
 
 Each conversation has 2, 3 or 4 speakers (espeak-ng voice variants, e.g. en+m3, en+f2), who take
 `--turns` turns of one or two sentences in random order with 0.3-0.9 s pauses, so the true
-speaker turns are known to the sample. Diarization runs as `rec.transcribe(..., diarize=True)`
+speaker turns are known to the sample. Diarization runs as `rec.transcribe(..., diarization=DiarizationOptions())`
 runs it (Silero VAD, GE2E embeddings, agglomerative clustering), with the number of speakers
 estimated (no bounds) and, separately, with it given. DER comes from pyannote.metrics
 (`pip install 'polyasr[benchmarks]'`): (missed speech + false alarm + confusion) / speech,
