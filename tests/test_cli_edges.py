@@ -12,8 +12,9 @@ import numpy as np
 import pytest
 
 from audio_factory import write_audio
-from polyasr.cli import main as cli, output as cli_output
+from polyasr.cli import output as cli_output, recognize
 from polyasr.cli.main import build_parser, main
+from polyasr.engine.windows import WindowOptions
 from polyasr.output.writers import WriterOptions, get_writer
 
 SR = 16_000
@@ -57,7 +58,7 @@ def _model_never_loads(monkeypatch: pytest.MonkeyPatch) -> None:
     def refuse(*args, **kwargs):
         raise AssertionError("the model was loaded before the outputs were checked")
 
-    monkeypatch.setattr(cli, "load", refuse)
+    monkeypatch.setattr(recognize, "load", refuse)
     import polyasr.model.export
 
     monkeypatch.setattr(polyasr.model.export, "export_onnx", refuse)
@@ -193,6 +194,6 @@ def test_window_and_context_reach_the_options(tmp_path: Path) -> None:
     from polyasr.cli.batch import options_from
 
     args = build_parser().parse_args(["transcribe", "a.wav", "--window-seconds", "15", "--context-seconds", "1.5"])
-    assert cli._options(args).windows == cli.WindowOptions(window_seconds=15.0, context_seconds=1.5)
+    assert recognize.transcribe_options(args).windows == WindowOptions(window_seconds=15.0, context_seconds=1.5)
     args = build_parser().parse_args(["batch", "in/", "-o", str(tmp_path), "--window-seconds", "20", "--context-seconds", "2"])
-    assert options_from(args)[0].transcribe.windows == cli.WindowOptions(window_seconds=20.0, context_seconds=2.0)
+    assert options_from(args)[0].transcribe.windows == WindowOptions(window_seconds=20.0, context_seconds=2.0)

@@ -1,8 +1,9 @@
 """What the `polyasr` command checks before it loads a model: option values and output paths.
 
-Argument types refuse out-of-range values with argparse's own one-line error (`--top 0`), and the
-path checks make an unwritable or invalid output fail at once, not after the model loaded and the
-first file ran. Nothing here prints: checks raise OptionsError, which the CLI prints as one line.
+Argument types refuse out-of-range values with argparse's own one-line error (`--top 0`), checks
+across options (`add_check`) do the same once a command's arguments are parsed, and the path checks
+make an unwritable or invalid output fail at once, not after the model loaded and the first file ran.
+Nothing here prints: checks raise OptionsError, which the CLI prints as one line.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import argparse
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from ..errors import LanguageError, OptionsError
 from ..language.choice import LanguageChoice
@@ -58,6 +59,54 @@ def language_choice(value: str) -> LanguageChoice:
         return LanguageChoice.parse(value)
     except LanguageError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def language_codes(value: str) -> tuple[str, ...]:
+    """argparse type of --candidates: comma-separated languages, e.g. de,fr,it, as a tuple of their spellings
+    (each is resolved against the model's languages when it loads)."""
+    codes = split_codes(value)
+    if not codes:
+        raise argparse.ArgumentTypeError(f"{value!r} names no language; give codes such as de,fr,it")
+    return codes
+
+
+def split_codes(codes: str | None) -> tuple[str, ...] | None:
+    """A comma-separated list (--languages de,fr,ja) as a tuple; None for None or an empty list."""
+    return tuple(c.strip() for c in codes.split(",") if c.strip()) if codes else None
+
+
+Check = Callable[[argparse.Namespace], "str | None"]  # parsed arguments -> an error message, or None
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser that, after parsing, runs the checks across options added with `add_check`.
+
+    A failed check is argparse's own error (usage, then one line) with exit status 2, like a bad value
+    of a single option, before any command runs. Subparsers made with `add_subparsers` are Parsers too.
+    """
+
+    checks: list[Check]
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        super().__init__(*args, **kwargs)  # type: ignore[arg-type]
+        self.checks = []
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        parsed, extras = super().parse_known_args(args, namespace)
+        for check in self.checks:
+            problem = check(parsed)
+            if problem:
+                self.error(problem)
+        return parsed, extras
+
+
+def add_check(parser: argparse.ArgumentParser, check: Check) -> None:
+    """Run `check` on `parser`'s parsed arguments (a Parser; a plain ArgumentParser runs no checks, so
+    the functions that turn arguments into options check again)."""
+    if isinstance(parser, Parser):
+        parser.checks.append(check)
 
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):

@@ -10,11 +10,10 @@ import argparse
 import importlib.util
 import sys
 
-from .args import check_output_folder, language_choice, non_negative_float, positive_float
+from .args import check_output_folder
 from .decoder import add_decoder_arguments, decoder_options
-from ..engine.inference import BatchOptions
-from ..language.choice import AUTO
-from ..engine.windows import WindowOptions
+from .groups import add_language_arguments, add_runtime_arguments, add_window_arguments, batch_options, \
+    runtime_options, vad_options, window_options
 from ..batch.options import FORMATS, BatchJobOptions, ClusterOptions
 
 _JOB, _CLUSTER = BatchJobOptions(), ClusterOptions()
@@ -29,9 +28,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(.jsonl, .csv, .parquet with id, audio, optional language); local or s3://, gs://, ...")
     parser.add_argument("--output", "-o", required=True, help="folder or URL for the shards and summary.json (rerun to resume)")
     parser.add_argument("--format", default=_JOB.output_format, choices=FORMATS, help="shard file format")
-    parser.add_argument("--language", "-l", default=AUTO, type=language_choice,
-                        help="for inputs without a language: 'auto', 'detect', or a code, e.g. de")
-    parser.add_argument("--candidates", default=None, help="with --language detect: choose among these, e.g. de,fr,it")
+    add_language_arguments(parser, language_help="for inputs without a language: 'auto', 'detect', or a code, e.g. de",
+                           candidates_help="with --language detect: choose among these, e.g. de,fr,it")
     parser.add_argument("--word-timestamps", action="store_true", help="keep words with start, end and score in each segment")
     parser.add_argument("--ray-address", default=None,
                         help="join this Ray cluster ('auto' or host:port); default: start a local Ray instance")
@@ -46,33 +44,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--files-per-batch", type=int, default=_JOB.files_per_batch, help="inputs per decode task and model call")
     parser.add_argument("--inline-seconds", type=float, default=_JOB.inline_seconds,
                         help="longer inputs are streamed by the model replica instead of decoded ahead (bounds memory)")
-    parser.add_argument("--window-seconds", type=positive_float, default=WindowOptions.window_seconds, help="audio per forward pass for long files")
-    parser.add_argument("--context-seconds", type=non_negative_float, default=WindowOptions.context_seconds,
-                        help="overlap on each side of a window whose frames are discarded")
-    parser.add_argument("--vad", action="store_true", help="run the model on detected speech only (pip install 'polyasr[vad]')")
-    parser.add_argument("--batch-seconds", type=positive_float, default=BatchOptions.batch_seconds, help="padded audio seconds per forward pass")
-    parser.add_argument("--model", default=None, help="Hub id or folder every node can reach (default: $POLYASR_MODEL or voidful/wav2vec2-xlsr-multilingual-56)")
-    parser.add_argument("--device", default="auto", help="per replica: auto (cuda with --gpus-per-worker, else cpu), cpu, cuda")
-    parser.add_argument("--dtype", default="auto", choices=["auto", "fp32", "fp16", "bf16"], help="model precision")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads per replica (default: --cpus-per-worker)")
+    add_window_arguments(parser)
+    add_runtime_arguments(parser, model_help="Hub id or folder every node can reach (default: $POLYASR_MODEL or "
+                                             "voidful/wav2vec2-xlsr-multilingual-56)",
+                          device_help="per replica: auto (cuda with --gpus-per-worker, else cpu), cpu, cuda",
+                          threads_help="torch threads per replica (default: --cpus-per-worker)")
     parser.add_argument("--verbose", "-v", action="store_true", help="show Ray's own logs and progress bars")
     add_decoder_arguments(parser)
 
 
 def options_from(args: argparse.Namespace) -> tuple[BatchJobOptions, ClusterOptions]:
     """The job and cluster options of parsed `batch` arguments."""
-    from ..model.runtime import RuntimeOptions
     from ..options import TranscribeOptions
-    from ..audio.vad import VadOptions
 
-    candidates = tuple(c.strip() for c in args.candidates.split(",") if c.strip()) if args.candidates else None
     job = BatchJobOptions(
         model=args.model,
-        transcribe=TranscribeOptions(language=args.language, word_timestamps=args.word_timestamps, windows=WindowOptions(window_seconds=args.window_seconds, context_seconds=args.context_seconds),
-                                     vad=VadOptions() if args.vad else None, language_candidates=candidates,
+        transcribe=TranscribeOptions(language=args.language, word_timestamps=args.word_timestamps, windows=window_options(args),
+                                     vad=vad_options(args), language_candidates=args.candidates,
                                      decoder=decoder_options(args)),
-        runtime=RuntimeOptions(device=args.device, dtype=args.dtype, threads=args.threads),
-        batch=BatchOptions(batch_seconds=args.batch_seconds), output_format=args.format, shards=args.shards,
+        runtime=runtime_options(args), batch=batch_options(args), output_format=args.format, shards=args.shards,
         files_per_batch=args.files_per_batch, inline_seconds=args.inline_seconds,
     )
     cluster = ClusterOptions(

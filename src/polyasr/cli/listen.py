@@ -18,9 +18,8 @@ from typing import TYPE_CHECKING, Any, Iterator, Protocol, TextIO
 
 import numpy as np
 
-from .args import language_choice
 from .decoder import add_decoder_arguments, decoder_options
-from ..language.choice import AUTO
+from .groups import add_language_arguments, add_runtime_arguments, runtime_options
 from ..errors import PolyasrError
 from ..streaming.session import Event, StreamingOptions, StreamingSession, StreamResampler
 
@@ -132,7 +131,7 @@ class LivePrinter:
 
 def add_listen_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `polyasr listen`."""
-    parser.add_argument("--language", "-l", default=AUTO, type=language_choice, help="auto, or a language code or name to restrict decoding to, e.g. de")
+    add_language_arguments(parser, language_help="auto, or a language code or name to restrict decoding to, e.g. de")
     parser.add_argument("--input-device", default=None, help="sound input device: index or part of its name (default: the system's)")
     parser.add_argument("--sample-rate", type=int, default=None, help="recording rate (default: the device's own); resampled to 16 kHz")
     parser.add_argument("--update-seconds", type=float, default=StreamingOptions.update_seconds, help="decode again after this much new audio")
@@ -140,10 +139,7 @@ def add_listen_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-buffer-seconds", type=float, default=StreamingOptions.max_buffer_seconds, help="unfinished audio decoded at most")
     parser.add_argument("--json", action="store_true", help="print every event as a JSON line")
     add_decoder_arguments(parser)
-    parser.add_argument("--model", default=None, help="Hub id or local folder (default: $POLYASR_MODEL or voidful/wav2vec2-xlsr-multilingual-56)")
-    parser.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")
-    parser.add_argument("--dtype", default="auto", choices=["auto", "fp32", "fp16", "bf16"], help="model precision")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for the model")
+    add_runtime_arguments(parser, batch_seconds=False)
 
 
 def _device(value: str | None) -> str | int | None:
@@ -162,7 +158,8 @@ def run_listen(args: argparse.Namespace, source: AudioSource | None = None, reco
         if recognizer is None:
             from ..recognizer import load
 
-            recognizer = load(args.model, args.device, args.dtype, args.threads)
+            runtime = runtime_options(args)
+            recognizer = load(args.model, runtime.device, runtime.dtype, runtime.threads)
         session = StreamingSession(recognizer, args.language, options, decoder_options(args))
     except (PolyasrError, ValueError) as error:
         print(f"polyasr: error: {error}", file=err)

@@ -1,6 +1,7 @@
 """What the `polyasr` command shows while it runs and writes when an input is done: a progress
 bar (files done for several inputs, audio seconds done for one), warnings and the identified
-language around the bar, and each result printed or written to a named file."""
+language around the bar, and each result printed or written to a named file; and the options that
+choose the output."""
 
 from __future__ import annotations
 
@@ -10,10 +11,11 @@ import re
 import sys
 from typing import Any, Callable, Sequence
 
+from .args import output_formats, positive_int
 from ..errors import OptionsError
 from ..language.catalogue import language_name
 from ..results import Transcription
-from ..output.writers import WriterOptions, get_writers
+from ..output.writers import FORMATS, WriterOptions, get_writers
 
 BAR_DELAY_SECONDS = 2.0  # a progress bar appears only when a job takes longer than this
 LAUNCHER_ENV = "POLYASR_LAUNCHER"  # set by scripts/polyasr, so that hints name the right command
@@ -26,6 +28,11 @@ def launcher_hint(message: str) -> str:
     if not launcher:
         return message
     return re.sub(r"pip install 'polyasr\[([\w,-]+)\]'", lambda m: f"run it as POLYASR_EXTRAS={m[1]} {launcher} ...", message)
+
+
+def install_hint(extra: str) -> str:
+    """How to install an optional part: pip install 'polyasr[extra]' (see `launcher_hint`)."""
+    return f"pip install 'polyasr[{extra}]'"
 
 
 class Progress:
@@ -94,6 +101,16 @@ def report_language(progress: Progress, result: Transcription) -> None:
     prefix = f"{result.source}: " if progress.several else ""
     progress.write(f"{prefix}Detected language: {language_name(result.language)} ({result.language_probability:.2f})",
                    file=sys.stderr)
+
+
+def add_output_arguments(parser: argparse.ArgumentParser) -> None:
+    """--output-format, --output-dir and the subtitle shape of the commands that print or write results."""
+    parser.add_argument("--output-format", "-f", default="txt", type=output_formats, metavar="FORMAT[,FORMAT...]",
+                        help=f"one of {', '.join(FORMATS)}, or several as srt,json (all: every format but rttm); "
+                             "txt and json print to stdout unless --output-dir is given, the others write files")
+    parser.add_argument("--output-dir", "-o", default=None, help="write <name>.<format> files here (default for subtitles: .)")
+    parser.add_argument("--max-line-width", type=positive_int, default=WriterOptions.max_line_width, help="subtitle characters per line")
+    parser.add_argument("--max-line-count", type=positive_int, default=WriterOptions.max_line_count, help="subtitle lines per cue")
 
 
 def writes_files(args: argparse.Namespace) -> bool:

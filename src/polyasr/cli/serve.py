@@ -15,6 +15,7 @@ import os
 from typing import Any
 
 from .decoder import add_decoder_arguments, decoder_options
+from .groups import add_runtime_arguments, runtime_options
 from ..errors import OptionsError
 from ..options import TranscribeOptions
 from ..server.options import ServerOptions, StreamLimits
@@ -27,7 +28,6 @@ WS_FRAME_MARGIN = 4096  # bytes a WebSocket frame may exceed the message limit b
 
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `polyasr serve`."""
-    parser.add_argument("--model", default=None, help="Hub id or local folder (default: $POLYASR_MODEL or voidful/wav2vec2-xlsr-multilingual-56)")
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     parser.add_argument("--port", type=int, default=8000, help="TCP port")
     parser.add_argument("--api-key", action="append", default=None, dest="api_keys",
@@ -58,9 +58,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stream-max-seconds", type=float, default=_STREAMS.max_seconds, help="a stream is closed this long after it opened (1008)")
     parser.add_argument("--max-batch", type=int, default=_DEFAULTS.max_batch, help="requests transcribed together at most")
     parser.add_argument("--batch-wait-ms", type=float, default=_DEFAULTS.batch_wait_ms, help="wait for more requests to fill a batch")
-    parser.add_argument("--device", default="auto", help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps")
-    parser.add_argument("--dtype", default="auto", choices=["auto", "fp32", "fp16", "bf16"], help="model precision")
-    parser.add_argument("--threads", type=int, default=None, help="CPU threads for the model")
+    add_runtime_arguments(parser, batch_seconds=False)
     add_decoder_arguments(parser)
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"], help="server log level")
 
@@ -109,7 +107,8 @@ def run_serve(args: argparse.Namespace) -> int:
     except ValueError as error:
         raise OptionsError(str(error)) from None
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    recognizer = load(args.model, device=args.device, dtype=args.dtype, threads=args.threads)
+    runtime = runtime_options(args)
+    recognizer = load(args.model, device=runtime.device, dtype=runtime.dtype, threads=runtime.threads)
     app = create_app(recognizer, options)
     if not options.api_keys and args.host not in ("127.0.0.1", "localhost", "::1"):
         logging.getLogger("polyasr.server").warning("listening on %s without API keys: anyone who can reach it may use it", args.host)

@@ -17,7 +17,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .args import check_output_folder
+from .args import check_output_folder, split_codes
+from .groups import DTYPE_CHOICES, add_batch_seconds_argument, add_device_argument, add_threads_argument
 from ..training.options import LOSSES, PRECISIONS, VOCABULARY_MODES, DataOptions, TrainOptions
 
 SHOWN = 20  # report lines printed per section; the whole report is in <output>/preflight.txt
@@ -50,7 +51,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("data")
     group.add_argument("--min-seconds", type=float, default=_DATA.min_seconds, help="drop shorter clips")
     group.add_argument("--max-seconds", type=float, default=_DATA.max_seconds, help="drop longer clips (never cut)")
-    group.add_argument("--batch-seconds", type=float, default=_DATA.batch_seconds, help="padded audio seconds per micro-batch")
+    add_batch_seconds_argument(group, help="padded audio seconds per micro-batch", default=_DATA.batch_seconds)
     group.add_argument("--max-batch-size", type=int, default=_DATA.max_batch_size, help="utterances per micro-batch at most")
     group.add_argument("--balance-languages", type=float, default=None, metavar="ALPHA",
                        help="draw language L with probability ~ n_L^ALPHA each epoch (0: uniform, 1: natural)")
@@ -77,16 +78,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--dropout", type=float, default=None, help="hidden/attention/activation dropout (default: the base's)")
     group.add_argument("--save-every", type=int, default=_TRAIN.save_every, help="steps between checkpoints and dev scores")
     group.add_argument("--keep-checkpoints", type=int, default=_TRAIN.keep_checkpoints, help="newest checkpoints kept")
-    group.add_argument("--eval-dtype", default=_TRAIN.eval_dtype, choices=["auto", "fp32", "fp16", "bf16"], help="dev scoring precision")
+    group.add_argument("--eval-dtype", default=_TRAIN.eval_dtype, choices=DTYPE_CHOICES, help="dev scoring precision")
     group.add_argument("--seed", type=int, default=_TRAIN.seed, help="random seed")
-    group.add_argument("--device", default=_TRAIN.device, choices=["auto", "cpu"], help="auto: a GPU when there is one")
-    group.add_argument("--threads", type=int, default=None, help="CPU threads per process")
+    add_device_argument(group, help="auto: a GPU when there is one", default=_TRAIN.device, choices=("auto", "cpu"))
+    add_threads_argument(group, help="CPU threads per process")
     if importlib.util.find_spec("accelerate") is None or importlib.util.find_spec("jiwer") is None:
         parser.set_defaults(missing_extra="accelerate and jiwer are needed")
-
-
-def _split(codes: str | None) -> tuple[str, ...] | None:
-    return tuple(c.strip() for c in codes.split(",") if c.strip()) if codes else None
 
 
 def _dev_source(args: argparse.Namespace, base: str) -> Any:
@@ -101,9 +98,9 @@ def _dev_source(args: argparse.Namespace, base: str) -> Any:
         return None
     root = Path(args.dataset)
     available = sorted(p.name for p in root.iterdir() if (p / f"{args.dev_split}.tsv").is_file()) if root.is_dir() else []
-    languages = _split(args.dev_languages)
+    languages = split_codes(args.dev_languages)
     if languages is None:
-        trained = _split(args.languages) or tuple(available)
+        trained = split_codes(args.languages) or tuple(available)
         table = load_language_table(base)
         old = [code for code in (table.codes() if table is not None else []) if code in available]
         languages = tuple(dict.fromkeys([c for c in trained if c in available] + old))
@@ -210,7 +207,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     base = args.base or default_model()
     data_options, options = _options(args)
-    source = DataSource(dataset=args.dataset, manifest=args.manifest, split=args.split, languages=_split(args.languages),
+    source = DataSource(dataset=args.dataset, manifest=args.manifest, split=args.split, languages=split_codes(args.languages),
                         language=args.language, max_per_language=args.max_per_language)
     stop_requested = []
 

@@ -1,0 +1,137 @@
+"""The options that several commands share, each declared here once with the `type=` that checks it.
+
+Each group has one function that adds its options to a command and one that turns the parsed
+arguments into the options the library takes:
+
+- model and runtime: --model, --device, --dtype, --threads, --batch-seconds
+  (`add_runtime_arguments`; `runtime_options` -> RuntimeOptions, `batch_options` -> BatchOptions)
+- long audio: --window-seconds, --context-seconds, --vad (`add_window_arguments`; `window_options`,
+  `vad_options`); a window not longer than its two contexts is refused by the parser
+- language: --language, --candidates (`add_language_arguments`; `--language` is parsed into a
+  LanguageChoice and `--candidates` into a tuple of codes by their types)
+
+The decoder's options are a group of their own, in decoder.py. A command whose option means
+something else under the same name (train's --device, --batch-seconds) adds it with the single-option
+function and its own help, so the option is still declared once.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from .args import add_check, language_choice, language_codes, non_negative_float, positive_float, positive_int
+from ..audio.vad import VadOptions
+from ..engine.inference import BatchOptions
+from ..engine.windows import WindowOptions
+from ..errors import OptionsError
+from ..language.choice import AUTO, LanguageChoice
+from ..model.runtime import DTYPES, RuntimeOptions
+
+Container = argparse._ActionsContainer  # a parser or one of its argument groups
+
+DTYPE_CHOICES = ("auto", *DTYPES)
+MODEL_HELP = "Hub id or local folder (default: $POLYASR_MODEL or voidful/wav2vec2-xlsr-multilingual-56)"
+DEVICE_HELP = "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps"
+THREADS_HELP = "CPU threads for the model"
+BATCH_SECONDS_HELP = "padded audio seconds per forward pass"
+
+
+# ---------------------------------------------------------------------------------------------
+# model and runtime
+
+
+def add_model_argument(parser: Container, help: str = MODEL_HELP) -> None:
+    """--model: a Hub id or a folder; None: $POLYASR_MODEL or the 56-language model."""
+    parser.add_argument("--model", default=None, help=help)
+
+
+def add_device_argument(parser: Container, help: str = DEVICE_HELP, default: str = "auto",
+                        choices: tuple[str, ...] | None = None) -> None:
+    """--device: where the model runs."""
+    parser.add_argument("--device", default=default, choices=choices, help=help)
+
+
+def add_threads_argument(parser: Container, help: str = THREADS_HELP) -> None:
+    """--threads: CPU threads (at least 1; None keeps torch's default)."""
+    parser.add_argument("--threads", type=positive_int, default=None, help=help)
+
+
+def add_batch_seconds_argument(parser: Container, help: str = BATCH_SECONDS_HELP,
+                               default: float = BatchOptions.batch_seconds) -> None:
+    """--batch-seconds: padded audio seconds per forward pass (greater than 0)."""
+    parser.add_argument("--batch-seconds", type=positive_float, default=default, help=help)
+
+
+def add_runtime_arguments(parser: argparse.ArgumentParser, *, model_help: str = MODEL_HELP,
+                          device_help: str = DEVICE_HELP, threads_help: str = THREADS_HELP,
+                          batch_seconds: bool = True) -> None:
+    """--model, --device, --dtype, --threads and (unless `batch_seconds` is False) --batch-seconds."""
+    group = parser.add_argument_group("model and runtime")
+    add_model_argument(group, model_help)
+    add_device_argument(group, device_help)
+    group.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES, help="model precision")
+    add_threads_argument(group, threads_help)
+    if batch_seconds:
+        add_batch_seconds_argument(group)
+
+
+def runtime_options(args: argparse.Namespace) -> RuntimeOptions:
+    """RuntimeOptions from the arguments of `add_runtime_arguments` (the model is `args.model`)."""
+    return RuntimeOptions(device=args.device, dtype=args.dtype, threads=args.threads)
+
+
+def batch_options(args: argparse.Namespace) -> BatchOptions:
+    """BatchOptions from --batch-seconds."""
+    return BatchOptions(batch_seconds=args.batch_seconds)
+
+
+# ---------------------------------------------------------------------------------------------
+# long audio: windows and VAD
+
+
+def add_window_arguments(parser: argparse.ArgumentParser) -> None:
+    """--window-seconds, --context-seconds and --vad; the parser refuses a window not longer than its two contexts."""
+    group = parser.add_argument_group("long audio")
+    group.add_argument("--window-seconds", type=positive_float, default=WindowOptions.window_seconds,
+                       help="audio per forward pass for long files (more than twice --context-seconds)")
+    group.add_argument("--context-seconds", type=non_negative_float, default=WindowOptions.context_seconds,
+                       help="overlap on each side of a window whose frames are discarded")
+    group.add_argument("--vad", action="store_true", help="run the model on detected speech only (pip install 'polyasr[vad]')")
+    add_check(parser, _window_problem)
+
+
+def _window_problem(args: argparse.Namespace) -> str | None:
+    """The parser's error for a window not longer than its two contexts, or None."""
+    try:
+        WindowOptions(window_seconds=args.window_seconds, context_seconds=args.context_seconds).sizes(1)
+    except (OptionsError, ValueError):
+        return f"argument --window-seconds: {args.window_seconds:g} must exceed twice --context-seconds ({args.context_seconds:g})"
+    return None
+
+
+def window_options(args: argparse.Namespace) -> WindowOptions:
+    """WindowOptions from --window-seconds and --context-seconds (OptionsError for a window the parser
+    would have refused, when the arguments did not come from one that checks)."""
+    problem = _window_problem(args)
+    if problem:
+        raise OptionsError(problem.removeprefix("argument "))
+    return WindowOptions(window_seconds=args.window_seconds, context_seconds=args.context_seconds)
+
+
+def vad_options(args: argparse.Namespace) -> VadOptions | None:
+    """VadOptions with --vad, else None."""
+    return VadOptions() if args.vad else None
+
+
+# ---------------------------------------------------------------------------------------------
+# language
+
+
+def add_language_arguments(parser: Container, *, language_help: str | None = None,
+                           default: LanguageChoice | None = AUTO, candidates_help: str | None = None) -> None:
+    """--language (with `language_help`; `default` None: the command decides) and --candidates (with
+    `candidates_help`); an option whose help is None is left out."""
+    if language_help is not None:
+        parser.add_argument("--language", "-l", default=default, type=language_choice, help=language_help)
+    if candidates_help is not None:
+        parser.add_argument("--candidates", default=None, type=language_codes, metavar="CODE[,CODE...]", help=candidates_help)
