@@ -15,7 +15,8 @@ from typing import Callable, Generic, Iterator, Sequence, TypeVar
 
 import numpy as np
 
-from ..audio.decode import SAMPLE_RATE, AudioInput, stream_audio
+from ..audio.decode import SAMPLE_RATE, stream_audio
+from ..audio.sources import AudioInput
 from .inference import BatchOptions, FrameReducer, run_inference
 from ..model.ctc_model import CTCModel
 from ..audio.vad import merge_regions, region_blocks

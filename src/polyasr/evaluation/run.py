@@ -16,7 +16,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ..audio.decode import SAMPLE_RATE, prefetch_audio
+from ..audio.decode import SAMPLE_RATE
+from ..audio.prefetch import prefetch_audio
 from ..errors import LanguageError, OptionsError, PolyasrError
 from .cache import CACHE_NAME, EvalRecord, HypothesisCache, RunFacts, run_facts, utterance_key
 from .data import BadRow, EvalDataset, Utterance

@@ -23,7 +23,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPBearer
 
-from ..audio.decode import SAMPLE_RATE, SampleRepairs, load_audio
+from ..audio.decode import SAMPLE_RATE, load_audio
+from ..audio.repairs import SampleRepairs
 from ..decoding import DecoderError, LanguageModelError
 from ..decoding.options import Hotword, parse_hotwords
 from ..errors import AudioError, AudioTooLongError, LanguageError, OptionsError, PolyasrError
