@@ -14,7 +14,8 @@ import pytest
 from audio_factory import write_audio
 from polyasr.cli import main as cli, output as cli_output
 from polyasr.cli.main import build_parser, main
-from polyasr.output.writers import WriterOptions, get_writer
+from polyasr.output.base import WriterOptions
+from polyasr.output.writers import get_writer
 
 SR = 16_000
 

@@ -26,7 +26,9 @@ from ..options import TranscribeOptions
 from ..recognizer import Recognizer, load
 from ..audio.vad import VadOptions
 from ..engine.windows import WindowOptions
-from ..output.writers import FORMATS, WriterOptions, get_writers, output_stems
+from ..output.base import WriterOptions
+from ..output.stems import output_stems
+from ..output.writers import FORMATS, get_writers
 
 
 def _add_model_options(parser: argparse.ArgumentParser) -> None:

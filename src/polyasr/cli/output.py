@@ -13,7 +13,8 @@ from typing import Any, Callable, Sequence
 from ..errors import OptionsError
 from ..language.catalogue import language_name
 from ..results import Transcription
-from ..output.writers import WriterOptions, get_writers
+from ..output.base import WriterOptions
+from ..output.writers import get_writers
 
 BAR_DELAY_SECONDS = 2.0  # a progress bar appears only when a job takes longer than this
 LAUNCHER_ENV = "POLYASR_LAUNCHER"  # set by scripts/polyasr, so that hints name the right command

@@ -32,7 +32,8 @@ from ..language.catalogue import language_name
 from ..diarization import DiarizationOptions
 from ..language.choice import LanguageChoice
 from ..recognizer import Recognizer
-from ..output.writers import WriterOptions, get_writer
+from ..output.base import WriterOptions
+from ..output.writers import get_writer
 from .batcher import BatcherClosedError, QueueFullError
 from .errors import ApiError, ErrorResponse, audio_error, language_error
 from .options import ServerOptions
