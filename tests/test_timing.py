@@ -71,7 +71,7 @@ def test_silence_gives_no_segments() -> None:
 
 def test_one_table_of_unspaced_scripts_for_segments_text_subtitles_and_scoring() -> None:
     """CJK extension B (𠺝, U+20E9D) was missing from timing's copy: segments got '我 𠺝你'."""
-    from polyasr.language.normalize import is_character_level
+    from polyasr.language.normalizer_rules import is_character_level
     from polyasr.output.lines import text_atoms
 
     tokens = ("[PAD]", "|", "我", "\U00020e9d", "你")
