@@ -1,6 +1,6 @@
 """Evaluating a model on a dataset: transcribe every utterance once, cache hypotheses, score them.
 
-Hypotheses are appended to `<output_dir>/hypotheses.jsonl` as they are produced (see eval_cache:
+Hypotheses are appended to `<output_dir>/hypotheses.jsonl` as they are produced (see cache.py:
 keyed by what produced them and by each utterance's audio, reference and language), so an
 interrupted run resumes where it stopped: utterances already in the cache are not transcribed
 again, and each is scored exactly once. Scores are always recomputed from the hypotheses with the
