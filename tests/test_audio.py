@@ -11,7 +11,8 @@ import numpy as np
 import pytest
 
 from audio_factory import AAC, MP3, OPUS, VIDEO, VORBIS, make_signal, tone, write_audio
-from polyasr.audio.decode import SAMPLE_RATE, load_audio, resample, source_name, stream_audio
+from polyasr.audio.decode import SAMPLE_RATE, load_audio, resample, stream_audio
+from polyasr.audio.sources import source_name
 from polyasr.errors import (
     AudioError,
     AudioNotFoundError,
@@ -171,7 +172,7 @@ def test_numpy_errors():
 @pytest.mark.parametrize("as_kind", ["path", "bytes", "array"])
 def test_nan_and_inf_samples_become_silence_with_a_warning_in_every_channel(tmp_path, as_kind):
     """One NaN in a float WAV used to make the whole input NaN (and its transcript empty)."""
-    from polyasr.audio.decode import SampleRepairs
+    from polyasr.audio.repairs import SampleRepairs
 
     signal = make_signal(16000, 2, seconds=2.0)
     signal[1, 16000] = np.nan  # second channel, at 1.00 s

@@ -15,7 +15,8 @@ from audio_factory import write_audio
 from polyasr.cli import output as cli_output, recognize
 from polyasr.cli.main import build_parser, main
 from polyasr.engine.windows import WindowOptions
-from polyasr.output.writers import WriterOptions, get_writer
+from polyasr.output.base import WriterOptions
+from polyasr.output.writers import get_writer
 
 SR = 16_000
 

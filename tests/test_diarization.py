@@ -43,7 +43,8 @@ def test_mel_features_reproduce_resemblyzer() -> None:
 @pytest.mark.parametrize("line_count", [2, 1])
 def test_a_speakers_label_counts_in_the_cue_limits(line_count: int) -> None:
     """The "[SPEAKER_00]: " prefix was added after packing: a full cue then needed a third line."""
-    from polyasr.output.writers import WriterOptions, build_cues
+    from polyasr.output.base import WriterOptions
+    from polyasr.output.cues import build_cues
 
     texts = ["zwölf", "boxkämpfer", "jagen", "viktor", "quer", "über", "den", "großen", "sylter", "deich"] * 4
     words = tuple(Word(w, 0.3 * i, 0.3 * i + 0.25, 0.9) for i, w in enumerate(texts))

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from polyasr.language.table import read_language_table
-from polyasr.language.normalize import rules_table
+from polyasr.language.normalizer_rules import rules_table
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 

@@ -9,19 +9,9 @@ import pytest
 
 from polyasr.errors import LanguageError
 from polyasr.language.catalogue import CATALOGUE
-from polyasr.language.normalize import (
-    LANGUAGE_RULES,
-    SCRIPT_DEFAULTS,
-    STEPS,
-    NormalizerRules,
-    has_special_rules,
-    is_character_level,
-    normalize_text,
-    rules_for,
-    rules_table,
-    text_for_wer,
-    tokens_for_wer,
-)
+from polyasr.language.normalize import STEPS, normalize_text, text_for_wer, tokens_for_wer
+from polyasr.language.normalizer_rules import NormalizerRules, has_special_rules, is_character_level, rules_for, rules_table
+from polyasr.language.normalizer_tables import LANGUAGE_RULES, SCRIPT_DEFAULTS
 
 # One example (at least) per script family: (language, input, expected).
 SCRIPT_EXAMPLES = [

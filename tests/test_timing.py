@@ -71,8 +71,8 @@ def test_silence_gives_no_segments() -> None:
 
 def test_one_table_of_unspaced_scripts_for_segments_text_subtitles_and_scoring() -> None:
     """CJK extension B (𠺝, U+20E9D) was missing from timing's copy: segments got '我 𠺝你'."""
-    from polyasr.language.normalize import is_character_level
-    from polyasr.output.writers import _atoms
+    from polyasr.language.normalizer_rules import is_character_level
+    from polyasr.output.lines import text_atoms
 
     tokens = ("[PAD]", "|", "我", "\U00020e9d", "你")
     vocab = Vocabulary(tokens=tokens, blank_id=0, word_delimiter_id=1, hidden_ids=frozenset({0}))
@@ -82,7 +82,7 @@ def test_one_table_of_unspaced_scripts_for_segments_text_subtitles_and_scoring()
     (segment,) = build_segments(decoded, vocab, FRAME, word_timestamps=True)
     assert decoded.text == segment.text == "我\U00020e9d你"
     assert [w.word for w in segment.words] == ["我", "\U00020e9d", "你"]
-    assert [piece for piece, _ in _atoms("我\U00020e9d你")] == ["我", "\U00020e9d", "你"]  # a line may break anywhere
+    assert [piece for piece, _ in text_atoms("我\U00020e9d你")] == ["我", "\U00020e9d", "你"]  # a line may break anywhere
     assert [is_character_level(code) for code in ("zh-CN", "ja", "th", "en", "ru")] == [True, True, True, False, False]
 
 

@@ -8,23 +8,13 @@ import srt
 import webvtt
 
 from polyasr.results import Char, Segment, Transcription, Word
-from polyasr.output.writers import (
-    FORMATS,
-    WRITERS,
-    Cue,
-    ResultWriter,
-    WriterOptions,
-    WriteJSON,
-    WriteSRT,
-    WriteTSV,
-    WriteTXT,
-    WriteVTT,
-    build_cues,
-    format_timestamp,
-    get_writer,
-    get_writers,
-    output_stem,
-)
+from polyasr.output.base import ResultWriter, WriterOptions
+from polyasr.output.cues import Cue, build_cues
+from polyasr.output.stems import output_stem
+from polyasr.output.subtitles import WriteSRT, WriteVTT
+from polyasr.output.text_formats import WriteJSON, WriteTSV, WriteTXT
+from polyasr.output.timestamps import format_timestamp
+from polyasr.output.writers import FORMATS, WRITERS, get_writer, get_writers
 
 
 def words_from(text: str, start: float, step: float) -> tuple[Word, ...]:

@@ -18,7 +18,8 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .text import EmissionReducer, tokenize_transcript
-from ..audio.decode import SAMPLE_RATE, AudioInput, source_name
+from ..audio.decode import SAMPLE_RATE
+from ..audio.sources import AudioInput, source_name
 from ..decoding.ctc import FrameChoices, Vocabulary
 from ..errors import AlignmentError
 from ..audio.vad import SpeechDetector

@@ -1,6 +1,6 @@
 """Aligning a known transcript: its text as model tokens, emissions over windows, words with times.
 
-The Viterbi search itself is in alignment.py; this module prepares its inputs and reads its output
+The Viterbi search itself is in decoding/forced_align.py; this module prepares its inputs and reads its output
 back into the transcript's own words (as written, with their case and punctuation).
 """
 

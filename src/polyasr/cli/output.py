@@ -15,7 +15,8 @@ from .args import output_formats, positive_int
 from ..errors import OptionsError
 from ..language.catalogue import language_name
 from ..results import Transcription
-from ..output.writers import FORMATS, WriterOptions, get_writers
+from ..output.base import WriterOptions
+from ..output.writers import FORMATS, get_writers
 
 BAR_DELAY_SECONDS = 2.0  # a progress bar appears only when a job takes longer than this
 LAUNCHER_ENV = "POLYASR_LAUNCHER"  # set by scripts/polyasr, so that hints name the right command

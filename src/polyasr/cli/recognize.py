@@ -17,7 +17,8 @@ from .output import Progress, add_output_arguments, emit, for_each_file, report_
 from ..errors import OptionsError
 from ..language.catalogue import language_name
 from ..options import TranscribeOptions
-from ..output.writers import get_writers, output_stems
+from ..output.stems import output_stems
+from ..output.writers import get_writers
 from ..recognizer import Recognizer, load
 
 

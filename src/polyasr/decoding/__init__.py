@@ -1,4 +1,5 @@
-"""Decoding strategies (greedy, beam search with an n-gram LM and hotwords) behind one interface.
+"""Logits to text: the CTC decoding core, the decoding strategies (greedy, beam search with an
+n-gram LM and hotwords) behind one interface, language identification and forced alignment.
 
     from polyasr.decoding import DecoderOptions, BeamOptions, parse_hotwords
     options = TranscribeOptions(decoder=DecoderOptions("beam", BeamOptions(lm="de.arpa", hotwords=parse_hotwords("Zwickau"))))
@@ -6,6 +7,28 @@
 
     from polyasr.decoding import build_arpa, LmBuildOptions
     build_arpa("corpus_de.txt", "de.arpa", LmBuildOptions(order=4, language="de"))
+
+Modules:
+    ctc.py             pure CTC over one utterance's logits (numpy): Vocabulary, frame_tokens (the
+                       model card's per-frame choice), collapse_repeats, spans_to_text, GreedyReducer,
+                       Decoded, decode_frames, greedy_decode, skipped_logits, stitch_frames
+    engine.py          Decoder = strategy + language filter (reducer, decode, decode_logits):
+                       GreedyDecoder, BeamDecoder, DecoderCache (searches and LMs per Recognizer)
+    filters.py         LanguageFilter: the blank and a language's columns, the card's rule in scores
+    frames.py          TopTokensReducer: per frame the best token and the top-k a beam search needs
+    beam.py            ctc-beam-decoder search per stretch, its text aligned back to frames; DecoderError
+    language_model.py  LM files, and a checkpoint's language_model/ folder
+    lm_build.py        `polyasr lm build`: build_arpa (Kneser-Ney + <unk> on normalised text),
+                       LmBuildOptions, LmBuildReport, LanguageModelError
+    options.py         DecoderOptions, BeamOptions, Hotword, parse_hotwords, GREEDY, BEAM, STRATEGIES
+    langid.py          LanguageReducer, LanguageFrames, LanguageCalibration: spoken-language
+                       identification from the same logits
+    forced_align.py    CTC Viterbi forced alignment of a known token sequence (anchors, banded
+                       fallback), pure numpy: forced_align, Alignment
+
+Used by other folders: the names below (__all__); Vocabulary, Decoded, FrameChoices, TokenSpan,
+decode_frames, skipped_logits, log_normalizer, stitch_frames (ctc); LanguageReducer, LanguageFrames,
+LanguageCalibration (langid); forced_align, Alignment (forced_align).
 """
 
 from .beam import DecoderError

@@ -2,10 +2,10 @@
 
 ctc-beam-decoder (pyctcdecode's algorithm and API in C++, KenLM bundled; chosen by measurement,
 see README "Beam search") finds the text. Its word frames are coarse, so each character's frames
-come from a CTC Viterbi alignment of that text through the same scores (`alignment.forced_align`):
+come from a CTC Viterbi alignment of that text through the same scores (`forced_align.forced_align`):
 the result is a frame-by-frame token path with each frame's probability, exactly what greedy
 decoding produces, so segments, words, subtitles and scores are built by the same code
-(`decoding.decode_frames`, `timing`). When the text is the greedy one (beam size 1, no LM, no
+(`ctc.decode_frames`, `output.timing`). When the text is the greedy one (beam size 1, no LM, no
 hotwords) the path is the greedy path and the result is identical.
 
 Long audio is searched in stretches that end in pauses (`pause_seconds` of frames whose best token

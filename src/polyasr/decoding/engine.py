@@ -148,7 +148,7 @@ class DecoderCache:
         return self._lm_files[key]
 
     def decoder(self, target: DecodeTarget, options: DecoderOptions) -> Decoder:
-        """A decoder for a language choice (`model_languages.language_target`): its model, its token ids."""
+        """A decoder for a language choice (`model.languages.language_target`): its model, its token ids."""
         model, language = target.model, target.code
         vocabulary: Vocabulary = model.vocabulary
         language_filter = LanguageFilter.for_language(vocabulary, target.allowed_ids)

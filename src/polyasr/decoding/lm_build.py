@@ -24,7 +24,8 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from ..errors import OptionsError, PolyasrError
-from ..language.normalize import is_character_level, normalize_text
+from ..language.normalize import normalize_text
+from ..language.normalizer_rules import is_character_level
 
 UNK = "<unk>"
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..audio.decode import SAMPLE_RATE, AudioInput, load_audio
+from ..audio.decode import SAMPLE_RATE, load_audio
+from ..audio.sources import AudioInput
 from ..audio.vad import SpeechDetector, VadOptions, merge_regions
 from .clustering import cluster_speakers
 from .options import DiarizationOptions

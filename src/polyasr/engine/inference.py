@@ -19,7 +19,10 @@ from typing import Callable, Generic, Iterable, Iterator, Protocol, TypeVar
 
 import numpy as np
 
-from ..audio.decode import SAMPLE_RATE, AudioInput, AudioStats, LevelMeter, SampleRepairs, source_name, stream_audio
+from ..audio.decode import SAMPLE_RATE, stream_audio
+from ..audio.levels import AudioStats, LevelMeter
+from ..audio.repairs import SampleRepairs
+from ..audio.sources import AudioInput, source_name
 from ..model.buckets import plan_batches
 from ..decoding.ctc import skipped_logits
 from ..errors import PolyasrError, UnsupportedAudioError

@@ -15,7 +15,9 @@ from typing import Callable, Generic, Iterator, Sequence, TypeVar
 
 import numpy as np
 
-from ..audio.decode import SAMPLE_RATE, AudioInput, SampleRepairs, source_name, stream_audio
+from ..audio.decode import SAMPLE_RATE, stream_audio
+from ..audio.repairs import SampleRepairs
+from ..audio.sources import AudioInput, source_name
 from .inference import BatchOptions, FrameReducer, ProgressCallback, run_inference
 from ..model.ctc_model import CTCModel
 from ..audio.vad import SpeechDetector, merge_regions, region_blocks

@@ -23,7 +23,7 @@ from typing import Any
 from ..decoding.options import BEAM, BeamOptions, DecoderOptions
 from ..errors import OptionsError
 from .data import Utterance
-from ..language.normalize import normalizer_fingerprint
+from ..language.normalizer_rules import normalizer_fingerprint
 
 CACHE_NAME = "hypotheses.jsonl"
 CACHE_FORMAT = 1  # the header's "polyasr_cache" value
@@ -40,7 +40,7 @@ class RunFacts:
     precision: str  # "fp32", "bf16", "fp16", "int8"
     decode: str  # "language", "auto" or "detect"
     decoder: str  # "greedy", or "beam" with the beam options that differ from the defaults (see decoder_description)
-    normalizer: str  # "sha256:..." of every language's normalisation rules (normalize.normalizer_fingerprint)
+    normalizer: str  # "sha256:..." of every language's normalisation rules (normalizer_rules.normalizer_fingerprint)
     polyasr_version: str
 
     def differences(self, other: "RunFacts") -> list[str]:

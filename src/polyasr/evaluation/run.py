@@ -1,6 +1,6 @@
 """Evaluating a model on a dataset: transcribe every utterance once, cache hypotheses, score them.
 
-Hypotheses are appended to `<output_dir>/hypotheses.jsonl` as they are produced (see eval_cache:
+Hypotheses are appended to `<output_dir>/hypotheses.jsonl` as they are produced (see cache.py:
 keyed by what produced them and by each utterance's audio, reference and language), so an
 interrupted run resumes where it stopped: utterances already in the cache are not transcribed
 again, and each is scored exactly once. Scores are always recomputed from the hypotheses with the
@@ -16,7 +16,8 @@ from typing import Callable, Iterator
 
 import numpy as np
 
-from ..audio.decode import SAMPLE_RATE, prefetch_audio
+from ..audio.decode import SAMPLE_RATE
+from ..audio.prefetch import prefetch_audio
 from ..errors import LanguageError, OptionsError, PolyasrError
 from .cache import CACHE_NAME, EvalRecord, HypothesisCache, RunFacts, run_facts, utterance_key
 from .data import BadRow, EvalDataset, Utterance

@@ -14,7 +14,8 @@ from typing import Iterable, Sequence
 import jiwer
 
 from ..errors import LanguageError
-from ..language.normalize import is_character_level, normalize_text, rules_for
+from ..language.normalize import normalize_text
+from ..language.normalizer_rules import is_character_level, rules_for
 
 
 @dataclass(frozen=True)

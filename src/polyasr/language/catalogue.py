@@ -103,9 +103,9 @@ _LANGUAGES = (
 CATALOGUE: Mapping[str, Language] = MappingProxyType({lang.code: lang for lang in _LANGUAGES})
 
 #: Scripts written without spaces between words. The one table behind every place that cares: in
-#: these scripts each character is a word of its own for timestamps and alignment (timing.py,
-#: align_text.py), subtitle lines may break between any two characters (writers.py), and
-#: evaluation scores languages per character (normalize.py, scoring.py).
+#: these scripts each character is a word of its own for timestamps and alignment (output/timing.py,
+#: align/text.py), subtitle lines may break between any two characters (output/lines.py), and
+#: evaluation scores languages per character (normalizer_rules.py, evaluation/scoring.py).
 UNSPACED_SCRIPTS: frozenset[str] = frozenset({"Han", "Japanese", "Thai", "Lao", "Khmer", "Myanmar"})
 
 # Their Unicode blocks, sorted: (first, last, script).

@@ -1,1 +1,24 @@
-"""TODO docstring for model."""
+"""The acoustic model: a CTC checkpoint's files, loading it, and turning prepared 16 kHz audio into
+logits (frames x vocabulary). Knows nothing about text beyond the vocabulary it is loaded with.
+
+Modules:
+    ctc_model.py      CTCModel (normalise, pad to a bucket, mask, one forward pass per padded length;
+                      frame geometry from the config), load_ctc_model, DEFAULT_MODEL, default_model,
+                      load_language_table, list_languages
+    checkpoint.py     ModelFiles (a checkpoint's files from its folder, the Hub cache or the Hub, one
+                      sentence per failure), load_tokenizer, fit_vocabulary (tokenizer cut to the head)
+    backends.py       TorchBackend (transformers) and OnnxBackend (ONNX Runtime): inputs -> logits
+    runtime.py        RuntimeOptions -> device, dtype and threads; the CPU flags of the fast bf16 path
+    buckets.py        bucket_length (a padded length from an input's own length), plan_batches
+    adapters.py       AdapterSet: MMS per-language adapters and vocabularies
+    languages.py      what a language choice means for one model: its code, adapter and token ids
+                      (language_target, choice_target, resolve_code, identification_table)
+    facts.py          ModelFacts (what a loaded model supports) and the languages its card declares
+    fast_frontend.py  the same convolutional feature encoder computed time-major, where it applies
+    export.py         `polyasr export`: ExportOptions, export_onnx (model.onnx + processor files)
+
+Used by other folders: CTCModel, load_ctc_model, DEFAULT_MODEL, default_model, load_language_table,
+list_languages; ModelFiles, load_tokenizer, fit_vocabulary; RuntimeOptions, cpu_has_fast_bf16;
+plan_batches; ModelFacts; language_target, choice_target, resolve_code, identification_table;
+ExportOptions, export_onnx.
+"""

@@ -1,6 +1,6 @@
 """Loading a CTC speech checkpoint (Hub id or local folder) and turning audio into logits.
 
-Owns the steps features -> model -> logits. Knows nothing about text: see decoding.py. Any CTC
+Owns the steps features -> model -> logits. Knows nothing about text: see decoding/ctc.py. Any CTC
 model of transformers' AutoModelForCTC that takes raw 16 kHz audio through a convolutional front
 end loads: wav2vec2 (XLSR, MMS with its language adapters), HuBERT, WavLM, data2vec-audio,
 UniSpeech(-SAT), SEW(-D), wav2vec2-conformer. The frame geometry comes from the config.
@@ -167,7 +167,7 @@ class CTCModel:
     def padded_length(self, num_samples: int) -> int:
         """The length an input of `num_samples` is padded to, whatever it is batched with.
 
-        A bucket (batching.bucket_length: at most 1/16 longer) when padding is transparent and the
+        A bucket (buckets.bucket_length: at most 1/16 longer) when padding is transparent and the
         backend shares passes. Otherwise the input's own length: then it only shares a pass with
         inputs of exactly its length (or none, see `Backend.batch_invariant`).
         """

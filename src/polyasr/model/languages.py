@@ -4,7 +4,7 @@ Three kinds of models, one rule each:
 
 * a language table (lang_ids, the 56-language model): "auto" decodes with every token; a language
   restricts decoding to its characters; "detect" identifies the language from the table;
-* per-language adapters (MMS): a language (ISO 639-3, or any code language_codes.py maps) selects
+* per-language adapters (MMS): a language (ISO 639-3, or any code language/codes.py maps) selects
   its adapter and vocabulary; "auto" is the default adapter; there is nothing to detect with;
 * neither (a single-language fine-tune): "auto" decodes as the model does and reports the language
   its card declares; naming that language is accepted, any other is refused, and so is "detect".

@@ -6,6 +6,12 @@
 Owns: a loaded model with its caches (speech detectors, diarizers, beam searches), and the choice
 of reducers and decoders for one call's `TranscribeOptions`. Inference, decoding, alignment and
 diarization are the folders below it.
+
+Modules:
+    recognizer.py  Recognizer (transcribe, transcribe_batch, transcribe_iter, detect_language, align,
+                   align_segments, decoder), Outcome, load
+
+Used by other folders: Recognizer, load, Outcome (re-exported here, with TranscribeOptions).
 """
 
 from ..options import TranscribeOptions

@@ -13,7 +13,7 @@ from typing import Any, Iterable, Iterator, Sequence
 
 from ..align.job import align_segments, align_transcript
 from ..align.segments import SegmentAlignOptions
-from ..audio.decode import AudioInput
+from ..audio.sources import AudioInput
 from ..audio.vad import SileroDetector, SpeechDetector, VadOptions
 from ..decoding.ctc import Decoded
 from ..decoding.engine import Decoder, DecoderCache

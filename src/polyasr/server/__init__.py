@@ -5,7 +5,7 @@
 
 See app.py (the app), routes.py (/v1), batcher.py (one model worker, shared batches, fair to streams),
 errors.py (status codes), guard.py (origins, API keys, size and upload-time limits), stream_route.py (WebSocket),
-options.py (every limit), logs.py (keys redacted from logs) and cli_serve.py (`polyasr serve`).
+options.py (every limit), logs.py (keys redacted from logs); `polyasr serve` is cli/serve.py.
 """
 
 from __future__ import annotations

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..options import TranscribeOptions
-from ..output.writers import WriterOptions
+from ..output.base import WriterOptions
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,8 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPBearer
 
-from ..audio.decode import SAMPLE_RATE, SampleRepairs, load_audio
+from ..audio.decode import SAMPLE_RATE, load_audio
+from ..audio.repairs import SampleRepairs
 from ..decoding import DecoderError, LanguageModelError
 from ..decoding.options import Hotword, parse_hotwords
 from ..errors import AudioError, AudioTooLongError, LanguageError, OptionsError, PolyasrError
@@ -31,7 +32,8 @@ from ..language.catalogue import language_name
 from ..diarization import DiarizationOptions
 from ..language.choice import LanguageChoice
 from ..recognizer import Recognizer
-from ..output.writers import WriterOptions, get_writer
+from ..output.base import WriterOptions
+from ..output.writers import get_writer
 from .batcher import BatcherClosedError, QueueFullError
 from .errors import ApiError, ErrorResponse, audio_error, language_error
 from .options import ServerOptions

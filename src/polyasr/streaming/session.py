@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import soxr
 
-from ..audio.decode import SAMPLE_RATE, LevelMeter
+from ..audio.decode import SAMPLE_RATE
+from ..audio.levels import LevelMeter
 from ..decoding.options import DecoderOptions
 from ..language.choice import AUTO, LanguageChoice
 from ..decoding.ctc import FrameChoices, decode_frames

@@ -19,7 +19,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..audio.decode import prefetch_audio
+from ..audio.prefetch import prefetch_audio
 from ..errors import PolyasrError
 
 INDEX_NAME = "index.jsonl"

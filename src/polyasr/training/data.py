@@ -1,6 +1,6 @@
 """Training and dev data: the Common Voice layout and the manifests that evaluation reads.
 
-Reading is eval_data's: a row whose audio file is missing or whose text is empty becomes a
+Reading is evaluation/data.py's: a row whose audio file is missing or whose text is empty becomes a
 `BadRow` with its location, never an exception. This module only says which source to read.
 """
 

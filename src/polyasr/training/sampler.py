@@ -2,7 +2,7 @@
 
 An epoch's plan depends only on the seed and the epoch number, so a resumed run (or any process of a
 distributed run) computes the same plan and finds its place from (epoch, step). Utterances are
-grouped with `batching.plan_batches` (length-sorted, `batch size x longest clip` capped); a random
+grouped with `model.buckets.plan_batches` (length-sorted, `batch size x longest clip` capped); a random
 permutation first varies which clips of equal length share a batch, and the batches are then
 shuffled. A step takes `batches_per_step` consecutive batches (processes x accumulation); the
 batches left at an epoch's end that do not fill a step are not used in that epoch (fewer than
