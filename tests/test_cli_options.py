@@ -1,5 +1,6 @@
 """Every command keeps its options, shared options are declared once (cli/groups.py), and every
-value, and the window against its contexts, is refused by the parser with one line and exit status 2."""
+value out of range (the window against its contexts, the data source of evaluate and train, batch's
+and serve's numbers) is refused by the parser with one line and exit status 2."""
 
 from __future__ import annotations
 
@@ -105,18 +106,47 @@ def test_shared_options_keep_their_defaults(command: str) -> None:
 
 
 SHARED = ["--model", "--device", "--dtype", "--threads", "--batch-seconds", "--window-seconds", "--context-seconds",
-          "--vad", "--candidates", "--decoder"]
+          "--vad", "--candidates", "--decoder", "--dataset", "--manifest", "--split", "--languages", "--max-per-language"]
+# an option that means different things on different commands is declared once per meaning
+# (--language: lm build's text rules; the language group; the data source's rows without a language column)
+PER_MEANING = {"--language": ["decoder.py", "groups.py", "groups.py"]}
+DATA_SOURCE = {"--dataset", "--manifest", "--split", "--languages", "--max-per-language", "--language"}
+BATCH = ["batch", "in/", "-o", "out/"]
+TRAIN = ["train", "--manifest", "m.jsonl", "-o", "o"]
 
 
-@pytest.mark.parametrize("option", SHARED)
-def test_each_shared_option_is_declared_once(option: str) -> None:
-    declarations = [
+def _declarations(option: str) -> list[str]:
+    return [
         f"{path.name}:{number}"
         for path in sorted(CLI.glob("*.py"))
         for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1)
         if re.search(rf"add_argument\(\s*\"{re.escape(option)}\"", line)
     ]
+
+
+@pytest.mark.parametrize("option", SHARED)
+def test_each_shared_option_is_declared_once(option: str) -> None:
+    declarations = _declarations(option)
     assert len(declarations) == 1, declarations
+
+
+@pytest.mark.parametrize("option", sorted(PER_MEANING))
+def test_an_option_with_several_meanings_is_declared_once_per_meaning(option: str) -> None:
+    assert [where.split(":")[0] for where in _declarations(option)] == PER_MEANING[option]
+
+
+def test_evaluate_and_train_share_one_data_source() -> None:
+    """The same actions (type, default, required group) on both commands; only help and --split's default differ."""
+    def described(command: str) -> dict[str, tuple]:
+        parser = _subparser(command)
+        group = next(g for g in parser._mutually_exclusive_groups if any("--dataset" in a.option_strings for a in g._group_actions))
+        return {a.option_strings[0]: (a.type, a.default, a.metavar, a in group._group_actions, group.required)
+                for a in _actions(parser) if a.option_strings[0] in DATA_SOURCE}
+
+    evaluate, train = described("evaluate"), described("train")
+    assert evaluate.pop("--split")[1:] == ("test", None, False, True) and train.pop("--split")[1:] == ("train", None, False, True)
+    assert evaluate == train and set(evaluate) == DATA_SOURCE - {"--split"}
+
 
 
 @pytest.mark.parametrize(("argv", "message"), [
@@ -131,6 +161,46 @@ def test_each_shared_option_is_declared_once(option: str) -> None:
     (["align", "a.wav", "t.srt", "--context-seconds", "15"], "argument --window-seconds: 30 must exceed twice --context-seconds (15)"),
     (["batch", "x", "--output", "o", "--window-seconds", "4", "--context-seconds", "2"], "argument --window-seconds: 4 must exceed twice --context-seconds (2)"),
     (["transcribe", "x", "--candidates", " , "], "argument --candidates: ' , ' names no language; give codes such as de,fr,it"),
+    # the data source of evaluate and train
+    ([*TRAIN, "--max-per-language", "0"], "argument --max-per-language: 0 is out of range: it must be at least 1"),
+    (["evaluate", "--dataset", "cv", "--max-per-language", "-3"], "argument --max-per-language: -3 is out of range: it must be at least 1"),
+    (["train", "--dataset", "cv", "-o", "o", "--max-per-language", "ten"], "argument --max-per-language: 'ten' is not an integer"),
+    ([*TRAIN, "--languages", ","], "argument --languages: ',' names no language; give codes such as de,fr,it"),
+    (["evaluate", "--dataset", "cv", "--languages", ""], "argument --languages: '' names no language; give codes such as de,fr,it"),
+    (["evaluate", "--dataset", "cv", "--manifest", "m.jsonl"], "argument --manifest: not allowed with argument --dataset"),
+    (["train", "-o", "o"], "one of the arguments --dataset --manifest is required"),
+    (["evaluate"], "one of the arguments --dataset --manifest is required"),
+    # batch-only numbers, as BatchJobOptions and ClusterOptions allow them
+    ([*BATCH, "--actors", "0"], "argument --actors: 0 is out of range: it must be at least 1"),
+    ([*BATCH, "--files-per-batch", "0"], "argument --files-per-batch: 0 is out of range: it must be at least 1"),
+    ([*BATCH, "--shards", "-1"], "argument --shards: -1 is out of range: it must be at least 1"),
+    ([*BATCH, "--num-cpus", "0"], "argument --num-cpus: 0 is out of range: it must be at least 1"),
+    ([*BATCH, "--object-store-mb", "0"], "argument --object-store-mb: 0 is out of range: it must be at least 1"),
+    ([*BATCH, "--actors", "2.5"], "argument --actors: '2.5' is not an integer"),
+    ([*BATCH, "--inline-seconds", "0"], "argument --inline-seconds: 0 is out of range: it must be greater than 0"),
+    ([*BATCH, "--inline-seconds", "inf"], "argument --inline-seconds: inf is out of range: it must be greater than 0"),
+    ([*BATCH, "--gpus-per-worker", "-0.5"], "argument --gpus-per-worker: -0.5 is out of range: it must be at least 0"),
+    ([*BATCH, "--cpus-per-worker", "-1"], "argument --cpus-per-worker: -1 is out of range: it must be at least 0"),
+    ([*BATCH, "--cpus-per-worker", "nan"], "argument --cpus-per-worker: nan is out of range: it must be at least 0"),
+    # serve's numbers, as ServerOptions and StreamLimits allow them
+    (["serve", "--port", "65536"], "argument --port: 65536 is out of range: it must be from 0 to 65535"),
+    (["serve", "--port", "-1"], "argument --port: -1 is out of range: it must be from 0 to 65535"),
+    (["serve", "--queue-size", "0"], "argument --queue-size: 0 is out of range: it must be at least 1"),
+    (["serve", "--decode-slots", "0"], "argument --decode-slots: 0 is out of range: it must be at least 1"),
+    (["serve", "--max-connections", "0"], "argument --max-connections: 0 is out of range: it must be at least 1"),
+    (["serve", "--max-streams", "0"], "argument --max-streams: 0 is out of range: it must be at least 1"),
+    (["serve", "--max-batch", "0"], "argument --max-batch: 0 is out of range: it must be at least 1"),
+    (["serve", "--max-upload-mb", "0"], "argument --max-upload-mb: 0 is out of range: it must be greater than 0"),
+    (["serve", "--max-audio-seconds", "-5"], "argument --max-audio-seconds: -5 is out of range: it must be greater than 0"),
+    (["serve", "--timeout-seconds", "0"], "argument --timeout-seconds: 0 is out of range: it must be greater than 0"),
+    (["serve", "--max-queued-audio-seconds", "0"], "argument --max-queued-audio-seconds: 0 is out of range: it must be greater than 0"),
+    (["serve", "--upload-timeout-seconds", "0"], "argument --upload-timeout-seconds: 0 is out of range: it must be greater than 0"),
+    (["serve", "--keep-alive-seconds", "0"], "argument --keep-alive-seconds: 0 is out of range: it must be greater than 0"),
+    (["serve", "--stream-message-kb", "0"], "argument --stream-message-kb: 0 is out of range: it must be greater than 0"),
+    (["serve", "--stream-backlog-seconds", "0"], "argument --stream-backlog-seconds: 0 is out of range: it must be greater than 0"),
+    (["serve", "--stream-idle-seconds", "0"], "argument --stream-idle-seconds: 0 is out of range: it must be greater than 0"),
+    (["serve", "--stream-max-seconds", "0"], "argument --stream-max-seconds: 0 is out of range: it must be greater than 0"),
+    (["serve", "--batch-wait-ms", "-1"], "argument --batch-wait-ms: -1 is out of range: it must be at least 0"),
 ])
 def test_bad_values_are_one_line_parser_errors(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
@@ -147,6 +217,33 @@ def test_values_are_parsed_once_into_what_the_library_takes() -> None:
     assert (args.window_seconds, args.context_seconds) == (6.5, 3.0)
     args = build_parser().parse_args(["batch", "in/", "-o", "out/", "--candidates", "de,ru", "--threads", "3"])
     assert args.candidates == ("de", "ru") and args.threads == 3
+
+
+def test_data_source_values_are_parsed_once() -> None:
+    args = build_parser().parse_args([*TRAIN, "--languages", "rw, kab,", "--max-per-language", "5", "--language", "rw"])
+    assert (args.languages, args.max_per_language, args.language, args.split) == (("rw", "kab"), 5, "rw", "train")
+    args = build_parser().parse_args(["evaluate", "--dataset", "cv", "--languages", "de,fr,ja"])
+    assert (args.dataset, args.manifest, args.languages, args.max_per_language, args.split) == ("cv", None, ("de", "fr", "ja"), None, "test")
+
+
+def test_the_smallest_numbers_the_parser_takes_are_valid_options() -> None:
+    """The parser's bounds are the options dataclasses' own: what it accepts, they accept."""
+    from polyasr.cli.batch import options_from
+    from polyasr.cli.serve import server_options
+
+    args = build_parser().parse_args([*BATCH, "--actors", "1", "--files-per-batch", "1", "--shards", "1", "--num-cpus", "1",
+                                      "--object-store-mb", "1", "--inline-seconds", "0.001", "--gpus-per-worker", "0",
+                                      "--cpus-per-worker", "0"])
+    job, cluster = options_from(args)
+    assert (job.shards, job.files_per_batch, job.inline_seconds) == (1, 1, 0.001)
+    assert (cluster.actors, cluster.local_cpus, cluster.object_store_mb, cluster.gpus_per_actor, cluster.cpus_per_actor) == (1, 1, 1, 0, 0)
+    args = build_parser().parse_args(["serve", "--port", "0", "--queue-size", "1", "--decode-slots", "1", "--max-connections", "1",
+                                      "--max-streams", "1", "--max-batch", "1", "--max-upload-mb", "0.01", "--max-audio-seconds", "0.5",
+                                      "--timeout-seconds", "0.5", "--max-queued-audio-seconds", "0.5", "--upload-timeout-seconds", "0.5",
+                                      "--keep-alive-seconds", "0.5", "--stream-message-kb", "0.5", "--stream-backlog-seconds", "0.5",
+                                      "--stream-idle-seconds", "0.5", "--stream-max-seconds", "0.5", "--batch-wait-ms", "0"])
+    options = server_options(args)
+    assert (args.port, options.queue_size, options.max_batch, options.batch_wait_ms, options.streams.max_streams) == (0, 1, 1, 0, 1)
 
 
 def test_window_options_check_arguments_that_no_parser_checked() -> None:

@@ -10,7 +10,7 @@ import argparse
 import importlib.util
 import sys
 
-from .args import check_output_folder
+from .args import check_output_folder, non_negative_float, positive_float, positive_int
 from .decoder import add_decoder_arguments, decoder_options
 from .groups import add_language_arguments, add_runtime_arguments, add_window_arguments, batch_options, \
     runtime_options, vad_options, window_options
@@ -33,16 +33,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--word-timestamps", action="store_true", help="keep words with start, end and score in each segment")
     parser.add_argument("--ray-address", default=None,
                         help="join this Ray cluster ('auto' or host:port); default: start a local Ray instance")
-    parser.add_argument("--actors", type=int, default=_CLUSTER.actors, help="model replicas (Ray actors)")
-    parser.add_argument("--gpus-per-worker", type=float, default=_CLUSTER.gpus_per_actor,
+    parser.add_argument("--actors", type=positive_int, default=_CLUSTER.actors, help="model replicas (Ray actors)")
+    parser.add_argument("--gpus-per-worker", type=non_negative_float, default=_CLUSTER.gpus_per_actor,
                         help="GPUs per model replica; fractions share a GPU (0.5: two per GPU); 0: CPU replicas")
-    parser.add_argument("--cpus-per-worker", type=float, default=_CLUSTER.cpus_per_actor,
+    parser.add_argument("--cpus-per-worker", type=non_negative_float, default=_CLUSTER.cpus_per_actor,
                         help="CPUs reserved per model replica (its torch threads on CPU)")
-    parser.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray instance (default: this machine's)")
-    parser.add_argument("--object-store-mb", type=int, default=None, help="object store of the local Ray instance")
-    parser.add_argument("--shards", type=int, default=None, help="output shards (default: one per 1000 inputs; kept on reruns)")
-    parser.add_argument("--files-per-batch", type=int, default=_JOB.files_per_batch, help="inputs per decode task and model call")
-    parser.add_argument("--inline-seconds", type=float, default=_JOB.inline_seconds,
+    parser.add_argument("--num-cpus", type=positive_int, default=None, help="CPUs of the local Ray instance (default: this machine's)")
+    parser.add_argument("--object-store-mb", type=positive_int, default=None, help="object store of the local Ray instance")
+    parser.add_argument("--shards", type=positive_int, default=None, help="output shards (default: one per 1000 inputs; kept on reruns)")
+    parser.add_argument("--files-per-batch", type=positive_int, default=_JOB.files_per_batch, help="inputs per decode task and model call")
+    parser.add_argument("--inline-seconds", type=positive_float, default=_JOB.inline_seconds,
                         help="longer inputs are streamed by the model replica instead of decoded ahead (bounds memory)")
     add_window_arguments(parser)
     add_runtime_arguments(parser, model_help="Hub id or folder every node can reach (default: $POLYASR_MODEL or "

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .args import check_output_folder, positive_int, split_codes
+from .args import check_output_folder
 from .decoder import add_decoder_arguments, decoder_options
-from .groups import add_runtime_arguments
+from .groups import add_data_source_arguments, add_runtime_arguments
 from .output import install_hint
 from .recognize import load_recognizer
 from ..errors import PolyasrError
@@ -17,13 +17,10 @@ from ..errors import PolyasrError
 
 def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `polyasr evaluate`."""
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--dataset", help="a Common Voice release folder (<lang>/<split>.tsv, <lang>/clips/)")
-    source.add_argument("--manifest", help="JSONL or CSV with audio, text and optional language, id columns")
-    parser.add_argument("--split", default="test", help="Common Voice split (test, dev, ...)")
-    parser.add_argument("--languages", default=None, help="Common Voice languages, e.g. de,fr,ja (default: all)")
-    parser.add_argument("--max-per-language", type=positive_int, default=None, help="first N good rows of each language")
-    parser.add_argument("--language", default=None, help="manifest rows without a language column are in this one")
+    add_data_source_arguments(parser, split="test", split_help="Common Voice split (test, dev, ...)",
+                              manifest_help="JSONL or CSV with audio, text and optional language, id columns",
+                              languages_help="Common Voice languages, e.g. de,fr,ja (default: all)",
+                              max_per_language_help="first N good rows of each language")
     parser.add_argument("--decode", default="language", choices=["language", "auto", "detect"],
                         help="restrict decoding to each utterance's language, or not, or detect it")
     parser.add_argument("--output-dir", "-o", default="results", help="results.md/csv/json and hypotheses.jsonl (resumable)")
@@ -48,7 +45,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
     check_output_folder(args.output_dir, "--output-dir")
     decoder = decoder_options(args)
     if args.dataset:
-        dataset = read_common_voice(args.dataset, args.split, split_codes(args.languages), args.max_per_language)
+        dataset = read_common_voice(args.dataset, args.split, args.languages, args.max_per_language)
     else:
         dataset = read_manifest(args.manifest, args.language)
     for bad in dataset.bad_rows[:20]:

@@ -9,6 +9,9 @@ arguments into the options the library takes:
   `vad_options`); a window not longer than its two contexts is refused by the parser
 - language: --language, --candidates (`add_language_arguments`; `--language` is parsed into a
   LanguageChoice and `--candidates` into a tuple of codes by their types)
+- data source of evaluate and train: --dataset or --manifest (exactly one), --split, --languages
+  (parsed into a tuple of codes), --max-per-language (at least 1), --language for manifest rows
+  without a language column (`add_data_source_arguments`; each command passes its own help and split)
 
 The decoder's options are a group of their own, in decoder.py. A command whose option means
 something else under the same name (train's --device, --batch-seconds) adds it with the single-option
@@ -135,3 +138,25 @@ def add_language_arguments(parser: Container, *, language_help: str | None = Non
         parser.add_argument("--language", "-l", default=default, type=language_choice, help=language_help)
     if candidates_help is not None:
         parser.add_argument("--candidates", default=None, type=language_codes, metavar="CODE[,CODE...]", help=candidates_help)
+
+
+# ---------------------------------------------------------------------------------------------
+# data source: a Common Voice folder or a manifest (evaluate, train)
+
+DATASET_HELP = "a Common Voice release folder (<lang>/<split>.tsv, <lang>/clips/)"
+ROW_LANGUAGE_HELP = "manifest rows without a language column are in this one"
+
+
+def add_data_source_arguments(parser: argparse.ArgumentParser, *, split: str, split_help: str, manifest_help: str,
+                              languages_help: str, max_per_language_help: str) -> None:
+    """--dataset or --manifest (exactly one is required), --split (default `split`), --languages (a tuple of
+    codes; None: all), --max-per-language (at least 1; None: every row) and --language (the language of
+    manifest rows without a language column; None: they have none), each with the command's own help."""
+    group = parser.add_argument_group("data source")
+    source = group.add_mutually_exclusive_group(required=True)
+    source.add_argument("--dataset", help=DATASET_HELP)
+    source.add_argument("--manifest", help=manifest_help)
+    group.add_argument("--split", default=split, help=split_help)
+    group.add_argument("--languages", type=language_codes, default=None, metavar="CODE[,CODE...]", help=languages_help)
+    group.add_argument("--max-per-language", type=positive_int, default=None, metavar="N", help=max_per_language_help)
+    group.add_argument("--language", default=None, help=ROW_LANGUAGE_HELP)

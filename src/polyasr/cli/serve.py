@@ -14,6 +14,7 @@ import logging
 import os
 from typing import Any
 
+from .args import non_negative_float, port_number, positive_float, positive_int
 from .decoder import add_decoder_arguments, decoder_options
 from .groups import add_runtime_arguments, runtime_options
 from ..errors import OptionsError
@@ -29,35 +30,35 @@ WS_FRAME_MARGIN = 4096  # bytes a WebSocket frame may exceed the message limit b
 def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `polyasr serve`."""
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
-    parser.add_argument("--port", type=int, default=8000, help="TCP port")
+    parser.add_argument("--port", type=port_number, default=8000, help="TCP port")
     parser.add_argument("--api-key", action="append", default=None, dest="api_keys",
                         help=f"accepted bearer key for /v1/* (repeatable; default: ${API_KEYS_ENV}; none: no authentication)")
     parser.add_argument("--model-alias", default=_DEFAULTS.model_alias, help="model id listed by /v1/models")
-    parser.add_argument("--max-upload-mb", type=float, default=_DEFAULTS.max_upload_mb, help="largest upload (413 above)")
-    parser.add_argument("--max-audio-seconds", type=float, default=_DEFAULTS.max_audio_seconds, help="longest audio (413 above)")
-    parser.add_argument("--timeout-seconds", type=float, default=_DEFAULTS.timeout_seconds, help="time limit per request (408 above)")
-    parser.add_argument("--queue-size", type=int, default=_DEFAULTS.queue_size, help="requests waiting for the model at most (503 above)")
-    parser.add_argument("--max-queued-audio-seconds", type=float, default=_DEFAULTS.max_queued_audio_seconds,
+    parser.add_argument("--max-upload-mb", type=positive_float, default=_DEFAULTS.max_upload_mb, help="largest upload (413 above)")
+    parser.add_argument("--max-audio-seconds", type=positive_float, default=_DEFAULTS.max_audio_seconds, help="longest audio (413 above)")
+    parser.add_argument("--timeout-seconds", type=positive_float, default=_DEFAULTS.timeout_seconds, help="time limit per request (408 above)")
+    parser.add_argument("--queue-size", type=positive_int, default=_DEFAULTS.queue_size, help="requests waiting for the model at most (503 above)")
+    parser.add_argument("--max-queued-audio-seconds", type=positive_float, default=_DEFAULTS.max_queued_audio_seconds,
                         help="audio of waiting and running requests at most (503 above; at least --max-audio-seconds)")
-    parser.add_argument("--decode-slots", type=int, default=_DEFAULTS.decode_slots, help="uploads decoded at once at most")
-    parser.add_argument("--upload-timeout-seconds", type=float, default=_DEFAULTS.upload_timeout_seconds,
+    parser.add_argument("--decode-slots", type=positive_int, default=_DEFAULTS.decode_slots, help="uploads decoded at once at most")
+    parser.add_argument("--upload-timeout-seconds", type=positive_float, default=_DEFAULTS.upload_timeout_seconds,
                         help="time for a request body to arrive (408 and the connection closed above)")
-    parser.add_argument("--max-connections", type=int, default=_DEFAULTS.max_connections,
+    parser.add_argument("--max-connections", type=positive_int, default=_DEFAULTS.max_connections,
                         help="open connections at most, streams included (503 above)")
-    parser.add_argument("--keep-alive-seconds", type=float, default=_DEFAULTS.keep_alive_seconds,
+    parser.add_argument("--keep-alive-seconds", type=positive_float, default=_DEFAULTS.keep_alive_seconds,
                         help="idle keep-alive connections are closed after this")
     parser.add_argument("--cors-origins", action="append", default=None,
                         help="other web origins whose pages may call the API, comma-separated or repeated, e.g. "
                              "https://app.example.com ('*': any; default: only the server's own page)")
-    parser.add_argument("--max-streams", type=int, default=_STREAMS.max_streams, help="WebSocket streams at once at most (close 1013 above)")
-    parser.add_argument("--stream-message-kb", type=float, default=_STREAMS.message_kb, help="largest WebSocket message in KiB (close 1009 above)")
-    parser.add_argument("--stream-backlog-seconds", type=float, default=_STREAMS.backlog_seconds,
+    parser.add_argument("--max-streams", type=positive_int, default=_STREAMS.max_streams, help="WebSocket streams at once at most (close 1013 above)")
+    parser.add_argument("--stream-message-kb", type=positive_float, default=_STREAMS.message_kb, help="largest WebSocket message in KiB (close 1009 above)")
+    parser.add_argument("--stream-backlog-seconds", type=positive_float, default=_STREAMS.backlog_seconds,
                         help="audio a stream may have waiting to be decoded (close 1013 above)")
-    parser.add_argument("--stream-idle-seconds", type=float, default=_STREAMS.idle_seconds,
+    parser.add_argument("--stream-idle-seconds", type=positive_float, default=_STREAMS.idle_seconds,
                         help="a stream that sends nothing this long is closed (1001)")
-    parser.add_argument("--stream-max-seconds", type=float, default=_STREAMS.max_seconds, help="a stream is closed this long after it opened (1008)")
-    parser.add_argument("--max-batch", type=int, default=_DEFAULTS.max_batch, help="requests transcribed together at most")
-    parser.add_argument("--batch-wait-ms", type=float, default=_DEFAULTS.batch_wait_ms, help="wait for more requests to fill a batch")
+    parser.add_argument("--stream-max-seconds", type=positive_float, default=_STREAMS.max_seconds, help="a stream is closed this long after it opened (1008)")
+    parser.add_argument("--max-batch", type=positive_int, default=_DEFAULTS.max_batch, help="requests transcribed together at most")
+    parser.add_argument("--batch-wait-ms", type=non_negative_float, default=_DEFAULTS.batch_wait_ms, help="wait for more requests to fill a batch")
     add_runtime_arguments(parser, batch_seconds=False)
     add_decoder_arguments(parser)
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"], help="server log level")

@@ -18,7 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from .args import check_output_folder, split_codes
-from .groups import DTYPE_CHOICES, add_batch_seconds_argument, add_device_argument, add_threads_argument
+from .groups import DTYPE_CHOICES, add_batch_seconds_argument, add_data_source_arguments, add_device_argument, \
+    add_threads_argument
 from ..training.options import LOSSES, PRECISIONS, VOCABULARY_MODES, DataOptions, TrainOptions
 
 SHOWN = 20  # report lines printed per section; the whole report is in <output>/preflight.txt
@@ -30,14 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `polyasr train`."""
     parser.add_argument("--base", default=None, help="model to start from: a CTC checkpoint (its vocabulary is extended) "
                         "or a pretrained encoder without head, e.g. facebook/wav2vec2-xls-r-300m (default: the 56-language model)")
-    source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--dataset", help="a Common Voice release folder (<lang>/<split>.tsv, <lang>/clips/)")
-    source.add_argument("--manifest", help="JSONL, CSV or TSV with audio, text and optional language, id columns")
     parser.add_argument("--output", "-o", required=True, help="run folder: checkpoints, best/, logs, audio cache")
-    parser.add_argument("--languages", default=None, help="train on these languages only, e.g. rw,kab (default: all)")
-    parser.add_argument("--language", default=None, help="manifest rows without a language column are in this one")
-    parser.add_argument("--split", default="train", help="Common Voice split to train on")
-    parser.add_argument("--max-per-language", type=int, default=None, help="first N good rows of each language (Common Voice)")
     parser.add_argument("--dev", default=None, help="dev manifest (default with --dataset: its dev split, see --dev-languages)")
     parser.add_argument("--dev-split", default="dev", help="Common Voice split scored during training")
     parser.add_argument("--dev-languages", default=None, help="Common Voice dev languages (default: the training languages "
@@ -47,6 +41,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--check-only", action="store_true", help="run the checks, print the report, train nothing")
     parser.add_argument("--resume", action="store_true", help="continue the run in --output from its newest checkpoint")
     parser.add_argument("--cache-dir", default=None, help="decoded audio (default: <output>/audio-cache)")
+    add_data_source_arguments(parser, split="train", split_help="Common Voice split to train on",
+                              manifest_help="JSONL, CSV or TSV with audio, text and optional language, id columns",
+                              languages_help="train on these languages only, e.g. rw,kab (default: all)",
+                              max_per_language_help="first N good rows of each language (Common Voice)")
 
     group = parser.add_argument_group("data")
     group.add_argument("--min-seconds", type=float, default=_DATA.min_seconds, help="drop shorter clips")
@@ -100,7 +98,7 @@ def _dev_source(args: argparse.Namespace, base: str) -> Any:
     available = sorted(p.name for p in root.iterdir() if (p / f"{args.dev_split}.tsv").is_file()) if root.is_dir() else []
     languages = split_codes(args.dev_languages)
     if languages is None:
-        trained = split_codes(args.languages) or tuple(available)
+        trained = args.languages or tuple(available)
         table = load_language_table(base)
         old = [code for code in (table.codes() if table is not None else []) if code in available]
         languages = tuple(dict.fromkeys([c for c in trained if c in available] + old))
@@ -207,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
         torch.set_num_threads(args.threads)
     base = args.base or default_model()
     data_options, options = _options(args)
-    source = DataSource(dataset=args.dataset, manifest=args.manifest, split=args.split, languages=split_codes(args.languages),
+    source = DataSource(dataset=args.dataset, manifest=args.manifest, split=args.split, languages=args.languages,
                         language=args.language, max_per_language=args.max_per_language)
     stop_requested = []
 
