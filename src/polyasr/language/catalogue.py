@@ -18,10 +18,6 @@ from types import MappingProxyType
 
 from ..errors import LanguageError
 
-# The two language choices that are not a language, accepted wherever a language is asked for.
-AUTO = "auto"  # decode with every token of the vocabulary (the model card's `predict`)
-DETECT = "detect"  # identify the spoken language, then decode restricted to it
-
 __all__ = [
     "ALIASES", "CATALOGUE", "UNSPACED_SCRIPTS", "Language", "is_unspaced", "language_name", "normalize_code",
 ]

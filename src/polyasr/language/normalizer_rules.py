@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Any, NamedTuple
 
 from .catalogue import CATALOGUE, UNSPACED_SCRIPTS, normalize_code
+from .choice import LanguageChoice
 from .normalizer_tables import LANGUAGE_RULES, SCRIPT_DEFAULTS, UNIVERSAL_RULES
 
 __all__ = [
@@ -107,10 +108,12 @@ def _merge(*layers: Mapping[str, Any]) -> NormalizerRules:
 
 
 def _resolve(language: str | None) -> str | None:
-    """Catalogue code of ``language``; None for None or "auto"."""
-    if language is None or (isinstance(language, str) and language.strip().lower() == "auto"):
+    """Catalogue code of ``language``; None for None or "auto" (LanguageError for "detect": not a language)."""
+    if language is None:
         return None
-    return normalize_code(language, CATALOGUE)
+    if language.strip() and LanguageChoice.parse(language).is_auto:
+        return None
+    return normalize_code(language, CATALOGUE)  # LanguageError for '' and 'detect': not languages
 
 
 @lru_cache(maxsize=None)
