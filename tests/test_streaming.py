@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 
 from audio_factory import voiced
-from polyasr import LanguageError, Recognizer
+from polyasr import LanguageError, OptionsError, Recognizer
 from polyasr.decoding.ctc import Vocabulary, choose_frames, decode_frames
 from polyasr.language.table import LanguageTable
 from polyasr.streaming.session import PcmDecoder, StreamingOptions, StreamingSession
@@ -189,7 +189,7 @@ def test_bad_languages_and_options_raise() -> None:
         StreamingSession(rec, language="xx")
     with pytest.raises(LanguageError):
         StreamingSession(rec, language="detect")
-    with pytest.raises(ValueError):
+    with pytest.raises(OptionsError, match="max_buffer_seconds"):
         StreamingOptions(update_seconds=2.0, max_buffer_seconds=3.0)
     session = StreamingSession(rec)
     session.finish()

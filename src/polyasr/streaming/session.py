@@ -39,7 +39,7 @@ from ..audio.decode import SAMPLE_RATE, LevelMeter
 from ..decoding.options import DecoderOptions
 from ..language.choice import AUTO, LanguageChoice
 from ..decoding.ctc import FrameChoices, decode_frames
-from ..errors import LanguageError
+from ..errors import LanguageError, OptionsError
 from ..results import Word
 from ..output.timing import words_from_spans
 
@@ -71,13 +71,19 @@ class StreamingOptions:
     catch_up: bool = True
 
     def __post_init__(self) -> None:
-        if self.update_seconds <= 0 or self.pause_seconds <= 0 or self.cut_margin_seconds < 0:
-            raise ValueError("update_seconds and pause_seconds must be positive, cut_margin_seconds not negative")
-        if self.max_buffer_seconds < 2 * self.update_seconds + self.cut_margin_seconds:
-            raise ValueError(
+        for name in ("update_seconds", "pause_seconds"):
+            value = getattr(self, name)
+            if not value > 0:
+                raise OptionsError(f"{name} must be positive, not {value}")
+        if not self.cut_margin_seconds >= 0:
+            raise OptionsError(f"cut_margin_seconds must be 0 or more, not {self.cut_margin_seconds}")
+        if not self.max_buffer_seconds >= 2 * self.update_seconds + self.cut_margin_seconds:
+            raise OptionsError(
                 f"max_buffer_seconds ({self.max_buffer_seconds}) must be at least twice update_seconds "
                 f"({self.update_seconds}) plus cut_margin_seconds ({self.cut_margin_seconds})"
             )
+        if self.decimals < 0:
+            raise OptionsError(f"decimals must be 0 or more, not {self.decimals}")
 
 
 class StreamResampler:
