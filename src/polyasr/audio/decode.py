@@ -36,13 +36,13 @@ import soxr
 from ..errors import (
     AudioError, AudioNotFoundError, AudioTooLongError, CorruptAudioError, EmptyAudioError, UnsupportedAudioError,
 )
+from .resample import SAMPLE_RATE, resample  # one definition of both (resample.py); re-exported here
 
 __all__ = [
     "SAMPLE_RATE", "AudioInput", "AudioStats", "LevelMeter", "SampleRepairs", "load_audio", "measure_audio",
     "prefetch_audio", "stream_audio", "resample", "source_name",
 ]
 
-SAMPLE_RATE: int = 16_000
 AudioInput = Union[str, os.PathLike, bytes, bytearray, memoryview, BinaryIO, np.ndarray]
 
 _MAX_ARRAY_CHANNELS = 16
@@ -65,19 +65,6 @@ def source_name(source: AudioInput) -> str:
     if isinstance(source, np.ndarray):
         return "<array>"
     return "<file object>"
-
-
-def resample(samples: np.ndarray, orig_sr: int, target_sr: int = SAMPLE_RATE) -> np.ndarray:
-    """Resample float samples (1-D, or 2-D as (frames, channels)) from `orig_sr` to `target_sr` (soxr HQ).
-
-    Returns float32; when the rates are equal the samples are returned as float32 unchanged.
-    """
-    if int(orig_sr) != orig_sr or orig_sr <= 0 or int(target_sr) != target_sr or target_sr <= 0:
-        raise ValueError(f"sample rates must be positive integers, got {orig_sr!r} -> {target_sr!r}")
-    x = np.asarray(samples, dtype=np.float32)
-    if orig_sr == target_sr or x.size == 0:
-        return x
-    return soxr.resample(x, int(orig_sr), int(target_sr), quality="HQ").astype(np.float32, copy=False)
 
 
 class SampleRepairs:

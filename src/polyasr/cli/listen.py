@@ -22,7 +22,8 @@ from .args import language_choice
 from .decoder import add_decoder_arguments, decoder_options
 from ..language.choice import AUTO
 from ..errors import PolyasrError
-from ..streaming.session import Event, StreamingOptions, StreamingSession, StreamResampler
+from ..audio.resample import StreamResampler
+from ..streaming.session import Event, StreamingOptions, StreamingSession
 
 if TYPE_CHECKING:
     from ..recognizer import Recognizer

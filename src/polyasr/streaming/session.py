@@ -33,9 +33,9 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import soxr
 
 from ..audio.decode import SAMPLE_RATE, LevelMeter
+from ..audio.resample import StreamResampler
 from ..decoding.options import DecoderOptions
 from ..language.choice import AUTO, LanguageChoice
 from ..decoding.ctc import FrameChoices, decode_frames
@@ -52,7 +52,6 @@ PCM_FORMATS: dict[str, tuple[str, float]] = {  # format name -> (numpy dtype, sc
     "pcm_s16le": ("<i2", 1 / 32768),
     "f32le": ("<f4", 1.0),
 }
-MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 8_000, 192_000
 
 
 @dataclass(frozen=True)
@@ -84,26 +83,6 @@ class StreamingOptions:
             )
         if self.decimals < 0:
             raise OptionsError(f"decimals must be 0 or more, not {self.decimals}")
-
-
-class StreamResampler:
-    """Mono float32 blocks at `sample_rate` -> 16 kHz, block by block (soxr's streaming resampler)."""
-
-    def __init__(self, sample_rate: int) -> None:
-        if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
-            raise ValueError(f"unsupported sample rate {sample_rate}; use {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz")
-        self.sample_rate = sample_rate
-        self._stream = None if sample_rate == SAMPLE_RATE else soxr.ResampleStream(sample_rate, SAMPLE_RATE, 1, "float32", "HQ")
-
-    def __call__(self, samples: np.ndarray) -> np.ndarray:
-        x = np.nan_to_num(np.asarray(samples, dtype=np.float32), nan=0.0, posinf=1.0, neginf=-1.0)
-        return x if self._stream is None else self._stream.resample_chunk(x)
-
-    def flush(self) -> np.ndarray:
-        """The last samples held back by the filter, at the end of the stream."""
-        if self._stream is None:
-            return np.zeros(0, np.float32)
-        return self._stream.resample_chunk(np.zeros(0, np.float32), last=True)
 
 
 class PcmDecoder:
