@@ -100,13 +100,14 @@ def test_serve_options_carry_the_decoder() -> None:
 
 def test_streaming_uses_the_same_decoder(recognizer, clip) -> None:
     from polyasr.audio.decode import load_audio
+    from polyasr.streaming.events import FinalEvent
     from polyasr.streaming.session import StreamingOptions, StreamingSession
 
     _, hotword, beamed = flipping_hotword(recognizer, clip)
     samples = load_audio(clip)
     session = StreamingSession(recognizer, "en", StreamingOptions(max_buffer_seconds=20.0), beam_with(hotword))
     events = session.feed(samples) + session.finish()
-    finals = [e["segment"]["text"] for e in events if e["type"] == "final"]
+    finals = [e.segment.text for e in events if isinstance(e, FinalEvent)]
     assert " ".join(finals) == beamed
 
 

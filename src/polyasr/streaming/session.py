@@ -1,14 +1,16 @@
 """Live transcription of an audio stream: partial text while speech goes on, final segments at pauses.
 
 A `StreamingSession` takes 16 kHz mono float32 samples in pieces of any size (`PcmDecoder` turns raw
-PCM bytes at any rate into those) and returns events, JSON-serialisable dicts:
+PCM bytes at any rate into those) and returns events (streaming/events.py; `to_json()` gives what
+the WebSocket sends):
 
-* ``{"type": "partial", "text", "start", "end"}``: the current reading of the unfinalised audio
-  (from ``start`` to ``end``, seconds from the stream's start). It may still change; a new partial
-  replaces the previous one, and so does a final (after which nothing is pending). Sent only when
-  its text changes; ``""`` means nothing is pending.
-* ``{"type": "final", "segment": {"id", "start", "end", "text", "words": [{"word", "start", "end",
-  "probability"}]}}``: a segment that will not change any more. Segments are numbered from 0 and ordered.
+* `PartialEvent` ``{"type": "partial", "text", "start", "end"}``: the current reading of the
+  unfinalised audio (from ``start`` to ``end``, seconds from the stream's start). It may still
+  change; a new partial replaces the previous one, and so does a final (after which nothing is
+  pending). Sent only when its text changes; ``""`` means nothing is pending.
+* `FinalEvent` ``{"type": "final", "segment": {"id", "start", "end", "text", "words": [{"word",
+  "start", "end", "probability"}]}}``: a segment that will not change any more. Segments are
+  numbered from 0 and ordered.
 
 How it works. Audio is decoded in steps of `update_seconds`. After each step the model runs once
 over the whole unfinalised buffer (never more than `max_buffer_seconds`), and each frame gets its
@@ -30,7 +32,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -42,11 +44,10 @@ from ..decoding.ctc import FrameChoices, decode_frames
 from ..errors import LanguageError, OptionsError
 from ..results import Word
 from ..output.timing import words_from_spans
+from .events import Event, FinalEvent, PartialEvent, StreamSegment, StreamWord
 
 if TYPE_CHECKING:
     from ..recognizer import Recognizer
-
-Event = dict[str, Any]
 
 PCM_FORMATS: dict[str, tuple[str, float]] = {  # format name -> (numpy dtype, scale to [-1, 1])
     "pcm_s16le": ("<i2", 1 / 32768),
@@ -293,32 +294,31 @@ class StreamingSession:
     def _round(self, value: float) -> float:
         return round(value, self.options.decimals)
 
-    def _final(self, start: int, end: int) -> Event | None:
+    def _final(self, start: int, end: int) -> FinalEvent | None:
         """A final event for frames [start, end) of the buffer, or None if they hold no text."""
         decoded = decode_frames(self._frames_slice(start, end), self.model.vocabulary)
         if not decoded.text:
             return None
         shift = (self._offset + start * self._spf) / SAMPLE_RATE
         words = [_shifted(w, shift) for w in words_from_spans(decoded, self.model.vocabulary, self.model.frame_seconds)]
-        segment = {
-            "id": self._next_id,
-            "start": self._round(words[0].start),
-            "end": self._round(words[-1].end),
-            "text": decoded.text,
-            "words": [
-                {"word": w.word, "start": self._round(w.start), "end": self._round(w.end), "probability": self._round(w.score)}
-                for w in words
-            ],
-        }
+        segment = StreamSegment(
+            id=self._next_id,
+            start=self._round(words[0].start),
+            end=self._round(words[-1].end),
+            text=decoded.text,
+            words=tuple(
+                StreamWord(w.word, self._round(w.start), self._round(w.end), self._round(w.score)) for w in words
+            ),
+        )
         self._next_id += 1
         self._partial = ""
-        return {"type": "final", "segment": segment}
+        return FinalEvent(segment)
 
-    def _partial_event(self, text: str) -> Event:
+    def _partial_event(self, text: str) -> PartialEvent:
         self._partial = text
         start = self._offset / SAMPLE_RATE
         end = (self._offset + len(self._buffer)) / SAMPLE_RATE
-        return {"type": "partial", "text": text, "start": self._round(start), "end": self._round(end)}
+        return PartialEvent(text, self._round(start), self._round(end))
 
 
 def _shifted(word: Word, seconds: float) -> Word:
