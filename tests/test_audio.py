@@ -13,6 +13,7 @@ import pytest
 from audio_factory import AAC, MP3, OPUS, VIDEO, VORBIS, make_signal, tone, write_audio
 from polyasr.audio.decode import SAMPLE_RATE, load_audio, resample, stream_audio
 from polyasr.audio.sources import source_name
+from polyasr.audio.resample import StreamResampler
 from polyasr.errors import (
     AudioError,
     AudioNotFoundError,
@@ -198,6 +199,19 @@ def test_resample():
     assert resample(x.astype(np.float32), 16000).dtype == np.float32
     with pytest.raises(ValueError):
         resample(x, 0)
+
+
+def test_the_stream_resampler_gives_what_one_shot_resampling_gives():
+    """One soxr setting for both: blocks of any size, then flush, equal resampling the whole array."""
+    x = tone(440, 44100, 1.0).astype(np.float32)
+    stream = StreamResampler(44100)
+    pieces = [stream(x[i : i + 1001]) for i in range(0, len(x), 1001)] + [stream.flush()]
+    assert np.allclose(np.concatenate(pieces), resample(x, 44100), atol=1e-6)
+    same = StreamResampler(16000)
+    assert np.array_equal(same(x[:100]), x[:100]) and len(same.flush()) == 0
+    assert np.isfinite(StreamResampler(48000)(np.array([np.nan, np.inf] * 100, np.float32))).all()
+    with pytest.raises(ValueError, match="unsupported sample rate 4000"):
+        StreamResampler(4000)
 
 
 # --- streaming ----------------------------------------------------------------------------------

@@ -191,7 +191,7 @@ def test_parse_hotwords() -> None:
         parse_hotwords("x:heavy")
     with pytest.raises(OptionsError, match="unknown decoder"):
         DecoderOptions("viterbi")
-    with pytest.raises(OptionsError, match="beam size"):
+    with pytest.raises(OptionsError, match="beam_size"):
         BeamOptions(beam_size=0)
 
 

@@ -73,7 +73,7 @@ def test_server_prompt_becomes_hotwords(recognizer, clip) -> None:
 
     from live_server import live_server
     from polyasr.server.app import create_app
-    from polyasr.server.options import ServerOptions
+    from polyasr.server.options import BatcherOptions, ServerOptions
 
     _, hotword, beamed = flipping_hotword(recognizer, clip)
     with live_server(create_app(recognizer, ServerOptions())) as base:
@@ -95,18 +95,19 @@ def test_serve_options_carry_the_decoder() -> None:
     parser = argparse.ArgumentParser()
     add_serve_arguments(parser)
     options = server_options(parser.parse_args(["--decoder", "beam", "--beam-size", "8", "--hotwords", "zwickau"]))
-    assert options.transcribe.decoder == beam_with("zwickau", beam_size=8)
+    assert options.batcher.transcribe.decoder == beam_with("zwickau", beam_size=8)
 
 
 def test_streaming_uses_the_same_decoder(recognizer, clip) -> None:
     from polyasr.audio.decode import load_audio
+    from polyasr.streaming.events import FinalEvent
     from polyasr.streaming.session import StreamingOptions, StreamingSession
 
     _, hotword, beamed = flipping_hotword(recognizer, clip)
     samples = load_audio(clip)
     session = StreamingSession(recognizer, "en", StreamingOptions(max_buffer_seconds=20.0), beam_with(hotword))
     events = session.feed(samples) + session.finish()
-    finals = [e["segment"]["text"] for e in events if e["type"] == "final"]
+    finals = [e.segment.text for e in events if isinstance(e, FinalEvent)]
     assert " ".join(finals) == beamed
 
 
@@ -118,7 +119,7 @@ def test_the_servers_stream_decodes_with_the_servers_decoder(recognizer, clip) -
     from live_server import live_server
     from polyasr.audio.decode import load_audio
     from polyasr.server.app import create_app
-    from polyasr.server.options import ServerOptions
+    from polyasr.server.options import BatcherOptions, ServerOptions
 
     greedy, hotword, beamed = flipping_hotword(recognizer, clip)
     data = (np.clip(load_audio(clip), -1, 1) * 32767).astype("<i2").tobytes()
@@ -136,7 +137,7 @@ def test_the_servers_stream_decodes_with_the_servers_decoder(recognizer, clip) -
 
     pcm = np.frombuffer(data, "<i2").astype(np.float32) / 32768
     assert recognizer.transcribe(pcm, language="en", sampling_rate=SR).text == greedy  # 16-bit rounding changes nothing here
-    assert stream(ServerOptions(transcribe=TranscribeOptions(decoder=beam_with(hotword)))) == beamed
+    assert stream(ServerOptions(batcher=BatcherOptions(transcribe=TranscribeOptions(decoder=beam_with(hotword))))) == beamed
     assert stream(ServerOptions()) == greedy
 
 

@@ -12,6 +12,7 @@ import pytest
 
 from audio_factory import voiced
 from polyasr.cli.listen import LivePrinter, add_listen_arguments, run_listen, timestamp
+from polyasr.streaming.events import FinalEvent, PartialEvent, StreamSegment
 
 
 def parse(*argv: str) -> argparse.Namespace:
@@ -99,8 +100,8 @@ def test_json_lines_and_no_partials_when_not_a_terminal(recognizer) -> None:
 def test_printer_keeps_a_long_partial_on_one_line() -> None:
     out = Terminal()
     printer = LivePrinter(out, live=True, width=20)
-    printer.show({"type": "partial", "text": "x" * 50, "start": 0, "end": 1})
+    printer.show(PartialEvent("x" * 50, 0.0, 1.0))
     assert out.getvalue() == "…" + "x" * 18
-    printer.show({"type": "final", "segment": {"start": 3661.5, "end": 3662.0, "text": "done"}})
+    printer.show(FinalEvent(StreamSegment(id=0, start=3661.5, end=3662.0, text="done", words=())))
     assert out.getvalue().endswith("\r\x1b[K[1:01:01.50 --> 1:01:02.00] done\n")
     assert timestamp(75.25) == "01:15.25"

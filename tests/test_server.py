@@ -24,12 +24,13 @@ webvtt = pytest.importorskip("webvtt")
 uvicorn = pytest.importorskip("uvicorn")
 
 from audio_factory import MP3, write_audio  # noqa: E402
-from polyasr.server import ServerOptions, StreamLimits, create_app  # noqa: E402
+from polyasr.server import BatcherOptions, ServerOptions, StreamLimits, create_app  # noqa: E402
 from polyasr.server.app import PLACEHOLDER_PAGE, STATIC_DIR  # noqa: E402
 from polyasr.server.batcher import BatcherClosedError  # noqa: E402
 from live_server import live_server  # noqa: E402
 from polyasr.cli.serve import add_serve_arguments, run_serve, server_options, uvicorn_settings  # noqa: E402
 from polyasr.output.writers import get_writer  # noqa: E402
+from polyasr.errors import OptionsError  # noqa: E402
 
 KEY = "test-key"
 AUTH = {"Authorization": f"Bearer {KEY}"}
@@ -250,7 +251,7 @@ def test_api_keys(url, clips) -> None:
 
 
 def test_queue_overflow_and_timeout(recognizer, clips) -> None:
-    app = create_app(recognizer, ServerOptions(queue_size=1, timeout_seconds=1.0, retry_after_seconds=3))
+    app = create_app(recognizer, ServerOptions(batcher=BatcherOptions(queue_size=1), timeout_seconds=1.0, retry_after_seconds=3))
     batcher = app.state.batcher
     with live_server(app) as base:
         with blocked(batcher):
@@ -345,7 +346,7 @@ def test_serve_command_line(monkeypatch, tiny_model_dir, clips) -> None:
     args = parser.parse_args(["--model", str(tiny_model_dir), "--port", "0", "--device", "cpu", "--dtype", "fp32", "--api-key", "k1",
                               "--api-key", "k2", "--max-upload-mb", "2", "--queue-size", "3", "--max-batch", "4"])
     options = server_options(args)
-    assert (options.api_keys, options.max_upload_mb, options.queue_size, options.max_batch) == (("k1", "k2"), 2.0, 3, 4)
+    assert (options.api_keys, options.max_upload_mb, options.batcher.queue_size, options.batcher.max_batch) == (("k1", "k2"), 2.0, 3, 4)
     monkeypatch.setenv("POLYASR_API_KEYS", "e1, e2")
     assert server_options(parser.parse_args([])).api_keys == ("e1", "e2")
 
@@ -374,20 +375,28 @@ def test_every_limit_is_an_option_of_serve() -> None:
         "--max-streams", "2", "--stream-message-kb", "64", "--stream-backlog-seconds", "10", "--stream-idle-seconds", "5",
         "--stream-max-seconds", "60", "--max-audio-seconds", "3600"])
     options = server_options(args)
-    assert (options.max_queued_audio_seconds, options.decode_slots, options.upload_timeout_seconds, options.max_connections,
+    assert (options.batcher.max_queued_audio_seconds, options.decode_slots, options.upload_timeout_seconds, options.max_connections,
             options.keep_alive_seconds) == (7200, 3, 30, 50, 2)
     assert options.cors_origins == ("https://a.example", "https://b.example", "http://c.example:8080")
     assert options.streams == StreamLimits(max_streams=2, message_kb=64, backlog_seconds=10, idle_seconds=5, max_seconds=60)
     assert uvicorn_settings(options) == {"limit_concurrency": 50, "timeout_keep_alive": 2.0, "ws_max_size": 65536 + 4096}
     defaults = server_options(parser.parse_args([]))
-    assert replace(defaults, transcribe=None) == ServerOptions() and defaults.cors_origins == ()  # no other origin by default
+    assert replace(defaults, batcher=replace(defaults.batcher, transcribe=None)) == ServerOptions() and defaults.cors_origins == ()  # no other origin by default
 
 
-@pytest.mark.parametrize("bad", [{"queue_size": 0}, {"max_batch": 0}, {"timeout_seconds": 0}, {"max_upload_mb": -1},
-                                 {"api_keys": "one-string"}, {"decode_slots": 0}, {"upload_timeout_seconds": 0},
-                                 {"max_queued_audio_seconds": 60.0}, {"cors_origins": ("example.com",)},
+@pytest.mark.parametrize("bad", [{"batcher": {"queue_size": 0}}, {"batcher": {"max_batch": 0}}, {"timeout_seconds": 0},
+                                 {"max_upload_mb": -1}, {"api_keys": "one-string"}, {"decode_slots": 0}, {"upload_timeout_seconds": 0},
+                                 {"batcher": {"max_queued_audio_seconds": 60.0}}, {"cors_origins": ("example.com",)},
                                  {"cors_origins": "https://example.com"}, {"streams": {"max_streams": 0}},
                                  {"streams": {"idle_seconds": 0}}, {"streams": {"message_kb": -1}}])
 def test_server_options_are_checked(bad: dict) -> None:
-    with pytest.raises((ValueError, TypeError)):
-        ServerOptions(**{k: StreamLimits(**v) if k == "streams" else v for k, v in bad.items()})
+    nested = {"streams": StreamLimits, "batcher": BatcherOptions}
+    with pytest.raises(OptionsError):
+        ServerOptions(**{k: nested[k](**v) if k in nested else v for k, v in bad.items()})
+
+
+def test_the_server_hands_its_batcher_options_to_its_batcher(recognizer) -> None:
+    """One definition of the queue and batching options: the server's are its batcher's, defaults included."""
+    assert ServerOptions().batcher == BatcherOptions()
+    options = ServerOptions(batcher=BatcherOptions(queue_size=5, max_batch=2, batch_wait_ms=0.0))
+    assert create_app(recognizer, options).state.batcher.options is options.batcher

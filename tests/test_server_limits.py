@@ -29,7 +29,7 @@ sync_client = pytest.importorskip("websockets.sync.client")
 
 from live_server import live_server  # noqa: E402
 from load_clients import rss_mib, wav_bytes  # noqa: E402
-from polyasr.server import ServerOptions, create_app  # noqa: E402
+from polyasr.server import BatcherOptions, ServerOptions, create_app  # noqa: E402
 from polyasr.cli.serve import uvicorn_settings  # noqa: E402
 from test_audio_budget import silent_flac, without_length  # noqa: E402
 
@@ -125,7 +125,7 @@ def test_a_bomb_that_does_not_declare_its_length_is_decoded_only_up_to_the_limit
 
 def test_the_queue_is_bounded_by_queued_audio_seconds(recognizer) -> None:
     eight, two = wav_bytes(8.0, seed=1), wav_bytes(2.0, seed=2)
-    with serving(recognizer, max_audio_seconds=10, max_queued_audio_seconds=12, retry_after_seconds=4) as (url, app):
+    with serving(recognizer, max_audio_seconds=10, batcher=BatcherOptions(max_queued_audio_seconds=12), retry_after_seconds=4) as (url, app):
         batcher = app.state.batcher
 
         def post(data: bytes) -> Any:

@@ -15,9 +15,12 @@ import numpy as np
 import pytest
 
 from audio_factory import voiced
-from polyasr import LanguageError, Recognizer
+from polyasr import LanguageError, OptionsError, Recognizer
 from polyasr.decoding.ctc import Vocabulary, choose_frames, decode_frames
 from polyasr.language.table import LanguageTable
+from polyasr.streaming.events import (
+    DoneEvent, ErrorEvent, Event, FinalEvent, PartialEvent, ReadyEvent, StreamSegment, StreamWord,
+)
 from polyasr.streaming.session import PcmDecoder, StreamingOptions, StreamingSession
 from polyasr.output.timing import words_from_spans
 
@@ -70,15 +73,15 @@ def speech(text: str, rng: np.random.Generator, pause_frames: int = 40) -> list[
     return out + [0] * 5
 
 
-def stream(session: StreamingSession, samples: np.ndarray, chunk: int) -> list[dict]:
+def stream(session: StreamingSession, samples: np.ndarray, chunk: int) -> list[Event]:
     events = []
     for i in range(0, len(samples), chunk):
         events += session.feed(samples[i : i + chunk])
     return events + session.finish()
 
 
-def finals(events: list[dict]) -> list[dict]:
-    return [e["segment"] for e in events if e["type"] == "final"]
+def finals(events: list[Event]) -> list[StreamSegment]:
+    return [e.segment for e in events if isinstance(e, FinalEvent)]
 
 
 def squeeze(text: str) -> str:
@@ -96,13 +99,13 @@ def test_finals_hold_exactly_the_characters_and_times_of_a_whole_stream_decode()
     samples = frames_signal(speech(text, np.random.default_rng(1)))
     events = stream(StreamingSession(Recognizer(model)), samples, 1600)  # 0.1 s chunks
     segments = finals(events)
-    assert [s["text"] for s in segments] == ["hello world", "this is a test", "of live streaming", "no text is lost or doubled"]
+    assert [s.text for s in segments] == ["hello world", "this is a test", "of live streaming", "no text is lost or doubled"]
     whole = whole_decode(model, samples)
-    assert "".join(s["text"] for s in segments).replace(" ", "") == whole.text.replace(" ", "")
+    assert "".join(s.text for s in segments).replace(" ", "") == whole.text.replace(" ", "")
     expected = [(w.word, round(w.start, 3), round(w.end, 3)) for w in words_from_spans(whole, model.vocabulary, 0.02)]
-    assert [(w["word"], w["start"], w["end"]) for s in segments for w in s["words"]] == expected
-    assert [s["id"] for s in segments] == [0, 1, 2, 3]
-    json.dumps(events)
+    assert [(w.word, w.start, w.end) for s in segments for w in s.words] == expected
+    assert [s.id for s in segments] == [0, 1, 2, 3]
+    json.dumps([event.to_json() for event in events])
 
 
 def test_without_catch_up_events_do_not_depend_on_how_the_stream_is_split() -> None:
@@ -124,26 +127,26 @@ def test_catch_up_decodes_what_one_feed_brings_in_one_pass_and_loses_nothing() -
         assert max(model.calls) <= 6.0 * 16_000
         # one pass per feed, of at most half the buffer less the margin (2.5 s), and one at the end
         assert len(model.calls) <= math.ceil(len(samples) / chunk) * math.ceil(chunk / 40_000) + 1
-        assert squeeze("".join(s["text"] for s in segments)) == squeeze(whole_decode(model, samples).text)
+        assert squeeze("".join(s.text for s in segments)) == squeeze(whole_decode(model, samples).text)
 
 
 def test_partials_grow_until_a_final_replaces_them_and_events_are_ordered() -> None:
     model = FrameLocalModel()
     samples = frames_signal(speech("the quick brown fox/jumps over", np.random.default_rng(3)))
     events = stream(StreamingSession(Recognizer(model)), samples, 800)
-    assert events[-1]["type"] == "final"
+    assert isinstance(events[-1], FinalEvent)
     previous = ""
     for event in events:
-        if event["type"] == "partial":
-            assert event["text"].startswith(previous) and event["text"] != previous
-            assert event["start"] <= event["end"]
-            previous = event["text"]
+        if isinstance(event, PartialEvent):
+            assert event.text.startswith(previous) and event.text != previous
+            assert event.start <= event.end
+            previous = event.text
         else:
-            assert event["segment"]["text"].startswith(previous)
+            assert event.segment.text.startswith(previous)
             previous = ""
     segments = finals(events)
-    assert all(a["end"] <= b["start"] for a, b in zip(segments, segments[1:]))
-    assert all(w["start"] < w["end"] for s in segments for w in s["words"])
+    assert all(a.end <= b.start for a, b in zip(segments, segments[1:]))
+    assert all(w.start < w.end for s in segments for w in s.words)
 
 
 def test_a_full_buffer_is_cut_at_a_blank_frame_and_the_model_never_sees_more_than_the_maximum() -> None:
@@ -155,7 +158,7 @@ def test_a_full_buffer_is_cut_at_a_blank_frame_and_the_model_never_sees_more_tha
     assert max(model.calls) <= 2.0 * 16_000
     segments = finals(events)
     assert len(segments) >= 8
-    assert "".join(s["text"] for s in segments).replace(" ", "") == whole_decode(model, samples).text.replace(" ", "")
+    assert "".join(s.text for s in segments).replace(" ", "") == whole_decode(model, samples).text.replace(" ", "")
 
 
 def test_speech_without_blank_frames_is_cut_between_two_different_characters() -> None:
@@ -164,7 +167,7 @@ def test_speech_without_blank_frames_is_cut_between_two_different_characters() -
     tokens = [ID[c] for c in "aabbccdd" * 100]  # 16 s, never blank
     samples = frames_signal(tokens)
     segments = finals(stream(StreamingSession(Recognizer(model), options=options), samples, 4000))
-    assert "".join(s["text"] for s in segments) == whole_decode(model, samples).text == "abcd" * 100
+    assert "".join(s.text for s in segments) == whole_decode(model, samples).text == "abcd" * 100
 
 
 def test_long_silence_is_dropped_without_finals() -> None:
@@ -172,15 +175,31 @@ def test_long_silence_is_dropped_without_finals() -> None:
     samples = np.r_[np.zeros(16_000 * 30, np.float32), frames_signal(speech("hi", np.random.default_rng(5)))]
     events = stream(StreamingSession(Recognizer(model)), samples, 16_000)
     assert max(model.calls) < 16_000 * 2  # the silence never piles up in the buffer
-    assert [s["text"] for s in finals(events)] == ["hi"]
-    assert finals(events)[0]["start"] == pytest.approx(30.1, abs=0.1)
+    assert [s.text for s in finals(events)] == ["hi"]
+    assert finals(events)[0].start == pytest.approx(30.1, abs=0.1)
 
 
 def test_a_language_restriction_decodes_like_transcribe() -> None:
     model = FrameLocalModel()
     samples = frames_signal(speech("az by", np.random.default_rng(6)))
     events = stream(StreamingSession(Recognizer(model), language="en"), samples, 1600)
-    assert [s["text"] for s in finals(events)] == ["ak bk"]  # z and y are not English here: the runner-up k
+    assert [s.text for s in finals(events)] == ["ak bk"]  # z and y are not English here: the runner-up k
+
+
+def test_events_are_typed_and_their_json_is_the_wire_format() -> None:
+    """What the WebSocket sends (and server/static/app.js reads), key for key."""
+    word = StreamWord("hallo", 0.1, 0.5, 0.93)
+    final = FinalEvent(StreamSegment(id=2, start=0.1, end=0.5, text="hallo", words=(word,)))
+    assert final.to_json() == {"type": "final", "segment": {"id": 2, "start": 0.1, "end": 0.5, "text": "hallo", "words": [
+        {"word": "hallo", "start": 0.1, "end": 0.5, "probability": 0.93}]}}
+    assert list(final.to_json()["segment"]) == ["id", "start", "end", "text", "words"]
+    assert PartialEvent("hal", 0.0, 0.6).to_json() == {"type": "partial", "text": "hal", "start": 0.0, "end": 0.6}
+    assert ReadyEvent(None, 16_000).to_json() == {"type": "ready", "language": None, "sample_rate": 16_000}
+    assert DoneEvent(1.5).to_json() == {"type": "done", "duration": 1.5}
+    assert ErrorEvent("too big").to_json() == {"type": "error", "message": "too big"}
+    assert [cls.type for cls in (PartialEvent, FinalEvent, ReadyEvent, DoneEvent, ErrorEvent)] == [
+        "partial", "final", "ready", "done", "error"]
+    json.dumps(final.to_json())
 
 
 def test_bad_languages_and_options_raise() -> None:
@@ -189,7 +208,7 @@ def test_bad_languages_and_options_raise() -> None:
         StreamingSession(rec, language="xx")
     with pytest.raises(LanguageError):
         StreamingSession(rec, language="detect")
-    with pytest.raises(ValueError):
+    with pytest.raises(OptionsError, match="max_buffer_seconds"):
         StreamingOptions(update_seconds=2.0, max_buffer_seconds=3.0)
     session = StreamingSession(rec)
     session.finish()
@@ -202,7 +221,7 @@ def test_tiny_model_stream_is_deterministic_and_a_short_stream_equals_transcribe
     runs = [stream(StreamingSession(recognizer, options=StreamingOptions(catch_up=False)), samples, chunk) for chunk in (1600, 7000)]
     assert runs[0] == runs[1]
     # shorter than the buffer and no blank frames from the random model: one final, as one pass
-    assert [s["text"] for s in finals(runs[0])] == [recognizer.transcribe(samples, sampling_rate=16_000).text]
+    assert [s.text for s in finals(runs[0])] == [recognizer.transcribe(samples, sampling_rate=16_000).text]
 
 
 def test_tiny_model_long_stream_keeps_buffer_bounded(recognizer) -> None:
@@ -212,10 +231,10 @@ def test_tiny_model_long_stream_keeps_buffer_bounded(recognizer) -> None:
     events = stream(session, samples, 4000)
     segments = finals(events)
     assert len(segments) >= 3
-    assert all(a["end"] <= b["start"] for a, b in zip(segments, segments[1:]))
-    assert segments[-1]["end"] <= 8.0
+    assert all(a.end <= b.start for a, b in zip(segments, segments[1:]))
+    assert segments[-1].end <= 8.0
     allowed = set("abcdefghijklmnopqrstuvwxyz'äöüß ")
-    assert set("".join(s["text"] for s in segments)) <= allowed
+    assert set("".join(s.text for s in segments)) <= allowed
 
 
 @pytest.mark.parametrize("rate", [16_000, 44_100, 8_000])

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from polyasr.errors import OptionsError
 from polyasr.engine.inference import BatchOptions, run_inference
 from polyasr.engine.windows import WindowOptions, iter_windows
 
@@ -103,5 +104,8 @@ def test_long_transcription_equals_its_single_pass_text(recognizer) -> None:
 
 
 def test_bad_window_options_fail_before_any_work(recognizer) -> None:
-    with pytest.raises(ValueError, match="must exceed twice context_seconds"):
-        list(run_inference(recognizer.model, [np.zeros(SR, np.float32)], KeepLogits, WindowOptions(4.0, 2.0), sampling_rate=SR))
+    with pytest.raises(OptionsError, match=r"window_seconds \(4.0\) must exceed twice context_seconds \(2.0\)"):
+        WindowOptions(4.0, 2.0)  # when made
+    rounded = WindowOptions(4.01, 2.0)  # longer than its contexts, but not by a whole frame
+    with pytest.raises(OptionsError, match="by at least one frame"):
+        list(run_inference(recognizer.model, [np.zeros(SR, np.float32)], KeepLogits, rounded, sampling_rate=SR))

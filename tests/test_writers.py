@@ -7,6 +7,7 @@ import pytest
 import srt
 import webvtt
 
+from polyasr.errors import OptionsError
 from polyasr.results import Char, Segment, Transcription, Word
 from polyasr.output.base import ResultWriter, WriterOptions
 from polyasr.output.cues import Cue, build_cues
@@ -95,7 +96,7 @@ def test_options_defaults_and_validation() -> None:
     with pytest.raises(Exception):
         options.max_line_width = 10  # type: ignore[misc]
     for bad in ({"max_line_width": 0}, {"max_line_count": 0}, {"max_cue_seconds": 0.0}):
-        with pytest.raises(ValueError):
+        with pytest.raises(OptionsError, match=next(iter(bad))):
             WriterOptions(**bad)
 
 

@@ -49,8 +49,12 @@ class SegmentAlignOptions:
             raise OptionsError(
                 f"need 0 <= margin_seconds <= wide_margin_seconds, got {self.margin_seconds} and {self.wide_margin_seconds}"
             )
-        if not 0 <= self.min_char_score <= 1 or not self.merge_gap_seconds >= 0 or not self.context_seconds >= 0:
-            raise OptionsError("min_char_score must lie in [0, 1]; merge_gap_seconds and context_seconds must be >= 0")
+        if not 0 <= self.min_char_score <= 1:
+            raise OptionsError(f"min_char_score must lie between 0 and 1, not {self.min_char_score}")
+        for name in ("context_seconds", "merge_gap_seconds"):
+            value = getattr(self, name)
+            if not value >= 0:
+                raise OptionsError(f"{name} must be 0 or more, not {value}")
 
 
 @dataclass(frozen=True)

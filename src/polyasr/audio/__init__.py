@@ -3,7 +3,9 @@
 
 Modules:
     decode.py     load_audio (the whole input, under an optional duration budget), stream_audio
-                  (fixed-size blocks), resample (soxr HQ), numpy input; SAMPLE_RATE (16 kHz)
+                  (fixed-size blocks), numpy input
+    resample.py   SAMPLE_RATE (16 kHz), resample (one-shot) and StreamResampler (live audio in
+                  pieces), one soxr quality for both
     container.py  PyAV: open a path, bytes or file object, decode its first audio stream to mono at
                   the stream's own rate, skip isolated bad packets, refuse a container that declares
                   more than the budget before decoding
@@ -15,7 +17,7 @@ Modules:
     vad.py        VadOptions, SpeechDetector, SileroDetector (Silero VAD), merge_regions,
                   region_blocks: speech regions, so silence costs no model time
 
-Used by other folders: SAMPLE_RATE, load_audio, stream_audio; AudioInput, source_name;
+Used by other folders: SAMPLE_RATE, load_audio, stream_audio; resample, StreamResampler; AudioInput, source_name;
 SampleRepairs; AudioStats, LevelMeter; prefetch_audio; VadOptions, SpeechDetector, SileroDetector,
 merge_regions, region_blocks. Nothing here knows about models or text.
 """

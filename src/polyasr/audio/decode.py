@@ -36,26 +36,15 @@ from ..errors import AudioTooLongError, EmptyAudioError, UnsupportedAudioError
 from .container import native_mono
 from .repairs import SampleRepairs
 from .sources import AudioInput, source_name
+from .resample import SAMPLE_RATE, SOXR_QUALITY, resample  # one definition of each (resample.py); re-exported here
 
 __all__ = ["SAMPLE_RATE", "load_audio", "resample", "stream_audio"]
 
-SAMPLE_RATE: int = 16_000
 
 _MAX_ARRAY_CHANNELS = 16
 _GROW_MIN, _GROW_MAX = 1 << 16, 1 << 24  # samples load_audio's buffer grows by at least / at most (4 s / 17 min)
 
 
-def resample(samples: np.ndarray, orig_sr: int, target_sr: int = SAMPLE_RATE) -> np.ndarray:
-    """Resample float samples (1-D, or 2-D as (frames, channels)) from `orig_sr` to `target_sr` (soxr HQ).
-
-    Returns float32; when the rates are equal the samples are returned as float32 unchanged.
-    """
-    if int(orig_sr) != orig_sr or orig_sr <= 0 or int(target_sr) != target_sr or target_sr <= 0:
-        raise ValueError(f"sample rates must be positive integers, got {orig_sr!r} -> {target_sr!r}")
-    x = np.asarray(samples, dtype=np.float32)
-    if orig_sr == target_sr or x.size == 0:
-        return x
-    return soxr.resample(x, int(orig_sr), int(target_sr), quality="HQ").astype(np.float32, copy=False)
 
 
 def load_audio(
@@ -187,7 +176,7 @@ def _decode_pieces(
             if rs is not None:
                 yield rs.resample_chunk(np.zeros(0, np.float32), last=True)
             rate = frame_rate
-            rs = None if rate == SAMPLE_RATE else soxr.ResampleStream(rate, SAMPLE_RATE, 1, "float32", "HQ")
+            rs = None if rate == SAMPLE_RATE else soxr.ResampleStream(rate, SAMPLE_RATE, 1, "float32", SOXR_QUALITY)
         yield mono if rs is None else rs.resample_chunk(mono)
     if rs is not None:
         yield rs.resample_chunk(np.zeros(0, np.float32), last=True)

@@ -15,7 +15,7 @@ from typing import Any, Iterable, Iterator, Protocol
 import numpy as np
 
 from .decode import SAMPLE_RATE
-from ..errors import PolyasrError
+from ..errors import OptionsError, PolyasrError
 
 
 @dataclass(frozen=True)
@@ -26,6 +26,14 @@ class VadOptions:
     min_speech_seconds: float = 0.25  # shorter bursts are ignored
     min_silence_seconds: float = 0.5  # shorter silences do not split speech
     speech_pad_seconds: float = 0.2  # audio kept on each side of every speech region
+
+    def __post_init__(self) -> None:
+        if not 0 < self.threshold < 1:
+            raise OptionsError(f"threshold must lie between 0 and 1, not {self.threshold}")
+        for name in ("min_speech_seconds", "min_silence_seconds", "speech_pad_seconds"):
+            value = getattr(self, name)
+            if not value >= 0:
+                raise OptionsError(f"{name} must be 0 or more, not {value}")
 
 
 class SpeechDetector(Protocol):

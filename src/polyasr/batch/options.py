@@ -1,10 +1,13 @@
-"""Options of a batch job (pure dataclasses: the CLI reads their defaults without importing Ray or pyarrow)."""
+"""Options of a batch job (pure dataclasses: the CLI reads their defaults without importing Ray or pyarrow).
+
+Bad values raise OptionsError when the options are made; BatchJobError is for jobs that cannot run.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..errors import BatchJobError
+from ..errors import OptionsError
 from ..engine.inference import BatchOptions
 from ..model.runtime import RuntimeOptions
 from ..options import TranscribeOptions
@@ -28,13 +31,13 @@ class BatchJobOptions:
 
     def __post_init__(self) -> None:
         if self.output_format not in FORMATS:
-            raise BatchJobError(f"output format must be one of {', '.join(FORMATS)}, not {self.output_format!r}")
+            raise OptionsError(f"output_format must be one of {', '.join(FORMATS)}, not {self.output_format!r}")
         if self.shards is not None and self.shards < 1:
-            raise BatchJobError(f"shards must be at least 1, not {self.shards}")
+            raise OptionsError(f"shards must be at least 1, not {self.shards}")
         if self.files_per_batch < 1:
-            raise BatchJobError(f"files per batch must be at least 1, not {self.files_per_batch}")
+            raise OptionsError(f"files_per_batch must be at least 1, not {self.files_per_batch}")
         if not self.inline_seconds > 0:
-            raise BatchJobError(f"inline seconds must be positive, not {self.inline_seconds}")
+            raise OptionsError(f"inline_seconds must be positive, not {self.inline_seconds}")
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,12 @@ class ClusterOptions:
 
     def __post_init__(self) -> None:
         if self.actors < 1:
-            raise BatchJobError(f"actors must be at least 1, not {self.actors}")
-        if self.gpus_per_actor < 0 or self.cpus_per_actor < 0:
-            raise BatchJobError("GPUs and CPUs per actor cannot be negative")
+            raise OptionsError(f"actors must be at least 1, not {self.actors}")
+        for name in ("gpus_per_actor", "cpus_per_actor"):
+            value = getattr(self, name)
+            if not value >= 0:
+                raise OptionsError(f"{name} cannot be negative, not {value}")
+        for name in ("local_cpus", "object_store_mb"):
+            value = getattr(self, name)
+            if value is not None and value < 1:
+                raise OptionsError(f"{name} must be at least 1 (or None for the default), not {value}")

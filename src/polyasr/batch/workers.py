@@ -28,6 +28,7 @@ import pyarrow as pa
 
 from ..audio.decode import SAMPLE_RATE, stream_audio
 from ..engine.inference import BatchOptions
+from ..errors import OptionsError
 from ..model.runtime import RuntimeOptions
 from ..language.choice import LanguageChoice
 from ..options import TranscribeOptions
@@ -47,6 +48,12 @@ class WorkerOptions:
     transcribe: TranscribeOptions = field(default_factory=TranscribeOptions)  # language for inputs without one, words, ...
     gpus: float = 0.0  # GPUs Ray gave each actor (0: a CPU actor)
     cpus: float = 1.0  # CPUs Ray reserved for each actor: torch's threads unless runtime.threads is set
+
+    def __post_init__(self) -> None:
+        for name in ("gpus", "cpus"):
+            value = getattr(self, name)
+            if not value >= 0:
+                raise OptionsError(f"{name} cannot be negative, not {value}")
 
 
 def decode_batch(table: pa.Table, inline_seconds: float) -> pa.Table:

@@ -21,7 +21,9 @@ import numpy as np
 from .decoder import add_decoder_arguments, decoder_options
 from .groups import add_language_arguments, add_runtime_arguments, runtime_options
 from ..errors import PolyasrError
-from ..streaming.session import Event, StreamingOptions, StreamingSession, StreamResampler
+from ..audio.resample import StreamResampler
+from ..streaming.events import Event, FinalEvent, PartialEvent
+from ..streaming.session import StreamingOptions, StreamingSession
 
 if TYPE_CHECKING:
     from ..recognizer import Recognizer
@@ -110,14 +112,14 @@ class LivePrinter:
 
     def show(self, event: Event) -> None:
         if self.as_json:
-            self.out.write(json.dumps(event, ensure_ascii=False) + "\n")
-        elif event["type"] == "final":
-            segment = event["segment"]
+            self.out.write(json.dumps(event.to_json(), ensure_ascii=False) + "\n")
+        elif isinstance(event, FinalEvent):
+            segment = event.segment
             self._clear()
-            self.out.write(f"[{timestamp(segment['start'])} --> {timestamp(segment['end'])}] {segment['text']}\n")
-        elif event["type"] == "partial" and self.live:
+            self.out.write(f"[{timestamp(segment.start)} --> {timestamp(segment.end)}] {segment.text}\n")
+        elif isinstance(event, PartialEvent) and self.live:
             self._clear()
-            text = event["text"]
+            text = event.text
             room = self.width - 1
             if text:
                 self.out.write(text if len(text) <= room else "…" + text[-(room - 1):])

@@ -19,7 +19,7 @@ from .decoder import add_decoder_arguments, decoder_options
 from .groups import add_runtime_arguments, runtime_options
 from ..errors import OptionsError
 from ..options import TranscribeOptions
-from ..server.options import ServerOptions, StreamLimits
+from ..server.options import BatcherOptions, ServerOptions, StreamLimits
 
 API_KEYS_ENV = "POLYASR_API_KEYS"  # comma-separated keys, used when no --api-key is given
 _DEFAULTS = ServerOptions()
@@ -37,8 +37,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-upload-mb", type=positive_float, default=_DEFAULTS.max_upload_mb, help="largest upload (413 above)")
     parser.add_argument("--max-audio-seconds", type=positive_float, default=_DEFAULTS.max_audio_seconds, help="longest audio (413 above)")
     parser.add_argument("--timeout-seconds", type=positive_float, default=_DEFAULTS.timeout_seconds, help="time limit per request (408 above)")
-    parser.add_argument("--queue-size", type=positive_int, default=_DEFAULTS.queue_size, help="requests waiting for the model at most (503 above)")
-    parser.add_argument("--max-queued-audio-seconds", type=positive_float, default=_DEFAULTS.max_queued_audio_seconds,
+    parser.add_argument("--queue-size", type=positive_int, default=_DEFAULTS.batcher.queue_size, help="requests waiting for the model at most (503 above)")
+    parser.add_argument("--max-queued-audio-seconds", type=positive_float, default=_DEFAULTS.batcher.max_queued_audio_seconds,
                         help="audio of waiting and running requests at most (503 above; at least --max-audio-seconds)")
     parser.add_argument("--decode-slots", type=positive_int, default=_DEFAULTS.decode_slots, help="uploads decoded at once at most")
     parser.add_argument("--upload-timeout-seconds", type=positive_float, default=_DEFAULTS.upload_timeout_seconds,
@@ -57,8 +57,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stream-idle-seconds", type=positive_float, default=_STREAMS.idle_seconds,
                         help="a stream that sends nothing this long is closed (1001)")
     parser.add_argument("--stream-max-seconds", type=positive_float, default=_STREAMS.max_seconds, help="a stream is closed this long after it opened (1008)")
-    parser.add_argument("--max-batch", type=positive_int, default=_DEFAULTS.max_batch, help="requests transcribed together at most")
-    parser.add_argument("--batch-wait-ms", type=non_negative_float, default=_DEFAULTS.batch_wait_ms, help="wait for more requests to fill a batch")
+    parser.add_argument("--max-batch", type=positive_int, default=_DEFAULTS.batcher.max_batch, help="requests transcribed together at most")
+    parser.add_argument("--batch-wait-ms", type=non_negative_float, default=_DEFAULTS.batcher.batch_wait_ms, help="wait for more requests to fill a batch")
     add_runtime_arguments(parser, batch_seconds=False)
     add_decoder_arguments(parser)
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"], help="server log level")
@@ -72,15 +72,15 @@ def server_options(args: argparse.Namespace) -> ServerOptions:
     origins = [origin.strip() for value in args.cors_origins or [] for origin in value.split(",")]
     return ServerOptions(
         model_alias=args.model_alias, api_keys=tuple(key for key in keys if key), max_upload_mb=args.max_upload_mb,
-        max_audio_seconds=args.max_audio_seconds, timeout_seconds=args.timeout_seconds, queue_size=args.queue_size,
-        max_queued_audio_seconds=args.max_queued_audio_seconds, decode_slots=args.decode_slots,
+        max_audio_seconds=args.max_audio_seconds, timeout_seconds=args.timeout_seconds, decode_slots=args.decode_slots,
         upload_timeout_seconds=args.upload_timeout_seconds, max_connections=args.max_connections,
         keep_alive_seconds=args.keep_alive_seconds, cors_origins=tuple(origin for origin in origins if origin),
         streams=StreamLimits(max_streams=args.max_streams, message_kb=args.stream_message_kb,
                              backlog_seconds=args.stream_backlog_seconds, idle_seconds=args.stream_idle_seconds,
                              max_seconds=args.stream_max_seconds),
-        max_batch=args.max_batch, batch_wait_ms=args.batch_wait_ms,
-        transcribe=TranscribeOptions(decoder=decoder_options(args)),
+        batcher=BatcherOptions(queue_size=args.queue_size, max_queued_audio_seconds=args.max_queued_audio_seconds,
+                               max_batch=args.max_batch, batch_wait_ms=args.batch_wait_ms,
+                               transcribe=TranscribeOptions(decoder=decoder_options(args))),
     )
 
 

@@ -22,6 +22,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 
 from .ctc import FrameChoices, as_logits, log_normalizer, log_softmax, stitch_frames
+from ..errors import OptionsError
 from ..language.table import LanguageTable
 
 
@@ -32,6 +33,12 @@ class LanguageCalibration:
     temperature: float = 5.0  # frames are not independent (a character spans several): soften by this
     inventory_weight: float = 1.0  # weight of the character-inventory prior (0 turns it off)
     bias: Mapping[str, float] = field(default_factory=dict)  # per-language prior in nats (learned later)
+
+    def __post_init__(self) -> None:
+        if not self.temperature > 0:
+            raise OptionsError(f"temperature must be positive, not {self.temperature}")
+        if not self.inventory_weight >= 0:
+            raise OptionsError(f"inventory_weight must be 0 or more, not {self.inventory_weight}")
 
 
 @dataclass(frozen=True)

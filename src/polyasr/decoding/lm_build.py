@@ -44,12 +44,12 @@ class LmBuildOptions:
 
     def __post_init__(self) -> None:
         if not 1 <= self.order <= 5:
-            raise OptionsError(f"the n-gram order must be 1 to 5, not {self.order}")
+            raise OptionsError(f"order (the longest n-gram) must be 1 to 5, not {self.order}")
         if self.min_count < 0:
             raise OptionsError(f"min_count must be 0 or more, not {self.min_count}")
         if self.language is not None and is_character_level(self.language):
             raise OptionsError(
-                f"'{self.language}' is written without spaces between words; word n-gram models "
+                f"language '{self.language}' is written without spaces between words; word n-gram models "
                 "need a word delimiter (character-level models are not supported)"
             )
 

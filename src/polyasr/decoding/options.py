@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..errors import OptionsError
+
 GREEDY = "greedy"
 BEAM = "beam"
 STRATEGIES = (GREEDY, BEAM)
@@ -38,7 +39,7 @@ class BeamOptions:
 
     def __post_init__(self) -> None:
         if self.beam_size < 1:
-            raise OptionsError(f"the beam size must be at least 1, not {self.beam_size}")
+            raise OptionsError(f"beam_size must be at least 1, not {self.beam_size}")
         if self.top_k < 1:
             raise OptionsError(f"top_k must be at least 1, not {self.top_k}")
         if not 0 < self.pause_seconds < self.max_stretch_seconds:
@@ -48,7 +49,7 @@ class BeamOptions:
             )
         for word in self.hotwords:
             if not word.text.strip():
-                raise OptionsError("a hotword is empty")
+                raise OptionsError(f"hotwords holds an empty word ({word.text!r})")
 
     def hotword_groups(self) -> tuple[tuple[str, ...], float]:
         """The hotwords and the one weight the decoder applies to all of them (the largest given)."""
@@ -67,7 +68,7 @@ class DecoderOptions:
 
     def __post_init__(self) -> None:
         if self.strategy not in STRATEGIES:
-            raise OptionsError(f"unknown decoder '{self.strategy}'; use one of: {', '.join(STRATEGIES)}")
+            raise OptionsError(f"unknown decoder '{self.strategy}': strategy must be one of {', '.join(STRATEGIES)}")
 
 
 def parse_hotwords(text: str | None) -> tuple[Hotword, ...]:

@@ -23,5 +23,9 @@ class DiarizationOptions:
         low = 1 if self.min_speakers is None else self.min_speakers
         if low < 1 or (self.max_speakers is not None and self.max_speakers < low):
             raise OptionsError(f"need 1 <= min_speakers <= max_speakers, got {self.min_speakers} and {self.max_speakers}")
-        if not 0 < self.threshold < 2 or not 0 < self.step_seconds <= 1.6 or not self.min_turn_seconds >= 0:
-            raise OptionsError("threshold must lie in (0, 2), step_seconds in (0, 1.6] and min_turn_seconds be >= 0")
+        if not 0 < self.threshold < 2:
+            raise OptionsError(f"threshold must lie between 0 and 2 (a cosine distance), not {self.threshold}")
+        if not 0 < self.step_seconds <= 1.6:
+            raise OptionsError(f"step_seconds must lie in (0, 1.6] (the excerpt length), not {self.step_seconds}")
+        if not self.min_turn_seconds >= 0:
+            raise OptionsError(f"min_turn_seconds must be 0 or more, not {self.min_turn_seconds}")

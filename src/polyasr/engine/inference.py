@@ -25,7 +25,7 @@ from ..audio.repairs import SampleRepairs
 from ..audio.sources import AudioInput, source_name
 from ..model.buckets import plan_batches
 from ..decoding.ctc import skipped_logits
-from ..errors import PolyasrError, UnsupportedAudioError
+from ..errors import OptionsError, PolyasrError, UnsupportedAudioError
 from ..model.ctc_model import CTCModel
 from ..audio.vad import SpeechDetector, merge_regions, region_blocks
 from .windows import Window, WindowOptions, iter_windows
@@ -71,6 +71,16 @@ class BatchOptions:
     max_batch_size: int = 32  # windows per forward pass at most
     lookahead_batches: int = 4  # batches' worth of windows gathered before sorting them by length
     block_seconds: float = 30.0  # audio decoded at a time from each input
+
+    def __post_init__(self) -> None:
+        for name in ("batch_seconds", "block_seconds"):
+            value = getattr(self, name)
+            if not value > 0:
+                raise OptionsError(f"{name} must be positive, not {value}")
+        for name in ("max_batch_size", "lookahead_batches"):
+            value = getattr(self, name)
+            if value < 1:
+                raise OptionsError(f"{name} must be at least 1, not {value}")
 
 
 @dataclass(frozen=True)

@@ -27,14 +27,28 @@ class WindowOptions:
     window_seconds: float = 30.0  # audio per forward pass; attention cost grows with its square
     context_seconds: float = 3.0  # overlap on each side whose logits are discarded
 
+    def __post_init__(self) -> None:
+        if not self.window_seconds > 0:
+            raise OptionsError(f"window_seconds must be positive, not {self.window_seconds}")
+        if not self.context_seconds >= 0:
+            raise OptionsError(f"context_seconds must be 0 or more, not {self.context_seconds}")
+        if not self.window_seconds > 2 * self.context_seconds:
+            raise OptionsError(
+                f"window_seconds ({self.window_seconds}) must exceed twice context_seconds ({self.context_seconds})"
+            )
+
     def sizes(self, samples_per_frame: int) -> tuple[int, int, int]:
-        """(window, context, step) in samples, rounded down to whole frames; ValueError if unusable."""
+        """(window, context, step) in samples, rounded down to whole frames.
+
+        OptionsError when rounding to frames leaves no step (a window only a frame or two longer
+        than its two contexts)."""
         window = int(self.window_seconds * SAMPLE_RATE) // samples_per_frame * samples_per_frame
         context = int(self.context_seconds * SAMPLE_RATE) // samples_per_frame * samples_per_frame
         step = window - 2 * context
-        if context < 0 or step <= 0:
+        if step <= 0:
             raise OptionsError(
-                f"window_seconds ({self.window_seconds}) must exceed twice context_seconds ({self.context_seconds})"
+                f"window_seconds ({self.window_seconds}) must exceed twice context_seconds ({self.context_seconds}) "
+                f"by at least one frame ({samples_per_frame} samples)"
             )
         return window, context, step
 

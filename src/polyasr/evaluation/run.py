@@ -43,6 +43,14 @@ class EvalOptions:
     decoder: DecoderOptions = field(default_factory=DecoderOptions)  # greedy, or beam search with an LM
     restart: bool = False  # discard an earlier run's hypotheses in the output folder
 
+    def __post_init__(self) -> None:
+        if self.decode not in DECODE_MODES:
+            raise OptionsError(f"unknown decode mode {self.decode!r}: decode must be one of {', '.join(DECODE_MODES)}")
+        for name in ("decode_workers", "decode_ahead"):
+            value = getattr(self, name)
+            if value < 1:
+                raise OptionsError(f"{name} must be at least 1, not {value}")
+
 
 @dataclass(frozen=True)
 class EvalResult:
@@ -69,8 +77,6 @@ def evaluate(
     Raises OptionsError when the output folder holds another run's hypotheses (unless
     `options.restart`), or when decoding by language is asked of a model without a language table.
     """
-    if options.decode not in DECODE_MODES:
-        raise OptionsError(f"unknown decode mode {options.decode!r}; choose one of: {', '.join(DECODE_MODES)}")
     decode_as, bad_rows = _decoding_languages(recognizer, dataset.utterances, options.decode)
     kept = [u for u in dataset.utterances if u.id in decode_as]
     facts = run_facts(recognizer.model, options.decode, options.decoder)

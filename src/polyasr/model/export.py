@@ -29,6 +29,7 @@ from .checkpoint import ModelFiles, load_tokenizer
 from .ctc_model import default_model, load_language_table, load_network
 
 OPSET = 17
+QUANTIZATIONS = (None, "int8")  # ExportOptions.quantize
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,13 @@ class ExportOptions:
 
     quantize: str | None = None  # None (fp32 weights) or "int8" (dynamic quantisation of MatMul weights)
     optimize: bool = True  # fuse attention, layer norms and GELU with ONNX Runtime's transformer optimizer
-    opset: int = OPSET
+    opset: int = OPSET  # ONNX opset the TorchScript exporter writes
+
+    def __post_init__(self) -> None:
+        if self.quantize not in QUANTIZATIONS:
+            raise OptionsError(f"unknown quantization {self.quantize!r}: quantize must be int8 or None")
+        if self.opset < 1:
+            raise OptionsError(f"opset must be at least 1, not {self.opset}")
 
 
 class _LogitsOnly(torch.nn.Module):
@@ -61,8 +68,6 @@ def export_onnx(model: str | None, output: str | Path, options: ExportOptions = 
         raise PolyasrError("exporting to ONNX needs: pip install 'polyasr[onnx]'") from error
     from transformers import AutoConfig, AutoFeatureExtractor
 
-    if options.quantize not in (None, "int8"):
-        raise OptionsError(f"unknown quantization {options.quantize!r}; use int8 or none")
     name = model or default_model()
     folder = Path(output)
     folder.mkdir(parents=True, exist_ok=True)

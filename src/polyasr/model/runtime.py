@@ -6,7 +6,10 @@ from dataclasses import dataclass
 
 import torch
 
+from ..errors import OptionsError
+
 DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
+DTYPE_CHOICES: tuple[str, ...] = ("auto", *DTYPES)  # what RuntimeOptions.dtype may be
 
 
 @dataclass(frozen=True)
@@ -16,6 +19,14 @@ class RuntimeOptions:
     device: str = "auto"  # "auto" (cuda, then mps, then cpu), "cpu", "cuda", "cuda:1", "mps"
     dtype: str = "auto"  # "auto", "fp32", "fp16" or "bf16"
     threads: int | None = None  # CPU threads for torch; None keeps torch's default
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.device, str) or not self.device.strip():
+            raise OptionsError(f"device must name a device (auto, cpu, cuda, cuda:N or mps), not {self.device!r}")
+        if self.dtype not in DTYPE_CHOICES:
+            raise OptionsError(f"dtype must be one of {', '.join(DTYPE_CHOICES)}, not {self.dtype!r}")
+        if self.threads is not None and self.threads < 1:
+            raise OptionsError(f"threads must be at least 1 (or None for torch's default), not {self.threads}")
 
 
 @dataclass(frozen=True)
@@ -84,10 +95,8 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
 
 
 def resolve_runtime(options: RuntimeOptions) -> Runtime:
-    """Resolve options; sets torch's CPU thread count when `threads` is given."""
+    """Resolve options (checked when they were made); sets torch's CPU thread count when `threads` is given."""
     device = resolve_device(options.device)
     if options.threads is not None:
-        if options.threads < 1:
-            raise ValueError(f"threads must be >= 1, got {options.threads}")
         torch.set_num_threads(options.threads)
     return Runtime(device=device, dtype=resolve_dtype(options.dtype, device), threads=torch.get_num_threads())

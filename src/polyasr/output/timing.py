@@ -14,6 +14,7 @@ from typing import Sequence
 import numpy as np
 
 from ..decoding.ctc import Decoded, TokenSpan, Vocabulary
+from ..errors import OptionsError
 from ..language.catalogue import is_unspaced
 from ..results import Char, Segment, Word
 
@@ -24,6 +25,12 @@ class SegmentOptions:
 
     pause_seconds: float = 0.5  # a silence at least this long between two words ends a segment
     max_segment_seconds: float = 15.0  # a segment is closed before it grows longer than this
+
+    def __post_init__(self) -> None:
+        if not self.pause_seconds >= 0:
+            raise OptionsError(f"pause_seconds must be 0 or more, not {self.pause_seconds}")
+        if not self.max_segment_seconds > 0:
+            raise OptionsError(f"max_segment_seconds must be positive, not {self.max_segment_seconds}")
 
 
 def round_time(seconds: float) -> float:

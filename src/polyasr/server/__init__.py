@@ -5,7 +5,7 @@
 
 See app.py (the app), routes.py (/v1), batcher.py (one model worker, shared batches, fair to streams),
 errors.py (status codes), guard.py (origins, API keys, size and upload-time limits), stream_route.py (WebSocket),
-options.py (every limit), logs.py (keys redacted from logs); `polyasr serve` is cli/serve.py.
+options.py (every limit, the batcher's included), logs.py (keys redacted from logs) and cli/serve.py (`polyasr serve`).
 """
 
 from __future__ import annotations
@@ -13,14 +13,13 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from .options import ServerOptions, StreamLimits
+from .options import BatcherOptions, ServerOptions, StreamLimits
 
 # Imported on first use, so that `polyasr transcribe` (which builds the serve command's parser)
 # does not load FastAPI.
 _LAZY = {
     "create_app": ".app",
     "Batcher": ".batcher",
-    "BatcherOptions": ".batcher",
     "BatcherStats": ".batcher",
     "QueueFullError": ".batcher",
     "api_key_valid": ".guard",

@@ -43,7 +43,7 @@ from fastapi.staticfiles import StaticFiles
 from ..version import VERSION as __version__
 from ..options import TranscribeOptions
 from ..recognizer import Recognizer
-from .batcher import Batcher, BatcherOptions
+from .batcher import Batcher
 from .errors import install_error_handlers
 from .guard import GuardMiddleware
 from .options import ServerOptions
@@ -67,7 +67,7 @@ def _page_routes(app: FastAPI) -> None:
         return Health(
             model=state.recognizer.model.name, model_alias=state.options.model_alias, device=backend.device,
             dtype=backend.precision, threads=backend.threads,
-            queue_length=state.batcher.queue_length, queue_size=state.options.queue_size, max_batch=state.options.max_batch,
+            queue_length=state.batcher.queue_length, queue_size=state.options.batcher.queue_size, max_batch=state.options.batcher.max_batch,
         )
 
     @app.get("/", include_in_schema=False)
@@ -101,9 +101,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
 
 def create_app(recognizer: Recognizer, options: ServerOptions = ServerOptions()) -> FastAPI:
     """The FastAPI app serving `recognizer`; its model worker starts with the app and stops with it."""
-    batcher = Batcher(recognizer, BatcherOptions(
-        queue_size=options.queue_size, max_queued_audio_seconds=options.max_queued_audio_seconds,
-        max_batch=options.max_batch, batch_wait_ms=options.batch_wait_ms, transcribe=options.transcribe))
+    batcher = Batcher(recognizer, options.batcher)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -126,7 +124,7 @@ def create_app(recognizer: Recognizer, options: ServerOptions = ServerOptions())
     install_error_handlers(app)
     app.include_router(api_router(options))
     add_streaming_route(app, recognizer, partial(batcher.run, stream=True), limits=options.streams,
-                        allowed_origins=options.cors_origins, decoding=(options.transcribe or TranscribeOptions()).decoder)
+                        allowed_origins=options.cors_origins, decoding=(options.batcher.transcribe or TranscribeOptions()).decoder)
     _page_routes(app)
     app.add_middleware(GuardMiddleware, api_keys=tuple(options.api_keys), max_upload_bytes=options.max_upload_bytes,
                        margin_bytes=FORM_MARGIN_BYTES, body_timeout=options.upload_timeout_seconds,

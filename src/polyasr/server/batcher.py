@@ -53,6 +53,7 @@ from ..results import Transcription
 from ..language.choice import LanguageChoice
 from ..options import TranscribeOptions
 from ..recognizer import Recognizer
+from .options import BatcherOptions  # defined with the server's other options; re-exported here
 
 T = TypeVar("T")
 logger = logging.getLogger("polyasr.server")
@@ -64,27 +65,6 @@ class QueueFullError(RuntimeError):
 
 class BatcherClosedError(RuntimeError):
     """The batcher was stopped (the server is shutting down)."""
-
-
-@dataclass(frozen=True)
-class BatcherOptions:
-    """How requests are queued and grouped for the model."""
-
-    queue_size: int = 64  # items (jobs and calls) that may wait for the worker; more get QueueFullError
-    max_queued_audio_seconds: float = float("inf")  # audio of the items waiting and running at most; more: QueueFullError
-    max_batch: int = 8  # transcription jobs the worker takes together at most
-    batch_wait_ms: float = 10.0  # how long the worker waits for more jobs to fill a batch
-    transcribe: TranscribeOptions | None = None  # options of every transcribe_iter call (None: defaults)
-
-    def __post_init__(self) -> None:
-        if self.queue_size < 1:
-            raise ValueError(f"queue_size must be at least 1, not {self.queue_size}")
-        if not self.max_queued_audio_seconds > 0:
-            raise ValueError(f"max_queued_audio_seconds must be positive, not {self.max_queued_audio_seconds}")
-        if self.max_batch < 1:
-            raise ValueError(f"max_batch must be at least 1, not {self.max_batch}")
-        if not self.batch_wait_ms >= 0:
-            raise ValueError(f"batch_wait_ms must be 0 or more, not {self.batch_wait_ms}")
 
 
 @dataclass

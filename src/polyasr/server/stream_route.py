@@ -25,7 +25,8 @@ Protocol (one stream per connection):
    for a bad parameter or key, ``{"type": "error", "message": "..."}`` and closes the connection
    with code 1008 (policy violation).
 3. The client sends binary messages of raw PCM, split anywhere (a sample may straddle two messages).
-4. The server sends JSON text messages as the audio is decoded (see ``polyasr.streaming.session``):
+4. The server sends JSON text messages as the audio is decoded (``polyasr.streaming.events``: each
+   message is an event's ``to_json()``):
    ``{"type": "partial", "text", "start", "end"}`` (replaces the previous partial) and
    ``{"type": "final", "segment": {"id", "start", "end", "text", "words": [{"word", "start",
    "end", "probability"}]}}`` (replaces the partial; times in seconds from the stream's start).
@@ -63,7 +64,8 @@ from starlette.websockets import WebSocketDisconnect, WebSocketState
 from ..audio.decode import SAMPLE_RATE
 from ..decoding.options import DecoderOptions
 from ..errors import PolyasrError
-from ..streaming.session import PCM_FORMATS, Event, PcmDecoder, StreamingOptions, StreamingSession
+from ..streaming.events import DoneEvent, ErrorEvent, Event, ReadyEvent
+from ..streaming.session import PCM_FORMATS, PcmDecoder, StreamingOptions, StreamingSession
 from ..language.choice import LanguageChoice
 from ..recognizer import Recognizer
 from .batcher import QueueFullError
@@ -216,7 +218,7 @@ async def _receive(websocket: WebSocket, decoder: PcmDecoder, backlog: _Backlog,
 
 async def _send(websocket: WebSocket, events: list[Event]) -> None:
     for event in events:
-        await websocket.send_json(event)
+        await websocket.send_json(event.to_json())
 
 
 async def _decode(websocket: WebSocket, session: StreamingSession, backlog: _Backlog, run: Runner) -> None:
@@ -230,7 +232,7 @@ async def _decode(websocket: WebSocket, session: StreamingSession, backlog: _Bac
             if backlog.samples:  # less than a step: at most one pass
                 await _send(websocket, await run(partial(session.feed, backlog.take(backlog.samples))))
             await _send(websocket, await run(session.finish))
-            await websocket.send_json({"type": "done", "duration": round(session.seconds, 3)})
+            await websocket.send_json(DoneEvent(round(session.seconds, 3)).to_json())
             raise StreamClosed(CLOSE_NORMAL)
 
 
@@ -290,7 +292,7 @@ def add_streaming_route(
         try:
             await _authenticate(websocket, keys, limits.idle_seconds)
             decoder, session = _open_stream(websocket, recognizer, options, decoding)
-            await websocket.send_json({"type": "ready", "language": session.language, "sample_rate": SAMPLE_RATE})
+            await websocket.send_json(ReadyEvent(session.language, SAMPLE_RATE).to_json())
             await _serve(websocket, decoder, session, run, limits, limits.max_seconds - (time.monotonic() - opened))
         except StreamClosed as closed:
             await _close(websocket, closed.code, closed.message)
@@ -310,7 +312,7 @@ async def _close(websocket: WebSocket, code: int, message: str | None) -> None:
         return
     try:
         if message:
-            await websocket.send_json({"type": "error", "message": message})
+            await websocket.send_json(ErrorEvent(message).to_json())
         await websocket.close(code)
     except (WebSocketDisconnect, RuntimeError):
         pass

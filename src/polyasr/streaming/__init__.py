@@ -2,9 +2,23 @@
 on and final segments at pauses. Used by the server's WebSocket route and `polyasr listen`; it runs
 the Recognizer's model and decoder over a bounded buffer, not the whole-file engine.
 
+    session = polyasr.streaming.StreamingSession(rec, language="de")
+    for event in session.feed(samples_16k): print(event.to_json())   # PartialEvent / FinalEvent
+    session.finish()
+
 Modules:
     session.py  StreamingSession (feed samples, get partial and final events; finish), StreamingOptions,
-                PcmDecoder (raw PCM bytes at any rate -> 16 kHz float32), PCM_FORMATS, Event
+                PcmDecoder (raw PCM bytes at any rate -> 16 kHz float32), PCM_FORMATS
+    events.py   the typed events (PartialEvent, FinalEvent with StreamSegment and StreamWord,
+                ReadyEvent, DoneEvent, ErrorEvent), each with to_json(): the WebSocket's messages
 
-Used by other folders: StreamingSession, StreamingOptions, PcmDecoder, PCM_FORMATS, Event.
+Used by other folders: StreamingSession, StreamingOptions, PcmDecoder, PCM_FORMATS and the events.
 """
+
+from .events import DoneEvent, ErrorEvent, Event, FinalEvent, PartialEvent, ReadyEvent, StreamSegment, StreamWord
+from .session import PCM_FORMATS, PcmDecoder, StreamingOptions, StreamingSession
+
+__all__ = [
+    "PCM_FORMATS", "DoneEvent", "ErrorEvent", "Event", "FinalEvent", "PartialEvent", "PcmDecoder", "ReadyEvent",
+    "StreamSegment", "StreamWord", "StreamingOptions", "StreamingSession",
+]

@@ -1,14 +1,16 @@
 """Live transcription of an audio stream: partial text while speech goes on, final segments at pauses.
 
 A `StreamingSession` takes 16 kHz mono float32 samples in pieces of any size (`PcmDecoder` turns raw
-PCM bytes at any rate into those) and returns events, JSON-serialisable dicts:
+PCM bytes at any rate into those) and returns events (streaming/events.py; `to_json()` gives what
+the WebSocket sends):
 
-* ``{"type": "partial", "text", "start", "end"}``: the current reading of the unfinalised audio
-  (from ``start`` to ``end``, seconds from the stream's start). It may still change; a new partial
-  replaces the previous one, and so does a final (after which nothing is pending). Sent only when
-  its text changes; ``""`` means nothing is pending.
-* ``{"type": "final", "segment": {"id", "start", "end", "text", "words": [{"word", "start", "end",
-  "probability"}]}}``: a segment that will not change any more. Segments are numbered from 0 and ordered.
+* `PartialEvent` ``{"type": "partial", "text", "start", "end"}``: the current reading of the
+  unfinalised audio (from ``start`` to ``end``, seconds from the stream's start). It may still
+  change; a new partial replaces the previous one, and so does a final (after which nothing is
+  pending). Sent only when its text changes; ``""`` means nothing is pending.
+* `FinalEvent` ``{"type": "final", "segment": {"id", "start", "end", "text", "words": [{"word",
+  "start", "end", "probability"}]}}``: a segment that will not change any more. Segments are
+  numbered from 0 and ordered.
 
 How it works. Audio is decoded in steps of `update_seconds`. After each step the model runs once
 over the whole unfinalised buffer (never more than `max_buffer_seconds`), and each frame gets its
@@ -30,30 +32,28 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
-import soxr
 
 from ..audio.decode import SAMPLE_RATE
 from ..audio.levels import LevelMeter
+from ..audio.resample import StreamResampler
 from ..decoding.options import DecoderOptions
 from ..language.choice import AUTO, LanguageChoice
 from ..decoding.ctc import FrameChoices, decode_frames
-from ..errors import LanguageError
+from ..errors import LanguageError, OptionsError
 from ..results import Word
 from ..output.timing import words_from_spans
+from .events import Event, FinalEvent, PartialEvent, StreamSegment, StreamWord
 
 if TYPE_CHECKING:
     from ..recognizer import Recognizer
-
-Event = dict[str, Any]
 
 PCM_FORMATS: dict[str, tuple[str, float]] = {  # format name -> (numpy dtype, scale to [-1, 1])
     "pcm_s16le": ("<i2", 1 / 32768),
     "f32le": ("<f4", 1.0),
 }
-MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 8_000, 192_000
 
 
 @dataclass(frozen=True)
@@ -72,33 +72,19 @@ class StreamingOptions:
     catch_up: bool = True
 
     def __post_init__(self) -> None:
-        if self.update_seconds <= 0 or self.pause_seconds <= 0 or self.cut_margin_seconds < 0:
-            raise ValueError("update_seconds and pause_seconds must be positive, cut_margin_seconds not negative")
-        if self.max_buffer_seconds < 2 * self.update_seconds + self.cut_margin_seconds:
-            raise ValueError(
+        for name in ("update_seconds", "pause_seconds"):
+            value = getattr(self, name)
+            if not value > 0:
+                raise OptionsError(f"{name} must be positive, not {value}")
+        if not self.cut_margin_seconds >= 0:
+            raise OptionsError(f"cut_margin_seconds must be 0 or more, not {self.cut_margin_seconds}")
+        if not self.max_buffer_seconds >= 2 * self.update_seconds + self.cut_margin_seconds:
+            raise OptionsError(
                 f"max_buffer_seconds ({self.max_buffer_seconds}) must be at least twice update_seconds "
                 f"({self.update_seconds}) plus cut_margin_seconds ({self.cut_margin_seconds})"
             )
-
-
-class StreamResampler:
-    """Mono float32 blocks at `sample_rate` -> 16 kHz, block by block (soxr's streaming resampler)."""
-
-    def __init__(self, sample_rate: int) -> None:
-        if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
-            raise ValueError(f"unsupported sample rate {sample_rate}; use {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz")
-        self.sample_rate = sample_rate
-        self._stream = None if sample_rate == SAMPLE_RATE else soxr.ResampleStream(sample_rate, SAMPLE_RATE, 1, "float32", "HQ")
-
-    def __call__(self, samples: np.ndarray) -> np.ndarray:
-        x = np.nan_to_num(np.asarray(samples, dtype=np.float32), nan=0.0, posinf=1.0, neginf=-1.0)
-        return x if self._stream is None else self._stream.resample_chunk(x)
-
-    def flush(self) -> np.ndarray:
-        """The last samples held back by the filter, at the end of the stream."""
-        if self._stream is None:
-            return np.zeros(0, np.float32)
-        return self._stream.resample_chunk(np.zeros(0, np.float32), last=True)
+        if self.decimals < 0:
+            raise OptionsError(f"decimals must be 0 or more, not {self.decimals}")
 
 
 class PcmDecoder:
@@ -309,32 +295,31 @@ class StreamingSession:
     def _round(self, value: float) -> float:
         return round(value, self.options.decimals)
 
-    def _final(self, start: int, end: int) -> Event | None:
+    def _final(self, start: int, end: int) -> FinalEvent | None:
         """A final event for frames [start, end) of the buffer, or None if they hold no text."""
         decoded = decode_frames(self._frames_slice(start, end), self.model.vocabulary)
         if not decoded.text:
             return None
         shift = (self._offset + start * self._spf) / SAMPLE_RATE
         words = [_shifted(w, shift) for w in words_from_spans(decoded, self.model.vocabulary, self.model.frame_seconds)]
-        segment = {
-            "id": self._next_id,
-            "start": self._round(words[0].start),
-            "end": self._round(words[-1].end),
-            "text": decoded.text,
-            "words": [
-                {"word": w.word, "start": self._round(w.start), "end": self._round(w.end), "probability": self._round(w.score)}
-                for w in words
-            ],
-        }
+        segment = StreamSegment(
+            id=self._next_id,
+            start=self._round(words[0].start),
+            end=self._round(words[-1].end),
+            text=decoded.text,
+            words=tuple(
+                StreamWord(w.word, self._round(w.start), self._round(w.end), self._round(w.score)) for w in words
+            ),
+        )
         self._next_id += 1
         self._partial = ""
-        return {"type": "final", "segment": segment}
+        return FinalEvent(segment)
 
-    def _partial_event(self, text: str) -> Event:
+    def _partial_event(self, text: str) -> PartialEvent:
         self._partial = text
         start = self._offset / SAMPLE_RATE
         end = (self._offset + len(self._buffer)) / SAMPLE_RATE
-        return {"type": "partial", "text": text, "start": self._round(start), "end": self._round(end)}
+        return PartialEvent(text, self._round(start), self._round(end))
 
 
 def _shifted(word: Word, seconds: float) -> Word:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from ..errors import OptionsError
 
 LOSSES = ("ctc", "focal")
-PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")  # also the names of polyasr.load's dtype (eval_dtype)
 VOCABULARY_MODES = ("extend", "keep")
 
 
@@ -81,12 +81,16 @@ class TrainOptions:
             (self.precision in PRECISIONS, f"precision must be one of {', '.join(PRECISIONS)}, got {self.precision!r}"),
             (self.loss in LOSSES, f"loss must be one of {', '.join(LOSSES)}, got {self.loss!r}"),
             (self.focal_gamma >= 0, f"focal_gamma must be >= 0, got {self.focal_gamma}"),
-            (0 <= self.mask_time_prob < 1 and 0 <= self.mask_feature_prob < 1, "SpecAugment probabilities must be within [0, 1)"),
-            (self.mask_time_length >= 1 and self.mask_feature_length >= 1, "SpecAugment mask lengths must be >= 1"),
+            (0 <= self.mask_time_prob < 1, f"mask_time_prob must be within [0, 1), got {self.mask_time_prob}"),
+            (0 <= self.mask_feature_prob < 1, f"mask_feature_prob must be within [0, 1), got {self.mask_feature_prob}"),
+            (self.mask_time_length >= 1, f"mask_time_length must be >= 1, got {self.mask_time_length}"),
+            (self.mask_feature_length >= 1, f"mask_feature_length must be >= 1, got {self.mask_feature_length}"),
+            (self.weight_decay >= 0, f"weight_decay must be >= 0, got {self.weight_decay}"),
             (self.layerdrop is None or 0 <= self.layerdrop < 1, f"layerdrop must be within [0, 1), got {self.layerdrop}"),
             (self.dropout is None or 0 <= self.dropout < 1, f"dropout must be within [0, 1), got {self.dropout}"),
             (self.save_every >= 1, f"save_every must be >= 1, got {self.save_every}"),
             (self.keep_checkpoints >= 1, f"keep_checkpoints must be >= 1, got {self.keep_checkpoints}"),
+            (self.eval_dtype in PRECISIONS, f"eval_dtype must be one of {', '.join(PRECISIONS)}, got {self.eval_dtype!r}"),
             (self.device in ("auto", "cpu"), f"device must be 'auto' or 'cpu', got {self.device!r}"),
         ]
         for ok, message in checks:
