@@ -243,7 +243,7 @@ def test_the_smallest_numbers_the_parser_takes_are_valid_options() -> None:
                                       "--keep-alive-seconds", "0.5", "--stream-message-kb", "0.5", "--stream-backlog-seconds", "0.5",
                                       "--stream-idle-seconds", "0.5", "--stream-max-seconds", "0.5", "--batch-wait-ms", "0"])
     options = server_options(args)
-    assert (args.port, options.queue_size, options.max_batch, options.batch_wait_ms, options.streams.max_streams) == (0, 1, 1, 0, 1)
+    assert (args.port, options.batcher.queue_size, options.batcher.max_batch, options.batcher.batch_wait_ms, options.streams.max_streams) == (0, 1, 1, 0, 1)
 
 
 def test_window_options_check_arguments_that_no_parser_checked() -> None:
