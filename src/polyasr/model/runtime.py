@@ -53,11 +53,11 @@ def resolve_device(device: str) -> torch.device:
     try:
         resolved = torch.device(device)
     except RuntimeError as error:
-        raise ValueError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps") from error
+        raise OptionsError(f"unknown device {device!r}; use auto, cpu, cuda, cuda:N or mps") from error
     if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} was asked for but torch sees no CUDA GPU")
+        raise OptionsError(f"device {device!r} was asked for but torch sees no CUDA GPU")
     if resolved.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device {device!r} was asked for but MPS is not available")
+        raise OptionsError(f"device {device!r} was asked for but MPS is not available")
     return resolved
 
 
@@ -90,7 +90,7 @@ def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
             return torch.bfloat16
         return torch.float32
     if dtype not in DTYPES:
-        raise ValueError(f"unknown dtype {dtype!r}; use one of: auto, {', '.join(DTYPES)}")
+        raise OptionsError(f"unknown dtype {dtype!r}; use one of: auto, {', '.join(DTYPES)}")
     return DTYPES[dtype]
 
 

@@ -92,9 +92,9 @@ class PcmDecoder:
 
     def __init__(self, format: str = "pcm_s16le", sample_rate: int = SAMPLE_RATE, channels: int = 1) -> None:
         if format not in PCM_FORMATS:
-            raise ValueError(f"unsupported PCM format {format!r}; use one of: {', '.join(PCM_FORMATS)}")
+            raise OptionsError(f"unsupported PCM format {format!r}; use one of: {', '.join(PCM_FORMATS)}")
         if not 1 <= channels <= 8:
-            raise ValueError(f"unsupported channel count {channels}; use 1 to 8 interleaved channels")
+            raise OptionsError(f"unsupported channel count {channels}; use 1 to 8 interleaved channels")
         self._resample = StreamResampler(sample_rate)
         self.dtype, self.scale = PCM_FORMATS[format]
         self.channels = channels
