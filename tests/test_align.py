@@ -78,3 +78,18 @@ def test_align_command_writes_json_and_srt(tiny_model_dir, tmp_path, capsys) -> 
     assert (tmp_path / "out" / "speech.srt").read_text(encoding="utf-8").startswith("1\n00:00:")
     missing = main(["align", str(audio), str(tmp_path / "nope.txt"), "--model", str(tiny_model_dir), "--dtype", "fp32"])
     assert missing == 1 and "nope.txt: cannot read the transcript" in capsys.readouterr().err
+
+
+def test_align_never_replaces_its_input_subtitles(tiny_model_dir, tmp_path, monkeypatch, capsys) -> None:
+    """The README's example run in the folder of the files: interview.srt would be the output's name too."""
+    write_audio(tmp_path / "interview.wav", "pcm_s16le", 16_000, (0.1 * np.random.default_rng(5).standard_normal(48_000))[None])
+    subtitles = "1\n00:00:00,500 --> 00:00:02,000\nhallo welt\n"
+    (tmp_path / "interview.srt").write_text(subtitles, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    common = ["--model", str(tiny_model_dir), "--dtype", "fp32", "--output-format", "srt"]
+    assert main(["align", "interview.wav", "interview.srt", *common]) == 1
+    assert "would replace the input interview.srt" in capsys.readouterr().err
+    assert (tmp_path / "interview.srt").read_text(encoding="utf-8") == subtitles
+    assert main(["align", "interview.wav", "interview.srt", *common, "-o", "aligned"]) == 0
+    assert (tmp_path / "aligned" / "interview.srt").read_text(encoding="utf-8").startswith("1\n00:00:")
+    assert (tmp_path / "interview.srt").read_text(encoding="utf-8") == subtitles

@@ -9,7 +9,8 @@ import argparse
 import os
 import re
 import sys
-from typing import Any, Callable, Sequence
+from pathlib import Path
+from typing import Any, Callable, Iterable, Sequence
 
 from .args import output_formats, positive_int
 from ..errors import OptionsError
@@ -117,6 +118,21 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
 def writes_files(args: argparse.Namespace) -> bool:
     """Whether the command writes files (--output-dir, or a format that is not printed)."""
     return args.output_dir is not None or args.output_format not in ("txt", "json")
+
+
+def check_inputs_kept(args: argparse.Namespace, stems: Iterable[str], inputs: Sequence[str]) -> None:
+    """OptionsError, before any work, when an output file would replace one of the command's inputs
+    (`polyasr align talk.wav talk.srt -f srt` in the folder of the files would write talk.srt)."""
+    if not writes_files(args):
+        return
+    folder = Path(args.output_dir or ".")
+    kept = [Path(path) for path in inputs if Path(path).exists()]
+    for stem in stems:
+        for writer in get_writers(args.output_format):
+            planned = folder / f"{stem}.{writer.extension}"
+            if planned.exists() and any(os.path.samefile(planned, path) for path in kept):
+                raise OptionsError(f"the {writer.extension} output {planned} would replace the input {planned}; "
+                                   "give another --output-dir")
 
 
 def emit(args: argparse.Namespace, result: Transcription, stem: str | None, progress: Progress) -> None:

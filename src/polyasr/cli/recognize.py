@@ -13,11 +13,12 @@ from .args import check_output_folder, positive_int
 from .decoder import add_decoder_arguments, decoder_options
 from .groups import add_language_arguments, add_runtime_arguments, add_window_arguments, batch_options, \
     runtime_options, vad_options, window_options
-from .output import Progress, add_output_arguments, emit, for_each_file, report_language, warn, writes_files
+from .output import Progress, add_output_arguments, check_inputs_kept, emit, for_each_file, report_language, warn, writes_files
 from ..errors import OptionsError
 from ..language.catalogue import language_name
 from ..options import TranscribeOptions
-from ..output.stems import output_stems
+from ..audio.sources import source_name
+from ..output.stems import output_stem, output_stems
 from ..output.writers import get_writers
 from ..recognizer import Recognizer, load
 
@@ -79,6 +80,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
         options = replace(options, diarization=DiarizationOptions(min_speakers=args.min_speakers, max_speakers=args.max_speakers))
     _check_outputs(args)
     stems = dict(zip(args.files, output_stems(list(args.files))))
+    check_inputs_kept(args, stems.values(), args.files)
     recognizer = load_recognizer(args)
     progress = Progress(len(args.files))
     options = replace(options, language=args.language, word_timestamps=args.word_timestamps)
@@ -155,6 +157,7 @@ def run_align(args: argparse.Namespace) -> int:
     segments = read_transcript(args.transcript)  # a malformed file fails before the model loads
     options = transcribe_options(args)
     _check_outputs(args)
+    check_inputs_kept(args, [output_stem(source_name(args.audio))], [args.audio, args.transcript])
     recognizer = load_recognizer(args)
     progress = Progress(1)
     try:
