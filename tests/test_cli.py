@@ -109,3 +109,17 @@ def test_bad_options_are_one_line_errors(tiny_model_dir, audio_files, tmp_path, 
     code = main(["transcribe", str(audio_files[0]), "--model", str(tiny_model_dir), "-o", str(tmp_path), *option])
     err = capsys.readouterr().err.strip()
     assert code == 1 and err == f"polyasr: error: {message}"
+
+
+@pytest.mark.parametrize("argv, names", [
+    (["detect-language", "x.wav", "--top", "0"], "--top"),
+    (["transcribe"], "files"),
+    (["transcribe", "x.wav", "--window-seconds", "4", "--context-seconds", "2"], "--window-seconds"),
+    (["nosuch"], "invalid choice"),
+])
+def test_a_bad_command_line_is_one_line_and_exit_2(argv, names, capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2
+    assert len(err.splitlines()) == 1 and names in err and err.startswith("polyasr"), err

@@ -12,7 +12,7 @@ import argparse
 import os
 import tempfile
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Callable, NoReturn, Sequence
 
 from ..errors import LanguageError, OptionsError
 from ..language.choice import LanguageChoice
@@ -86,8 +86,8 @@ Check = Callable[[argparse.Namespace], "str | None"]  # parsed arguments -> an e
 class Parser(argparse.ArgumentParser):
     """An ArgumentParser that, after parsing, runs the checks across options added with `add_check`.
 
-    A failed check is argparse's own error (usage, then one line) with exit status 2, like a bad value
-    of a single option, before any command runs. Subparsers made with `add_subparsers` are Parsers too.
+    A failed check is an error like a bad value of a single option: one line naming the option, exit
+    status 2, before any command runs. Subparsers made with `add_subparsers` are Parsers too.
     """
 
     checks: list[Check]
@@ -95,6 +95,10 @@ class Parser(argparse.ArgumentParser):
     def __init__(self, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]
         self.checks = []
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        """One line, not argparse's usage block: '<prog>: error: <message>'; exit 2."""
+        self.exit(2, f"{self.prog}: error: {message}\n")
 
     def parse_known_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
