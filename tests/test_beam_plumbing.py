@@ -50,8 +50,10 @@ def test_cli_decoder_beam(recognizer, tiny_model_dir, clip, capsys) -> None:
     assert capsys.readouterr().out.strip() == greedy  # beam size 1 without LM: the greedy text
     assert main(["transcribe", *common, "--decoder", "beam", "--hotwords", hotword]) == 0
     assert capsys.readouterr().out.strip() == beamed
-    assert main(["transcribe", *common, "--hotwords", hotword]) == 1
-    assert "--hotwords need --decoder beam" in capsys.readouterr().err
+    assert main(["transcribe", *common, "--hotwords", hotword]) == 0  # a beam option implies --decoder beam
+    assert capsys.readouterr().out.strip() == beamed
+    assert main(["transcribe", *common, "--decoder", "greedy", "--hotwords", hotword]) == 1
+    assert "--hotwords need --decoder beam, not greedy" in capsys.readouterr().err
     assert main(["transcribe", *common, "--decoder", "beam", "--lm", str(clip.parent / "missing.arpa")]) == 1
     assert "missing.arpa: no such language model" in capsys.readouterr().err
 

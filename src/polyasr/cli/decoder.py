@@ -13,12 +13,13 @@ from ..decoding.options import BEAM, GREEDY, STRATEGIES, BeamOptions, DecoderOpt
 def add_decoder_arguments(parser: argparse.ArgumentParser) -> None:
     """--decoder and the beam search's options."""
     group = parser.add_argument_group("decoding")
-    group.add_argument("--decoder", default=GREEDY, choices=STRATEGIES,
+    group.add_argument("--decoder", default=None, choices=STRATEGIES,
                        help="greedy: each frame's best character (the model card's); beam: beam search with an "
-                            "optional n-gram LM and hotwords (pip install 'polyasr[lm]') (default: %(default)s)")
+                            "optional n-gram LM and hotwords (pip install 'polyasr[lm]') (default: greedy, or beam "
+                            "when --lm, --hotwords, --lm-weight or --word-score is given)")
     group.add_argument("--lm", default=None,
-                       help="with --decoder beam: KenLM model (.arpa, .arpa.gz, binary) or a language_model/ folder; "
-                            "default: the checkpoint's language_model/ folder if it has one")
+                       help="KenLM model (.arpa, .arpa.gz, binary) or a language_model/ folder (implies --decoder beam); "
+                            "with --decoder beam and no --lm: the checkpoint's language_model/ folder if it has one")
     group.add_argument("--no-checkpoint-lm", action="store_true", help="ignore the checkpoint's language_model/ folder")
     group.add_argument("--beam-size", type=int, default=BeamOptions.beam_size, help="hypotheses kept per frame (default: %(default)s)")
     group.add_argument("--lm-weight", type=float, default=None,
@@ -34,12 +35,12 @@ def add_decoder_arguments(parser: argparse.ArgumentParser) -> None:
 def decoder_options(args: argparse.Namespace) -> DecoderOptions:
     """DecoderOptions from the arguments of `add_decoder_arguments` (OptionsError for bad values)."""
     beam_only = {"--lm": args.lm, "--hotwords": args.hotwords, "--lm-weight": args.lm_weight, "--word-score": args.word_score}
-    if args.decoder != BEAM:
-        given = [name for name, value in beam_only.items() if value is not None]
-        if given:
-            from ..errors import OptionsError
+    given = [name for name, value in beam_only.items() if value is not None]
+    if args.decoder == GREEDY and given:
+        from ..errors import OptionsError
 
-            raise OptionsError(f"{', '.join(given)} need --decoder beam")
+        raise OptionsError(f"{', '.join(given)} need --decoder beam, not greedy")
+    if args.decoder != BEAM and not given:
         return DecoderOptions(GREEDY)
     return DecoderOptions(BEAM, BeamOptions(
         beam_size=args.beam_size, lm=args.lm, checkpoint_lm=not args.no_checkpoint_lm, lm_weight=args.lm_weight,
