@@ -123,3 +123,10 @@ def test_a_bad_command_line_is_one_line_and_exit_2(argv, names, capsys) -> None:
     err = capsys.readouterr().err
     assert exit_info.value.code == 2
     assert len(err.splitlines()) == 1 and names in err and err.startswith("polyasr"), err
+
+
+def test_candidates_beside_a_named_language_are_refused_not_ignored(capsys) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(["transcribe", "x.wav", "--language", "de", "--candidates", "fr"])
+    assert exit_info.value.code == 2
+    assert "--candidates: --language de names the language" in capsys.readouterr().err

@@ -138,6 +138,15 @@ def add_language_arguments(parser: Container, *, language_help: str | None = Non
         parser.add_argument("--language", "-l", default=default, type=language_choice, help=language_help)
     if candidates_help is not None:
         parser.add_argument("--candidates", default=None, type=language_codes, metavar="CODE[,CODE...]", help=candidates_help)
+    if language_help is not None and candidates_help is not None and isinstance(parser, argparse.ArgumentParser):
+        add_check(parser, _candidates_problem)
+
+
+def _candidates_problem(args: argparse.Namespace) -> str | None:
+    """--candidates choose the language that auto or detect identify; with one language named they would do nothing."""
+    if args.candidates and args.language is not None and args.language.is_language:
+        return f"argument --candidates: --language {args.language} names the language, so there is nothing to choose among"
+    return None
 
 
 # ---------------------------------------------------------------------------------------------
