@@ -73,9 +73,10 @@ def test_languages_lists_codes_names_and_sizes(tiny_model_dir, capsys) -> None:
     assert [line.split("\t")[0] for line in lines] == ["de", "en", "ja", "ru", "rw"]
 
 
-def test_convert_lang_ids_writes_equal_json(real_lang_ids_path, tmp_path) -> None:
+def test_convert_lang_ids_writes_equal_json(real_lang_ids_path, tmp_path, capsys) -> None:
     target = tmp_path / "lang_ids.json"
     assert main(["convert-lang-ids", str(real_lang_ids_path), str(target)]) == 0
+    assert f"wrote 60 language codes to {target}: 56 with characters, 4 empty" in capsys.readouterr().err  # the docs' 56
     assert read_language_table(target) == read_language_table(real_lang_ids_path)
     assert len(json.loads(target.read_text())["en"]) == 91
     assert target.read_bytes() == LANG_IDS_JSON.read_bytes()  # the committed table is this converter's output

@@ -85,6 +85,8 @@ def test_common_voice_tree_end_to_end_through_the_cli(common_voice, tiny_model_d
     assert table.startswith("| language | utterances | hours | WER | CER | card WER | card CER | Δ WER | Δ CER |")
     assert "| de | 3 |" in table and "| ru | 3 |" in table and "| macro |" in table and table in captured.out
     assert "missing.mp3" in captured.err  # bad rows reported
+    assert f"{broken['audio']}: " in captured.err  # the undecodable file is named on the console too
+    assert "polyasr: 7 utterances (0 from an earlier run), 1 undecodable, 2 bad rows" in captured.err
     assert (out / "cer.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     csv_header = (out / "results.csv").read_text(encoding="utf-8").splitlines()[0]
     assert csv_header == "language,utterances,hours,wer,cer,wer_meaningful,card_wer,card_cer,wer_diff,cer_diff"

@@ -67,11 +67,22 @@ def run_evaluate(args: argparse.Namespace) -> int:
             bar.close()
     for warning in result.warnings:
         print(f"polyasr: warning: {warning}", file=sys.stderr)
+    for failed in result.failed[:20]:  # named here too, not only in results.json
+        print(f"polyasr: warning: {failed.audio}: {failed.error}", file=sys.stderr)
+    for bad in result.bad_rows[:20]:
+        print(f"polyasr: warning: {bad.where}: {bad.reason}", file=sys.stderr)
+    hidden = max(0, len(result.failed) - 20) + max(0, len(result.bad_rows) - 20)
+    if hidden:
+        print(f"polyasr: warning: ... {hidden} more (results.json lists them all)", file=sys.stderr)
     write_reports(result, args.output_dir, args.compare_card)
     if args.plot:
         plot_cer(result, Path(args.output_dir) / "cer.png", args.compare_card)
     print(markdown_table(result, args.compare_card), end="")
     bad_rows = len(dataset.bad_rows) + len(result.bad_rows)
-    print(f"polyasr: {len(dataset.utterances)} utterances ({result.resumed} from an earlier run), "
-          f"{len(result.failed)} undecodable, {bad_rows} bad rows; results in {args.output_dir}/", file=sys.stderr)
+    print(f"polyasr: {_count(len(dataset.utterances), 'utterance')} ({result.resumed} from an earlier run), "
+          f"{len(result.failed)} undecodable, {_count(bad_rows, 'bad row')}; results in {args.output_dir}/", file=sys.stderr)
     return 0
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n:,} {noun}" + ("" if n == 1 else "s")

@@ -73,5 +73,7 @@ def run_convert(args: argparse.Namespace) -> int:
     if args.verbose:
         for code in sorted(table.ids):
             print(f"polyasr: {code}: {len(table.ids[code])} token ids", file=sys.stderr)
-    print(f"wrote {len(table.ids)} languages to {args.target}", file=sys.stderr)
+    spoken = sum(1 for ids in table.ids.values() if len(ids))
+    print(f"wrote {len(table.ids)} language codes to {args.target}: {spoken} with characters"
+          + (f", {len(table.ids) - spoken} empty" if spoken < len(table.ids) else ""), file=sys.stderr)
     return 0

@@ -68,7 +68,8 @@ def markdown_table(result: EvalResult, compare_card: bool = False) -> str:
         notes.append("\\* WER is not meaningful for languages written without spaces between words (zh, ja, th).")
     notes.append("pooled: all utterances together (WER over languages with words); macro: mean of the languages.")
     if result.failed:
-        notes.append(f"{len(result.failed)} utterances could not be decoded and are not scored.")
+        notes.append(f"{len(result.failed)} utterance{'' if len(result.failed) == 1 else 's'} could not be decoded and "
+                     f"{'is' if len(result.failed) == 1 else 'are'} not scored.")
     if result.report.skipped_empty:
         notes.append(f"{result.report.skipped_empty} utterances have an empty reference after normalisation and are not scored.")
     return "\n".join(lines) + "\n\n" + "\n".join(notes) + "\n"
