@@ -92,3 +92,8 @@ def test_export_command(peaky_dir: Path, tmp_path: Path, capsys) -> None:
     assert main(["transcribe", str(tmp_path / "none.wav"), "--model", str(out)]) == 1
     # the export loaded: the one error is about the missing file, not the model
     assert capsys.readouterr().err.strip() == f"polyasr: error: {tmp_path / 'none.wav'}: not a file (no such path)"
+    again = tmp_path / "exported-again"
+    assert main(["export", "--model", str(peaky_dir), "--output", str(again), "--no-optimize"]) == 0  # --model as elsewhere
+    assert (again / "model.onnx").is_file()
+    assert main(["export", str(peaky_dir), "--model", str(out), "--output", str(tmp_path / "x")]) == 1
+    assert "two models given" in capsys.readouterr().err

@@ -34,7 +34,7 @@ EXPECTED: dict[str, tuple[list[str], set[str]]] = {
     "evaluate": ([], VERBOSE | RUNTIME | DECODER | {
         "--batch-seconds", "--dataset", "--manifest", "--split", "--languages", "--max-per-language", "--language",
         "--decode", "--output-dir", "-o", "--restart", "--compare-card", "--plot"}),
-    "export": (["model"], VERBOSE | {"--format", "--quantize", "--no-optimize", "--output", "-o"}),
+    "export": (["model"], VERBOSE | {"--model", "--format", "--quantize", "--no-optimize", "--output", "-o"}),  # --model: #28
     "serve": ([], VERBOSE | RUNTIME | DECODER | {
         "--host", "--port", "--api-key", "--model-alias", "--max-upload-mb", "--max-audio-seconds", "--timeout-seconds",
         "--queue-size", "--max-queued-audio-seconds", "--decode-slots", "--upload-timeout-seconds", "--max-connections",

@@ -43,9 +43,9 @@ BATCH_SECONDS_HELP = "padded audio seconds per forward pass"
 # model and runtime
 
 
-def add_model_argument(parser: Container, help: str = MODEL_HELP) -> None:
+def add_model_argument(parser: Container, help: str = MODEL_HELP, dest: str = "model") -> None:
     """--model: a Hub id or a folder; None: $POLYASR_MODEL or the 56-language model."""
-    parser.add_argument("--model", default=None, help=help)
+    parser.add_argument("--model", default=None, help=help, dest=dest)
 
 
 def add_device_argument(parser: Container, help: str = DEVICE_HELP, default: str = "auto",

@@ -17,6 +17,7 @@ from ..model.ctc_model import default_model, list_languages
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `polyasr export`."""
     parser.add_argument("model", nargs="?", default=None, help="Hub id or folder (default: $POLYASR_MODEL or the 56-language model)")
+    add_model_argument(parser, help="the same, as every other command names it", dest="model_option")
     parser.add_argument("--format", default="onnx", choices=["onnx"], help="export format")
     parser.add_argument("--quantize", default="none", choices=["none", "int8"], help="int8: dynamic quantisation of MatMul weights")
     parser.add_argument("--no-optimize", action="store_true", help="skip ONNX Runtime's transformer fusion")
@@ -25,6 +26,9 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     """Write the ONNX folder and say how to run it."""
+    if args.model and args.model_option and args.model != args.model_option:
+        raise OptionsError(f"two models given: {args.model} and --model {args.model_option}; name one")
+    args.model = args.model or args.model_option
     check_output_folder(args.output, "--output")
     try:
         from ..model.export import ExportOptions, export_onnx
