@@ -124,3 +124,30 @@ def test_audio_cache_decodes_each_file_once_and_again_when_it_changes(tmp_path) 
     assert cache.missing([str(a), str(b)]) == [str(b)]
     cache.fill([str(b)])
     assert cache.lookup(str(b)).length == 12_000
+
+
+def test_a_run_shorter_than_its_warmup_and_a_finished_run_say_so(tmp_path, capsys) -> None:
+    from polyasr.cli.train import _Display
+    from polyasr.training.events import TrainingStarted
+
+    display = _Display(tmp_path)
+    display(TrainingStarted(0, 6, 1, "no", "cpu", 0, warmup_steps=500))
+    err = capsys.readouterr().err
+    assert "--warmup-steps 500 is not shorter than the run's 6 steps" in err and "use about 1" in err
+    display.close()
+    finished = _Display(tmp_path)
+    finished(TrainingStarted(6, 6, 1, "no", "cpu", 0, warmup_steps=0))
+    err = capsys.readouterr().err
+    assert "all 6 steps of this run are done already" in err and "steps 7-6" not in err
+
+
+def test_a_training_run_folder_given_as_model_names_its_best_model(tiny_model_dir, tmp_path) -> None:
+    import shutil
+
+    import polyasr
+
+    run = tmp_path / "runs" / "x"
+    shutil.copytree(tiny_model_dir, run / "best")
+    shutil.copytree(tiny_model_dir, run / "checkpoint-0000010")
+    with pytest.raises(polyasr.ModelLoadError, match=f"holds saved models, not one: use --model {run / 'best'}"):
+        polyasr.load(str(run), device="cpu", dtype="fp32")

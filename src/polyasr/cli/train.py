@@ -148,6 +148,14 @@ class _Display:
             self._report(event)
         elif isinstance(event, TrainingStarted):
             self.training = True
+            if event.step >= event.total_steps:
+                print(f"polyasr: all {event.total_steps} steps of this run are done already; raise --max-steps or "
+                      "--epochs to train on", file=sys.stderr)
+                return
+            if event.warmup_steps >= event.total_steps:
+                print(f"polyasr: warning: --warmup-steps {event.warmup_steps} is not shorter than the run's "
+                      f"{event.total_steps} steps, so the learning rate never reaches --learning-rate and the model "
+                      f"learns little; use about {max(1, event.total_steps // 10)} (10 % of the steps)", file=sys.stderr)
             print(f"polyasr: training steps {event.step + 1}-{event.total_steps} on {event.device} x {event.processes} "
                   f"process(es), {'fp32' if event.precision == 'no' else event.precision + ' mixed precision'}", file=sys.stderr)
             if event.batches_left_out:

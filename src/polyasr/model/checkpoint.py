@@ -210,4 +210,17 @@ def fit_vocabulary(tokenizer: Any, classes: int, model: str) -> Vocabulary:
     )
 
 
-__all__ = ["HUB_UNREACHABLE", "MODEL_ENV", "ModelFiles", "first_line", "fit_vocabulary", "is_hub_id", "load_tokenizer"]
+def not_a_saved_model(files: ModelFiles) -> str:
+    """Why a local folder without config.json is no model; a `polyasr train` run folder names its best/ model."""
+    folder = Path(files.folder or files.model)
+    saved = [p.parent for p in sorted(folder.glob("*/config.json"))
+             if (p.parent / "vocab.json").exists() or (p.parent / "tokenizer.json").exists()]
+    if not saved:
+        return f"model folder '{files.model}' has no config.json, so it is not a saved model"
+    named = folder / "best" if folder / "best" in saved else saved[-1]
+    listed = ", ".join(p.name for p in saved[:6]) + (", ..." if len(saved) > 6 else "")
+    return f"model folder '{files.model}' holds saved models, not one: use --model {named} (it has {listed})"
+
+
+__all__ = ["HUB_UNREACHABLE", "MODEL_ENV", "ModelFiles", "first_line", "fit_vocabulary", "is_hub_id", "load_tokenizer",
+           "not_a_saved_model"]

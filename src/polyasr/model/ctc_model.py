@@ -19,7 +19,7 @@ from .adapters import AdapterSet, nested_vocabulary
 from ..audio.decode import SAMPLE_RATE
 from .buckets import bucket_length
 from .backends import Backend, OnnxBackend, TorchBackend, is_onnx_export
-from .checkpoint import HUB_UNREACHABLE, MODEL_ENV, ModelFiles, fit_vocabulary, load_tokenizer
+from .checkpoint import HUB_UNREACHABLE, MODEL_ENV, ModelFiles, fit_vocabulary, load_tokenizer, not_a_saved_model
 from ..decoding.ctc import Vocabulary
 from ..errors import HubUnreachableError, LanguageError, ModelLoadError
 from ..language.table import LanguageTable, read_language_table
@@ -257,7 +257,7 @@ def _require_model_files(files: ModelFiles) -> None:
     if files.folder is None:
         return
     if files.file(["config.json"]) is None:
-        raise ModelLoadError(f"model folder '{files.model}' has no config.json, so it is not a saved model")
+        raise ModelLoadError(not_a_saved_model(files))
     if files.file(["vocab.json"]) is None:
         raise ModelLoadError(
             f"model folder '{files.model}' has no tokenizer (vocab.json); save the processor with the model "

@@ -38,6 +38,7 @@ class TrainingStarted:
     precision: str  # accelerate's mixed precision: "no", "bf16" or "fp16"
     device: str
     batches_left_out: int  # of the first epoch: too few to fill a step, not used in that epoch
+    warmup_steps: int = 0  # the learning rate's linear warm-up (TrainOptions.warmup_steps)
 
 
 @dataclass(frozen=True)

@@ -105,7 +105,7 @@ class Trainer:
         model.train()
         left_out = self.setup.planner.steps(0)[1]
         self.on_event(TrainingStarted(progress.step, self.setup.total_steps, acc.num_processes,
-                                      str(acc.mixed_precision), str(acc.device), left_out))
+                                      str(acc.mixed_precision), str(acc.device), left_out, options.warmup_steps))
         while progress.step < self.setup.total_steps:
             steps, _ = self.setup.planner.steps(progress.position.epoch)
             for index in range(progress.position.step, len(steps)):
