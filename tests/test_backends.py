@@ -97,3 +97,15 @@ def test_export_command(peaky_dir: Path, tmp_path: Path, capsys) -> None:
     assert (again / "model.onnx").is_file()
     assert main(["export", str(peaky_dir), "--model", str(out), "--output", str(tmp_path / "x")]) == 1
     assert "two models given" in capsys.readouterr().err
+
+
+def test_a_successful_export_prints_only_its_own_line(peaky_dir: Path, tmp_path: Path) -> None:
+    """The tracer's 'might be incorrect', the opset note and onnxruntime's quantisation advice are not shown."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "quiet"
+    done = subprocess.run([sys.executable, "-m", "polyasr", "export", "--model", str(peaky_dir), "--quantize", "int8",
+                           "--output", str(out)], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines() == [f"polyasr: wrote {out}; run it with --model {out}"]
