@@ -13,7 +13,8 @@ ROOT = Path(__file__).resolve().parents[1]
 def _fake_venv(tmp_path: Path) -> Path:
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
-    (venv / "bin" / "python").write_text("#!/bin/sh\nexit 0\n")  # "import torch" succeeds
+    # "import torch" succeeds; the check of an extra's packages (python - EXTRA) finds them missing
+    (venv / "bin" / "python").write_text('#!/bin/sh\n[ "$1" = "-" ] && exit 1\nexit 0\n')
     (venv / "bin" / "pip").write_text(f"#!/bin/sh\necho \"$*\" >> {tmp_path / 'pip-calls'}\n")
     for name in ("python", "pip"):
         (venv / "bin" / name).chmod(0o755)
@@ -42,3 +43,15 @@ def test_switching_extras_installs_only_what_is_missing(tmp_path: Path) -> None:
     assert "new extras: server" in _bootstrap(venv, "server")  # once, keeping what was there
     assert _bootstrap(venv, "server") == "" and _bootstrap(venv, "dev,eval") == ""
     assert _installs(calls) == [f"install -e {ROOT}[dev,eval]", f"install -e {ROOT}[dev,eval,server]"]
+
+
+def test_extras_the_dev_install_already_has_install_nothing() -> None:
+    """After scripts/test (dev,eval), POLYASR_EXTRAS=vad (or server, onnx, ...) finds its packages there: no pip run."""
+    import sys
+
+    venv = Path(sys.prefix)
+    stamp = venv / ".polyasr-installed"
+    assert stamp.exists(), f"{venv} was not made by scripts/bootstrap.sh"
+    before = stamp.read_text()
+    assert _bootstrap(venv, "vad,server,onnx,plot,diarize,lm,ray,listen,train") == ""
+    assert stamp.read_text() == before
