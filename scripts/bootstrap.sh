@@ -20,25 +20,9 @@ had_digest=""; had_extras=""
 [ -f "$stamp" ] && read -r had_digest had_extras < "$stamp" && had_extras="${had_extras#extras=}"
 # An extra counts as installed when it was asked for before, or when every package it requires is
 # already installed at a fitting version (the dev extra brings most of them), read from polyasr's
-# own metadata: no index is asked.
+# own metadata (src/polyasr/cli/extras.py): no index is asked.
 satisfied() {
-  [ -f "$stamp" ] && "$venv/bin/python" - "$1" <<'PY' 2>/dev/null
-import sys
-from importlib import metadata
-from packaging.requirements import Requirement
-extra = sys.argv[1]
-needed = [Requirement(r) for r in metadata.requires("polyasr") or []]
-needed = [r for r in needed if r.marker is not None and r.marker.evaluate({"extra": extra})]
-if not needed:
-    sys.exit(1)  # an unknown extra: let pip say so
-for requirement in needed:
-    try:
-        version = metadata.version(requirement.name)
-    except metadata.PackageNotFoundError:
-        sys.exit(1)
-    if version not in requirement.specifier:
-        sys.exit(1)
-PY
+  [ -f "$stamp" ] && "$venv/bin/python" -m polyasr.cli.extras "$1" 2>/dev/null
 }
 missing=""
 for extra in ${extras//,/ }; do

@@ -198,3 +198,24 @@ def test_window_and_context_reach_the_options(tmp_path: Path) -> None:
     assert recognize.transcribe_options(args).windows == WindowOptions(window_seconds=15.0, context_seconds=1.5)
     args = build_parser().parse_args(["batch", "in/", "-o", str(tmp_path), "--window-seconds", "20", "--context-seconds", "2"])
     assert options_from(args)[0].transcribe.windows == WindowOptions(window_seconds=20.0, context_seconds=2.0)
+
+
+def test_a_command_whose_extra_is_missing_says_so_before_parsing(monkeypatch, capsys) -> None:
+    """The packages are looked up in polyasr's metadata; here the ray extra's are made to look absent."""
+    from importlib import metadata
+
+    from polyasr.cli import extras
+
+    real = metadata.version
+
+    def version(name: str) -> str:
+        if name == "ray":
+            raise metadata.PackageNotFoundError(name)
+        return real(name)
+
+    monkeypatch.setattr(extras.metadata, "version", version)
+    assert main(["batch", "in/", "--output", "out/", "--actors", "2"]) == 1  # not 'unrecognized arguments'
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["polyasr: error: 'batch' needs the ray extra, which is not installed (missing: ray); "
+                   "pip install 'polyasr[ray]'"]
+    assert extras.missing_packages("server") == [] and extras.missing_packages("no-such-extra") is None

@@ -14,7 +14,7 @@ def _fake_venv(tmp_path: Path) -> Path:
     venv = tmp_path / "venv"
     (venv / "bin").mkdir(parents=True)
     # "import torch" succeeds; the check of an extra's packages (python - EXTRA) finds them missing
-    (venv / "bin" / "python").write_text('#!/bin/sh\n[ "$1" = "-" ] && exit 1\nexit 0\n')
+    (venv / "bin" / "python").write_text('#!/bin/sh\n[ "$1" = "-m" ] && exit 1\nexit 0\n')
     (venv / "bin" / "pip").write_text(f"#!/bin/sh\necho \"$*\" >> {tmp_path / 'pip-calls'}\n")
     for name in ("python", "pip"):
         (venv / "bin" / name).chmod(0o755)

@@ -15,10 +15,12 @@ from .decoder import add_lm_arguments, run_lm
 from .evaluate import add_evaluate_arguments, run_evaluate
 from .models import add_convert_arguments, add_export_arguments, add_languages_arguments, run_convert, run_export, \
     run_languages
+from .extras import missing_for_command
 from .output import install_hint, launcher_hint
 from .recognize import add_align_arguments, add_detect_arguments, add_transcribe_arguments, run_align, run_detect, \
     run_transcribe
 from ..errors import PolyasrError
+from ..version import VERSION
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -47,6 +49,7 @@ def _add_optional(parser: argparse.ArgumentParser, module: str, function: str, e
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every command; values and checks across options are refused here (exit status 2)."""
     parser = Parser(prog="polyasr", description="Multilingual speech recognition (56 languages).", formatter_class=HelpFormatter)
+    parser.add_argument("--version", action="version", version=f"polyasr {VERSION}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     def command(name: str, help: str) -> argparse.ArgumentParser:
@@ -124,7 +127,14 @@ def _quiet_libraries() -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; its exit status (0, 1 on an error, 2 for bad options, 130 on Ctrl-C)."""
-    args = build_parser().parse_args(argv)
+    words = list(sys.argv[1:] if argv is None else argv)
+    absent = missing_for_command(words)  # before parsing: without its extra a command has no options to parse
+    if absent is not None:
+        command, extra, packages = absent
+        _error(f"'{command}' needs the {extra} extra, which is not installed (missing: {', '.join(packages)}); "
+               f"{install_hint(extra)}")
+        return 1
+    args = build_parser().parse_args(words)
     _quiet_libraries()
     if getattr(args, "missing_extra", None):
         _error(f"'{args.command}' needs an optional part that is not installed ({args.missing_extra})")
