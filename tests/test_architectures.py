@@ -160,8 +160,9 @@ def test_models_polyasr_cannot_run_are_refused_in_one_sentence(folders, tmp_path
     config = Wav2Vec2BertConfig(hidden_size=16, num_hidden_layers=1, num_attention_heads=2, intermediate_size=16,
                                 output_hidden_size=16, vocab_size=84)
     Wav2Vec2BertForCTC(config).save_pretrained(bert)
-    with pytest.raises(ModelLoadError, match=r"is a wav2vec2-bert CTC model that takes spectrogram features, not raw "
-                                             r"audio; polyasr runs wav2vec2 \(XLSR, MMS\), HuBERT, WavLM"):
+    with pytest.raises(ModelLoadError, match=r"is a wav2vec2-bert CTC model that takes log-mel features, but its feature "
+                                             r"extractor \(Wav2Vec2FeatureExtractor\) gives input_values; save the model's own "
+                                             r"processor with it$"):
         polyasr.load(str(bert))
 
 
