@@ -192,6 +192,9 @@ def load_vocabulary(files: ModelFiles, config: Any) -> Vocabulary:
     tokenizer = files.load(AutoTokenizer, "its tokenizer")
     blank = getattr(config, "blank_token_id", None)
     vocabulary = Vocabulary.from_tokenizer(tokenizer, blank_id=blank)
+    pad = getattr(config, "pad_token_id", None)
+    if blank is not None and pad is not None:  # omniASR: a pad token besides the blank, never emitted
+        vocabulary = replace(vocabulary, hidden_ids=vocabulary.hidden_ids | {int(pad)})
     return replace(fit_vocabulary(tokenizer, config.vocab_size, files.model, vocabulary), encode=_encoder(tokenizer))
 
 
