@@ -84,3 +84,37 @@ def test_subword_words_begin_at_word_start_pieces(recognizers) -> None:
     words = words_from_spans(decoded, vocabulary, 0.08)
     assert decoded.text == " ".join(w.word for w in words)
     assert [(w.word, w.start, w.end) for w in words] == [("hello", 0.0, 0.08), (decoded.text.split()[1], 0.16, 0.48), ("the", 0.56, 0.64)]
+
+
+def test_language_restricts_a_model_without_a_table_to_cldr_letters(recognizers) -> None:
+    pytest.importorskip("icu")
+    import unicodedata
+
+    rec = recognizers["omniasr"]
+    assert rec.model.describe().can_restrict and not rec.model.describe().can_detect
+    x = noise(3, 10.0)
+    scripts = {}
+    for language in ("ru", "de"):
+        result = rec.transcribe(x, language=language, sampling_rate=SR)
+        assert result.language == language and result.text
+        scripts[language] = {unicodedata.name(c).split()[0] for c in result.text.replace(" ", "")}
+    assert scripts == {"ru": {"CYRILLIC"}, "de": {"LATIN"}}
+    assert rec.transcribe(x, language="Russian", sampling_rate=SR).text == rec.transcribe(x, language="ru", sampling_rate=SR).text
+    with pytest.raises(polyasr.LanguageError, match="CLDR has no exemplar characters for 'xx'"):
+        rec.transcribe(x, language="xx", sampling_rate=SR)
+    with pytest.raises(polyasr.LanguageError, match="has no token written in the letters of Russian"):
+        recognizers["w2v-bert"].transcribe(x, language="ru", sampling_rate=SR)  # a Latin-only character vocabulary
+
+
+def test_capabilities_the_new_models_refuse_say_so_in_one_sentence(folders, tmp_path) -> None:
+    from polyasr.errors import ModelLoadError
+    from polyasr.training.base_model import inspect_base
+
+    with pytest.raises(ModelLoadError, match=r"is a parakeet_ctc model; polyasr trains the raw-audio wav2vec2 family"):
+        inspect_base(str(folders["parakeet"]))
+    pytest.importorskip("onnxruntime")
+    from polyasr.errors import OptionsError
+    from polyasr.model.export import export_onnx
+
+    with pytest.raises(OptionsError, match=r"is a omniasr_ctc model, which polyasr runs with PyTorch only"):
+        export_onnx(str(folders["omniasr"]), tmp_path / "onnx")

@@ -58,7 +58,8 @@ def build(folder: Path, name: str, seed: int = 0) -> Path:
         from transformers.models.omniasr.configuration_omniasr import OmniASRAudioConfig
 
         tok, size = spm_tokenizer(["<s>", "<pad>", "</s>", "<unk>"])
-        tokenizer = T.ParakeetTokenizer(tokenizer_object=tok, unk_token="<unk>", pad_token="<s>", eos_token="</s>")
+        tokenizer = T.ParakeetTokenizer(tokenizer_object=tok, unk_token="<unk>", pad_token="<s>", eos_token="</s>",
+                                        extra_special_tokens=["<pad>"])  # config.pad_token_id: special, never a word
         audio = OmniASRAudioConfig(**TINY, conv_dim=(8,) * 7, num_conv_pos_embeddings=16, num_conv_pos_embedding_groups=2)
         model = T.OmniASRForCTC(T.OmniASRCTCConfig(audio_config=audio.to_dict(), vocab_size=size, blank_token_id=0,
                                                    pad_token_id=1))

@@ -22,6 +22,7 @@ from .backends import Backend, OnnxBackend, TorchBackend, is_onnx_export
 from .checkpoint import HUB_UNREACHABLE, MODEL_ENV, ModelFiles, load_vocabulary
 from ..decoding.ctc import Vocabulary
 from ..errors import HubUnreachableError, LanguageError, ModelLoadError
+from ..language.exemplars import has_exemplars
 from ..language.table import LanguageTable, read_language_table
 from .facts import ModelFacts, declared_languages
 from .network import load_network, network_class, require_model_files
@@ -90,7 +91,8 @@ class CTCModel:
             model_type=str(getattr(self.config, "model_type", "")),
             languages=tuple(codes),
             language_source=source,
-            can_restrict=self.language_table is not None,
+            can_restrict=self.language_table is not None or (
+                self.adapters is None and self.single_language is None and has_exemplars()),  # CLDR letters
             can_detect=self.language_table is not None,
             adapters=self.adapters is not None,
             default_language=self.adapters.default if self.adapters is not None else self.single_language,

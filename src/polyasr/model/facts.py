@@ -24,7 +24,7 @@ class ModelFacts:
     model_type: str  # config.model_type, e.g. "wav2vec2", "hubert", "wavlm", "data2vec-audio", "sew"
     languages: tuple[str, ...]  # codes `language=` accepts: the table's, the adapters', or the card's
     language_source: str | None  # where they come from: "language table", "adapters", "model card", "config"; None: unknown
-    can_restrict: bool  # decoding can be restricted to one language's characters (a language table)
+    can_restrict: bool  # decoding can be restricted to one language's characters (a language table, or CLDR's letters via ICU)
     can_detect: bool  # the spoken language can be identified (needs a language table)
     adapters: bool  # per-language adapters (MMS): a language switches adapter weights and vocabulary
     default_language: str | None  # what "auto" decodes as: the default adapter, or a single-language model's language
