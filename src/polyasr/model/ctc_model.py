@@ -1,9 +1,11 @@
 """Loading a CTC speech checkpoint (Hub id or local folder) and turning audio into logits.
 
-Owns the steps features -> model -> logits. Knows nothing about text: see decoding/ctc.py. Any CTC
-model of transformers' AutoModelForCTC that takes raw 16 kHz audio through a convolutional front
-end loads: wav2vec2 (XLSR, MMS with its language adapters), HuBERT, WavLM, data2vec-audio,
-UniSpeech(-SAT), SEW(-D), wav2vec2-conformer. The frame geometry comes from the config.
+Owns the steps features -> model -> logits. Knows nothing about text: see decoding/ctc.py. Loads
+transformers' AutoModelForCTC speech models: the raw-audio wav2vec2 family (XLSR, MMS with its
+language adapters, HuBERT, WavLM, data2vec-audio, UniSpeech(-SAT), SEW(-D), wav2vec2-conformer),
+whose windows it normalises and pads itself, and omniASR-CTC, Parakeet-CTC, LASR-CTC and w2v-BERT
+2.0, whose own feature extractor prepares each window. The input and frame geometry come from the
+config (frontends.py).
 """
 
 from __future__ import annotations
