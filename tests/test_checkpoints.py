@@ -122,7 +122,7 @@ def test_language_table_ids_beyond_the_head_are_refused(tiny_model_dir: Path, tm
 @pytest.mark.parametrize(("remove", "message"), [
     (("processor_config.json", "preprocessor_config.json"),
      "has no feature extractor settings (preprocessor_config.json or processor_config.json); save the processor"),
-    (("vocab.json", "tokenizer_config.json", "added_tokens.json"), "has no tokenizer (vocab.json); save the processor"),
+    (("vocab.json", "tokenizer_config.json", "added_tokens.json"), "has no tokenizer (vocab.json or tokenizer.json); save the processor"),
 ])
 def test_missing_processor_parts_are_one_sentence(tiny_model_dir: Path, tmp_path: Path, remove, message) -> None:
     folder = Path(shutil.copytree(tiny_model_dir, tmp_path / "partial"))

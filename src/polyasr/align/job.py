@@ -28,7 +28,7 @@ from ..decoding.langid import LanguageFrames, LanguageReducer
 from ..model.ctc_model import CTCModel
 from ..model.languages import language_target, resolve_code
 from ..options import TranscribeOptions
-from ..output.timing import group_segments as group_words, join_words
+from ..output.timing import group_segments as group_words, join_words, segment_within
 from ..results import Transcription
 from .segments import SegmentAlignOptions, SpanEmissions, align_groups, group_segments, prepare_group, search_frames
 from ..engine.spans import run_over_spans
@@ -128,7 +128,8 @@ def align_segments(
     used = set(codes)
     return Transcription(
         text=" ".join(s.text for s in aligned), language=used.pop() if len(used) == 1 else None,
-        duration=num_samples / SAMPLE_RATE, source=source, segments=tuple(aligned),
+        duration=num_samples / SAMPLE_RATE, source=source,
+        segments=tuple(segment_within(s, num_samples / SAMPLE_RATE) for s in aligned),
         warnings=(*(w for w in input_warnings if w), *warnings),
     )
 

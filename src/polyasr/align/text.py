@@ -44,8 +44,11 @@ def tokenize_transcript(
     """Map each character to a token of the vocabulary (restricted to `allowed_ids` when given).
 
     Characters without a token are skipped: punctuation silently, letters and digits are reported
-    in `skipped` so the caller can warn.
+    in `skipped` so the caller can warn. A subword vocabulary tokenises each word with the model's
+    own tokenizer (`Vocabulary.encode`) instead.
     """
+    if vocabulary.encode is not None:
+        return _subword_tokens(text, vocabulary, allowed_ids)
     ids = {token: i for i, token in enumerate(vocabulary.tokens) if i not in vocabulary.hidden_ids}
     allowed = None if allowed_ids is None else {int(i) for i in allowed_ids}
     delimiter = vocabulary.word_delimiter_id
@@ -82,6 +85,31 @@ def tokenize_transcript(
     return TranscriptTokens(tuple(words), np.asarray(targets, np.int64), np.asarray(owners, np.int64), tuple(skipped))
 
 
+def _subword_tokens(text: str, vocabulary: Vocabulary, allowed_ids: Sequence[int] | np.ndarray | None) -> TranscriptTokens:
+    """Each word of `text` through the model's tokenizer; pieces it cannot emit (unknown, or outside
+    `allowed_ids`) are dropped, and the letters and digits they held reported as skipped."""
+    assert vocabulary.encode is not None
+    allowed = None if allowed_ids is None else {int(i) for i in allowed_ids}
+    words: list[str] = []
+    targets: list[int] = []
+    owners: list[int] = []
+    skipped: list[str] = []
+    for chunk in text.split():
+        pieces = [c for c in chunk] if all(is_unspaced(c) for c in chunk) else [chunk]
+        for piece in pieces:
+            words.append(piece)
+            for token in vocabulary.encode(piece):
+                if token in vocabulary.hidden_ids or token >= len(vocabulary):  # <unk>: the word's letters are unknown
+                    skipped.extend(c for c in piece if unicodedata.category(c)[0] in "LN")
+                    continue
+                if allowed is not None and token not in allowed:
+                    skipped.extend(c for c in vocabulary.text_of(token) if unicodedata.category(c)[0] in "LN")
+                    continue
+                targets.append(int(token))
+                owners.append(len(words) - 1)
+    return TranscriptTokens(tuple(words), np.asarray(targets, np.int64), np.asarray(owners, np.int64), tuple(skipped))
+
+
 class EmissionReducer:
     """Keeps the log-probabilities of a few columns (blank and the transcript's tokens) per frame."""
 
@@ -107,7 +135,7 @@ def aligned_words(
     for aligned in alignment.tokens:
         owner = int(tokens.word_of_target[aligned.index])
         if owner >= 0:
-            token = vocabulary.tokens[int(tokens.targets[aligned.index])]
+            token = vocabulary.text_of(int(tokens.targets[aligned.index]))
             start, end = frame_time(aligned.start_frame, frame_seconds), frame_time(aligned.end_frame, frame_seconds)
             char = Char(token, start, end, aligned.score)
             chars.setdefault(owner, []).append(char)

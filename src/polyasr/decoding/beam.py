@@ -134,7 +134,7 @@ def beam_decode(
     pause = max(1, math.ceil(options.pause_seconds / frame_seconds))
     limit = max(pause + 1, int(options.max_stretch_seconds / frame_seconds))
     columns = language_filter.columns
-    spelling = _Speller(search.labels)
+    spelling = _Speller(search.labels, vocabulary.word_start)
     found = stretches(speech, pause, limit)
     for a, b in found:
         scores = language_filter.dense(frames, a, b)
@@ -153,13 +153,17 @@ def beam_decode(
 
 
 class _Speller:
-    """The decoder's text back as column indices (longest label first; " " is the delimiter)."""
+    """The decoder's text back as column indices (longest label first; " " is the delimiter, or with
+    subword labels, the "▁" that starts each word's first piece)."""
 
-    def __init__(self, labels: list[str]) -> None:
+    def __init__(self, labels: list[str], word_start: str | None = None) -> None:
         self.columns = {label: c for c, label in enumerate(labels) if label}
         self.longest = max((len(label) for label in self.columns), default=1)
+        self.word_start = word_start
 
     def __call__(self, text: str) -> np.ndarray:
+        if self.word_start and text.strip():
+            text = self.word_start + self.word_start.join(text.split())
         out: list[int] = []
         i = 0
         while i < len(text):

@@ -14,41 +14,71 @@ Decoding happens in two steps:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 
 
+WORD_START = "\u2581"  # "▁": SentencePiece's mark of a piece that begins a word
+
+CHARACTERS = "characters"  # Vocabulary.kind of a character CTC vocabulary (a delimiter token "|" between words)
+SUBWORDS = "subwords"  # Vocabulary.kind of a SentencePiece vocabulary (words begin at pieces starting with "▁")
+
+
 @dataclass(frozen=True)
 class Vocabulary:
-    """The CTC output alphabet of a model, independent of any tokenizer class."""
+    """The CTC output alphabet of a model, independent of any tokenizer class.
+
+    Characters (wav2vec2's vocab.json: "|" is the space) or subwords (SentencePiece pieces in a
+    tokenizer.json: "▁" starts a word). Decoding, timing and alignment ask it where words begin
+    (`starts_word`, `ends_word`) and what a token prints (`text_of`), never the token strings.
+    """
 
     tokens: tuple[str, ...]  # token string of every id, in id order
-    blank_id: int  # the CTC blank (the tokenizer's pad token)
+    blank_id: int  # the CTC blank (the tokenizer's pad token, or the config's blank_token_id)
     word_delimiter_id: int | None  # token printed as a space ("|"), if the vocabulary has one
     hidden_ids: frozenset[int]  # ids never printed: blank and special tokens (<s>, </s>, <unk>)
+    word_start: str | None = None  # "▁" in a SentencePiece vocabulary: a token starting with it starts a word
+    encode: Callable[[str], Sequence[int]] | None = field(default=None, compare=False, repr=False)  # the tokenizer's text -> ids (subwords)
 
     @classmethod
-    def from_tokenizer(cls, tokenizer: Any) -> "Vocabulary":
-        """Build from a transformers `Wav2Vec2CTCTokenizer` (or anything with the same attributes)."""
+    def from_tokenizer(cls, tokenizer: Any, blank_id: int | None = None) -> "Vocabulary":
+        """Build from a transformers tokenizer: `Wav2Vec2CTCTokenizer` (characters) or a tokenizer.json
+        one with SentencePiece pieces (subwords). `blank_id`: the model's blank when it is not the pad token."""
         vocab: dict[str, int] = tokenizer.get_vocab()
         size = max(vocab.values()) + 1
         tokens = [""] * size
         for token, index in vocab.items():
             tokens[index] = token
-        blank_id = tokenizer.pad_token_id
-        if blank_id is None:
+        blank = tokenizer.pad_token_id if blank_id is None else blank_id
+        if blank is None:
             raise ValueError("the tokenizer has no pad token, which wav2vec2 CTC models use as the blank")
         delimiter = getattr(tokenizer, "word_delimiter_token", None)
         special = {tokenizer.convert_tokens_to_ids(t) for t in tokenizer.all_special_tokens}
         special.discard(vocab.get(delimiter))  # type: ignore[arg-type]
+        subwords = delimiter is None and any(t.startswith(WORD_START) for t in vocab)
         return cls(
             tokens=tuple(tokens),
-            blank_id=int(blank_id),
+            blank_id=int(blank),
             word_delimiter_id=vocab.get(delimiter) if delimiter else None,
-            hidden_ids=frozenset(int(i) for i in special | {blank_id}),
+            hidden_ids=frozenset(int(i) for i in special | {blank}),
+            word_start=WORD_START if subwords else None,
         )
+
+    @property
+    def kind(self) -> str:
+        """CHARACTERS or SUBWORDS."""
+        return SUBWORDS if self.word_start else CHARACTERS
+
+    def starts_word(self, token_id: int) -> bool:
+        """True for a subword piece that begins a word ("▁the"); never for characters."""
+        return bool(self.word_start) and self.tokens[token_id].startswith(self.word_start)  # type: ignore[arg-type]
+
+    def text_of(self, token_id: int) -> str:
+        """What a token prints inside a word: the piece without its "▁", the character as it is."""
+        token = self.tokens[token_id]
+        return token.replace(self.word_start, "") if self.word_start else token
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -56,12 +86,7 @@ class Vocabulary:
     def padded_to(self, size: int) -> "Vocabulary":
         """The same vocabulary covering `size` classes; classes without a token are never printed."""
         extra = range(len(self.tokens), size)
-        return Vocabulary(
-            tokens=self.tokens + ("",) * len(extra),
-            blank_id=self.blank_id,
-            word_delimiter_id=self.word_delimiter_id,
-            hidden_ids=self.hidden_ids | frozenset(extra),
-        )
+        return replace(self, tokens=self.tokens + ("",) * len(extra), hidden_ids=self.hidden_ids | frozenset(extra))
 
 
 @dataclass(frozen=True)
@@ -126,7 +151,9 @@ def spans_to_text(spans: Sequence[TokenSpan], vocabulary: Vocabulary) -> str:
         if span.token_id == vocabulary.word_delimiter_id:
             pieces.append(" ")
         elif span.token_id not in vocabulary.hidden_ids:
-            pieces.append(vocabulary.tokens[span.token_id])
+            if vocabulary.starts_word(span.token_id):
+                pieces.append(" ")
+            pieces.append(vocabulary.text_of(span.token_id))
     return " ".join("".join(pieces).split())
 
 

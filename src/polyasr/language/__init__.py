@@ -7,6 +7,8 @@ Modules:
     choice.py             LanguageChoice (auto, detect, or a language), parsed once at the entry points
     codes.py              match_code, english_name: ISO 639-1/639-3 and polyasr codes matched to a
                           model's own codes (langcodes; MMS adapters)
+    exemplars.py          exemplar_characters: a language's letters from CLDR (through ICU), which
+                          restrict models without a language table; has_exemplars
     table.py              LanguageTable: which token ids spell each language, read from lang_ids.json
                           or lang_ids.pk (a restricted unpickler): read_language_table,
                           write_language_table_json

@@ -3,10 +3,15 @@ logits (frames x vocabulary). Knows nothing about text beyond the vocabulary it 
 
 Modules:
     ctc_model.py      CTCModel (normalise, pad to a bucket, mask, one forward pass per padded length;
-                      frame geometry from the config), load_ctc_model, DEFAULT_MODEL, default_model,
+                      or the model's own feature extractor per window), load_ctc_model, DEFAULT_MODEL, default_model,
                       load_language_table, list_languages
     checkpoint.py     ModelFiles (a checkpoint's files from its folder, the Hub cache or the Hub, one
-                      sentence per failure), load_tokenizer, fit_vocabulary (tokenizer cut to the head)
+                      sentence per failure), load_tokenizer, load_vocabulary (characters or subwords),
+                      fit_vocabulary (tokenizer cut to the head)
+    frontends.py      FrontEnd: raw audio or log-mel input, frame geometry from the config (20 ms for
+                      wav2vec2 and omniASR, 80 ms Parakeet, 40 ms LASR, 20 ms w2v-BERT)
+    network.py        which transformers CTC class runs a config (network_class, load_network, a
+                      trained head), the files a model folder must have (require_model_files)
     backends.py       TorchBackend (transformers) and OnnxBackend (ONNX Runtime): inputs -> logits
     runtime.py        RuntimeOptions -> device, dtype and threads; the CPU flags of the fast bf16 path
     buckets.py        bucket_length (a padded length from an input's own length), plan_batches

@@ -91,7 +91,7 @@ class TorchBackend:
             self._keep_head_in_fp32()
 
     def _keep_head_in_fp32(self) -> None:
-        head = getattr(self.network, "lm_head", None)
+        head = getattr(self.network, "lm_head", None) or getattr(self.network, "ctc_head", None)
         if self.runtime.dtype != torch.float32 and head is not None and head is not self._fp32_head:
             _run_in_fp32(head, torch.float32)
             self._fp32_head = head
@@ -116,6 +116,15 @@ class TorchBackend:
         attention = None if mask is None else torch.from_numpy(mask).to(self.runtime.device)
         with torch.inference_mode():
             return self.network(inputs, attention_mask=attention).logits.float().cpu().numpy()
+
+    def forward_inputs(self, inputs: dict[str, np.ndarray]) -> np.ndarray:
+        """One pass over the feature extractor's own outputs (log-mel features, omniASR's values and mask)."""
+        tensors = {
+            name: torch.from_numpy(value).to(self.runtime.device, self.runtime.dtype if value.dtype.kind == "f" else None)
+            for name, value in inputs.items()
+        }
+        with torch.inference_mode():
+            return self.network(**tensors).logits.float().cpu().numpy()
 
     def describe(self) -> str:
         return f"backend=torch {self.runtime.describe()}"

@@ -16,6 +16,7 @@ added tokens, and an error only for real characters of vocab.json.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -175,14 +176,41 @@ def load_tokenizer(files: ModelFiles, **kwargs: Any) -> Any:
     return tokenizer
 
 
-def fit_vocabulary(tokenizer: Any, classes: int, model: str) -> Vocabulary:
+def load_vocabulary(files: ModelFiles, config: Any) -> Vocabulary:
+    """The CTC vocabulary of a checkpoint, covering exactly its head's `config.vocab_size` classes.
+
+    Characters (vocab.json, Wav2Vec2CTCTokenizer: XLSR, MMS, w2v-BERT fine-tunes) or subwords
+    (tokenizer.json, SentencePiece pieces with `▁` word starts: omniASR, Parakeet, LASR). The
+    blank is the config's `blank_token_id` where it names one (omniASR), else the pad token. A
+    subword vocabulary keeps the tokenizer's encoder, so alignment tokenises transcripts as the
+    model was trained.
+    """
+    if files.file(["vocab.json"]) is not None:
+        return fit_vocabulary(load_tokenizer(files), config.vocab_size, files.model)
+    from transformers import AutoTokenizer
+
+    tokenizer = files.load(AutoTokenizer, "its tokenizer")
+    blank = getattr(config, "blank_token_id", None)
+    vocabulary = Vocabulary.from_tokenizer(tokenizer, blank_id=blank)
+    pad = getattr(config, "pad_token_id", None)
+    if blank is not None and pad is not None:  # omniASR: a pad token besides the blank, never emitted
+        vocabulary = replace(vocabulary, hidden_ids=vocabulary.hidden_ids | {int(pad)})
+    return replace(fit_vocabulary(tokenizer, config.vocab_size, files.model, vocabulary), encode=_encoder(tokenizer))
+
+
+def _encoder(tokenizer: Any) -> Any:
+    """The tokenizer's text -> ids, without special tokens (LASR's appends </s> otherwise)."""
+    return lambda text: list(tokenizer.encode(text, add_special_tokens=False))
+
+
+def fit_vocabulary(tokenizer: Any, classes: int, model: str, vocabulary: Vocabulary | None = None) -> Vocabulary:
     """The tokenizer's vocabulary covering exactly the head's `classes` outputs.
 
     Tokens beyond the head that are special or added (the <s> and </s> the tokenizer appends) can
     never be emitted and are dropped; real characters of vocab.json beyond it, or a blank beyond
     it, are a ModelLoadError naming them. Classes without a token are never printed.
     """
-    vocabulary = Vocabulary.from_tokenizer(tokenizer)
+    vocabulary = vocabulary or Vocabulary.from_tokenizer(tokenizer)
     if len(vocabulary) <= classes:
         return vocabulary.padded_to(classes)
     base = set(getattr(tokenizer, "encoder", {}) or {})  # vocab.json's own entries
@@ -202,9 +230,9 @@ def fit_vocabulary(tokenizer: Any, classes: int, model: str) -> Vocabulary:
             f"{listed}{more}; the tokenizer does not belong to this model"
         )
     delimiter = vocabulary.word_delimiter_id  # beyond the head only when vocab.json lacks it (then it is added)
-    return Vocabulary(
+    return replace(
+        vocabulary,
         tokens=vocabulary.tokens[:classes],
-        blank_id=vocabulary.blank_id,
         word_delimiter_id=delimiter if delimiter is not None and delimiter < classes else None,
         hidden_ids=frozenset(i for i in vocabulary.hidden_ids if i < classes),
     )
@@ -223,4 +251,4 @@ def not_a_saved_model(files: ModelFiles) -> str:
 
 
 __all__ = ["HUB_UNREACHABLE", "MODEL_ENV", "ModelFiles", "first_line", "fit_vocabulary", "is_hub_id", "load_tokenizer",
-           "not_a_saved_model"]
+           "load_vocabulary", "not_a_saved_model"]

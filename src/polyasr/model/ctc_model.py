@@ -1,9 +1,11 @@
 """Loading a CTC speech checkpoint (Hub id or local folder) and turning audio into logits.
 
-Owns the steps features -> model -> logits. Knows nothing about text: see decoding/ctc.py. Any CTC
-model of transformers' AutoModelForCTC that takes raw 16 kHz audio through a convolutional front
-end loads: wav2vec2 (XLSR, MMS with its language adapters), HuBERT, WavLM, data2vec-audio,
-UniSpeech(-SAT), SEW(-D), wav2vec2-conformer. The frame geometry comes from the config.
+Owns the steps features -> model -> logits. Knows nothing about text: see decoding/ctc.py. Loads
+transformers' AutoModelForCTC speech models: the raw-audio wav2vec2 family (XLSR, MMS with its
+language adapters, HuBERT, WavLM, data2vec-audio, UniSpeech(-SAT), SEW(-D), wav2vec2-conformer),
+whose windows it normalises and pads itself, and omniASR-CTC, Parakeet-CTC, LASR-CTC and w2v-BERT
+2.0, whose own feature extractor prepares each window. The input and frame geometry come from the
+config (frontends.py).
 """
 
 from __future__ import annotations
@@ -19,18 +21,20 @@ from .adapters import AdapterSet, nested_vocabulary
 from ..audio.decode import SAMPLE_RATE
 from .buckets import bucket_length
 from .backends import Backend, OnnxBackend, TorchBackend, is_onnx_export
-from .checkpoint import HUB_UNREACHABLE, MODEL_ENV, ModelFiles, fit_vocabulary, load_tokenizer, not_a_saved_model
+from .checkpoint import HUB_UNREACHABLE, MODEL_ENV, ModelFiles, load_vocabulary
 from ..decoding.ctc import Vocabulary
 from ..errors import HubUnreachableError, LanguageError, ModelLoadError
+from ..language.exemplars import has_exemplars
 from ..language.table import LanguageTable, read_language_table
 from .facts import ModelFacts, declared_languages
+from .network import load_network, network_class, require_model_files
+from .frontends import FrontEnd, front_end_for
 from .runtime import Runtime, RuntimeOptions, resolve_runtime
 
 DEFAULT_MODEL = "voidful/wav2vec2-xlsr-multilingual-56"
 LANG_TABLE_FILES = ("lang_ids.json", "lang_ids.pk")
 LANGUAGE_MODEL_FOLDER = "language_model"  # where pyctcdecode-style checkpoints keep their n-gram LM
 PADDING_TRANSPARENT_MODEL_TYPES = frozenset({"wav2vec2", "hubert"})  # see CTCModel.pads_transparently
-RAW_AUDIO_MODELS = "wav2vec2 (XLSR, MMS), HuBERT, WavLM, data2vec-audio, UniSpeech(-SAT), SEW(-D), wav2vec2-conformer"
 
 
 def default_model() -> str:
@@ -45,10 +49,11 @@ class CTCModel:
     name: str  # the Hub id or folder it was loaded from
     config: Any  # transformers config (Wav2Vec2Config, HubertConfig, ...): conv geometry, model type
     backend: Backend  # runs the network: PyTorch or ONNX Runtime
-    feature_extractor: Any  # transformers Wav2Vec2FeatureExtractor
+    feature_extractor: Any  # the model's own (Wav2Vec2FeatureExtractor, ParakeetFeatureExtractor, ...)
     vocabulary: Vocabulary  # the CTC alphabet (of `adapter`'s language for adapter models)
     language_table: LanguageTable | None  # None when the checkpoint ships no lang_ids file
     runtime: Runtime
+    front_end: FrontEnd  # raw audio or log-mel, and the frame geometry (frontends.py)
     language_table_note: str | None = None  # why there is no language table, for error messages
     adapters: AdapterSet | None = None  # per-language adapters (MMS); None for other models
     adapter: str | None = None  # the adapter this model runs with (see with_adapter); None: the weights as saved
@@ -88,7 +93,8 @@ class CTCModel:
             model_type=str(getattr(self.config, "model_type", "")),
             languages=tuple(codes),
             language_source=source,
-            can_restrict=self.language_table is not None,
+            can_restrict=self.language_table is not None or (
+                self.adapters is None and self.single_language is None and has_exemplars()),  # CLDR letters
             can_detect=self.language_table is not None,
             adapters=self.adapters is not None,
             default_language=self.adapters.default if self.adapters is not None else self.single_language,
@@ -97,7 +103,9 @@ class CTCModel:
             vocabulary_size=len(self.vocabulary),
             frame_seconds=self.frame_seconds,
             sample_rate=SAMPLE_RATE,
-            attention_mask=bool(self.feature_extractor.return_attention_mask),
+            attention_mask=bool(getattr(self.feature_extractor, "return_attention_mask", False)),
+            front_end=self.front_end.kind,
+            vocabulary_kind=self.vocabulary.kind,
             fast_frontend=bool(getattr(backend, "time_major_features", False)),
             backend="onnx" if isinstance(backend, OnnxBackend) else "torch",
             device=backend.device,
@@ -108,33 +116,22 @@ class CTCModel:
 
     @property
     def samples_per_frame(self) -> int:
-        """Total stride of the convolutional front end (320 samples for wav2vec2)."""
-        return int(np.prod(self.config.conv_stride))
+        """Samples between CTC frames (320 for wav2vec2, 1280 for Parakeet): see frontends.py."""
+        return self.front_end.samples_per_frame
 
     @property
     def frame_seconds(self) -> float:
-        """Seconds between CTC frames (0.02 s for wav2vec2 at 16 kHz)."""
+        """Seconds between CTC frames (0.02 s for wav2vec2 at 16 kHz, 0.08 s for Parakeet)."""
         return self.samples_per_frame / SAMPLE_RATE
 
     @property
-    def min_frames(self) -> int:
-        """Fewest conv frames the network takes: SEW pools frames in groups of `squeeze_factor`."""
-        return max(1, int(getattr(self.config, "squeeze_factor", 1) or 1))
-
-    @property
     def min_samples(self) -> int:
-        """Shortest input the network takes (the front end's receptive field of `min_frames`; 400 samples for wav2vec2)."""
-        needed = self.min_frames
-        for kernel, stride in reversed(list(zip(self.config.conv_kernel, self.config.conv_stride))):
-            needed = (needed - 1) * stride + kernel
-        return needed
+        """Shortest input the network takes (400 samples for wav2vec2; SEW pools two conv frames: 720)."""
+        return self.front_end.min_samples
 
     def frames_for_samples(self, num_samples: int) -> int:
         """Number of logit frames the model emits for `num_samples` input samples."""
-        length = max(num_samples, self.min_samples)
-        for kernel, stride in zip(self.config.conv_kernel, self.config.conv_stride):
-            length = (length - kernel) // stride + 1
-        return length
+        return self.front_end.frames_for_samples(num_samples)
 
     def normalize(self, samples: np.ndarray, stats: tuple[float, float] | None = None) -> np.ndarray:
         """The feature extractor's zero-mean unit-variance normalisation, if it does one.
@@ -143,7 +140,7 @@ class CTCModel:
         long file is scaled as a single pass over the file would be; None uses the samples' own.
         Same formula as transformers' Wav2Vec2FeatureExtractor.zero_mean_unit_var_norm.
         """
-        if not self.feature_extractor.do_normalize:
+        if self.front_end.extractor_per_window or not self.feature_extractor.do_normalize:
             return samples
         mean, variance = stats if stats is not None else (float(samples.mean()), float(samples.var()))
         return ((samples - mean) / np.sqrt(variance + 1e-7)).astype(np.float32)
@@ -159,7 +156,8 @@ class CTCModel:
         positional convolutions carries the padded frames back into the input's frames).
         """
         return (
-            bool(self.feature_extractor.return_attention_mask)
+            not self.front_end.extractor_per_window
+            and bool(self.feature_extractor.return_attention_mask)
             and getattr(self.config, "model_type", None) in PADDING_TRANSPARENT_MODEL_TYPES
             and getattr(self.config, "feat_extract_norm", None) == "layer"
         )
@@ -185,6 +183,8 @@ class CTCModel:
         input when the backend is not batch-invariant), so each input gets exactly the logits it
         gets alone.
         """
+        if self.front_end.extractor_per_window:
+            return [self._extracted_logits(x) for x in batch]
         levels = list(stats) if stats is not None else [None] * len(batch)
         normalized = [self.normalize(x, level) for x, level in zip(batch, levels)]
         by_length: dict[int, list[int]] = {}
@@ -205,6 +205,11 @@ class CTCModel:
             for i, row in enumerate(rows):
                 results[row] = logits[i, : self.frames_for_samples(len(normalized[row]))]
         return results
+
+    def _extracted_logits(self, samples: np.ndarray) -> np.ndarray:
+        """One window through the model's own feature extractor (log-mel, or omniASR's normalisation), alone in its pass."""
+        inputs = self.front_end.inputs(samples, self.feature_extractor)
+        return self.backend.forward_inputs(inputs)[0, : self.frames_for_samples(len(samples))]
 
     def _forward(self, values: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
         """One backend pass; with an adapter, switched to and run under the backend's lock."""
@@ -252,60 +257,6 @@ def list_languages(model: str) -> tuple[str, list[tuple[str, str]]]:
     )
 
 
-def _require_model_files(files: ModelFiles) -> None:
-    """In a local folder, name a missing config, tokenizer or feature extractor before transformers trips on it."""
-    if files.folder is None:
-        return
-    if files.file(["config.json"]) is None:
-        raise ModelLoadError(not_a_saved_model(files))
-    if files.file(["vocab.json"]) is None:
-        raise ModelLoadError(
-            f"model folder '{files.model}' has no tokenizer (vocab.json); save the processor with the model "
-            "(processor.save_pretrained(folder)) or copy the tokenizer files of the model it was trained as"
-        )
-    if files.file(["preprocessor_config.json", "processor_config.json"]) is None:
-        raise ModelLoadError(
-            f"model folder '{files.model}' has no feature extractor settings (preprocessor_config.json or "
-            "processor_config.json); save the processor with the model (processor.save_pretrained(folder)) or copy "
-            "preprocessor_config.json from the model it was fine-tuned from"
-        )
-
-
-def _network_class(config: Any, name: str) -> Any:
-    """transformers' CTC class for this config; ModelLoadError for models that do not take raw audio."""
-    from transformers import MODEL_FOR_CTC_MAPPING
-
-    kind = getattr(config, "model_type", "?")
-    try:
-        network_class = MODEL_FOR_CTC_MAPPING[type(config)]
-    except KeyError:
-        raise ModelLoadError(f"model '{name}' is a {kind} model, which has no CTC head; polyasr runs CTC speech models: {RAW_AUDIO_MODELS}") from None
-    if getattr(network_class, "main_input_name", None) != "input_values" or not hasattr(config, "conv_stride"):
-        raise ModelLoadError(
-            f"model '{name}' is a {kind} CTC model that takes spectrogram features, not raw audio; polyasr runs {RAW_AUDIO_MODELS}"
-        )
-    return network_class
-
-
-def load_network(files: ModelFiles, config: Any, attention: str | None = None) -> Any:
-    """The CTC network (AutoModelForCTC's class for the config); refuses one without a trained head.
-
-    `attention` is transformers' attn_implementation; None: SDPA where the architecture has it.
-    """
-    network_class = _network_class(config, files.model)
-    if attention is None:
-        attention = "sdpa" if getattr(network_class, "_supports_sdpa", False) else "eager"
-    network, info = files.load(network_class, "its weights", config=config, attn_implementation=attention,
-                               output_loading_info=True)
-    untrained = sorted(k for k in info.get("missing_keys", ()) if k.startswith("lm_head"))
-    if untrained:
-        raise ModelLoadError(
-            f"model '{files.model}' has no trained CTC head ({', '.join(untrained)} missing): it is a pretrained "
-            "encoder, not a checkpoint fine-tuned for speech recognition"
-        )
-    return network
-
-
 def _adapters(files: ModelFiles, config: Any) -> AdapterSet | None:
     """The language adapters of an MMS-style checkpoint (nested vocab.json), else None."""
     vocab = files.file(["vocab.json"])
@@ -350,11 +301,11 @@ def load_ctc_model(model: str | None = None, options: RuntimeOptions = RuntimeOp
     except ValueError as error:
         raise ModelLoadError(str(error)) from error
     files = ModelFiles(name)
-    _require_model_files(files)
+    require_model_files(files)
     config = files.load(AutoConfig, "its configuration")
     backend: Backend
     if files.folder is not None and is_onnx_export(files.folder):
-        architecture = _network_class(config, name).__name__
+        architecture = network_class(config, name).__name__
         backend = OnnxBackend(files.folder, options.device, options.threads)
     else:
         network = load_network(files, config)
@@ -364,8 +315,13 @@ def load_ctc_model(model: str | None = None, options: RuntimeOptions = RuntimeOp
         raise ModelLoadError(
             f"model '{name}' expects {feature_extractor.sampling_rate} Hz audio; polyasr supports 16000 Hz models"
         )
-    if not hasattr(feature_extractor, "return_attention_mask") or not hasattr(feature_extractor, "do_normalize"):
+    front_end = front_end_for(config, feature_extractor, name)
+    if not front_end.extractor_per_window and not (
+        hasattr(feature_extractor, "return_attention_mask") and hasattr(feature_extractor, "do_normalize")
+    ):
         raise ModelLoadError(f"model '{name}' has a {type(feature_extractor).__name__}; polyasr needs a Wav2Vec2FeatureExtractor")
+    if front_end.extractor_per_window and not isinstance(backend, TorchBackend):
+        raise ModelLoadError(f"model '{name}' is a {architecture}, which polyasr runs with PyTorch only, not ONNX")
     adapters = _adapters(files, config)
     if adapters is not None and not isinstance(backend, TorchBackend):
         raise ModelLoadError(f"model '{name}' has language adapters, which polyasr runs with PyTorch only, not ONNX")
@@ -374,12 +330,12 @@ def load_ctc_model(model: str | None = None, options: RuntimeOptions = RuntimeOp
         vocabulary = adapters.vocabulary(adapter)
         table, note = None, "it has per-language adapters instead"
     else:
-        adapter, vocabulary = None, fit_vocabulary(load_tokenizer(files), config.vocab_size, name)
+        adapter, vocabulary = None, load_vocabulary(files, config)
         table, note = _language_table(files, len(vocabulary))
     declared, declared_by = declared_languages(files, config)
     return CTCModel(
         name=name, config=config, backend=backend, feature_extractor=feature_extractor, vocabulary=vocabulary,
-        language_table=table, runtime=runtime, language_table_note=note, adapters=adapters, adapter=adapter,
+        language_table=table, runtime=runtime, front_end=front_end, language_table_note=note, adapters=adapters, adapter=adapter,
         declared_languages=declared, declared_by=declared_by, architecture=architecture,
         language_model_folder=_has_language_model(files),
     )

@@ -29,7 +29,8 @@ from .backends import EXPORT_INFO_FILE, ONNX_FILE
 from ..errors import ModelLoadError, OptionsError, PolyasrError
 from ..language.table import write_language_table_json
 from .checkpoint import ModelFiles, load_tokenizer
-from .ctc_model import default_model, load_language_table, load_network
+from .ctc_model import default_model, load_language_table
+from .network import KNOWN_FRONT_ENDS, load_network
 
 OPSET = 17
 QUANTIZATIONS = (None, "int8")  # ExportOptions.quantize
@@ -97,6 +98,10 @@ def export_onnx(model: str | None, output: str | Path, options: ExportOptions = 
     folder.mkdir(parents=True, exist_ok=True)
     files = ModelFiles(name)
     config = files.load(AutoConfig, "its configuration")
+    if config.model_type in KNOWN_FRONT_ENDS:
+        raise OptionsError(f"model '{name}' is a {config.model_type} model, which polyasr runs with PyTorch only: the ONNX "
+                           "export covers the raw-audio wav2vec2 family (wav2vec2, HuBERT, WavLM, data2vec-audio, "
+                           "UniSpeech, SEW, wav2vec2-conformer)")
     if getattr(config, "adapter_attn_dim", None) is not None:
         raise OptionsError(f"model '{name}' has per-language adapters, which the ONNX export cannot switch; run it with PyTorch")
     network = load_network(files, config, attention="eager").float().eval()

@@ -24,7 +24,7 @@ class ModelFacts:
     model_type: str  # config.model_type, e.g. "wav2vec2", "hubert", "wavlm", "data2vec-audio", "sew"
     languages: tuple[str, ...]  # codes `language=` accepts: the table's, the adapters', or the card's
     language_source: str | None  # where they come from: "language table", "adapters", "model card", "config"; None: unknown
-    can_restrict: bool  # decoding can be restricted to one language's characters (a language table)
+    can_restrict: bool  # decoding can be restricted to one language's characters (a language table, or CLDR's letters via ICU)
     can_detect: bool  # the spoken language can be identified (needs a language table)
     adapters: bool  # per-language adapters (MMS): a language switches adapter weights and vocabulary
     default_language: str | None  # what "auto" decodes as: the default adapter, or a single-language model's language
@@ -34,6 +34,8 @@ class ModelFacts:
     frame_seconds: float  # time between CTC frames (0.02 s for a 320-sample stride at 16 kHz)
     sample_rate: int  # audio rate the model takes (polyasr resamples everything to it)
     attention_mask: bool  # the feature extractor passes an attention mask; False: zero padding is seen as audio
+    front_end: str  # "raw audio" (samples through convolutions) or "log-mel" (the model's feature extractor per window)
+    vocabulary_kind: str  # "characters" (a "|" delimiter between words) or "subwords" (SentencePiece "▁" word starts)
     fast_frontend: bool  # the time-major feature encoder of fast_frontend.py is in use
     backend: str  # "torch" or "onnx"
     device: str  # "cpu", "cuda", "cuda:1", "mps"
@@ -44,7 +46,8 @@ class ModelFacts:
     def __str__(self) -> str:
         """One line: the speed path (as --verbose and the server log print it), then the model."""
         languages = f"{len(self.languages)} languages ({self.language_source})" if self.languages else "no language list"
-        return f"{self.speed} architecture={self.architecture} {languages}"
+        return (f"{self.speed} architecture={self.architecture} front_end={self.front_end.replace(' ', '-')} "
+                f"frame={self.frame_seconds * 1000:g}ms vocabulary={self.vocabulary_kind} {languages}")
 
     def as_dict(self) -> dict[str, Any]:
         """Plain JSON-ready values."""

@@ -6,8 +6,12 @@ Three kinds of models, one rule each:
   restricts decoding to its characters; "detect" identifies the language from the table;
 * per-language adapters (MMS): a language (ISO 639-3, or any code language/codes.py maps) selects
   its adapter and vocabulary; "auto" is the default adapter; there is nothing to detect with;
-* neither (a single-language fine-tune): "auto" decodes as the model does and reports the language
-  its card declares; naming that language is accepted, any other is refused, and so is "detect".
+* neither, with one declared language (a single-language fine-tune): "auto" decodes as the model
+  does and reports the language its card declares; naming that language is accepted, any other is
+  refused, and so is "detect";
+* neither, otherwise (omniASR-CTC, Parakeet v3, multilingual fine-tunes): a language restricts
+  decoding to the tokens written only in its CLDR exemplar characters (language/exemplars.py), with
+  the card's rule (a blank frame stays blank); "detect" is refused: there are no sums to rank.
 """
 
 from __future__ import annotations
@@ -18,12 +22,13 @@ import numpy as np
 
 from ..errors import LanguageError
 from ..language.table import LanguageTable
-from ..language.codes import match_code
-from ..language.catalogue import language_name
+from ..language.codes import language_of, match_code
+from ..language.catalogue import CATALOGUE, language_name, normalize_code
+from ..language.exemplars import exemplar_characters
 from ..language.choice import LanguageChoice
 from .ctc_model import CTCModel
 
-__all__ = ["LanguageTarget", "choice_target", "identification_table", "language_target", "resolve_code"]
+__all__ = ["LanguageTarget", "choice_target", "exemplar_ids", "identification_table", "language_target", "resolve_code"]
 
 
 @dataclass(frozen=True)
@@ -55,11 +60,41 @@ def resolve_code(model: CTCModel, language: str) -> str:
                 f"model '{model.name}' transcribes only {_described(model, own)} and has no language table "
                 f"to restrict decoding to {language!r}; use language='auto'"
             ) from None
-    reason = model.language_table_note or "it ships no lang_ids.json or lang_ids.pk"
-    raise LanguageError(
-        f"model '{model.name}' has no language table ({reason}), so it cannot restrict decoding to {language!r}; "
-        "use language='auto'"
-    )
+    code = _iso_code(language)
+    if code is None:
+        reason = model.language_table_note or "it ships no lang_ids.json or lang_ids.pk"
+        raise LanguageError(
+            f"model '{model.name}' has no language table ({reason}), and {language!r} names no language "
+            "whose letters CLDR lists; use language='auto'"
+        )
+    return code
+
+
+def _iso_code(language: str) -> str | None:
+    """The ISO 639 code of a language as the user wrote it ("ru", "rus", "Russian"), or None."""
+    text = language.strip()
+    try:
+        text = normalize_code(text, CATALOGUE)
+    except LanguageError:
+        pass
+    return language_of(text) if text else None
+
+
+def exemplar_ids(model: CTCModel, code: str) -> np.ndarray:
+    """Token ids written only in `code`'s CLDR exemplar characters, plus the word delimiter (or "▁")."""
+    letters = exemplar_characters(code)
+    vocabulary = model.vocabulary
+    ids = [
+        i for i in range(len(vocabulary)) if i not in vocabulary.hidden_ids and (
+            i == vocabulary.word_delimiter_id
+            or (vocabulary.text_of(i) == "" and vocabulary.starts_word(i))
+            or (vocabulary.text_of(i) != "" and all(c in letters for c in vocabulary.text_of(i)))
+        )
+    ]
+    if not any(vocabulary.text_of(i) for i in ids if i != vocabulary.word_delimiter_id):
+        raise LanguageError(f"model '{model.name}' has no token written in the letters of {language_name(code)} ({code}, "
+                            "CLDR exemplar characters), so it cannot restrict decoding to it")
+    return np.asarray(ids, np.int64)
 
 
 def choice_target(model: CTCModel, choice: LanguageChoice) -> LanguageTarget | None:
@@ -84,7 +119,9 @@ def language_target(model: CTCModel, code: str | None) -> LanguageTarget:
         return LanguageTarget(model.single_language, model, None)
     if model.language_table is not None:
         return LanguageTarget(code, model, model.language_table.token_ids(code))
-    return LanguageTarget(code, model, None)  # the single language of the model: nothing to restrict
+    if code == model.single_language:
+        return LanguageTarget(code, model, None)  # the single language of the model: nothing to restrict
+    return LanguageTarget(code, model, exemplar_ids(model, code))
 
 
 def identification_table(model: CTCModel) -> LanguageTable:
@@ -104,5 +141,6 @@ def identification_table(model: CTCModel) -> LanguageTable:
         )
     reason = model.language_table_note or "it ships no lang_ids.json or lang_ids.pk"
     raise LanguageError(
-        f"model '{model.name}' has no language table ({reason}), so it cannot identify languages; use language='auto'"
+        f"model '{model.name}' has no language table ({reason}), so it cannot identify languages; name the "
+        "language (decoding is then restricted to its CLDR letters) or use language='auto'"
     )

@@ -8,7 +8,8 @@ word of its own. Segments end at a pause between words or when they grow too lon
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, replace
 from typing import Sequence
 
 import numpy as np
@@ -58,28 +59,29 @@ def make_word(text: str, chars: Sequence[Char], frame_probs: np.ndarray) -> Word
 
 
 def words_from_spans(decoded: Decoded, vocabulary: Vocabulary, frame_seconds: float) -> list[Word]:
-    """The words of a decoded utterance: characters between delimiters, or single unspaced characters."""
+    """The words of a decoded utterance: characters between delimiters, subwords from one "▁" piece to the
+    next, or single unspaced characters."""
     probs = decoded.frames.probs
     words: list[Word] = []
     current: list[TokenSpan] = []
 
     def close() -> None:
-        if current:
-            chars = [
-                Char(vocabulary.tokens[s.token_id], frame_time(s.start_frame, frame_seconds), frame_time(s.end_frame, frame_seconds),
-                     float(probs[s.start_frame : s.end_frame].mean()))
-                for s in current
-            ]
+        chars = [
+            Char(vocabulary.text_of(s.token_id), frame_time(s.start_frame, frame_seconds), frame_time(s.end_frame, frame_seconds),
+                 float(probs[s.start_frame : s.end_frame].mean()))
+            for s in current
+        ]
+        if chars and "".join(c.char for c in chars):
             frame_probs = np.concatenate([probs[s.start_frame : s.end_frame] for s in current])
             words.append(make_word("".join(c.char for c in chars), chars, frame_probs))
-            current.clear()
+        current.clear()
 
     for span in decoded.spans:
         if span.token_id == vocabulary.word_delimiter_id:
             close()
         elif span.token_id not in vocabulary.hidden_ids:
-            unspaced = is_unspaced(vocabulary.tokens[span.token_id])
-            if unspaced:
+            unspaced = is_unspaced(vocabulary.text_of(span.token_id))
+            if unspaced or vocabulary.starts_word(span.token_id):
                 close()
             current.append(span)
             if unspaced:
@@ -105,12 +107,37 @@ def group_segments(words: Sequence[Word], options: SegmentOptions = SegmentOptio
     )
 
 
+def within(word: Word, duration: float) -> Word:
+    """The word with its times (and its characters') inside [0, duration]: a frame of 80 ms (Parakeet)
+    can end after the audio does."""
+    if word.end <= duration:
+        return word
+    last = math.floor(duration * 1000) / 1000
+    clip = lambda t: min(t, last)  # noqa: E731
+    chars = tuple(replace(c, start=clip(c.start), end=clip(c.end)) for c in word.chars)
+    return replace(word, start=clip(word.start), end=clip(word.end), chars=chars)
+
+
+def segment_within(segment: Segment, duration: float) -> Segment:
+    """The segment and its words inside [0, duration] (see `within`)."""
+    if segment.end <= duration:
+        return segment
+    words = tuple(within(w, duration) for w in segment.words)
+    return replace(segment, start=min(segment.start, math.floor(duration * 1000) / 1000),
+                   end=math.floor(duration * 1000) / 1000, words=words)
+
+
 def build_segments(
     decoded: Decoded,
     vocabulary: Vocabulary,
     frame_seconds: float,
     options: SegmentOptions = SegmentOptions(),
     word_timestamps: bool = False,
+    duration: float | None = None,
 ) -> tuple[Segment, ...]:
-    """Segments of a decoded utterance; each carries its words when `word_timestamps` is set."""
-    return group_segments(words_from_spans(decoded, vocabulary, frame_seconds), options, word_timestamps)
+    """Segments of a decoded utterance; each carries its words when `word_timestamps` is set. With
+    `duration`, no time lies after it."""
+    words = words_from_spans(decoded, vocabulary, frame_seconds)
+    if duration is not None:
+        words = [within(w, duration) for w in words]
+    return group_segments(words, options, word_timestamps)

@@ -262,7 +262,8 @@ class Recognizer:
         self, decoded: Decoded, decoder: Decoder, probability: float | None, item: InputResult, opts: TranscribeOptions,
     ) -> Transcription:
         model = decoder.model
-        segments = build_segments(decoded, model.vocabulary, model.frame_seconds, opts.segments, opts.word_timestamps)
+        segments = build_segments(decoded, model.vocabulary, model.frame_seconds, opts.segments, opts.word_timestamps,
+                                  item.duration)
         return Transcription(
             text=decoded.text, language=decoder.language, duration=item.duration, source=item.source, segments=segments,
             language_probability=probability, warnings=(*item.warnings, *decoder.warnings),

@@ -16,6 +16,7 @@ import torch
 
 from ..audio.decode import SAMPLE_RATE
 from ..model.checkpoint import ModelFiles, fit_vocabulary, load_tokenizer
+from ..model.network import KNOWN_FRONT_ENDS
 from ..decoding.ctc import Vocabulary
 from ..errors import ModelLoadError
 from ..language.table import LanguageTable
@@ -51,6 +52,11 @@ def inspect_base(name: str) -> BaseModel:
         raise ModelLoadError(
             f"base model '{name}' is a {config.model_type!r} model, not a speech encoder a CTC head fits "
             f"(one of: {', '.join(sorted(MODEL_FOR_CTC_MAPPING_NAMES))})"
+        )
+    if config.model_type in KNOWN_FRONT_ENDS:
+        raise ModelLoadError(
+            f"base model '{name}' is a {config.model_type} model; polyasr trains the raw-audio wav2vec2 family with a "
+            "character vocabulary, not yet models with log-mel inputs or subword tokenizers"
         )
     has_head = any(str(a).endswith("ForCTC") for a in (getattr(config, "architectures", None) or []))
     if not has_head:

@@ -1,0 +1,74 @@
+"""The network of a checkpoint: which transformers CTC class runs it, and the files a folder must have.
+
+polyasr runs AutoModelForCTC's speech models: raw-audio ones (wav2vec2 (XLSR, MMS), HuBERT, WavLM,
+data2vec-audio, UniSpeech(-SAT), SEW(-D), wav2vec2-conformer, omniASR-CTC) and log-mel ones
+(Parakeet-CTC, LASR-CTC, w2v-BERT 2.0); frontends.py knows each one's input and frame geometry.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..errors import ModelLoadError
+from .checkpoint import ModelFiles, not_a_saved_model
+
+CTC_MODELS = ("wav2vec2 (XLSR, MMS), HuBERT, WavLM, data2vec-audio, UniSpeech(-SAT), SEW(-D), wav2vec2-conformer, "
+              "omniASR-CTC, Parakeet-CTC, LASR-CTC, w2v-BERT 2.0")
+KNOWN_FRONT_ENDS = frozenset({"omniasr_ctc", "parakeet_ctc", "lasr_ctc", "wav2vec2-bert"})  # besides conv_stride configs
+HEADS = ("lm_head", "ctc_head")  # the CTC head's parameters: lm_head (wav2vec2 family, w2v-BERT), ctc_head (omniASR, Parakeet, LASR)
+
+
+def require_model_files(files: ModelFiles) -> None:
+    """In a local folder, name a missing config, tokenizer or feature extractor before transformers trips on it."""
+    if files.folder is None:
+        return
+    if files.file(["config.json"]) is None:
+        raise ModelLoadError(not_a_saved_model(files))
+    if files.file(["vocab.json", "tokenizer.json"]) is None:
+        raise ModelLoadError(
+            f"model folder '{files.model}' has no tokenizer (vocab.json or tokenizer.json); save the processor with the model "
+            "(processor.save_pretrained(folder)) or copy the tokenizer files of the model it was trained as"
+        )
+    if files.file(["preprocessor_config.json", "processor_config.json"]) is None:
+        raise ModelLoadError(
+            f"model folder '{files.model}' has no feature extractor settings (preprocessor_config.json or "
+            "processor_config.json); save the processor with the model (processor.save_pretrained(folder)) or copy "
+            "preprocessor_config.json from the model it was fine-tuned from"
+        )
+
+
+def network_class(config: Any, name: str) -> Any:
+    """transformers' CTC class for this config; ModelLoadError for a model without a CTC head or whose input is unknown."""
+    from transformers import MODEL_FOR_CTC_MAPPING
+
+    kind = getattr(config, "model_type", "?")
+    try:
+        found = MODEL_FOR_CTC_MAPPING[type(config)]
+    except KeyError:
+        raise ModelLoadError(f"model '{name}' is a {kind} model, which has no CTC head; polyasr runs CTC speech models: {CTC_MODELS}") from None
+    if kind not in KNOWN_FRONT_ENDS and not hasattr(config, "conv_stride"):
+        raise ModelLoadError(
+            f"model '{name}' is a {kind} CTC model whose input front end polyasr does not know; polyasr runs {CTC_MODELS}"
+        )
+    return found
+
+
+def load_network(files: ModelFiles, config: Any, attention: str | None = None) -> Any:
+    """The CTC network (AutoModelForCTC's class for the config); refuses one without a trained head.
+
+    `attention` is transformers' attn_implementation; None: SDPA where the architecture has it.
+    """
+    found = network_class(config, files.model)
+    if attention is None:
+        attention = "sdpa" if getattr(found, "_supports_sdpa", False) else "eager"
+    network, info = files.load(found, "its weights", config=config, attn_implementation=attention,
+                               output_loading_info=True)
+    untrained = sorted(k for k in info.get("missing_keys", ()) if k.startswith(HEADS))
+    if untrained:
+        raise ModelLoadError(
+            f"model '{files.model}' has no trained CTC head ({', '.join(untrained)} missing): it is a pretrained "
+            "encoder, not a checkpoint fine-tuned for speech recognition"
+        )
+    return network
+
+__all__ = ["CTC_MODELS", "load_network", "network_class", "require_model_files"]
