@@ -243,6 +243,8 @@ def section_calibration(scored, figure: Path | None) -> dict:
                     ok[i] = True
         scores += [w.score for w in hyp_words]
         correct += ok
+    if not scores:
+        raise RuntimeError("no transcribed words to calibrate")
     s, c = np.array(scores), np.array(correct, float)
     bins = []
     ece = 0.0
