@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -83,13 +84,86 @@ def test_speakers_go_on_words_and_split_segments() -> None:
     assert [w.speaker for w in out.words] == ["SPEAKER_00", "SPEAKER_00", "SPEAKER_01", "SPEAKER_01"]
     assert get_writer("srt").format(out).splitlines()[2] == "[SPEAKER_00]: a b"
     assert get_writer("vtt").format(out).splitlines()[3] == "[SPEAKER_00]: a b"
+    # the RTTM lists the diarizer's turns, not the words' times
     assert get_writer("rttm").format(out) == (
-        "SPEAKER x 1 0.000 0.900 <NA> <NA> SPEAKER_00 <NA> <NA>\nSPEAKER x 1 1.500 0.900 <NA> <NA> SPEAKER_01 <NA> <NA>\n")
+        "SPEAKER x 1 0.000 1.200 <NA> <NA> SPEAKER_00 <NA> <NA>\nSPEAKER x 1 1.300 1.700 <NA> <NA> SPEAKER_01 <NA> <NA>\n")
+    assert out.turns == tuple(turns) and out.warnings == ()
+    assert get_writer("rttm").format(replace(out, turns=())).splitlines()[1].split()[3:5] == ["1.500", "0.900"]
     assert json.loads(get_writer("json").format(out))["segments"][1]["words"][0]["speaker"] == "SPEAKER_01"
     assert [s.words for s in assign_speakers(result, turns, keep_words=False).segments] == [(), ()]
     with pytest.raises(OptionsError, match="diarize"):
         get_writer("rttm").format(result)
     assert [w.extension for w in get_writers("srt,json,rttm")] == ["srt", "json", "rttm"]
+
+
+def test_words_across_a_speaker_change_take_the_majority_and_are_reported() -> None:
+    # "b" lies 0.3 s in SPEAKER_00's turn and 0.5 s in SPEAKER_01's: it goes to SPEAKER_01, with a warning
+    words = (Word("a", 0.0, 0.5, 0.9), Word("b", 0.9, 1.7, 0.9), Word("c", 1.8, 2.2, 0.9))
+    result = Transcription("a b c", "en", 3.0, "x.wav", (Segment(0, 0.0, 2.2, "a b c", words),))
+    turns = [SpeakerTurn(0.0, 1.2, "SPEAKER_00"), SpeakerTurn(1.2, 3.0, "SPEAKER_01")]
+    out = assign_speakers(result, turns)
+    assert [w.speaker for w in out.words] == ["SPEAKER_00", "SPEAKER_01", "SPEAKER_01"]
+    assert [s.text for s in out.segments] == ["a", "b c"]
+    assert len(out.warnings) == 1 and "1 word(s) straddle a speaker change" in out.warnings[0] and "'b'" in out.warnings[0]
+
+
+def test_a_speaker_heard_only_between_two_others_is_a_blend_of_them() -> None:
+    from polyasr.diarization.pipeline import _blends
+
+    # speaker 2 appears only in 1 s runs between 0 and 1: excerpts that straddle the change
+    runs = [(0.0, 4.0, 0), (4.0, 5.0, 2), (5.0, 9.0, 1), (9.0, 10.0, 2), (10.0, 14.0, 0)]
+    assert _blends(runs, 3) == {2}
+    assert _blends(runs[:3] + [(9.0, 12.0, 2)], 3) == set()  # a long run: a real speaker
+    assert _blends(runs[:4], 3) == set()  # the last run has no right neighbour
+    assert _blends([(0.0, 4.0, 0), (4.0, 5.0, 2), (5.0, 9.0, 0), (9.0, 12.0, 1)], 3) == set()  # a backchannel
+
+
+# conversations with 0.4 s pauses: (voice, text) per turn
+SHORT = ["I think we should look at the numbers.", "That sounds reasonable to me.", "Can you send me the draft?",
+         "Sure, I will have it ready.", "Let us keep it short today.", "Thanks, see you next week."]
+LONG = ["I think we should look at the numbers again before we decide on the plan.",
+        "The report is due on Friday, and we still need all the figures from sales.",
+        "We also have to talk about the budget for next year and the new office.",
+        "Maybe we can split the work between the three teams and meet again soon."]
+CONVERSATIONS = {
+    "six-short": [(("en+m3", "en+f4")[i % 2], text) for i, text in enumerate(SHORT)],
+    "four-long": [(("en+m3", "en+f4")[i % 2], text) for i, text in enumerate(LONG)],
+    "three-voices": [(("en+m3", "en+f4", "en+m7")[i % 3], text) for i, text in enumerate(SHORT)],
+}
+
+
+@pytest.mark.parametrize("case", sorted(CONVERSATIONS))
+def test_the_cli_rttm_is_the_true_turns(case, espeak, tiny_model_dir, tmp_path) -> None:
+    pytest.importorskip("silero_vad")
+    from polyasr.diarization.encoder import weights_path
+
+    try:
+        weights_path()
+    except Exception as error:  # resemblyzer not installed
+        pytest.skip(str(error))
+    audio, truth = conversation(espeak, CONVERSATIONS[case], pause=0.4)
+    wav = write_audio(tmp_path / "talk.wav", "pcm_s16le", 16_000, audio[None].astype(np.float64))
+    assert main(["transcribe", str(wav), "--model", str(tiny_model_dir), "--dtype", "fp32", "--diarize",
+                 "--word-timestamps", "-f", "json,rttm", "-o", str(tmp_path)]) == 0
+    rttm = [line.split() for line in (tmp_path / "talk.rttm").read_text().splitlines()]
+    found = [(float(f[3]), float(f[3]) + float(f[4]), f[7]) for f in rttm]
+    # one found turn per true turn, one name per voice, each edge within 0.3 s of the true one; a change
+    # between two turns (the found turns meet) counts from the pause between them
+    assert len(found) == len(truth), (found, truth)
+    starts = [(t.start, t.start) if i == 0 else (truth[i - 1].end, t.start) for i, t in enumerate(truth)]
+    ends = [(t.end, t.end) if i == len(truth) - 1 else (t.end, truth[i + 1].start) for i, t in enumerate(truth)]
+    off = [max(low - x, x - high, 0.0) for (a, b, _), s, e in zip(found, starts, ends) for x, (low, high) in ((a, s), (b, e))]
+    assert max(off) <= 0.3, (found, truth)
+    names = {t.voice: name for (_, _, name), t in zip(found, truth)}
+    assert [names[t.voice] for t in truth] == [name for _, _, name in found] and len(set(names.values())) == len(names)
+    data = json.loads((tmp_path / "talk.json").read_text(encoding="utf-8"))
+    assert [(t["start"], t["end"], t["speaker"]) for t in data["turns"]] == [(round(a, 3), round(b, 3), s) for a, b, s in found]
+    for segment in data["segments"]:  # every word carries the speaker of the turn it overlaps most
+        for word in segment["words"]:
+            cover = {name: 0.0 for _, _, name in found}
+            for a, b, name in found:
+                cover[name] += max(0.0, min(word["end"], b) - max(word["start"], a))
+            assert word["speaker"] == segment["speaker"] and (cover[word["speaker"]] == max(cover.values()) or not any(cover.values()))
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,7 @@ import srt
 import webvtt
 
 from polyasr.errors import OptionsError
-from polyasr.results import Char, Segment, Transcription, Word
+from polyasr.results import Char, Segment, SpeakerTurn, Transcription, Word
 from polyasr.output.base import ResultWriter, WriterOptions
 from polyasr.output.cues import Cue, build_cues
 from polyasr.output.stems import output_stem
@@ -328,6 +328,7 @@ def test_json_round_trip() -> None:
                 for s in data["segments"]
             ),
             "warnings": tuple(data["warnings"]),
+            "turns": tuple(SpeakerTurn(**t) for t in data["turns"]),
         }
     )
     assert rebuilt == result

@@ -48,7 +48,7 @@ from .model.facts import ModelFacts
 from .output.timing import SegmentOptions
 from .options import TranscribeOptions
 from .recognizer import Outcome, Recognizer, load
-from .results import Char, Segment, Transcription, Word
+from .results import Char, Segment, SpeakerTurn, Transcription, Word
 from .version import VERSION
 
 __all__ = [
@@ -78,6 +78,7 @@ __all__ = [
     "Segment",
     "SegmentAlignOptions",
     "SegmentOptions",
+    "SpeakerTurn",
     "TranscribeOptions",
     "TranscriptError",
     "TranscriptSegment",

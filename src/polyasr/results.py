@@ -42,6 +42,15 @@ class Segment:
 
 
 @dataclass(frozen=True)
+class SpeakerTurn:
+    """A stretch of speech by one speaker, as the diarizer found it (independent of the words' times)."""
+
+    start: float  # seconds
+    end: float  # seconds
+    speaker: str  # "SPEAKER_00", "SPEAKER_01", ... in order of first appearance
+
+
+@dataclass(frozen=True)
 class Transcription:
     """The transcript of one audio input."""
 
@@ -52,6 +61,7 @@ class Transcription:
     segments: tuple[Segment, ...] = ()
     language_probability: float | None = None  # set when the language was identified ("auto", "detect")
     warnings: tuple[str, ...] = ()  # things the user should know, e.g. characters the aligner skipped
+    turns: tuple[SpeakerTurn, ...] = ()  # the diarizer's speaker turns, when diarized (what RTTM lists)
 
     @property
     def words(self) -> tuple[Word, ...]:
