@@ -56,6 +56,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="audio a stream may have waiting to be decoded (close 1013 above)")
     parser.add_argument("--stream-idle-seconds", type=positive_float, default=_STREAMS.idle_seconds,
                         help="a stream that sends nothing this long is closed (1001)")
+    parser.add_argument("--stream-auth-seconds", type=positive_float, default=_STREAMS.auth_seconds,
+                        help="a stream must send its API key within this, before it takes a stream slot (1008)")
     parser.add_argument("--stream-max-seconds", type=positive_float, default=_STREAMS.max_seconds, help="a stream is closed this long after it opened (1008)")
     parser.add_argument("--max-batch", type=positive_int, default=_DEFAULTS.batcher.max_batch, help="requests transcribed together at most")
     parser.add_argument("--batch-wait-ms", type=non_negative_float, default=_DEFAULTS.batcher.batch_wait_ms, help="wait for more requests to fill a batch")
@@ -77,7 +79,7 @@ def server_options(args: argparse.Namespace) -> ServerOptions:
         keep_alive_seconds=args.keep_alive_seconds, cors_origins=tuple(origin for origin in origins if origin),
         streams=StreamLimits(max_streams=args.max_streams, message_kb=args.stream_message_kb,
                              backlog_seconds=args.stream_backlog_seconds, idle_seconds=args.stream_idle_seconds,
-                             max_seconds=args.stream_max_seconds),
+                             max_seconds=args.stream_max_seconds, auth_seconds=args.stream_auth_seconds),
         batcher=BatcherOptions(queue_size=args.queue_size, max_queued_audio_seconds=args.max_queued_audio_seconds,
                                max_batch=args.max_batch, batch_wait_ms=args.batch_wait_ms,
                                transcribe=TranscribeOptions(decoder=decoder_options(args))),
@@ -101,13 +103,14 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from ..recognizer import load
     from ..server.app import create_app
-    from ..server.logs import uvicorn_log_config
+    from ..server.logs import redact_root_handlers, uvicorn_log_config
 
     try:
         options = server_options(args)  # bad limits fail before the model loads
     except ValueError as error:
         raise OptionsError(str(error)) from None
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    redact_root_handlers()  # libraries that log through the root logger (websockets at debug level) get no secrets either
     runtime = runtime_options(args)
     recognizer = load(args.model, device=runtime.device, dtype=runtime.dtype, threads=runtime.threads)
     app = create_app(recognizer, options)

@@ -12,29 +12,57 @@ from __future__ import annotations
 import copy
 import logging
 import re
+from urllib.parse import unquote_plus
 from typing import Any
 
 REDACTED = "[redacted]"
-# api_key=..., apikey=..., key=..., token=..., access_token=... in a query string (case-insensitive)
-_SECRET_PARAM = re.compile(r"(?i)([?&](?:api[_-]?key|key|token|access[_-]?token)=)[^&#\s\"']*")
+# names of query parameters that carry secrets, compared after percent-decoding, lower-cased, without "_" and "-"
+SECRET_NAMES = frozenset({"apikey", "key", "token", "accesstoken", "authorization", "auth"})
+_QUERY_PARAM = re.compile(r"([?&;])([^=&#\s\"'?;]*)=([^&#\s\"';]*)")
+# the Authorization header as libraries log it ("Authorization: Bearer ...", "'authorization': b'Bearer ...'")
+_AUTH_HEADER = re.compile(r"(?i)(\bauthorization['\"]?\s*[:=,]\s*(?:b?['\"])?)[^\r\n'\"]*")
+# a key inside a JSON or dict text ("api_key": "...", 'api_key': '...'), e.g. the WebSocket auth message
+_JSON_KEY = re.compile(r"(?i)((?:\\?[\"'])(?:api[_-]?key|key|token|access[_-]?token)(?:\\?[\"'])\s*:\s*(?:\\?[\"']))"
+                       r"(?:[^\"'\\]|\\(?![\"']))*")
+
+
+def _secret_name(name: str) -> bool:
+    decoded = unquote_plus(unquote_plus(name)).lower()
+    return decoded.replace("_", "").replace("-", "") in SECRET_NAMES
 
 
 def redact(text: str) -> str:
-    """`text` with the values of secret query parameters replaced by [redacted]."""
-    return _SECRET_PARAM.sub(lambda match: match.group(1) + REDACTED, text)
+    """`text` with every secret replaced by [redacted]: the values of query parameters whose decoded name is a
+    key's (``api_key``, ``api%5Fkey``, ``%61pi_key``, ``token``, ...), Authorization header values and keys in
+    JSON messages (the WebSocket's ``{"type": "auth", "api_key": ...}``)."""
+    text = _QUERY_PARAM.sub(lambda m: m.group(1) + m.group(2) + "=" + (REDACTED if _secret_name(m.group(2)) else m.group(3)),
+                            text)
+    text = _AUTH_HEADER.sub(lambda m: m.group(1) + REDACTED, text)
+    return _JSON_KEY.sub(lambda m: m.group(1) + REDACTED, text)
 
 
 class RedactSecrets(logging.Filter):
-    """A logging filter that redacts secret query parameters from a record's message and arguments."""
+    """A logging filter that redacts secrets from a record's formatted message (its arguments included) and
+    from its exception text."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if isinstance(record.msg, str):
-            record.msg = redact(record.msg)
-        if isinstance(record.args, tuple):
-            record.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in record.args)
-        elif isinstance(record.args, dict):
-            record.args = {key: redact(arg) if isinstance(arg, str) else arg for key, arg in record.args.items()}
+        try:
+            message = record.getMessage()
+        except Exception:  # noqa: BLE001 - a malformed record is logged as it is
+            return True
+        record.msg, record.args = redact(message), ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
+        elif record.exc_text:
+            record.exc_text = redact(record.exc_text)
         return True
+
+
+def redact_root_handlers() -> None:
+    """Add RedactSecrets to every handler of the root logger (libraries such as websockets log through it)."""
+    for handler in logging.getLogger().handlers:
+        if not any(isinstance(f, RedactSecrets) for f in handler.filters):
+            handler.addFilter(RedactSecrets())
 
 
 def uvicorn_log_config() -> dict[str, Any]:

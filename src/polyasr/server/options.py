@@ -46,11 +46,12 @@ class StreamLimits:
     backlog_seconds: float = 30.0  # audio received but not yet decoded, per stream, at most (close 1013)
     idle_seconds: float = 30.0  # a stream that sends nothing (or no key) for this long is closed (1001)
     max_seconds: float = 3 * 3600.0  # a stream is closed this long after it opened (1008)
+    auth_seconds: float = 5.0  # a stream must present its API key within this, before it takes a stream slot (1008)
 
     def __post_init__(self) -> None:
         if self.max_streams < 1:
             raise OptionsError(f"max_streams must be at least 1, not {self.max_streams}")
-        for name in ("message_kb", "backlog_seconds", "idle_seconds", "max_seconds"):
+        for name in ("message_kb", "backlog_seconds", "idle_seconds", "max_seconds", "auth_seconds"):
             value = getattr(self, name)
             if not value > 0:
                 raise OptionsError(f"stream limit {name} must be positive, not {value}")

@@ -284,13 +284,19 @@ def add_streaming_route(
             return
         await websocket.accept()
         opened = time.monotonic()
+        keys = tuple(api_keys) if api_keys is not None else configured_api_keys(app)
+        try:  # the key first (within auth_seconds): clients without one never hold a stream slot
+            await _authenticate(websocket, keys, min(limits.auth_seconds, limits.idle_seconds))
+        except StreamClosed as closed:
+            await _close(websocket, closed.code, closed.message)
+            return
+        except WebSocketDisconnect:
+            return
         if len(open_streams) >= limits.max_streams:
             await _close(websocket, CLOSE_BUSY, f"the server has {limits.max_streams} streams open already; try again later")
             return
         open_streams.add(websocket)
-        keys = tuple(api_keys) if api_keys is not None else configured_api_keys(app)
         try:
-            await _authenticate(websocket, keys, limits.idle_seconds)
             decoder, session = _open_stream(websocket, recognizer, options, decoding)
             await websocket.send_json(ReadyEvent(session.language, SAMPLE_RATE).to_json())
             await _serve(websocket, decoder, session, run, limits, limits.max_seconds - (time.monotonic() - opened))
