@@ -40,7 +40,7 @@ EXPECTED: dict[str, tuple[list[str], set[str]]] = {
         "--queue-size", "--max-queued-audio-seconds", "--decode-slots", "--upload-timeout-seconds", "--max-connections",
         "--keep-alive-seconds", "--cors-origins", "--max-streams", "--stream-message-kb", "--stream-backlog-seconds",
         "--stream-idle-seconds", "--stream-max-seconds", "--max-batch", "--batch-wait-ms", "--log-level",
-        "--stream-auth-seconds"}),
+        "--stream-auth-seconds", "--allowed-hosts"}),
     "listen": ([], VERBOSE | RUNTIME | DECODER | {
         "--language", "-l", "--input-device", "--sample-rate", "--update-seconds", "--pause-seconds",
         "--max-buffer-seconds", "--json"}),

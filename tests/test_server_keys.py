@@ -83,3 +83,38 @@ def test_non_finite_or_absurd_hotword_weights_are_refused_naming_the_hotword(rec
         bad = prompt.split(",")[-1].strip()
         assert error["param"] == "prompt" and f"hotword '{bad}'" in error["message"] and "finite" in error["message"]
         assert app.state.batcher.stats().jobs == 0
+
+
+def test_dns_rebinding_a_foreign_host_name_is_refused_for_http_and_websocket(recognizer) -> None:
+    # before: Host and Origin both evil.example:PORT got HTTP 200 and WebSocket 101 (the origin looked like the server's own)
+    with serving(recognizer) as (url, app):
+        port = url.rsplit(":", 1)[1]
+        evil = {"Host": f"evil.example:{port}", "Origin": f"http://evil.example:{port}"}
+        response = httpx.get(f"{url}/v1/languages", headers=evil)
+        assert response.status_code == 400 and response.json()["error"]["code"] == "host_not_allowed"
+        posted = httpx.post(f"{url}/v1/audio/transcriptions", files={"file": ("a.wav", wav_bytes(1.0))}, headers=evil)
+        assert posted.status_code == 400 and app.state.batcher.stats().jobs == 0
+        ws_url = url.replace("http://", "ws://") + "/v1/audio/stream"
+        with pytest.raises(InvalidStatus) as refused:
+            sync_client.connect(ws_url, open_timeout=10, origin=evil["Origin"], additional_headers={"Host": evil["Host"]})
+        assert refused.value.response.status_code == 403
+        for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LOCALHOST:{port}", f"[::1]:{port}"):  # the defaults on loopback
+            assert httpx.get(f"{url}/health", headers={"Host": host}).status_code == 200, host
+        with sync_client.connect(ws_url, open_timeout=10, additional_headers={"Host": f"localhost:{port}"}) as ws:
+            _stream_until_done(ws)
+    with serving(recognizer, allowed_hosts=("asr.example", "*.asr.example")) as (url, _):
+        for host, status in (("asr.example", 200), ("eu.asr.example:443", 200), ("asr.example.evil", 400), ("127.0.0.1", 400)):
+            assert httpx.get(f"{url}/health", headers={"Host": host}).status_code == status, host
+
+
+def test_serve_allows_the_bound_address_and_named_hosts() -> None:
+    from polyasr.cli.main import build_parser
+    from polyasr.cli.serve import server_options
+
+    def hosts(*argv: str) -> tuple[str, ...]:
+        return server_options(build_parser().parse_args(["serve", *argv])).allowed_hosts
+
+    assert hosts() == ("localhost", "127.0.0.1", "::1")
+    assert hosts("--host", "10.0.0.5") == ("10.0.0.5",)
+    assert hosts("--host", "0.0.0.0", "--allowed-hosts", "asr.example.com, *.asr.example.com") == (
+        "asr.example.com", "*.asr.example.com")

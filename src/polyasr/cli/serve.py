@@ -19,7 +19,7 @@ from .decoder import add_decoder_arguments, decoder_options
 from .groups import add_runtime_arguments, runtime_options
 from ..errors import OptionsError
 from ..options import TranscribeOptions
-from ..server.options import BatcherOptions, ServerOptions, StreamLimits
+from ..server.options import LOOPBACK_NAMES, BatcherOptions, ServerOptions, StreamLimits
 
 API_KEYS_ENV = "POLYASR_API_KEYS"  # comma-separated keys, used when no --api-key is given
 _DEFAULTS = ServerOptions()
@@ -47,6 +47,10 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="open connections at most, streams included (503 above)")
     parser.add_argument("--keep-alive-seconds", type=positive_float, default=_DEFAULTS.keep_alive_seconds,
                         help="idle keep-alive connections are closed after this")
+    parser.add_argument("--allowed-hosts", action="append", default=None,
+                        help="names clients may reach the server by (the Host header; others get 400/403, against DNS "
+                             "rebinding), comma-separated or repeated, e.g. asr.example.com ('*.example.com': subdomains; "
+                             "'*': any; default: the --host address, and localhost, 127.0.0.1, ::1 on loopback)")
     parser.add_argument("--cors-origins", action="append", default=None,
                         help="other web origins whose pages may call the API, comma-separated or repeated, e.g. "
                              "https://app.example.com ('*': any; default: only the server's own page)")
@@ -66,17 +70,27 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"], help="server log level")
 
 
+def default_hosts(host: str) -> tuple[str, ...]:
+    """The Host names allowed by default: the bound address, and the loopback names on loopback; any for 0.0.0.0/::."""
+    if host in ("0.0.0.0", "::", ""):
+        return ("*",)  # every interface: its names are unknown here (run_serve warns; use --allowed-hosts)
+    if host in LOOPBACK_NAMES:
+        return LOOPBACK_NAMES
+    return (host,)
+
+
 def server_options(args: argparse.Namespace) -> ServerOptions:
     """ServerOptions from parsed `serve` arguments (and $POLYASR_API_KEYS)."""
     keys = args.api_keys
     if not keys:
         keys = [key.strip() for key in os.environ.get(API_KEYS_ENV, "").split(",")]
     origins = [origin.strip() for value in args.cors_origins or [] for origin in value.split(",")]
+    hosts = [host.strip() for value in args.allowed_hosts or [] for host in value.split(",") if host.strip()]
     return ServerOptions(
         model_alias=args.model_alias, api_keys=tuple(key for key in keys if key), max_upload_mb=args.max_upload_mb,
         max_audio_seconds=args.max_audio_seconds, timeout_seconds=args.timeout_seconds, decode_slots=args.decode_slots,
         upload_timeout_seconds=args.upload_timeout_seconds, max_connections=args.max_connections,
-        keep_alive_seconds=args.keep_alive_seconds, cors_origins=tuple(origin for origin in origins if origin),
+        keep_alive_seconds=args.keep_alive_seconds, allowed_hosts=tuple(hosts) or default_hosts(args.host), cors_origins=tuple(origin for origin in origins if origin),
         streams=StreamLimits(max_streams=args.max_streams, message_kb=args.stream_message_kb,
                              backlog_seconds=args.stream_backlog_seconds, idle_seconds=args.stream_idle_seconds,
                              max_seconds=args.stream_max_seconds, auth_seconds=args.stream_auth_seconds),
@@ -116,6 +130,9 @@ def run_serve(args: argparse.Namespace) -> int:
     app = create_app(recognizer, options)
     if not options.api_keys and args.host not in ("127.0.0.1", "localhost", "::1"):
         logging.getLogger("polyasr.server").warning("listening on %s without API keys: anyone who can reach it may use it", args.host)
+    if options.allowed_hosts == ("*",) and args.host in ("0.0.0.0", "::"):
+        logging.getLogger("polyasr.server").warning("any Host header is accepted; name the server's hosts with --allowed-hosts "
+                                                    "(against DNS rebinding)")
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, log_config=uvicorn_log_config(),
                 **uvicorn_settings(options))
     return 0

@@ -128,7 +128,7 @@ def create_app(recognizer: Recognizer, options: ServerOptions = ServerOptions())
     _page_routes(app)
     app.add_middleware(GuardMiddleware, api_keys=tuple(options.api_keys), max_upload_bytes=options.max_upload_bytes,
                        margin_bytes=FORM_MARGIN_BYTES, body_timeout=options.upload_timeout_seconds,
-                       allowed_origins=options.cors_origins)
+                       allowed_origins=options.cors_origins, allowed_hosts=options.allowed_hosts)
     if options.cors_origins:  # added last: outermost, so preflight requests are answered before the key check
         app.add_middleware(CORSMiddleware, allow_origins=list(options.cors_origins), allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type"], max_age=600)

@@ -1,5 +1,9 @@
 """ASGI middleware that checks the origin, API keys, request size and upload time before a handler reads the body.
 
+* Host: the ``Host`` header (its name, without the port) must be one of ``allowed_hosts``
+  (``*.example.com``: any subdomain; ``*``: any), for HTTP (400) and WebSocket handshakes (403).
+  A page on ``evil.example`` whose name an attacker re-points at 127.0.0.1 (DNS rebinding) thus
+  reaches nothing: its requests carry ``Host: evil.example``, and its Origin is then "the server's own".
 * Origin: a request that carries an ``Origin`` header (browsers add it to cross-site requests)
   is served only if that origin is the server's own (its host and port are the request's
   ``Host``) or one of the configured CORS origins; otherwise 403 before anything is read. A
@@ -90,6 +94,26 @@ def origin_allowed(origin: str | None, host: str | None, allowed: Iterable[str] 
         parts.netloc.lower() == host.strip().lower())
 
 
+def host_allowed(host: str | None, allowed: Iterable[str]) -> bool:
+    """Whether the ``Host`` header names one of `allowed` (names or addresses, ports ignored; "*.x.org" any
+    subdomain of x.org; "*" anything). A request without Host (HTTP/1.0) is allowed only with "*"."""
+    allowed = tuple(a.strip().lower() for a in allowed)
+    if "*" in allowed:
+        return True
+    if not host:
+        return False
+    parts = urlsplit(f"//{host.strip()}")
+    try:
+        name = (parts.hostname or "").lower().rstrip(".")
+    except ValueError:
+        return False
+    for entry in allowed:
+        entry = entry.strip("[]")
+        if name == entry or (entry.startswith("*.") and name.endswith(entry[1:])):
+            return True
+    return False
+
+
 class _TooLarge(Exception):
     pass
 
@@ -103,8 +127,9 @@ class GuardMiddleware:
 
     def __init__(self, app: ASGIApp, api_keys: tuple[str, ...] = (), max_upload_bytes: int | None = None,
                  margin_bytes: int = 64 * 1024, body_timeout: float | None = None,
-                 allowed_origins: tuple[str, ...] = ()) -> None:
+                 allowed_origins: tuple[str, ...] = (), allowed_hosts: tuple[str, ...] = ("*",)) -> None:
         self.app = app
+        self.allowed_hosts = allowed_hosts  # names the Host header may carry ("*": any)
         self.api_keys = api_keys  # accepted bearer keys for /v1/*; empty: no check
         self.max_upload_bytes = max_upload_bytes  # the upload limit users are told about; None: no limit
         # the body may exceed the upload limit by `margin_bytes` (multipart headers, other form fields)
@@ -113,10 +138,20 @@ class GuardMiddleware:
         self.allowed_origins = allowed_origins  # origins besides the server's own that may send requests
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope.get("headers", [])}
+        if not host_allowed(headers.get("host"), self.allowed_hosts):
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008})  # before accepting: HTTP 403
+            else:
+                await _reply(send, 400, f"the Host header {headers.get('host')!r} is not one of this server's names "
+                             "(see its --allowed-hosts option)", "host_not_allowed", {"connection": "close"})
+            return
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         origin = headers.get("origin")
         if not origin_allowed(origin, headers.get("host"), self.allowed_origins, scope.get("scheme", "http")):
             await _reply(send, 403, f"requests from the web origin {origin!r} are not allowed by this server "

@@ -16,6 +16,9 @@ from ..options import TranscribeOptions
 from ..output.base import WriterOptions
 
 
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")  # the default allowed Host names: a server on loopback
+
+
 @dataclass(frozen=True)
 class BatcherOptions:
     """How requests are queued and grouped for the model (the server's model worker, `Batcher`)."""
@@ -74,6 +77,7 @@ class ServerOptions:
     upload_timeout_seconds: float = 120.0  # a request body must arrive within this (408, connection closed)
     max_connections: int = 100  # open connections at most, streams included (uvicorn's limit_concurrency: 503)
     keep_alive_seconds: float = 5.0  # an idle keep-alive connection is closed after this (uvicorn's timeout_keep_alive)
+    allowed_hosts: tuple[str, ...] = LOOPBACK_NAMES  # names the Host header may carry (400/403 otherwise; "*": any)
     cors_origins: tuple[str, ...] = ()  # other origins whose pages may call the API ("*": any); the server's own page always may
     streams: StreamLimits = field(default_factory=StreamLimits)  # limits of WebSocket streams
     batcher: BatcherOptions = field(default_factory=BatcherOptions)  # the model queue, batching and transcription options
@@ -94,9 +98,11 @@ class ServerOptions:
                                f"max_audio_seconds ({self.max_audio_seconds:g}), or the longest upload could never run")
         if self.retry_after_seconds < 0:
             raise OptionsError(f"retry_after_seconds must be 0 or more, not {self.retry_after_seconds}")
-        for name in ("api_keys", "cors_origins"):
+        for name in ("api_keys", "cors_origins", "allowed_hosts"):
             if isinstance(getattr(self, name), str):
                 raise OptionsError(f"{name} must be a tuple of strings, not one string ({getattr(self, name)!r})")
+        if not self.allowed_hosts:
+            raise OptionsError("allowed_hosts is empty: no request could be served (use '*' for any host)")
         for origin in self.cors_origins:
             if origin != "*" and "://" not in origin:
                 raise OptionsError(f"cors_origins holds {origin!r}; each must be '*' or scheme://host[:port], "
