@@ -40,7 +40,8 @@ EXPECTED: dict[str, tuple[list[str], set[str]]] = {
         "--queue-size", "--max-queued-audio-seconds", "--decode-slots", "--upload-timeout-seconds", "--max-connections",
         "--keep-alive-seconds", "--cors-origins", "--max-streams", "--stream-message-kb", "--stream-backlog-seconds",
         "--stream-idle-seconds", "--stream-max-seconds", "--max-batch", "--batch-wait-ms", "--log-level",
-        "--stream-auth-seconds", "--allowed-hosts"}),
+        "--stream-auth-seconds", "--allowed-hosts", "--header-timeout-seconds", "--max-header-kb", "--max-sockets",
+        "--shutdown-timeout-seconds", "--max-spool-mb", "--log-format"}),
     "listen": ([], VERBOSE | RUNTIME | DECODER | {
         "--language", "-l", "--input-device", "--sample-rate", "--update-seconds", "--pause-seconds",
         "--max-buffer-seconds", "--json"}),

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import signal
+import socket
 import time
 from typing import Any
 
@@ -95,12 +96,14 @@ def test_dns_rebinding_a_foreign_host_name_is_refused_for_http_and_websocket(rec
         posted = httpx.post(f"{url}/v1/audio/transcriptions", files={"file": ("a.wav", wav_bytes(1.0))}, headers=evil)
         assert posted.status_code == 400 and app.state.batcher.stats().jobs == 0
         ws_url = url.replace("http://", "ws://") + "/v1/audio/stream"
-        with pytest.raises(InvalidStatus) as refused:
-            sync_client.connect(ws_url, open_timeout=10, origin=evil["Origin"], additional_headers={"Host": evil["Host"]})
+        with pytest.raises(InvalidStatus) as refused:  # the name evil.example, resolved to 127.0.0.1 by the attacker
+            sync_client.connect(f"ws://{evil['Host']}/v1/audio/stream", open_timeout=10, origin=evil["Origin"],
+                                sock=socket.create_connection(("127.0.0.1", int(port))))
         assert refused.value.response.status_code == 403
         for host in (f"127.0.0.1:{port}", f"localhost:{port}", f"LOCALHOST:{port}", f"[::1]:{port}"):  # the defaults on loopback
             assert httpx.get(f"{url}/health", headers={"Host": host}).status_code == 200, host
-        with sync_client.connect(ws_url, open_timeout=10, additional_headers={"Host": f"localhost:{port}"}) as ws:
+        with sync_client.connect(f"ws://localhost:{port}/v1/audio/stream", open_timeout=10,
+                                 sock=socket.create_connection(("127.0.0.1", int(port)))) as ws:
             _stream_until_done(ws)
     with serving(recognizer, allowed_hosts=("asr.example", "*.asr.example")) as (url, _):
         for host, status in (("asr.example", 200), ("eu.asr.example:443", 200), ("asr.example.evil", 400), ("127.0.0.1", 400)):

@@ -10,8 +10,10 @@ handler (``polyasr serve`` passes it to uvicorn).
 from __future__ import annotations
 
 import copy
+import json
 import logging
 import re
+from datetime import datetime, timezone
 from urllib.parse import unquote_plus
 from typing import Any
 
@@ -46,11 +48,18 @@ class RedactSecrets(logging.Filter):
     from its exception text."""
 
     def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str):
+            record.msg = redact(record.msg)
+        if isinstance(record.args, tuple):  # string arguments redacted one by one: formatters may still read them
+            record.args = tuple(redact(arg) if isinstance(arg, str) else arg for arg in record.args)
+        elif isinstance(record.args, dict):
+            record.args = {key: redact(arg) if isinstance(arg, str) else arg for key, arg in record.args.items()}
         try:
             message = record.getMessage()
         except Exception:  # noqa: BLE001 - a malformed record is logged as it is
             return True
-        record.msg, record.args = redact(message), ()
+        if redact(message) != message:  # a secret inside another argument (headers, frames): the message, redacted
+            record.msg, record.args = redact(message), ()
         if record.exc_info and not record.exc_text:
             record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
         elif record.exc_text:
@@ -65,12 +74,31 @@ def redact_root_handlers() -> None:
             handler.addFilter(RedactSecrets())
 
 
-def uvicorn_log_config() -> dict[str, Any]:
-    """uvicorn's default logging configuration, with RedactSecrets on each of its handlers."""
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time (ISO 8601, UTC), level, logger, message; uvicorn's access records add
+    client, request (its request line) and status; an exception adds exc_info."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        entry: dict[str, Any] = {
+            "time": datetime.fromtimestamp(record.created, timezone.utc).isoformat(timespec="milliseconds"),
+            "level": record.levelname.lower(), "logger": record.name, "message": record.getMessage(),
+        }
+        if record.name == "uvicorn.access" and isinstance(record.args, tuple) and len(record.args) == 5:
+            client, method, path, version, status = record.args
+            entry.update(client=client, request=f"{method} {path} HTTP/{version}", status=status)
+        if record.exc_info:
+            entry["exc_info"] = self.formatException(record.exc_info)
+        return json.dumps(entry, ensure_ascii=False, default=str)
+
+
+def uvicorn_log_config(json_lines: bool = False) -> dict[str, Any]:
+    """uvicorn's default logging configuration, with RedactSecrets on each of its handlers (`json_lines`: JsonFormatter)."""
     from uvicorn.config import LOGGING_CONFIG
 
     config = copy.deepcopy(LOGGING_CONFIG)
     config.setdefault("filters", {})["redact_secrets"] = {"()": f"{__name__}.RedactSecrets"}
     for handler in config["handlers"].values():
         handler["filters"] = [*handler.get("filters", []), "redact_secrets"]
+    if json_lines:
+        config["formatters"] = {name: {"()": f"{__name__}.JsonFormatter"} for name in config["formatters"]}
     return config

@@ -71,12 +71,17 @@ class ServerOptions:
     model_alias: str = "xlsr-56"  # the model id GET /v1/models lists (requests may name any model)
     api_keys: tuple[str, ...] = ()  # accepted bearer keys for /v1/*; empty: no authentication
     max_upload_mb: float = 100.0  # largest upload in MiB (413 above); the whole request may be 64 KiB larger
+    max_spool_mb: float = 1024.0  # request bodies of all uploads in progress (temporary files) at most, in MiB (503 above)
     max_audio_seconds: float = 3 * 3600.0  # longest decoded audio (413 above; decoding stops there)
     timeout_seconds: float = 600.0  # per request: decoding, waiting and inference (408 above)
     decode_slots: int = 2  # uploads decoded at once at most; the others wait (within timeout_seconds)
     upload_timeout_seconds: float = 120.0  # a request body must arrive within this (408, connection closed)
-    max_connections: int = 100  # open connections at most, streams included (uvicorn's limit_concurrency: 503)
+    max_connections: int = 100  # requests and streams in progress at most (503 above; /health* and /metrics always answered)
     keep_alive_seconds: float = 5.0  # an idle keep-alive connection is closed after this (uvicorn's timeout_keep_alive)
+    header_timeout_seconds: float = 10.0  # a connection's request line and headers must arrive within this (closed otherwise)
+    max_header_kb: float = 64.0  # request line and headers at most, in KiB (431 and closed above)
+    max_sockets: int = 1000  # open TCP connections at most; beyond, the one idle longest is closed
+    shutdown_timeout_seconds: float = 30.0  # on SIGTERM, requests in progress may finish within this; then they are cancelled
     allowed_hosts: tuple[str, ...] = LOOPBACK_NAMES  # names the Host header may carry (400/403 otherwise; "*": any)
     cors_origins: tuple[str, ...] = ()  # other origins whose pages may call the API ("*": any); the server's own page always may
     streams: StreamLimits = field(default_factory=StreamLimits)  # limits of WebSocket streams
@@ -85,17 +90,21 @@ class ServerOptions:
     writer: WriterOptions = field(default_factory=WriterOptions)  # subtitle layout of srt and vtt
 
     def __post_init__(self) -> None:
-        for name in ("max_upload_mb", "max_audio_seconds", "timeout_seconds", "upload_timeout_seconds", "keep_alive_seconds"):
+        for name in ("max_upload_mb", "max_spool_mb", "max_audio_seconds", "timeout_seconds", "upload_timeout_seconds", "keep_alive_seconds",
+                     "header_timeout_seconds", "max_header_kb", "shutdown_timeout_seconds"):
             value = getattr(self, name)
             if not value > 0:
                 raise OptionsError(f"{name} must be positive, not {value}")
-        for name in ("decode_slots", "max_connections"):
+        for name in ("decode_slots", "max_connections", "max_sockets"):
             value = getattr(self, name)
             if value < 1:
                 raise OptionsError(f"{name} must be at least 1, not {value}")
         if not self.batcher.max_queued_audio_seconds >= self.max_audio_seconds:
             raise OptionsError(f"max_queued_audio_seconds ({self.batcher.max_queued_audio_seconds:g}) must be at least "
                                f"max_audio_seconds ({self.max_audio_seconds:g}), or the longest upload could never run")
+        if self.max_spool_mb < self.max_upload_mb:
+            raise OptionsError(f"max_spool_mb ({self.max_spool_mb:g}) must be at least max_upload_mb ({self.max_upload_mb:g}), "
+                               "or the largest upload could never be received")
         if self.retry_after_seconds < 0:
             raise OptionsError(f"retry_after_seconds must be 0 or more, not {self.retry_after_seconds}")
         for name in ("api_keys", "cors_origins", "allowed_hosts"):
@@ -107,6 +116,10 @@ class ServerOptions:
             if origin != "*" and "://" not in origin:
                 raise OptionsError(f"cors_origins holds {origin!r}; each must be '*' or scheme://host[:port], "
                                    "e.g. https://example.com")
+
+    @property
+    def max_spool_bytes(self) -> int:
+        return int(self.max_spool_mb * 1024 * 1024)
 
     @property
     def max_upload_bytes(self) -> int:
