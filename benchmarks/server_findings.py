@@ -16,6 +16,12 @@ sampled from /proc every 10 ms:
 4. keys: the API key sent in query strings (HTTP and WebSocket): how often it appears in the log.
 5. origin: a cross-site POST and a WebSocket handshake with a foreign Origin: answered or refused.
 6. names: the error message for a random-bytes upload named "noise.bin".
+
+Issue 23 (--only idle,header,matroska,wav,spellings,rebinding,keyless,values,sigterm,health):
+idle sockets against /health, an unterminated header line, a Matroska file declaring 6 h, a WAV
+header shorter than its data, key spellings at debug level, DNS rebinding, keyless WebSockets
+against the stream slots, nan/inf hotword weights and the openai client's stream=True, SIGTERM with
+a stalled upload, and what /health, /health/ready and /metrics show a caller without a key.
 """
 
 from __future__ import annotations
@@ -24,6 +30,7 @@ import argparse
 import io
 import json
 import logging
+import signal
 import socket
 import statistics
 import sys
@@ -199,6 +206,176 @@ def keys_and_origins(server: Server) -> dict:
             "noise_bin_error": noise.json()["error"]["message"]}
 
 
+# ---------------------------------------------------------------- issue 23: before the app, uploads, keys, operations
+
+
+def idle_sockets(server: Server, count: int = 100, wait: float = 15.0) -> dict:
+    """`count` sockets that never send a request line: /health and a 1 s transcription meanwhile; how many are closed after `wait` s."""
+    port = int(server.url.rsplit(":", 1)[1])
+    idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(count)]
+    time.sleep(0.5)
+    health = httpx.get(f"{server.url}/health", timeout=30).status_code
+    posted = httpx.post(f"{server.url}/v1/audio/transcriptions", files={"file": ("a.wav", wav_bytes(1.0))}, timeout=60).status_code
+    time.sleep(wait)
+    for sock in idle:
+        sock.setblocking(False)
+    closed = sum(not _open(sock) for sock in idle)
+    for sock in idle:
+        sock.close()
+    return {"idle_sockets": count, "health_status": health, "transcription_status": posted, "closed_after_s": wait,
+            "closed": closed}
+
+
+def header_line(server: Server, mib: int = 100) -> dict:
+    """One connection sends an unterminated header line of up to `mib` MiB: what it gets, and the server's RSS."""
+    port = int(server.url.rsplit(":", 1)[1])
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall(f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Long: ".encode())
+    sent, chunk = 0, b"a" * 2**20
+    with PeakSampler(server.pid) as rss:
+        try:
+            while sent < mib * 2**20:
+                sock.sendall(chunk)
+                sent += len(chunk)
+        except OSError:
+            pass
+        time.sleep(0.5)
+    sock.settimeout(5)
+    try:
+        answer = sock.recv(200).split(b"\r\n", 1)[0].decode("latin-1") or "closed"
+    except OSError:
+        answer = "closed"
+    sock.close()
+    return {"sent_mib": round(sent / 2**20, 1), "answer": answer, "rss_before": round(rss.before), "rss_peak": round(rss.peak)}
+
+
+def _remux(data: bytes, fmt: str) -> bytes:
+    import av
+
+    out = io.BytesIO()
+    with av.open(io.BytesIO(data)) as source, av.open(out, "w", format=fmt) as target:
+        stream = source.streams.audio[0]
+        copy = target.add_stream_from_template(stream)
+        for packet in source.demux(stream):
+            if packet.dts is not None:
+                packet.stream = copy
+                target.mux(packet)
+    return out.getvalue()
+
+
+def matroska(server: Server) -> dict:
+    """A 6 MB Matroska file (FLAC inside) that declares 6 h of silence."""
+    data = _remux(silent_flac(6.0), "matroska")
+    with PeakSampler(server.pid) as rss:
+        started = time.perf_counter()
+        response = httpx.post(f"{server.url}/v1/audio/transcriptions", files={"file": ("six.mka", data)}, timeout=600)
+        seconds = time.perf_counter() - started
+    return {"file_mb": round(len(data) / 1e6, 1), "status": response.status_code, "seconds": round(seconds, 2),
+            "rss_before": round(rss.before), "rss_peak": round(rss.peak)}
+
+
+def wav_header(server: Server, held_seconds: float = 600.0) -> dict:
+    """A WAV whose header declares 1 s but which holds `held_seconds` of audio: the duration and warnings returned."""
+    import struct
+
+    rate = 16000
+    samples = (np.random.default_rng(0).standard_normal(int(held_seconds * rate)) * 1000).astype("<i2").tobytes()
+    header = (b"RIFF" + struct.pack("<I", 36 + rate * 2) + b"WAVEfmt " + struct.pack("<IHHIIHH", 16, 1, 1, rate, rate * 2, 2, 16)
+              + b"data" + struct.pack("<I", rate * 2))
+    response = httpx.post(f"{server.url}/v1/audio/transcriptions", files={"file": ("long.wav", header + samples)},
+                          data={"response_format": "verbose_json"}, timeout=600)
+    body = response.json()
+    return {"held_seconds": held_seconds, "status": response.status_code, "duration": body.get("duration"),
+            "warnings": body.get("warnings", [])}
+
+
+def key_spellings(server: Server) -> dict:
+    """Keys in decoded-name spellings, the Authorization header and the WebSocket auth message, at debug level."""
+    auth = {"Authorization": f"Bearer {KEY}"}
+    for name in ("api%5Fkey", "%61pi_key"):
+        httpx.get(f"{server.url}/v1/languages?{name}={KEY}", headers=auth)
+    ws_url = server.url.replace("http://", "ws://") + "/v1/audio/stream"
+    with connect(f"{ws_url}?%61pi_key={KEY}", open_timeout=30) as ws:
+        ws.recv(timeout=30)
+    with connect(ws_url, open_timeout=30) as ws:
+        ws.send(json.dumps({"type": "auth", "api_key": KEY}))
+        ws.recv(timeout=30)
+    with connect(ws_url, open_timeout=30, additional_headers=auth) as ws:
+        ws.recv(timeout=30)
+    return {}
+
+
+def rebinding(server: Server) -> dict:
+    """Host and Origin both evil.example:PORT, as a page whose name was re-pointed at 127.0.0.1 sends them."""
+    port = int(server.url.rsplit(":", 1)[1])
+    evil = {"Host": f"evil.example:{port}", "Origin": f"http://evil.example:{port}"}
+    status = httpx.get(f"{server.url}/v1/languages", headers=evil).status_code
+    try:
+        with connect(f"ws://evil.example:{port}/v1/audio/stream", open_timeout=30, origin=evil["Origin"],
+                     sock=socket.create_connection(("127.0.0.1", port))) as ws:
+            handshake = "101 " + json.loads(ws.recv(timeout=30))["type"]
+    except InvalidStatus as refused:
+        handshake = f"HTTP {refused.response.status_code}"
+    return {"http_status": status, "ws_handshake": handshake}
+
+
+def keyless_streams(server: Server, count: int = 8) -> dict:
+    """`count` WebSockets that never send a key, then a keyed client: what it gets."""
+    ws_url = server.url.replace("http://", "ws://") + "/v1/audio/stream"
+    silent = [connect(ws_url, open_timeout=30) for _ in range(count)]
+    time.sleep(0.5)
+    try:
+        with connect(ws_url, open_timeout=30, additional_headers={"Authorization": f"Bearer {KEY}"}) as ws:
+            keyed = json.loads(ws.recv(timeout=30))["type"]
+            if keyed == "error":
+                ws.recv(timeout=30)
+    except ConnectionClosed as closed:
+        keyed = f"closed {closed.rcvd.code if closed.rcvd else 'reset'}"
+    for ws in silent:
+        ws.close()
+    return {"keyless_streams": count, "keyed_client_gets": keyed}
+
+
+def bad_values(server: Server) -> dict:
+    """Hotword weights nan and inf in the prompt; the openai client's stream=True."""
+    from openai import OpenAI
+
+    statuses = {}
+    for prompt in ("x:nan", "x:inf"):
+        response = httpx.post(f"{server.url}/v1/audio/transcriptions", files={"file": ("a.wav", wav_bytes(2.0))},
+                              data={"prompt": prompt}, timeout=60)
+        statuses[prompt] = f"{response.status_code} {response.text[:90]}"
+    client = OpenAI(base_url=f"{server.url}/v1", api_key=KEY, max_retries=0)
+    events = list(client.audio.transcriptions.create(model="x", file=("a.wav", wav_bytes(5.0)), stream=True))
+    return {"hotwords": statuses, "openai_stream_events": [e.type for e in events][-3:], "openai_stream_count": len(events)}
+
+
+def sigterm(server: Server) -> dict:
+    """SIGTERM while an upload is stalled: seconds until the process exits (capped at 150)."""
+    port = int(server.url.rsplit(":", 1)[1])
+    stalled = _partial_upload(port, 1_000_000, 1000)
+    time.sleep(0.5)
+    started = time.monotonic()
+    server.process.send_signal(signal.SIGTERM)
+    try:
+        server.process.wait(150)
+        seconds: float | str = round(time.monotonic() - started, 1)
+    except Exception:  # noqa: BLE001
+        seconds = "over 150"
+    stalled.close()
+    return {"exit_after_s": seconds}
+
+
+def health(server: Server) -> dict:
+    """What /health and /health/ready tell a caller without a key; /metrics."""
+    public = httpx.get(f"{server.url}/health").json()
+    ready = httpx.get(f"{server.url}/health/ready").status_code
+    metrics = httpx.get(f"{server.url}/metrics")
+    return {"public_health_fields": sorted(public), "ready_status": ready, "metrics_status": metrics.status_code,
+            "metrics_lines": len([line for line in metrics.text.splitlines() if line.startswith("polyasr_")])
+            if metrics.status_code == 200 else 0}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--src", type=Path, default=ROOT / "src", help="the polyasr source tree the server runs")
@@ -214,11 +391,17 @@ def main() -> int:
     print(f"CPU: {cpu_flags()}; server: {args.src}, model {args.model}", flush=True)
     extra = args.serve_args.split()
     report: dict[str, dict] = {}
+    issue23 = {"idle": idle_sockets, "header": header_line, "matroska": matroska, "wav": wav_header,
+               "spellings": key_spellings, "rebinding": rebinding, "keyless": keyless_streams, "values": bad_values,
+               "sigterm": sigterm, "health": health}
     for finding in args.only.split(","):
-        keyed = finding == "keys"
-        server = Server(args.src, model, 2, extra + (["--api-key", KEY] if keyed else []), "info" if keyed else "warning")
+        keyed = finding in ("keys", "spellings", "keyless", "health")
+        level = "debug" if finding == "spellings" else "info" if keyed else "warning"
+        server = Server(args.src, model, 2, extra + (["--api-key", KEY] if keyed else []), level)
         try:
-            if finding == "bomb":
+            if finding in issue23:
+                report[finding] = issue23[finding](server)
+            elif finding == "bomb":
                 report[finding] = bomb(server)
             elif finding == "frames":
                 report[finding] = frames(server)
@@ -230,7 +413,7 @@ def main() -> int:
                 report[finding] = keys_and_origins(server)
         finally:
             server.stop()
-        if keyed:
+        if finding in ("keys", "spellings"):
             report[finding]["key_in_log"] = "".join(server.log).count(KEY)
         print(f"{finding}: {json.dumps(report[finding])}", flush=True)
     print(json.dumps(report))

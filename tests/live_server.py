@@ -35,3 +35,48 @@ def live_server(app: Any, timeout: float = 20.0, **settings: Any) -> Iterator[st
         server.should_exit = True
         thread.join(timeout)
         sock.close()
+
+
+@contextmanager
+def serve_command(model_dir: Any, *args: str, timeout: float = 120.0) -> Iterator[tuple[str, Any, list[str]]]:
+    """`polyasr serve` in a subprocess on 127.0.0.1 (tiny model, CPU): (URL, process, its log lines so far).
+
+    Stopped with SIGINT (then killed) when the block ends, unless the test stopped it.
+    """
+    import os
+    import re
+    import signal
+    import subprocess
+    import sys
+
+    process = subprocess.Popen(
+        [sys.executable, "-m", "polyasr", "serve", "--model", str(model_dir), "--port", "0", "--device", "cpu",
+         "--dtype", "fp32", *args],
+        env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    found = threading.Event()
+    url: list[str] = []
+
+    def read() -> None:
+        for line in process.stdout:  # type: ignore[union-attr]
+            lines.append(line)
+            match = re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", line) or re.search(
+                r'"Uvicorn running on (http://127\.0\.0\.1:\d+)', line)
+            if match and not found.is_set():
+                url.append(match.group(1))
+                found.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        assert found.wait(timeout), "".join(lines)
+        yield url[0], process, lines
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(10)
+        reader.join(10)

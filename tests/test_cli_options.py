@@ -39,7 +39,9 @@ EXPECTED: dict[str, tuple[list[str], set[str]]] = {
         "--host", "--port", "--api-key", "--model-alias", "--max-upload-mb", "--max-audio-seconds", "--timeout-seconds",
         "--queue-size", "--max-queued-audio-seconds", "--decode-slots", "--upload-timeout-seconds", "--max-connections",
         "--keep-alive-seconds", "--cors-origins", "--max-streams", "--stream-message-kb", "--stream-backlog-seconds",
-        "--stream-idle-seconds", "--stream-max-seconds", "--max-batch", "--batch-wait-ms", "--log-level"}),
+        "--stream-idle-seconds", "--stream-max-seconds", "--max-batch", "--batch-wait-ms", "--log-level",
+        "--stream-auth-seconds", "--allowed-hosts", "--header-timeout-seconds", "--max-header-kb", "--max-sockets",
+        "--shutdown-timeout-seconds", "--max-spool-mb", "--log-format"}),
     "listen": ([], VERBOSE | RUNTIME | DECODER | {
         "--language", "-l", "--input-device", "--sample-rate", "--update-seconds", "--pause-seconds",
         "--max-buffer-seconds", "--json"}),
@@ -201,6 +203,12 @@ def test_evaluate_and_train_share_one_data_source() -> None:
     (["serve", "--stream-idle-seconds", "0"], "argument --stream-idle-seconds: 0 is out of range: it must be greater than 0"),
     (["serve", "--stream-max-seconds", "0"], "argument --stream-max-seconds: 0 is out of range: it must be greater than 0"),
     (["serve", "--batch-wait-ms", "-1"], "argument --batch-wait-ms: -1 is out of range: it must be at least 0"),
+    (["serve", "--decoder", "beam", "--hotwords", "Müller,x:nan"],
+     "argument --hotwords: hotword 'x:nan': the weight must be a finite number between -100 and 100, not nan"),
+    (["transcribe", "a.wav", "--decoder", "beam", "--hotwords", "x:inf"],
+     "argument --hotwords: hotword 'x:inf': the weight must be a finite number between -100 and 100, not inf"),
+    (["serve", "--decoder", "beam", "--hotword-weight", "1e9"],
+     "argument --hotword-weight: --hotword-weight: the weight must be a finite number between -100 and 100, not 1e+09"),
 ])
 def test_bad_values_are_one_line_parser_errors(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_:

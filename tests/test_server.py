@@ -28,6 +28,7 @@ from polyasr.server import BatcherOptions, ServerOptions, StreamLimits, create_a
 from polyasr.server.app import PLACEHOLDER_PAGE, STATIC_DIR  # noqa: E402
 from polyasr.server.batcher import BatcherClosedError  # noqa: E402
 from live_server import live_server  # noqa: E402
+from polyasr.server.http import GuardedServer  # noqa: E402
 from polyasr.cli.serve import add_serve_arguments, run_serve, server_options, uvicorn_settings  # noqa: E402
 from polyasr.output.writers import get_writer  # noqa: E402
 from polyasr.errors import OptionsError  # noqa: E402
@@ -294,7 +295,7 @@ def test_language_detection_models_languages_health(url, client, clips, recogniz
     with pytest.raises(openai.NotFoundError):
         client.models.retrieve("gpt-4")
 
-    health = httpx.get(f"{url}/health").json()
+    health = httpx.get(f"{url}/health", headers=AUTH).json()  # the model only with a key
     assert health["status"] == "ok" and health["model"] == recognizer.model.name and health["device"] == "cpu"
     assert {"dtype", "queue_length", "queue_size", "max_batch"} <= set(health)
 
@@ -352,16 +353,19 @@ def test_serve_command_line(monkeypatch, tiny_model_dir, clips) -> None:
 
     served: dict[str, Any] = {}
 
-    def fake_run(app: Any, host: str, port: int, log_level: str, log_config: dict, **settings: Any) -> None:  # run_serve's uvicorn.run
-        served.update(host=host, port=port, options=app.state.options, settings=settings, log_config=log_config)
-        with live_server(app, **settings) as base:
+    def fake_run(self: Any) -> None:  # run_serve's GuardedServer(uvicorn.Config(...)).run()
+        config, app = self.config, self.config.app
+        served.update(host=config.host, port=config.port, options=app.state.options, log_config=config.log_config,
+                      settings=(config.timeout_keep_alive, config.timeout_graceful_shutdown, config.h11_max_incomplete_event_size,
+                                config.ws_max_size, config.limit_concurrency, config.http.header_timeout))
+        with live_server(app, **uvicorn_settings(app.state.options)) as base:
             served["response"] = post(base, clips["a"], headers={"Authorization": "Bearer k2"})
         served["expected"] = app.state.recognizer.transcribe(clips["a"]).text  # the model run_serve loaded
 
-    monkeypatch.setattr(uvicorn, "run", fake_run)
+    monkeypatch.setattr(GuardedServer, "run", fake_run)
     assert run_serve(args) == 0
     assert (served["host"], served["port"], served["options"]) == ("127.0.0.1", 0, options)
-    assert served["settings"] == {"limit_concurrency": 100, "timeout_keep_alive": 5.0, "ws_max_size": 256 * 1024 + 4096}
+    assert served["settings"] == (5.0, 30.0, 64 * 1024, 256 * 1024 + 4096, None, 10.0)
     assert all("redact_secrets" in handler["filters"] for handler in served["log_config"]["handlers"].values())
     assert served["response"].json()["text"] == served["expected"]
 
@@ -379,7 +383,8 @@ def test_every_limit_is_an_option_of_serve() -> None:
             options.keep_alive_seconds) == (7200, 3, 30, 50, 2)
     assert options.cors_origins == ("https://a.example", "https://b.example", "http://c.example:8080")
     assert options.streams == StreamLimits(max_streams=2, message_kb=64, backlog_seconds=10, idle_seconds=5, max_seconds=60)
-    assert uvicorn_settings(options) == {"limit_concurrency": 50, "timeout_keep_alive": 2.0, "ws_max_size": 65536 + 4096}
+    settings = uvicorn_settings(options)
+    assert (settings["timeout_keep_alive"], settings["ws_max_size"], settings["http"].header_timeout) == (2.0, 65536 + 4096, 10.0)
     defaults = server_options(parser.parse_args([]))
     assert replace(defaults, batcher=replace(defaults.batcher, transcribe=None)) == ServerOptions() and defaults.cors_origins == ()  # no other origin by default
 

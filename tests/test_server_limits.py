@@ -259,18 +259,10 @@ def test_trickling_uploads_are_all_closed_after_the_upload_time_limit(recognizer
     assert all(answer.startswith(b"HTTP/1.1 408") for answer in answers.values()), answers
 
 
-def test_connections_over_the_limit_get_503_and_idle_keep_alive_connections_are_closed(recognizer) -> None:
+def test_idle_keep_alive_connections_are_closed(recognizer) -> None:
+    # (idle sockets no longer count against max_connections: see test_server_connections.py)
     with serving(recognizer, max_connections=4, keep_alive_seconds=0.5) as (url, _):
         port = int(url.rsplit(":", 1)[1])
-        idle = [socket.create_connection(("127.0.0.1", port)) for _ in range(4)]  # connected, sending nothing
-        time.sleep(0.2)
-        refused = httpx.get(f"{url}/health", timeout=10)
-        assert refused.status_code == 503 and refused.text == "Service Unavailable"
-        for sock in idle:
-            sock.close()
-        time.sleep(0.2)
-        assert httpx.get(f"{url}/health", timeout=10).status_code == 200
-
         kept = socket.create_connection(("127.0.0.1", port), timeout=10)
         kept.sendall(f"GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
         started = time.monotonic()

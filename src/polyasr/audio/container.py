@@ -60,6 +60,44 @@ def open_container(source: AudioInput, name: str) -> av.container.InputContainer
         )) from None
 
 
+def _declared_seconds(container: av.container.InputContainer, stream: av.audio.stream.AudioStream) -> float | None:
+    """The length the stream declares, else the container's (Matroska/WebM declare it only there)."""
+    if stream.duration:
+        return float(stream.duration * stream.time_base)
+    return container.duration / av.time_base if container.duration else None
+
+
+_WAV_SLACK_BYTES = 64 * 1024  # chunks a WAV may carry after its data (LIST, id3, cue) without a warning
+
+
+def _source_size(source: AudioInput) -> int | None:
+    """The size in bytes of a path, bytes or seekable file object; None when it cannot be told."""
+    if isinstance(source, (str, os.PathLike)):
+        return os.path.getsize(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return len(source)
+    try:
+        here = source.tell()
+        size = source.seek(0, io.SEEK_END)
+        source.seek(here)
+        return size
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _check_wav_length(source: AudioInput, name: str, payload: int, seconds: float, repairs: SampleRepairs) -> None:
+    """Note in `repairs` a WAV whose header declares less data than the file holds (only the declared part decodes)."""
+    size = _source_size(source)
+    if size is None or seconds <= 0 or payload <= 0:
+        return
+    extra = size - payload
+    bytes_per_second = payload / seconds
+    if extra > max(_WAV_SLACK_BYTES, bytes_per_second):
+        repairs.note(f"{name}: the WAV header declares {seconds:.1f} s of audio, but the file holds {extra / 1e6:.1f} MB "
+                     f"more (about {extra / bytes_per_second:.0f} s at the same rate); only the declared "
+                     f"{seconds:.1f} s were decoded (a header written before the recording ended?)")
+
+
 def _reason(exc: BaseException) -> str:
     """ffmpeg's own message for an exception, without PyAV's errno/filename decoration."""
     return str(getattr(exc, "strerror", None) or exc).rstrip(".")
@@ -79,8 +117,8 @@ def native_mono(
             raise unreadable_error(source, name, lambda kind: UnsupportedAudioError(
                 f"{name}: no audio stream found (not an audio or video file?)"))
         stream = container.streams.audio[0]
-        if max_seconds is not None and container.format.name in _DECLARED_LENGTH_FORMATS and stream.duration:
-            declared = float(stream.duration * stream.time_base)
+        declared = _declared_seconds(container, stream)
+        if max_seconds is not None and container.format.name in _DECLARED_LENGTH_FORMATS and declared:
             if declared > max_seconds + 1.0:  # a second of slack for containers' rounding
                 raise AudioTooLongError(f"{name}: longer than the limit of {max_seconds:g} s "
                                         f"(it declares {declared:.1f} s)")
@@ -130,6 +168,8 @@ def native_mono(
                 yield f.sample_rate, mono
             if packet is None:
                 break
+        if container.format.name == "wav" and samples:
+            _check_wav_length(source, name, payload, seconds, repairs)
         declared = (container.duration or 0) / av.time_base
         if samples == 0 and (payload > 0 or declared > 0):
             what = f"declares {declared:.1f} s" if declared > 0 else f"holds {payload} bytes"

@@ -20,6 +20,7 @@ class SampleRepairs:
     def __init__(self) -> None:
         self.count = 0  # samples replaced, counting each channel's sample
         self.first_seconds: float | None = None  # time of the first one in the input
+        self.notes: list[str] = []  # other sentences about the decoding (a WAV header that disagrees with its data)
 
     def repair(self, samples: np.ndarray, start_seconds: float, rate: int) -> np.ndarray:
         """`samples` (frames last: (n,) or (channels, n)) with non-finite values set to 0."""
@@ -32,10 +33,15 @@ class SampleRepairs:
         self.count += int(bad.sum())
         return np.where(bad, np.float32(0.0), samples).astype(np.float32, copy=False)
 
+    def note(self, sentence: str) -> None:
+        """Keep one more sentence for the warning (something the decoder noticed about the input)."""
+        self.notes.append(sentence)
+
     def warning(self, name: str) -> str | None:
-        """One sentence for the user, or None when nothing was repaired."""
-        if not self.count:
-            return None
-        what = "sample was" if self.count == 1 else "samples were"
-        return (f"{name}: {self.count} NaN or infinite {what} replaced by silence "
-                f"(first at {self.first_seconds:.2f} s)")
+        """One sentence for the user (more when the decoder noted something), or None when all was well."""
+        sentences = list(self.notes)
+        if self.count:
+            what = "sample was" if self.count == 1 else "samples were"
+            sentences.insert(0, f"{name}: {self.count} NaN or infinite {what} replaced by silence "
+                                f"(first at {self.first_seconds:.2f} s)")
+        return "; ".join(sentences) or None

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable, NoReturn, Sequence
 
+from ..decoding.options import check_hotword_weight, parse_hotwords
 from ..errors import LanguageError, OptionsError
 from ..language.choice import LanguageChoice
 from ..output.writers import get_writers
@@ -46,6 +47,27 @@ def _number(text: str, kind: Callable[[str], int | float], noun: str, ok: Callab
         raise argparse.ArgumentTypeError(f"{text!r} is not {noun}") from None
     if not ok(value):
         raise argparse.ArgumentTypeError(f"{text} is out of range: it must be {bound}")
+    return value
+
+
+def hotword_list(value: str) -> str:
+    """argparse type of --hotwords: "Müller,Zwickau:8", each weight finite and within range (parsed again later)."""
+    try:
+        parse_hotwords(value)
+    except OptionsError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    return value
+
+
+def hotword_weight(text: str) -> float:
+    """argparse type of --hotword-weight: a finite number within the hotword weight range."""
+    try:
+        value = float(text)
+        check_hotword_weight(value, "--hotword-weight")
+    except OptionsError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     return value
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .args import check_output_file
+from .args import check_output_file, hotword_list, hotword_weight
 from ..decoding.lm_build import LmBuildOptions, build_arpa
 from ..decoding.options import BEAM, GREEDY, STRATEGIES, BeamOptions, DecoderOptions, parse_hotwords
 
@@ -26,9 +26,9 @@ def add_decoder_arguments(parser: argparse.ArgumentParser) -> None:
                        help="alpha, weight of the LM (default: the folder's attrs.json, else 0.5)")
     group.add_argument("--word-score", type=float, default=None,
                        help="beta, bonus per word (default: the folder's attrs.json, else 1.0)")
-    group.add_argument("--hotwords", default=None,
+    group.add_argument("--hotwords", type=hotword_list, default=None,
                        help="words to favour, comma-separated, each with an optional :weight, e.g. \"Müller,Zwickau:8\"")
-    group.add_argument("--hotword-weight", type=float, default=BeamOptions.hotword_weight,
+    group.add_argument("--hotword-weight", type=hotword_weight, default=BeamOptions.hotword_weight,
                        help="weight of hotwords given without one (default: %(default)s)")
 
 

@@ -19,7 +19,7 @@ from .decoder import add_decoder_arguments, decoder_options
 from .groups import add_runtime_arguments, runtime_options
 from ..errors import OptionsError
 from ..options import TranscribeOptions
-from ..server.options import BatcherOptions, ServerOptions, StreamLimits
+from ..server.options import LOOPBACK_NAMES, BatcherOptions, ServerOptions, StreamLimits
 
 API_KEYS_ENV = "POLYASR_API_KEYS"  # comma-separated keys, used when no --api-key is given
 _DEFAULTS = ServerOptions()
@@ -35,6 +35,8 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help=f"accepted bearer key for /v1/* (repeatable; default: ${API_KEYS_ENV}; none: no authentication)")
     parser.add_argument("--model-alias", default=_DEFAULTS.model_alias, help="model id listed by /v1/models")
     parser.add_argument("--max-upload-mb", type=positive_float, default=_DEFAULTS.max_upload_mb, help="largest upload (413 above)")
+    parser.add_argument("--max-spool-mb", type=positive_float, default=_DEFAULTS.max_spool_mb,
+                        help="request bodies of all uploads in progress (temporary files) at most, in MiB (503 above)")
     parser.add_argument("--max-audio-seconds", type=positive_float, default=_DEFAULTS.max_audio_seconds, help="longest audio (413 above)")
     parser.add_argument("--timeout-seconds", type=positive_float, default=_DEFAULTS.timeout_seconds, help="time limit per request (408 above)")
     parser.add_argument("--queue-size", type=positive_int, default=_DEFAULTS.batcher.queue_size, help="requests waiting for the model at most (503 above)")
@@ -44,9 +46,21 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--upload-timeout-seconds", type=positive_float, default=_DEFAULTS.upload_timeout_seconds,
                         help="time for a request body to arrive (408 and the connection closed above)")
     parser.add_argument("--max-connections", type=positive_int, default=_DEFAULTS.max_connections,
-                        help="open connections at most, streams included (503 above)")
+                        help="requests and streams in progress at most (503 above; /health and /metrics always answered)")
     parser.add_argument("--keep-alive-seconds", type=positive_float, default=_DEFAULTS.keep_alive_seconds,
                         help="idle keep-alive connections are closed after this")
+    parser.add_argument("--allowed-hosts", action="append", default=None,
+                        help="names clients may reach the server by (the Host header; others get 400/403, against DNS "
+                             "rebinding), comma-separated or repeated, e.g. asr.example.com ('*.example.com': subdomains; "
+                             "'*': any; default: the --host address, and localhost, 127.0.0.1, ::1 on loopback)")
+    parser.add_argument("--header-timeout-seconds", type=positive_float, default=_DEFAULTS.header_timeout_seconds,
+                        help="a connection's request line and headers must arrive within this (closed otherwise)")
+    parser.add_argument("--max-header-kb", type=positive_float, default=_DEFAULTS.max_header_kb,
+                        help="request line and headers at most, in KiB (431 above)")
+    parser.add_argument("--max-sockets", type=positive_int, default=_DEFAULTS.max_sockets,
+                        help="open TCP connections at most; beyond, the one idle longest is closed")
+    parser.add_argument("--shutdown-timeout-seconds", type=positive_float, default=_DEFAULTS.shutdown_timeout_seconds,
+                        help="on SIGTERM, requests in progress may finish within this; streams are closed with 1012")
     parser.add_argument("--cors-origins", action="append", default=None,
                         help="other web origins whose pages may call the API, comma-separated or repeated, e.g. "
                              "https://app.example.com ('*': any; default: only the server's own page)")
@@ -56,12 +70,24 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                         help="audio a stream may have waiting to be decoded (close 1013 above)")
     parser.add_argument("--stream-idle-seconds", type=positive_float, default=_STREAMS.idle_seconds,
                         help="a stream that sends nothing this long is closed (1001)")
+    parser.add_argument("--stream-auth-seconds", type=positive_float, default=_STREAMS.auth_seconds,
+                        help="a stream must send its API key within this, before it takes a stream slot (1008)")
     parser.add_argument("--stream-max-seconds", type=positive_float, default=_STREAMS.max_seconds, help="a stream is closed this long after it opened (1008)")
     parser.add_argument("--max-batch", type=positive_int, default=_DEFAULTS.batcher.max_batch, help="requests transcribed together at most")
     parser.add_argument("--batch-wait-ms", type=non_negative_float, default=_DEFAULTS.batcher.batch_wait_ms, help="wait for more requests to fill a batch")
     add_runtime_arguments(parser, batch_seconds=False)
     add_decoder_arguments(parser)
+    parser.add_argument("--log-format", default="text", choices=["text", "json"], help="log lines as text or one JSON object each")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"], help="server log level")
+
+
+def default_hosts(host: str) -> tuple[str, ...]:
+    """The Host names allowed by default: the bound address, and the loopback names on loopback; any for 0.0.0.0/::."""
+    if host in ("0.0.0.0", "::", ""):
+        return ("*",)  # every interface: its names are unknown here (run_serve warns; use --allowed-hosts)
+    if host in LOOPBACK_NAMES:
+        return LOOPBACK_NAMES
+    return (host,)
 
 
 def server_options(args: argparse.Namespace) -> ServerOptions:
@@ -70,14 +96,17 @@ def server_options(args: argparse.Namespace) -> ServerOptions:
     if not keys:
         keys = [key.strip() for key in os.environ.get(API_KEYS_ENV, "").split(",")]
     origins = [origin.strip() for value in args.cors_origins or [] for origin in value.split(",")]
+    hosts = [host.strip() for value in args.allowed_hosts or [] for host in value.split(",") if host.strip()]
     return ServerOptions(
-        model_alias=args.model_alias, api_keys=tuple(key for key in keys if key), max_upload_mb=args.max_upload_mb,
+        model_alias=args.model_alias, api_keys=tuple(key for key in keys if key), max_upload_mb=args.max_upload_mb, max_spool_mb=args.max_spool_mb,
         max_audio_seconds=args.max_audio_seconds, timeout_seconds=args.timeout_seconds, decode_slots=args.decode_slots,
         upload_timeout_seconds=args.upload_timeout_seconds, max_connections=args.max_connections,
-        keep_alive_seconds=args.keep_alive_seconds, cors_origins=tuple(origin for origin in origins if origin),
+        keep_alive_seconds=args.keep_alive_seconds, header_timeout_seconds=args.header_timeout_seconds,
+        max_header_kb=args.max_header_kb, max_sockets=args.max_sockets, shutdown_timeout_seconds=args.shutdown_timeout_seconds,
+        allowed_hosts=tuple(hosts) or default_hosts(args.host), cors_origins=tuple(origin for origin in origins if origin),
         streams=StreamLimits(max_streams=args.max_streams, message_kb=args.stream_message_kb,
                              backlog_seconds=args.stream_backlog_seconds, idle_seconds=args.stream_idle_seconds,
-                             max_seconds=args.stream_max_seconds),
+                             max_seconds=args.stream_max_seconds, auth_seconds=args.stream_auth_seconds),
         batcher=BatcherOptions(queue_size=args.queue_size, max_queued_audio_seconds=args.max_queued_audio_seconds,
                                max_batch=args.max_batch, batch_wait_ms=args.batch_wait_ms,
                                transcribe=TranscribeOptions(decoder=decoder_options(args))),
@@ -85,14 +114,10 @@ def server_options(args: argparse.Namespace) -> ServerOptions:
 
 
 def uvicorn_settings(options: ServerOptions) -> dict[str, Any]:
-    """The uvicorn.run / uvicorn.Config settings that enforce `options`' connection limits."""
-    return {
-        "limit_concurrency": options.max_connections,
-        "timeout_keep_alive": options.keep_alive_seconds,
-        # messages over the limit are refused (1009) before they are read; the margin leaves room for
-        # permessage-deflate's overhead on incompressible audio, and the route checks the exact limit
-        "ws_max_size": options.streams.message_bytes + WS_FRAME_MARGIN,
-    }
+    """The uvicorn.Config settings that enforce `options`' connection limits (server/http.py)."""
+    from ..server.http import uvicorn_settings as settings
+
+    return settings(options, WS_FRAME_MARGIN)
 
 
 def run_serve(args: argparse.Namespace) -> int:
@@ -101,18 +126,27 @@ def run_serve(args: argparse.Namespace) -> int:
 
     from ..recognizer import load
     from ..server.app import create_app
-    from ..server.logs import uvicorn_log_config
+    from ..server.http import GuardedServer
+    from ..server.logs import JsonFormatter, redact_root_handlers, uvicorn_log_config
 
     try:
         options = server_options(args)  # bad limits fail before the model loads
     except ValueError as error:
         raise OptionsError(str(error)) from None
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.log_format == "json":
+        for handler in logging.getLogger().handlers:
+            handler.setFormatter(JsonFormatter())
+    redact_root_handlers()  # libraries that log through the root logger (websockets at debug level) get no secrets either
     runtime = runtime_options(args)
     recognizer = load(args.model, device=runtime.device, dtype=runtime.dtype, threads=runtime.threads)
     app = create_app(recognizer, options)
     if not options.api_keys and args.host not in ("127.0.0.1", "localhost", "::1"):
         logging.getLogger("polyasr.server").warning("listening on %s without API keys: anyone who can reach it may use it", args.host)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, log_config=uvicorn_log_config(),
-                **uvicorn_settings(options))
+    if options.allowed_hosts == ("*",) and args.host in ("0.0.0.0", "::"):
+        logging.getLogger("polyasr.server").warning("any Host header is accepted; name the server's hosts with --allowed-hosts "
+                                                    "(against DNS rebinding)")
+    config = uvicorn.Config(app, host=args.host, port=args.port, log_level=args.log_level, log_config=uvicorn_log_config(args.log_format == "json"),
+                            **uvicorn_settings(options))
+    GuardedServer(config).run()
     return 0

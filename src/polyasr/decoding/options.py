@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 from ..errors import OptionsError
@@ -50,6 +51,9 @@ class BeamOptions:
         for word in self.hotwords:
             if not word.text.strip():
                 raise OptionsError(f"hotwords holds an empty word ({word.text!r})")
+            if word.weight is not None:
+                check_hotword_weight(word.weight, f"hotword '{word.text}'")
+        check_hotword_weight(self.hotword_weight, "hotword_weight")
 
     def hotword_groups(self) -> tuple[tuple[str, ...], float]:
         """The hotwords and the one weight the decoder applies to all of them (the largest given)."""
@@ -71,6 +75,16 @@ class DecoderOptions:
             raise OptionsError(f"unknown decoder '{self.strategy}': strategy must be one of {', '.join(STRATEGIES)}")
 
 
+MAX_HOTWORD_WEIGHT = 100.0  # nats per matched character; larger weights only break the search (0.5-20 is typical)
+
+
+def check_hotword_weight(weight: float, what: str) -> None:
+    """OptionsError naming `what` unless `weight` is a finite number within +-MAX_HOTWORD_WEIGHT."""
+    if not math.isfinite(weight) or abs(weight) > MAX_HOTWORD_WEIGHT:
+        raise OptionsError(f"{what}: the weight must be a finite number between {-MAX_HOTWORD_WEIGHT:g} and "
+                           f"{MAX_HOTWORD_WEIGHT:g}, not {weight:g}")
+
+
 def parse_hotwords(text: str | None) -> tuple[Hotword, ...]:
     """"Müller,Zwickau:8" -> (Hotword("müller"), Hotword("zwickau", 8.0)); words are lower-cased.
 
@@ -90,6 +104,7 @@ def parse_hotwords(text: str | None) -> tuple[Hotword, ...]:
                 value = float(weight)
             except ValueError:
                 raise OptionsError(f"hotword '{entry}': the weight after ':' must be a number") from None
+            check_hotword_weight(value, f"hotword '{entry}'")
         if not word.strip():
             raise OptionsError(f"hotword '{entry}' has no word before its weight")
         words.append(Hotword(" ".join(word.lower().split()), value))

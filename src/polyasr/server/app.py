@@ -37,7 +37,8 @@ from fastapi import FastAPI, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST
 from fastapi.staticfiles import StaticFiles
 
 from ..version import VERSION as __version__
@@ -45,10 +46,12 @@ from ..options import TranscribeOptions
 from ..recognizer import Recognizer
 from .batcher import Batcher
 from .errors import install_error_handlers
-from .guard import GuardMiddleware
+from .guard import GuardLoad, GuardMiddleware, api_key_valid, bearer_token
+from .metrics import Metrics, MetricsMiddleware
 from .options import ServerOptions
 from .routes import api_router
-from .schemas import Health, TranscriptionJson, TranscriptionVerbose
+from .slots import SmallestFirst
+from .schemas import Health, Readiness, TranscriptionJson, TranscriptionVerbose
 from .stream_route import add_streaming_route
 
 logger = logging.getLogger("polyasr.server")
@@ -59,16 +62,38 @@ PLACEHOLDER_PAGE = "<!doctype html><title>polyasr</title><h1>polyasr</h1><p>API:
 __all__ = ["STATIC_DIR", "ServerOptions", "create_app"]
 
 
-def _page_routes(app: FastAPI) -> None:
-    @app.get("/health", response_model=Health, summary="Liveness and load (no API key needed)")
+def _page_routes(app: FastAPI, metrics: Metrics) -> None:
+    @app.get("/health", response_model=Health, response_model_exclude_none=True,
+             summary="Liveness and load (no API key needed; the model's details only with one)")
     async def health(request: Request) -> Health:
         state = request.app.state
-        backend = state.recognizer.model.backend
-        return Health(
-            model=state.recognizer.model.name, model_alias=state.options.model_alias, device=backend.device,
-            dtype=backend.precision, threads=backend.threads,
-            queue_length=state.batcher.queue_length, queue_size=state.options.batcher.queue_size, max_batch=state.options.batcher.max_batch,
-        )
+        options: ServerOptions = state.options
+        details: dict[str, Any] = {}
+        if api_key_valid(options.api_keys, bearer_token(request.headers.get("authorization"))):
+            backend = state.recognizer.model.backend
+            details = dict(model=state.recognizer.model.name, device=backend.device, dtype=backend.precision,
+                           threads=backend.threads)
+        return Health(model_alias=options.model_alias, queue_length=state.batcher.queue_length,
+                      queue_size=options.batcher.queue_size, max_batch=options.batcher.max_batch, **details)
+
+    @app.get("/health/ready", response_model=Readiness, responses={503: {"model": Readiness}},
+             summary="Readiness: model loaded, worker alive and not stuck, not stopping (no API key needed)")
+    async def ready(request: Request) -> Response:
+        state = request.app.state
+        stats = state.batcher.stats()
+        reason = None
+        if getattr(state, "stopping", None) is None or state.stopping.is_set():
+            reason = "the server is starting or stopping"
+        elif not stats.alive:
+            reason = "the model worker is not running"
+        elif stats.running_seconds > state.options.timeout_seconds:
+            reason = f"the model worker has been busy with one item for {stats.running_seconds:.0f} s"
+        body = Readiness(status="not ready" if reason else "ready", reason=reason)
+        return JSONResponse(body.model_dump(exclude_none=True), 503 if reason else 200)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def scrape() -> Response:
+        return Response(metrics.text(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/", include_in_schema=False)
     async def page() -> Response:
@@ -99,17 +124,39 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return app.openapi_schema
 
 
+def _metrics(batcher: Batcher, load: GuardLoad, slots: SmallestFirst) -> Metrics:
+    """The app's metrics: the gauges read the batcher and the guard when scraped."""
+    def busy_ratio() -> float:
+        stats = batcher.stats()
+        return stats.busy_seconds / max(time.monotonic() - started, 1e-9)
+
+    started = time.monotonic()
+    metrics = Metrics({
+        "polyasr_queue_length": ("Requests waiting for the model worker", lambda: batcher.stats().queue_length),
+        "polyasr_queued_audio_seconds": ("Audio of the requests waiting and running", lambda: batcher.stats().queued_audio_seconds),
+        "polyasr_worker_busy_ratio": ("Share of the time since start the model worker was busy", busy_ratio),
+        "polyasr_in_progress": ("Requests and streams in progress (probes excluded)", lambda: load.in_flight),
+        "polyasr_spooled_bytes": ("Request bodies held by requests in progress", lambda: load.spooled),
+        "polyasr_open_streams": ("WebSocket streams open", lambda: len(metrics.open_streams)),
+        "polyasr_decode_slot_waiters": ("Uploads waiting for a decode slot", lambda: slots.waiters),
+    })
+    return metrics
+
+
 def create_app(recognizer: Recognizer, options: ServerOptions = ServerOptions()) -> FastAPI:
     """The FastAPI app serving `recognizer`; its model worker starts with the app and stops with it."""
     batcher = Batcher(recognizer, options.batcher)
+    load = GuardLoad()
+    slots = SmallestFirst(options.decode_slots)  # uploads decoded at once (routes.py), smallest first
+    metrics = _metrics(batcher, load, slots)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        app.state.decode_slots = asyncio.Semaphore(options.decode_slots)
+        app.state.stopping = asyncio.Event()  # set when the server begins to stop (http.GuardedServer)
         batcher.start()
         logger.info("serving %s (%s) as '%s'", recognizer.model.name, recognizer.model.describe(), options.model_alias)
         try:
-            yield
+            yield {"socket_counters": metrics.socket_counters}  # server/http.py's protocol counts into the metrics
         finally:
             await run_in_threadpool(batcher.stop)
 
@@ -120,17 +167,22 @@ def create_app(recognizer: Recognizer, options: ServerOptions = ServerOptions())
                     "413 size or duration limit, 415 not decodable audio, 503 busy (Retry-After).",
     )
     app.state.recognizer, app.state.options, app.state.batcher = recognizer, options, batcher
+    app.state.metrics, app.state.decode_slots = metrics, slots
     app.state.created = int(time.time())
     install_error_handlers(app)
     app.include_router(api_router(options))
     add_streaming_route(app, recognizer, partial(batcher.run, stream=True), limits=options.streams,
+                        open_streams=metrics.open_streams,
                         allowed_origins=options.cors_origins, decoding=(options.batcher.transcribe or TranscribeOptions()).decoder)
-    _page_routes(app)
+    _page_routes(app, metrics)
     app.add_middleware(GuardMiddleware, api_keys=tuple(options.api_keys), max_upload_bytes=options.max_upload_bytes,
                        margin_bytes=FORM_MARGIN_BYTES, body_timeout=options.upload_timeout_seconds,
-                       allowed_origins=options.cors_origins)
+                       allowed_origins=options.cors_origins, allowed_hosts=options.allowed_hosts,
+                       max_in_flight=options.max_connections, retry_after=options.retry_after_seconds,
+                       max_spool_bytes=options.max_spool_bytes, load=load)
     if options.cors_origins:  # added last: outermost, so preflight requests are answered before the key check
         app.add_middleware(CORSMiddleware, allow_origins=list(options.cors_origins), allow_methods=["GET", "POST"],
                            allow_headers=["Authorization", "Content-Type"], max_age=600)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)  # outermost: sees every answer, CORS's and the guard's too
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app

@@ -17,7 +17,9 @@ Design:
 * Live streams' model passes (``stream=True``) wait in a second queue (also at most `queue_size`).
   When both queues hold work the worker alternates between them, so a stream delays a waiting
   request by at most the one stream call running when it arrived; the streaming route keeps each
-  call to one model pass. Streams take turns among themselves in FIFO order.
+  call to one model pass. Streams take turns among themselves in FIFO order. While a batch of
+  requests runs, the streams' waiting passes also run between its forward passes (the engine's
+  progress callback), so a stream's update waits at most one pass whatever uploads run.
 * The worker thread takes the first item. If it is a transcription job, it keeps taking the
   transcription jobs queued right behind it, up to `max_batch`, waiting at most `batch_wait_ms`
   for more to arrive. The jobs are grouped by (language, word_timestamps, hotwords) and each group runs
@@ -107,6 +109,16 @@ class BatcherStats:
     recent_groups: tuple[int, ...]  # sizes of the last groups (at most 256)
     queue_length: int  # items waiting now
     queued_audio_seconds: float  # audio of the items waiting and running now
+    busy_seconds: float = 0.0  # time the worker spent running items
+    audio_seconds_done: float = 0.0  # audio of the requests it finished (streams' passes not counted)
+    running_seconds: float = 0.0  # how long the item running now has been running (0: idle)
+    alive: bool = False  # the worker thread is running
+
+    def expected_wait(self) -> float | None:
+        """Seconds until the audio queued now is done, at the speed measured so far; None before any measurement."""
+        if self.audio_seconds_done <= 0 or self.busy_seconds <= 0:
+            return None
+        return self.queued_audio_seconds * self.busy_seconds / self.audio_seconds_done
 
 
 class Batcher:
@@ -124,6 +136,8 @@ class Batcher:
         self._thread: threading.Thread | None = None
         self._jobs = self._model_calls = self._calls = self._cancelled = self._largest = 0
         self._groups: deque[int] = deque(maxlen=256)
+        self._busy = self._audio_done = 0.0
+        self._running_since: float | None = None  # time.monotonic() when the running item began
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -157,8 +171,10 @@ class Batcher:
 
     def stats(self) -> BatcherStats:
         with self._cond:
+            running = 0.0 if self._running_since is None else time.monotonic() - self._running_since
             return BatcherStats(self._jobs, self._model_calls, self._calls, self._cancelled, self._largest,
-                                tuple(self._groups), len(self._items), self._held_seconds)
+                                tuple(self._groups), len(self._items), self._held_seconds, self._busy, self._audio_done,
+                                running, self._thread is not None and self._thread.is_alive() and not self._closed)
 
     # ------------------------------------------------------------------ submitting
 
@@ -243,6 +259,7 @@ class Batcher:
             live = [item for item in batch if item.future.set_running_or_notify_cancel()]
             with self._cond:
                 self._cancelled += len(batch) - len(live)
+                self._running_since = time.monotonic()
             try:
                 for call in (item for item in live if isinstance(item, _Call)):
                     self._run_call(call)
@@ -254,8 +271,22 @@ class Batcher:
                     self._run_group(language, words, group, self.options_with(hotwords))
             finally:
                 with self._cond:
-                    self._held_seconds = max(0.0, self._held_seconds - sum(
-                        item.seconds for item in batch if not (isinstance(item, _Call) and item.stream)))
+                    seconds = sum(item.seconds for item in batch if not (isinstance(item, _Call) and item.stream))
+                    self._held_seconds = max(0.0, self._held_seconds - seconds)
+                    self._audio_done += sum(item.seconds for item in live if not (isinstance(item, _Call) and item.stream))
+                    self._busy += time.monotonic() - (self._running_since or time.monotonic())
+                    self._running_since = None
+
+    def _between_passes(self, *_: object) -> None:
+        """Called by the engine after each forward pass of a request batch: the live streams' waiting passes
+        run now, so a stream's update waits at most one pass however long the uploads being transcribed."""
+        while True:
+            with self._cond:
+                if not self._streams or self._closed:
+                    return
+                call = self._streams.popleft()
+            if call.future.set_running_or_notify_cancel():
+                self._run_call(call)
 
     def _run_call(self, call: _Call) -> None:
         try:
@@ -278,7 +309,8 @@ class Batcher:
         done = 0
         try:
             options = replace(options, language=language, word_timestamps=words)
-            outcomes = self.recognizer.transcribe_iter([job.audio for job in group], options, sampling_rate=SAMPLE_RATE)
+            outcomes = self.recognizer.transcribe_iter([job.audio for job in group], options, sampling_rate=SAMPLE_RATE,
+                                                       on_progress=self._between_passes)
             for job, outcome in zip(group, outcomes):
                 if outcome.error is not None:
                     job.future.set_exception(outcome.error)

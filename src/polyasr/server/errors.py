@@ -3,8 +3,9 @@
 Status codes (the same for every route):
 
 * 400 ``invalid_request_error``: a bad or missing parameter (unknown language, bad response_format,
-  missing ``file``, ...), an empty upload (code ``empty_file``) or audio that decodes to no samples
-  (``empty_audio``).
+  missing ``file``, a hotword weight that is not finite or beyond +-100, ...), an empty upload (code
+  ``empty_file``) or audio that decodes to no samples (``empty_audio``); ``host_not_allowed``: the
+  ``Host`` header is not one of the server's names (guard.py).
 * 401 ``invalid_request_error`` / ``invalid_api_key``: API keys are configured and the request has
   no ``Authorization: Bearer <key>`` header or a wrong key.
 * 403 ``origin_not_allowed``: a browser request from another web origin than the server's own and
@@ -14,9 +15,12 @@ Status codes (the same for every route):
   body did not arrive within the upload time limit (the connection is closed).
 * 413 ``file_too_large`` / ``request_too_large`` / ``audio_too_long``: the size or duration limits.
 * 415 ``unsupported_media``: the upload is not audio or video we can decode, or it is corrupt.
+* 431 (plain text, connection closed): request line and headers over the limit (http.py).
 * 500 ``server_error``: a bug; the message says no more than that.
-* 503 ``server_busy`` (with ``Retry-After``): the queue is full (requests or queued audio seconds);
-  ``shutting_down`` while stopping. Past the connection limit, uvicorn itself answers a plain-text 503.
+* 501 ``diarization_unavailable``: ``diarize`` without the diarization extra.
+* 503 ``server_busy`` (with ``Retry-After``: the queue's expected wait): the queue is full (requests or
+  queued audio seconds), requests in progress over ``max_connections``, or uploads in progress over
+  ``max_spool_mb`` (guard.py); ``shutting_down`` while stopping.
 
 Every message about an upload names it by its file name.
 """

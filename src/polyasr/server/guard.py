@@ -1,5 +1,9 @@
 """ASGI middleware that checks the origin, API keys, request size and upload time before a handler reads the body.
 
+* Host: the ``Host`` header (its name, without the port) must be one of ``allowed_hosts``
+  (``*.example.com``: any subdomain; ``*``: any), for HTTP (400) and WebSocket handshakes (403).
+  A page on ``evil.example`` whose name an attacker re-points at 127.0.0.1 (DNS rebinding) thus
+  reaches nothing: its requests carry ``Host: evil.example``, and its Origin is then "the server's own".
 * Origin: a request that carries an ``Origin`` header (browsers add it to cross-site requests)
   is served only if that origin is the server's own (its host and port are the request's
   ``Host``) or one of the configured CORS origins; otherwise 403 before anything is read. A
@@ -15,6 +19,12 @@
   (chunked uploads are counted as they arrive; nothing beyond the limit is kept in memory).
   Before answering early, the rest of the body is read and discarded (up to 16 MiB), so that
   clients still sending it read the answer instead of a reset connection.
+* In progress: at most ``max_in_flight`` requests and streams at once (503 with Retry-After; a
+  stream gets an error event and close 1013). ``/health``, ``/health/ready`` and ``/metrics`` are
+  not counted and always answered; idle sockets never reach this layer (http.py closes them).
+* Spool: request bodies of all requests in progress (spooled to temporary files by the multipart
+  parser) may hold ``max_spool_bytes`` at most, in all: a request whose Content-Length would pass
+  it, or whose body passes it as it arrives, gets 503 with Retry-After.
 * Upload time: the whole body must arrive within ``body_timeout`` seconds of the request's
   headers; a client that trickles or stalls gets 408 and its connection is closed
   (``Connection: close``), which also ends its temporary upload file.
@@ -26,6 +36,7 @@ import asyncio
 import hmac
 import json
 import time
+from dataclasses import dataclass
 from typing import Any, Awaitable, Callable, Iterable
 from urllib.parse import urlsplit
 
@@ -39,6 +50,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 DRAIN_BYTES = 16 * 1024 * 1024  # body read and discarded at most before an early answer
 PROTECTED_PREFIX = "/v1/"
+UNLIMITED_PATHS = frozenset({"/health", "/health/ready", "/metrics"})  # probes: answered whatever else is in progress
 
 
 def api_key_valid(keys: Iterable[str], presented: str | None) -> bool:
@@ -90,6 +102,34 @@ def origin_allowed(origin: str | None, host: str | None, allowed: Iterable[str] 
         parts.netloc.lower() == host.strip().lower())
 
 
+def host_allowed(host: str | None, allowed: Iterable[str]) -> bool:
+    """Whether the ``Host`` header names one of `allowed` (names or addresses, ports ignored; "*.x.org" any
+    subdomain of x.org; "*" anything). A request without Host (HTTP/1.0) is allowed only with "*"."""
+    allowed = tuple(a.strip().lower() for a in allowed)
+    if "*" in allowed:
+        return True
+    if not host:
+        return False
+    parts = urlsplit(f"//{host.strip()}")
+    try:
+        name = (parts.hostname or "").lower().rstrip(".")
+    except ValueError:
+        return False
+    for entry in allowed:
+        entry = entry.strip("[]")
+        if name == entry or (entry.startswith("*.") and name.endswith(entry[1:])):
+            return True
+    return False
+
+
+@dataclass
+class GuardLoad:
+    """What the guard lets through now (shared with the metrics)."""
+
+    in_flight: int = 0  # requests and streams in progress (probes excluded)
+    spooled: int = 0  # bytes of request bodies received by requests still in progress
+
+
 class _TooLarge(Exception):
     pass
 
@@ -98,13 +138,24 @@ class _TooSlow(Exception):
     pass
 
 
+class _Busy(Exception):  # the spool limit of all uploads in progress
+    pass
+
+
 class GuardMiddleware:
     """Origin check, API-key check, body-size limit and upload deadline for HTTP requests (see the module docstring)."""
 
     def __init__(self, app: ASGIApp, api_keys: tuple[str, ...] = (), max_upload_bytes: int | None = None,
                  margin_bytes: int = 64 * 1024, body_timeout: float | None = None,
-                 allowed_origins: tuple[str, ...] = ()) -> None:
+                 allowed_origins: tuple[str, ...] = (), allowed_hosts: tuple[str, ...] = ("*",),
+                 max_in_flight: int | None = None, retry_after: int = 2, max_spool_bytes: int | None = None,
+                 load: GuardLoad | None = None) -> None:
         self.app = app
+        self.max_spool_bytes = max_spool_bytes  # request bodies held by requests in progress at most, in all (503 above)
+        self.max_in_flight = max_in_flight  # requests and streams in progress at most (503 / close 1013); None: no limit
+        self.load = load if load is not None else GuardLoad()  # what is in progress now (read by the metrics)
+        self.retry_after = retry_after
+        self.allowed_hosts = allowed_hosts  # names the Host header may carry ("*": any)
         self.api_keys = api_keys  # accepted bearer keys for /v1/*; empty: no check
         self.max_upload_bytes = max_upload_bytes  # the upload limit users are told about; None: no limit
         # the body may exceed the upload limit by `margin_bytes` (multipart headers, other form fields)
@@ -113,10 +164,33 @@ class GuardMiddleware:
         self.allowed_origins = allowed_origins  # origins besides the server's own that may send requests
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
         headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope.get("headers", [])}
+        if not host_allowed(headers.get("host"), self.allowed_hosts):
+            if scope["type"] == "websocket":
+                await send({"type": "websocket.close", "code": 1008})  # before accepting: HTTP 403
+            else:
+                await _reply(send, 400, f"the Host header {headers.get('host')!r} is not one of this server's names "
+                             "(see its --allowed-hosts option)", "host_not_allowed", {"connection": "close"})
+            return
+        if scope.get("path", "") in UNLIMITED_PATHS:
+            await self._serve(scope, receive, send, headers)
+            return
+        if self.max_in_flight is not None and self.load.in_flight >= self.max_in_flight:
+            await _refuse_busy(scope, receive, send, self.max_in_flight, self.retry_after)
+            return
+        self.load.in_flight += 1
+        try:
+            await self._serve(scope, receive, send, headers)
+        finally:
+            self.load.in_flight -= 1
+
+    async def _serve(self, scope: Scope, receive: Receive, send: Send, headers: dict[str, str]) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
         origin = headers.get("origin")
         if not origin_allowed(origin, headers.get("host"), self.allowed_origins, scope.get("scheme", "http")):
             await _reply(send, 403, f"requests from the web origin {origin!r} are not allowed by this server "
@@ -135,10 +209,15 @@ class GuardMiddleware:
             await _drain(receive, self.body_timeout)
             await _reply(send, 413, _too_large_message(self.max_upload_bytes or limit), "request_too_large")
             return
-        if limit is None and self.body_timeout is None:
-            await self.app(scope, receive, send)
+        if self.max_spool_bytes is not None and length.isdigit() and self.load.spooled + int(length) > self.max_spool_bytes:
+            await _drain(receive, self.body_timeout)
+            await _reply(send, 503, self._spool_message(), "server_busy", {"retry-after": str(self.retry_after)})
             return
         await self._limited(scope, receive, send, limit)
+
+    def _spool_message(self) -> str:
+        return (f"uploads in progress hold {self.load.spooled / 1048576:.0f} MB; the server's limit for all of them is "
+                f"{(self.max_spool_bytes or 0) / 1048576:g} MB; retry later")
 
     async def _limited(self, scope: Scope, receive: Receive, send: Send, limit: int | None) -> None:
         received = 0
@@ -156,7 +235,12 @@ class GuardMiddleware:
                 raise _TooSlow() from None
             if message["type"] != "http.request":
                 return message
-            received += len(message.get("body", b""))
+            size = len(message.get("body", b""))
+            received += size
+            self.load.spooled += size
+            if self.max_spool_bytes is not None and self.load.spooled > self.max_spool_bytes:
+                stopped = _Busy
+                raise _Busy()
             if limit is not None and received > limit:
                 stopped = _TooLarge
                 if message.get("more_body", False):
@@ -175,13 +259,30 @@ class GuardMiddleware:
 
         try:
             await self.app(scope, checked_receive, guarded_send)
-        except (_TooLarge, _TooSlow):
+        except (_TooLarge, _TooSlow, _Busy):
             pass
+        finally:
+            self.load.spooled -= received  # the request's spooled body is released with it
+        if stopped is _Busy and not started:
+            await _reply(send, 503, self._spool_message(), "server_busy",
+                         {"retry-after": str(self.retry_after), "connection": "close"})
         if stopped is _TooLarge and not started:
             await _reply(send, 413, _too_large_message(self.max_upload_bytes or limit or 0), "request_too_large")
         elif stopped is _TooSlow and not started:
             await _reply(send, 408, f"the request body did not arrive within the server's limit of {self.body_timeout:g} s",
                          "upload_timeout", {"connection": "close"})
+
+
+async def _refuse_busy(scope: Scope, receive: Receive, send: Send, limit: int, retry_after: int) -> None:
+    message = f"the server has {limit} requests and streams in progress; retry later"
+    if scope["type"] == "websocket":
+        if (await receive())["type"] == "websocket.connect":
+            await send({"type": "websocket.accept"})
+            await send({"type": "websocket.send", "text": json.dumps({"type": "error", "message": message})})
+            await send({"type": "websocket.close", "code": 1013})
+        return
+    await _drain(receive, 5.0)
+    await _reply(send, 503, message, "server_busy", {"retry-after": str(retry_after)})
 
 
 def _too_large_message(upload_limit: int) -> str:

@@ -16,6 +16,9 @@ from ..options import TranscribeOptions
 from ..output.base import WriterOptions
 
 
+LOOPBACK_NAMES = ("localhost", "127.0.0.1", "::1")  # the default allowed Host names: a server on loopback
+
+
 @dataclass(frozen=True)
 class BatcherOptions:
     """How requests are queued and grouped for the model (the server's model worker, `Batcher`)."""
@@ -46,11 +49,12 @@ class StreamLimits:
     backlog_seconds: float = 30.0  # audio received but not yet decoded, per stream, at most (close 1013)
     idle_seconds: float = 30.0  # a stream that sends nothing (or no key) for this long is closed (1001)
     max_seconds: float = 3 * 3600.0  # a stream is closed this long after it opened (1008)
+    auth_seconds: float = 5.0  # a stream must present its API key within this, before it takes a stream slot (1008)
 
     def __post_init__(self) -> None:
         if self.max_streams < 1:
             raise OptionsError(f"max_streams must be at least 1, not {self.max_streams}")
-        for name in ("message_kb", "backlog_seconds", "idle_seconds", "max_seconds"):
+        for name in ("message_kb", "backlog_seconds", "idle_seconds", "max_seconds", "auth_seconds"):
             value = getattr(self, name)
             if not value > 0:
                 raise OptionsError(f"stream limit {name} must be positive, not {value}")
@@ -67,12 +71,18 @@ class ServerOptions:
     model_alias: str = "xlsr-56"  # the model id GET /v1/models lists (requests may name any model)
     api_keys: tuple[str, ...] = ()  # accepted bearer keys for /v1/*; empty: no authentication
     max_upload_mb: float = 100.0  # largest upload in MiB (413 above); the whole request may be 64 KiB larger
+    max_spool_mb: float = 1024.0  # request bodies of all uploads in progress (temporary files) at most, in MiB (503 above)
     max_audio_seconds: float = 3 * 3600.0  # longest decoded audio (413 above; decoding stops there)
     timeout_seconds: float = 600.0  # per request: decoding, waiting and inference (408 above)
     decode_slots: int = 2  # uploads decoded at once at most; the others wait (within timeout_seconds)
     upload_timeout_seconds: float = 120.0  # a request body must arrive within this (408, connection closed)
-    max_connections: int = 100  # open connections at most, streams included (uvicorn's limit_concurrency: 503)
+    max_connections: int = 100  # requests and streams in progress at most (503 above; /health* and /metrics always answered)
     keep_alive_seconds: float = 5.0  # an idle keep-alive connection is closed after this (uvicorn's timeout_keep_alive)
+    header_timeout_seconds: float = 10.0  # a connection's request line and headers must arrive within this (closed otherwise)
+    max_header_kb: float = 64.0  # request line and headers at most, in KiB (431 and closed above)
+    max_sockets: int = 1000  # open TCP connections at most; beyond, the one idle longest is closed
+    shutdown_timeout_seconds: float = 30.0  # on SIGTERM, requests in progress may finish within this; then they are cancelled
+    allowed_hosts: tuple[str, ...] = LOOPBACK_NAMES  # names the Host header may carry (400/403 otherwise; "*": any)
     cors_origins: tuple[str, ...] = ()  # other origins whose pages may call the API ("*": any); the server's own page always may
     streams: StreamLimits = field(default_factory=StreamLimits)  # limits of WebSocket streams
     batcher: BatcherOptions = field(default_factory=BatcherOptions)  # the model queue, batching and transcription options
@@ -80,26 +90,36 @@ class ServerOptions:
     writer: WriterOptions = field(default_factory=WriterOptions)  # subtitle layout of srt and vtt
 
     def __post_init__(self) -> None:
-        for name in ("max_upload_mb", "max_audio_seconds", "timeout_seconds", "upload_timeout_seconds", "keep_alive_seconds"):
+        for name in ("max_upload_mb", "max_spool_mb", "max_audio_seconds", "timeout_seconds", "upload_timeout_seconds", "keep_alive_seconds",
+                     "header_timeout_seconds", "max_header_kb", "shutdown_timeout_seconds"):
             value = getattr(self, name)
             if not value > 0:
                 raise OptionsError(f"{name} must be positive, not {value}")
-        for name in ("decode_slots", "max_connections"):
+        for name in ("decode_slots", "max_connections", "max_sockets"):
             value = getattr(self, name)
             if value < 1:
                 raise OptionsError(f"{name} must be at least 1, not {value}")
         if not self.batcher.max_queued_audio_seconds >= self.max_audio_seconds:
             raise OptionsError(f"max_queued_audio_seconds ({self.batcher.max_queued_audio_seconds:g}) must be at least "
                                f"max_audio_seconds ({self.max_audio_seconds:g}), or the longest upload could never run")
+        if self.max_spool_mb < self.max_upload_mb:
+            raise OptionsError(f"max_spool_mb ({self.max_spool_mb:g}) must be at least max_upload_mb ({self.max_upload_mb:g}), "
+                               "or the largest upload could never be received")
         if self.retry_after_seconds < 0:
             raise OptionsError(f"retry_after_seconds must be 0 or more, not {self.retry_after_seconds}")
-        for name in ("api_keys", "cors_origins"):
+        for name in ("api_keys", "cors_origins", "allowed_hosts"):
             if isinstance(getattr(self, name), str):
                 raise OptionsError(f"{name} must be a tuple of strings, not one string ({getattr(self, name)!r})")
+        if not self.allowed_hosts:
+            raise OptionsError("allowed_hosts is empty: no request could be served (use '*' for any host)")
         for origin in self.cors_origins:
             if origin != "*" and "://" not in origin:
                 raise OptionsError(f"cors_origins holds {origin!r}; each must be '*' or scheme://host[:port], "
                                    "e.g. https://example.com")
+
+    @property
+    def max_spool_bytes(self) -> int:
+        return int(self.max_spool_mb * 1024 * 1024)
 
     @property
     def max_upload_bytes(self) -> int:

@@ -2,7 +2,8 @@
 
 Each upload is decoded in the thread pool straight from the multipart parser's spooled file (in
 memory up to 1 MiB, above that an anonymous temporary file closed, and so deleted, when the request
-ends; nothing is written under a name the client chose), at most `decode_slots` at once, and under
+ends; nothing is written under a name the client chose), at most `decode_slots` at once (smallest
+upload first, slots.py), and under
 the duration budget: decoding stops at `max_audio_seconds` (413), so a small file of hours of
 silence never costs more than that. The samples then go to the batcher. A deadline covers
 decoding, waiting and inference (408). Every error about the upload names it by its file name.
@@ -12,15 +13,18 @@ See errors.py for the status codes.
 from __future__ import annotations
 
 import asyncio
+import json
+import logging
+import math
 import time
 from concurrent.futures import Future
 from dataclasses import replace
-from typing import Any, Optional
+from typing import Any, Iterator, Optional
 
 import numpy as np
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
 from fastapi.security import HTTPBearer
 
 from ..audio.decode import SAMPLE_RATE, load_audio
@@ -37,10 +41,14 @@ from ..output.writers import get_writer
 from .batcher import BatcherClosedError, QueueFullError
 from .errors import ApiError, ErrorResponse, audio_error, language_error
 from .options import ServerOptions
+from .slots import SmallestFirst
 from .schemas import (
     DetectedLanguage, Granularity, LanguageDetection, LanguageEntry, ModelCard, ModelList, ResponseFormat,
     TranscriptionJson, verbose_json,
 )
+
+
+logger = logging.getLogger("polyasr.server")
 
 
 def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
@@ -75,12 +83,28 @@ def _named(error: AudioError, name: str) -> AudioError:
     return error
 
 
+def retry_after(state: Any) -> str:
+    """Seconds until the queued audio is done at the measured speed (the option's value before any measurement)."""
+    wait = state.batcher.stats().expected_wait()
+    return str(state.options.retry_after_seconds if wait is None else min(max(math.ceil(wait), 1), 3600))
+
+
+async def _cancel_when_gone(request: Request, future: "asyncio.Future[Any]", name: str) -> None:
+    """Cancel `future` (work not yet started is then skipped by the worker) when the client disconnects; log it."""
+    while not future.done():
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            future.cancel()  # the worker skips it unless it already started
+            logger.info("the client of %s disconnected; its transcription is cancelled (discarded if it already started)", name)
+            return
+
+
 def _queued(state: Any, submit: Any) -> "asyncio.Future[Any]":
     """Submit to the batcher; 503 when its queue is full."""
     try:
         future: Future = submit()
     except QueueFullError as error:
-        retry = str(state.options.retry_after_seconds)
+        retry = retry_after(state)
         raise ApiError(503, f"the server is busy: {error}; retry later", "server_busy", headers={"Retry-After": retry}) from None
     except BatcherClosedError:
         raise ApiError(503, "the server is shutting down", "shutting_down") from None
@@ -97,8 +121,8 @@ async def _decode(request: Request, file: UploadFile, deadline: _Deadline) -> tu
         raise ApiError(413, f"{name} is larger than the server's limit of {options.max_upload_mb:g} MB", "file_too_large", "file")
     if not file.size:
         raise ApiError(400, f"{name} is empty", "empty_file", "file")
-    slots: asyncio.Semaphore = state.decode_slots
-    await deadline.wait(slots.acquire())
+    slots: SmallestFirst = state.decode_slots  # the smallest upload waiting gets the next free slot
+    await deadline.wait(slots.acquire(file.size))
     # The slot is held until the decoding thread ends, even when the request gives up earlier.
     repairs = SampleRepairs()
     decoding = asyncio.ensure_future(run_in_threadpool(
@@ -151,18 +175,36 @@ def _render(result: Any, response_format: str, granularities: set[str], writer: 
     return Response(get_writer(response_format, writer).format(result), media_type=f"{media}; charset=utf-8")
 
 
+def _events(result: Any) -> Iterator[str]:
+    """OpenAI's transcription stream: a ``transcript.text.delta`` per segment (the deltas add up to the
+    text), then ``transcript.text.done`` with the whole text; each as an SSE ``data:`` line."""
+    text, position = result.text, 0
+    for segment in result.segments:
+        found = text.find(segment.text, position) if segment.text else -1
+        if found < 0:
+            continue
+        end = found + len(segment.text)
+        yield "data: " + json.dumps({"type": "transcript.text.delta", "delta": text[position:end]}, ensure_ascii=False) + "\n\n"
+        position = end
+    if position < len(text):
+        yield "data: " + json.dumps({"type": "transcript.text.delta", "delta": text[position:]}, ensure_ascii=False) + "\n\n"
+    yield "data: " + json.dumps({"type": "transcript.text.done", "text": text}, ensure_ascii=False) + "\n\n"
+
+
 _TEXT_CONTENT = {"schema": {"type": "string"}}
 TRANSCRIPTION_RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {
-        "description": "json and verbose_json: JSON; text and srt: text/plain; vtt: text/vtt",
+        "description": "json and verbose_json: JSON; text and srt: text/plain; vtt: text/vtt; stream=true: server-sent events",
         "content": {
             "application/json": {"schema": {"anyOf": [
                 {"$ref": "#/components/schemas/TranscriptionJson"}, {"$ref": "#/components/schemas/TranscriptionVerbose"},
             ]}},
             "text/plain": _TEXT_CONTENT, "text/vtt": _TEXT_CONTENT,
+            "text/event-stream": {"schema": {"type": "string", "description": "stream=true: transcript.text.delta "
+                                                                              "events, then transcript.text.done"}},
         },
     },
-    **error_responses(400, 401, 408, 413, 415, 503),
+    **error_responses(400, 401, 408, 413, 415, 501, 503),
 }
 
 
@@ -184,6 +226,8 @@ def api_router(options: ServerOptions) -> APIRouter:
         timestamp_granularities: list[Granularity] = Form(
             [], alias="timestamp_granularities[]", description="verbose_json: 'segment' (default) and/or 'word'"),
         diarize: bool = Form(False, description="polyasr extra: label speakers (verbose_json segments, srt/vtt cues)"),
+        stream: bool = Form(False, description="server-sent events as OpenAI sends them: transcript.text.delta per "
+                            "segment, then transcript.text.done"),
     ) -> Response:
         state = request.app.state
         deadline = _Deadline(state.options.timeout_seconds)
@@ -199,8 +243,13 @@ def api_router(options: ServerOptions) -> APIRouter:
             future = _queued(state, lambda: state.batcher.submit(work, len(audio) / SAMPLE_RATE))
         else:
             future = _queued(state, lambda: state.batcher.submit_transcription(audio, choice, words, hotwords))
+        watcher = asyncio.ensure_future(_cancel_when_gone(request, future, upload_name(file)))
         try:
             result = await deadline.wait(future)
+        except asyncio.CancelledError:
+            if watcher.done() and not watcher.cancelled():  # the client left and its job was cancelled
+                return Response(status_code=499)  # nobody reads it; uvicorn logs it
+            raise
         except AudioError as error:
             raise audio_error(_named(error, upload_name(file))) from None
         except LanguageError as error:  # a language the model lacks, or "detect" without a language table
@@ -209,8 +258,14 @@ def api_router(options: ServerOptions) -> APIRouter:
             raise ApiError(400, f"prompt: {error}", "invalid_request_error", "prompt") from None
         except PolyasrError as error:  # diarization's parts are not installed
             raise ApiError(501, str(error), "diarization_unavailable", "diarize") from None
+        finally:
+            watcher.cancel()
+        state.metrics.audio.inc(len(audio) / SAMPLE_RATE)
         if repaired:
             result = replace(result, warnings=(repaired, *result.warnings))
+        if stream:
+            return StreamingResponse(_events(result), media_type="text/event-stream",
+                                     headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
         return _render(result, response_format, set(timestamp_granularities), state.options.writer)
 
     @router.post("/audio/language", response_model=LanguageDetection, responses=error_responses(400, 401, 408, 413, 415, 503),

@@ -108,15 +108,24 @@ class ModelList(BaseModel):
 
 
 class Health(BaseModel):
+    """Liveness and load; the model's details only for callers with an API key (or on a server without keys)."""
+
     status: Literal["ok"] = "ok"
-    model: str
     model_alias: str
-    device: str
-    dtype: str
-    threads: int
+    model: str | None = None
+    device: str | None = None
+    dtype: str | None = None
+    threads: int | None = None
     queue_length: int
     queue_size: int
     max_batch: int
+
+
+class Readiness(BaseModel):
+    """Whether the server can take work now: model loaded, worker alive and not stuck, not stopping."""
+
+    status: Literal["ready", "not ready"]
+    reason: str | None = None
 
 
 def _compression_ratio(text: str) -> float:

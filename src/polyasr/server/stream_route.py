@@ -39,7 +39,7 @@ Limits (StreamLimits; each ends the stream with ``{"type": "error", "message"}``
 ``max_streams`` streams are open already, when more than ``backlog_seconds`` of audio wait to be
 decoded (the client sends faster than real time, faster than the server decodes) or when the
 model queue is full; 1001 after ``idle_seconds`` without a message; 1008 ``max_seconds`` after the
-stream opened; 1011 a failure inside the server.
+stream opened; 1011 a failure inside the server; 1012 when the server stops (SIGTERM).
 
 Scheduling: the received audio waits in the stream's backlog; each model call takes at most
 ``session.samples_per_pass`` of it, so one call is one model pass, and calls go through ``run``
@@ -74,7 +74,7 @@ from .options import StreamLimits
 
 Runner = Callable[[Callable[[], Any]], Awaitable[Any]]  # runs a function on the model worker
 CLOSE_NORMAL, CLOSE_IDLE, CLOSE_UNSUPPORTED, CLOSE_POLICY = 1000, 1001, 1003, 1008
-CLOSE_TOO_BIG, CLOSE_ERROR, CLOSE_BUSY = 1009, 1011, 1013
+CLOSE_TOO_BIG, CLOSE_ERROR, CLOSE_RESTART, CLOSE_BUSY = 1009, 1011, 1012, 1013
 KEY_HELP = 'send {"type": "auth", "api_key": KEY} as the first message, or an Authorization: Bearer KEY header'
 
 
@@ -242,18 +242,22 @@ async def _serve(websocket: WebSocket, decoder: PcmDecoder, session: StreamingSe
     backlog = _Backlog()
     receiver = asyncio.create_task(_receive(websocket, decoder, backlog, limits))
     decoding = asyncio.create_task(_decode(websocket, session, backlog, run))
+    stopping = getattr(websocket.app.state, "stopping", None) or asyncio.Event()  # set when the server stops
+    stop = asyncio.create_task(stopping.wait())
     try:
-        done, _ = await asyncio.wait({receiver, decoding}, timeout=max(seconds_left, 0.0),
+        done, _ = await asyncio.wait({receiver, decoding, stop}, timeout=max(seconds_left, 0.0),
                                      return_when=asyncio.FIRST_EXCEPTION)
         for task in (receiver, decoding):
             if task in done and task.exception() is not None:
                 raise task.exception()  # type: ignore[misc]
+        if stop in done:
+            raise StreamClosed(CLOSE_RESTART, "the server is stopping; reconnect in a moment")
         raise StreamClosed(CLOSE_POLICY, f"the stream reached the server's limit of {limits.max_seconds:g} s; "
                                          "open a new one to go on")
     finally:
-        for task in (receiver, decoding):
+        for task in (receiver, decoding, stop):
             task.cancel()
-        await asyncio.gather(receiver, decoding, return_exceptions=True)
+        await asyncio.gather(receiver, decoding, stop, return_exceptions=True)
 
 
 def add_streaming_route(
@@ -266,15 +270,17 @@ def add_streaming_route(
     limits: StreamLimits = StreamLimits(),
     allowed_origins: Sequence[str] = (),
     decoding: DecoderOptions = DecoderOptions(),
+    open_streams: set[WebSocket] | None = None,
 ) -> None:
     """Serve live transcription at `path` (see the module docstring for the protocol and the limits).
 
     `api_keys`: clients must present one of them; None: the keys configured on the app, if any.
     `allowed_origins`: web origins besides the server's own whose pages may open streams ("*": any).
     `decoding`: greedy or beam search (the server's `--decoder` options), as for uploads.
+    `open_streams`: the set of open streams to keep (the metrics read it); None: a new one.
     """
     origins = tuple(allowed_origins)
-    open_streams: set[WebSocket] = set()
+    open_streams = open_streams if open_streams is not None else set()
 
     @app.websocket(path)
     async def stream_audio(websocket: WebSocket) -> None:
@@ -284,13 +290,19 @@ def add_streaming_route(
             return
         await websocket.accept()
         opened = time.monotonic()
+        keys = tuple(api_keys) if api_keys is not None else configured_api_keys(app)
+        try:  # the key first (within auth_seconds): clients without one never hold a stream slot
+            await _authenticate(websocket, keys, min(limits.auth_seconds, limits.idle_seconds))
+        except StreamClosed as closed:
+            await _close(websocket, closed.code, closed.message)
+            return
+        except WebSocketDisconnect:
+            return
         if len(open_streams) >= limits.max_streams:
             await _close(websocket, CLOSE_BUSY, f"the server has {limits.max_streams} streams open already; try again later")
             return
         open_streams.add(websocket)
-        keys = tuple(api_keys) if api_keys is not None else configured_api_keys(app)
         try:
-            await _authenticate(websocket, keys, limits.idle_seconds)
             decoder, session = _open_stream(websocket, recognizer, options, decoding)
             await websocket.send_json(ReadyEvent(session.language, SAMPLE_RATE).to_json())
             await _serve(websocket, decoder, session, run, limits, limits.max_seconds - (time.monotonic() - opened))
