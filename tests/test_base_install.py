@@ -57,4 +57,5 @@ def test_a_base_install_transcribes(base_venv: Path, tiny_model_dir: Path, tmp_p
     audio = write_audio(tmp_path / "clip.flac", "flac", 44_100, (0.1 * np.random.default_rng(3).standard_normal(88_200))[None])
     done = _polyasr(base_venv, "transcribe", str(audio), "--model", str(tiny_model_dir), "--dtype", "fp32", "-f", "json")
     assert done.returncode == 0, done.stderr
-    assert '"text"' in done.stdout and done.stderr.strip() == ""
+    assert '"text"' in done.stdout
+    assert [line for line in done.stderr.splitlines() if not line.startswith("Detected language: ")] == []

@@ -7,6 +7,8 @@ import os
 import subprocess
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -49,9 +51,14 @@ def test_extras_the_dev_install_already_has_install_nothing() -> None:
     """After scripts/test (dev,eval), POLYASR_EXTRAS=vad (or server, onnx, ...) finds its packages there: no pip run."""
     import sys
 
+    import hashlib
+
     venv = Path(sys.prefix)
     stamp = venv / ".polyasr-installed"
     assert stamp.exists(), f"{venv} was not made by scripts/bootstrap.sh"
     before = stamp.read_text()
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()[:16]
+    if not before.startswith(digest):  # only a hand-made venv: scripts/test installs again before running pytest
+        pytest.skip("this venv predates pyproject.toml; scripts/test reinstalls it before the tests")
     assert _bootstrap(venv, "vad,server,onnx,plot,diarize,lm,ray,listen,train") == ""
     assert stamp.read_text() == before
