@@ -10,6 +10,8 @@ Modules:
     args.py       Parser (checks across options, argparse's one-line error), argument types
                   (positive_int, language_choice, language_codes, ...), HelpFormatter, output
                   folder and file checks made before a model loads
+    extras.py     which optional parts are installed (from polyasr's metadata): a command whose extra is
+                  missing says so before parsing; scripts/bootstrap.sh asks it too
     recognize.py  transcribe, detect-language, align
     evaluate.py   evaluate
     models.py     export, languages, convert-lang-ids
