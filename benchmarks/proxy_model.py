@@ -36,6 +36,8 @@ from pathlib import Path
 
 import numpy as np
 
+from train_synthetic import build_encoder  # the same small random wav2vec2 encoder (benchmarks/ is on sys.path)
+
 LANGUAGES = ["en", "de", "fr", "es", "it", "nl", "pt", "pl"]  # espeak-ng voices of the same names
 VARIANTS = ["", "+m3", "+f2", "+m7", "+f4", "+m1", "+f3"]
 TOP_WORDS = 3000
@@ -118,23 +120,6 @@ def synthesise(folder: Path, count: int, held_out: int, lm_sentences: int, seed:
         (folder / f"{split}.jsonl").write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in items),
                                                encoding="utf-8")
     return summary
-
-
-def build_encoder(folder: Path, seed: int) -> Path:
-    """A random wav2vec2 encoder (no CTC head), the 56-language model's structure at a small size."""
-    import torch
-    from transformers import Wav2Vec2Config, Wav2Vec2Model
-
-    config = Wav2Vec2Config(
-        hidden_size=192, num_hidden_layers=4, num_attention_heads=4, intermediate_size=512,
-        conv_dim=(96,) * 7, conv_stride=(5, 2, 2, 2, 2, 2, 2), conv_kernel=(10, 3, 3, 3, 3, 2, 2),
-        num_conv_pos_embeddings=32, num_conv_pos_embedding_groups=8, feat_extract_norm="layer", conv_bias=True,
-        do_stable_layer_norm=True, layerdrop=0.0, hidden_dropout=0.05, attention_dropout=0.05, activation_dropout=0.05,
-        feat_proj_dropout=0.0, final_dropout=0.0,
-    )
-    torch.manual_seed(seed)
-    Wav2Vec2Model(config).save_pretrained(folder)
-    return folder
 
 
 def dev_manifest(folder: Path, per_language: int) -> Path:

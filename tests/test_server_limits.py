@@ -8,11 +8,9 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -27,7 +25,7 @@ httpx = pytest.importorskip("httpx")
 pytest.importorskip("uvicorn")
 sync_client = pytest.importorskip("websockets.sync.client")
 
-from live_server import live_server  # noqa: E402
+from live_server import live_server, serve_command  # noqa: E402
 from load_clients import rss_mib, wav_bytes  # noqa: E402
 from polyasr.server import BatcherOptions, ServerOptions, create_app  # noqa: E402
 from polyasr.cli.serve import uvicorn_settings  # noqa: E402
@@ -299,35 +297,8 @@ def test_requests_from_a_foreign_web_origin_are_refused(recognizer) -> None:
 @pytest.fixture()
 def served_cli(tiny_model_dir: Path) -> Iterator[tuple[str, subprocess.Popen, list[str]]]:
     """`polyasr serve` in a subprocess with an API key and INFO logging: (URL, process, its log lines so far)."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "polyasr", "serve", "--model", str(tiny_model_dir), "--port", "0", "--device", "cpu",
-         "--dtype", "fp32", "--api-key", KEY, "--log-level", "info"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    found = threading.Event()
-    url: list[str] = []
-
-    def read() -> None:
-        for line in process.stdout:  # type: ignore[union-attr]
-            lines.append(line)
-            match = re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", line)
-            if match:
-                url.append(match.group(1))
-                found.set()
-
-    reader = threading.Thread(target=read, daemon=True)
-    reader.start()
-    try:
-        assert found.wait(120), "".join(lines)
-        yield url[0], process, lines
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-        reader.join(10)
+    with serve_command(tiny_model_dir, "--api-key", KEY, "--log-level", "info") as served:
+        yield served
 
 
 KEY = "sk-log-test-5f1e"
