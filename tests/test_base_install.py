@@ -53,9 +53,11 @@ def test_a_command_without_its_extra_says_so_in_one_line(base_venv: Path, argv: 
     assert len(lines) == 1 and f"needs the {extra} extra" in lines[0] and f"pip install 'polyasr[{extra}]'" in lines[0], done.stderr
 
 
-def test_a_base_install_transcribes(base_venv: Path, tiny_model_dir: Path, tmp_path: Path) -> None:
+def test_a_base_install_transcribes(base_venv: Path, tiny_model_dir: Path, recognizer, tmp_path: Path) -> None:
+    import json
+
     audio = write_audio(tmp_path / "clip.flac", "flac", 44_100, (0.1 * np.random.default_rng(3).standard_normal(88_200))[None])
     done = _polyasr(base_venv, "transcribe", str(audio), "--model", str(tiny_model_dir), "--dtype", "fp32", "-f", "json")
     assert done.returncode == 0, done.stderr
-    assert '"text"' in done.stdout
+    assert json.loads(done.stdout)["text"] == recognizer.transcribe(str(audio)).text  # the full install's result
     assert [line for line in done.stderr.splitlines() if not line.startswith("Detected language: ")] == []
