@@ -1,4 +1,4 @@
-"""The README's language table says what the code does."""
+"""The docs' language table (docs/languages.md) says what the code does."""
 
 from __future__ import annotations
 
@@ -7,13 +7,14 @@ from pathlib import Path
 from polyasr.language.table import read_language_table
 from polyasr.language.normalizer_rules import rules_table
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+ROOT = Path(__file__).resolve().parents[1]
+LANGUAGES_PAGE = ROOT / "docs" / "languages.md"
 
 
-def test_readme_language_table_matches_catalogue_table_and_normaliser(real_lang_ids_path) -> None:
+def test_docs_language_table_matches_catalogue_table_and_normaliser(real_lang_ids_path) -> None:
     table = read_language_table(real_lang_ids_path)
     rows = {}
-    for line in README.read_text(encoding="utf-8").splitlines():
+    for line in LANGUAGES_PAGE.read_text(encoding="utf-8").splitlines():
         cells = [c.strip() for c in line.strip().strip("|").split("|")]
         if len(cells) == 5 and cells[0] in table.ids:
             rows[cells[0]] = cells
@@ -28,7 +29,7 @@ def test_readme_language_table_matches_catalogue_table_and_normaliser(real_lang_
 
 def test_tests_and_benchmarks_read_nothing_outside_the_repository() -> None:
     """A fresh clone must run every test: no path to the workspace's shared folder or above the repo."""
-    root = README.parent
+    root = ROOT
     markers = ("/" + "work/", '"' + 'shared"', "parents" + "[2]")  # spelled apart so this test does not find itself
     offenders = [
         f"{path.relative_to(root)}:{number}"
