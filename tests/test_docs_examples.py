@@ -93,7 +93,8 @@ def test_fenced_blocks_finds_markers_and_unmarked_blocks() -> None:
 def test_every_example_is_run_or_marked_illustrative() -> None:
     blocks = all_blocks()
     assert len(blocks) > 30 and {b.page for b in blocks} >= {"README.md", "cli.md", "python.md"}
-    assert [b.name for b in blocks if b.marker is None] == []
+    unmarked = [b.name for b in blocks if b.marker is None]
+    assert unmarked == [], "put <!-- run --> or <!-- illustrative --> on the line before each of these blocks"
     assert [b.name for b in blocks if b.marker == "run" and b.language not in ("bash", "python")] == []
     # a run block's shell lines are polyasr commands (pip, ray, scripts/... are illustrative)
     assert [b.name for b in blocks if b.marker == "run" and b.language == "bash"
@@ -121,7 +122,7 @@ def example_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path
     speech = voiced(3.0)[None].astype(np.float64)
     formats = {".wav": "pcm_s16le", ".flac": "flac", ".mp3": MP3, ".ogg": VORBIS, ".m4a": AAC}
     names = ["talk.mp3", "interview.m4a", "interview.mp3", "clip.ogg", "clip.mp3", "lecture.mp3", "podcast.m4a",
-             "meeting.mp3", "speech.wav", "a.wav", "b.flac", "a.mp3"]
+             "meeting.mp3", "meeting.m4a", "speech.wav", "a.wav", "b.flac", "a.mp3"]
     for name in names:
         codec = formats[Path(name).suffix]
         if codec is None:
@@ -137,8 +138,9 @@ def example_folder(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path
     rows = [{"audio": "clip.ogg", "text": "hallo welt", "language": "de"},
             {"audio": "talk.mp3", "text": "guten tag", "language": "de"}]
     (folder / "my_test.jsonl").write_text("".join(json.dumps(row) + "\n" for row in rows), encoding="utf-8")
-    (folder / "corpus.txt").write_text("Herr Müller fährt nach Zwickau.\nDer Zug nach Zwickau ist pünktlich.\n"
-                                       "Frau Müller wohnt in Zwickau.\n" * 3, encoding="utf-8")
+    corpus = "Herr Müller fährt nach Zwickau.\nDer Zug nach Zwickau ist pünktlich.\nFrau Müller wohnt in Zwickau.\n" * 3
+    for name in ("corpus.txt", "corpus_de.txt"):
+        (folder / name).write_text(corpus, encoding="utf-8")
     shutil.copy(model / "lang_ids.pk", folder / "lang_ids.pk")
     return model, folder
 
