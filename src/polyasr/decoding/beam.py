@@ -1,7 +1,7 @@
 """Beam search decoding: ctc-beam-decoder's prefix beam search with KenLM and hotwords, and timestamps.
 
 ctc-beam-decoder (pyctcdecode's algorithm and API in C++, KenLM bundled; chosen by measurement,
-see README "Beam search") finds the text. Its word frames are coarse, so each character's frames
+see docs/beam-lm.md) finds the text. Its word frames are coarse, so each character's frames
 come from a CTC Viterbi alignment of that text through the same scores (`forced_align.forced_align`):
 the result is a frame-by-frame token path with each frame's probability, exactly what greedy
 decoding produces, so segments, words, subtitles and scores are built by the same code

@@ -1,7 +1,7 @@
 """Which normalisation rules apply to a language: :class:`NormalizerRules` (every setting one
 language's normalisation depends on), :func:`rules_for` (the tables of normalizer_tables.py merged
 for a language), whether a language has rules of its own or is scored per character, the rules'
-fingerprint recorded next to scores, and the per-language table the README documents."""
+fingerprint recorded next to scores, and the per-language table docs/languages.md documents."""
 
 from __future__ import annotations
 

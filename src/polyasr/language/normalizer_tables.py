@@ -1,7 +1,7 @@
 """The normaliser's rule tables, pure data: universal defaults (:data:`UNIVERSAL_RULES`), overrides
 per writing system (:data:`SCRIPT_DEFAULTS`) and per language (:data:`LANGUAGE_RULES`).
 
-Each layer maps NormalizerRules field names to values (plus a "note" for the README's table);
+Each layer maps NormalizerRules field names to values (plus a "note" for the table in docs/languages.md);
 normalizer_rules.rules_for merges universal <- script <- language: mapping fields key by key
 (the later table wins), other fields replaced. See normalize.py for the steps that apply them
 and the policies they encode.

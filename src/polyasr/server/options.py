@@ -1,6 +1,6 @@
 """ServerOptions, BatcherOptions and StreamLimits: the limits and behaviour of the HTTP service.
 
-Re-exported by polyasr.server. Every limit is an option of `polyasr serve` (cli/serve.py); README
+Re-exported by polyasr.server. Every limit is an option of `polyasr serve` (cli/serve.py); docs/server.md
 lists what a client sees when it hits one, and the memory ceiling they set together. The model
 worker's queue and batching (`BatcherOptions`) are defined once, here: the server holds one as
 `ServerOptions.batcher` and hands it to its `Batcher` unchanged. Bad values raise OptionsError
