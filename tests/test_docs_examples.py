@@ -108,6 +108,12 @@ def test_readme_keeps_the_two_commands_and_stays_a_front_door() -> None:
     assert "\nscripts/test " in readme  # the command .ci/run runs
     linked = set(re.findall(r"\]\(docs/([\w-]+\.md)", readme))
     assert linked >= {path.name for path in (ROOT / "docs").glob("*.md")} - {"index.md"}
+    # the site's build checks the pages' own links; the README's anchors are checked here, as the site names them
+    from markdown.extensions.toc import slugify
+
+    for page, anchor in re.findall(r"\]\(docs/([\w-]+\.md)#([\w-]+)\)", readme):
+        headings = re.findall(r"^#+ (.+)$", (ROOT / "docs" / page).read_text(encoding="utf-8"), flags=re.MULTILINE)
+        assert anchor in {slugify(heading, "-") for heading in headings}, f"README links {page}#{anchor}"
 
 
 @pytest.fixture(scope="module")
