@@ -222,8 +222,8 @@ def test_the_shipped_encoder_weights_are_resemblyzers() -> None:
     from polyasr.diarization.encoder import WEIGHTS, SpeakerEncoder, _state
 
     shipped = _state(WEIGHTS)
-    assert sorted(shipped) == sorted(f"lstm.{kind}_{part}_l{layer}" for kind in ("weight", "bias") for part in ("ih", "hh")
-                                     for layer in range(3)) + ["linear.bias", "linear.weight"]
+    lstm = [f"lstm.{kind}_{part}_l{layer}" for kind in ("weight", "bias") for part in ("ih", "hh") for layer in range(3)]
+    assert sorted(shipped) == sorted(lstm + ["linear.bias", "linear.weight"])
     mels = np.random.default_rng(0).random((3, 160, 40), dtype=np.float32)
     embeddings = SpeakerEncoder().embed(mels)
     assert embeddings.shape == (3, 256) and np.allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
