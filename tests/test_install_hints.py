@@ -84,3 +84,18 @@ def test_an_option_whose_extra_is_missing_says_so_before_parsing(monkeypatch, ca
         f"polyasr: error: '{what}' needs the {extra} extra, which is not installed (missing: {package}); "
         f"run it as POLYASR_EXTRAS={extra} scripts/polyasr ..."]
     assert extras.missing_for_command(["transcribe", "a.wav", "--decoder", "greedy"]) is None
+
+
+def test_all_is_every_runtime_extra_and_counts_as_their_union(monkeypatch) -> None:
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+
+    from packaging.requirements import Requirement
+
+    declared = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    (everything,) = map(Requirement, declared["all"])
+    assert everything.name == "polyasr" and everything.extras == set(declared) - {"all", "dev", "benchmarks"}
+    requires = ['jiwer>=3.0; extra == "eval"', 'silero-vad>=5.1; extra == "vad"', 'polyasr[eval,vad]; extra == "all"']
+    monkeypatch.setattr(extras.metadata, "requires", lambda name: requires)
+    monkeypatch.setattr(extras.metadata, "version", lambda name: {"jiwer": "3.1.0"}.get(name) or (_ for _ in ()).throw(
+        metadata.PackageNotFoundError(name)))
+    assert extras.missing_packages("all") == ["silero-vad"]  # not [] because polyasr itself is installed

@@ -14,12 +14,13 @@ import numpy as np
 import pytest
 
 from audio_factory import write_audio
-from polyasr.decoding.native_output import native_stderr_kept
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 
 
 def test_native_writes_are_kept_and_python_still_reaches_stderr(capfd) -> None:
+    from polyasr.decoding.native_output import native_stderr_kept
+
     with native_stderr_kept(python_stays=True) as kept:
         os.write(2, b"from C++\n")
         print("from Python", file=sys.stderr)

@@ -80,5 +80,5 @@ def test_extras_the_dev_install_already_has_install_nothing() -> None:
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()[:16]
     if not before.startswith(digest):  # only a hand-made venv: scripts/test installs again before running pytest
         pytest.skip("this venv predates pyproject.toml; scripts/test reinstalls it before the tests")
-    assert _bootstrap(venv, "vad,server,onnx,plot,diarize,lm,ray,listen,train") == ""
+    assert _bootstrap(venv, "vad,server,onnx,plot,diarize,lm,ray,listen,train,languages,all") == ""
     assert stamp.read_text() == before

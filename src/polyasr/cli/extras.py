@@ -21,7 +21,7 @@ from urllib.parse import unquote, urlparse
 
 # The extra each command needs before it can even parse its options.
 COMMAND_EXTRAS = {"serve": "server", "batch": "ray", "train": "train", "listen": "listen", "export": "onnx",
-                  "evaluate": "eval"}
+                  "evaluate": "eval", "lm": "lm"}
 # The extra an option needs ("--decoder beam" counts as an option of its own).
 OPTION_EXTRAS = {"--diarize": "diarize", "--vad": "vad", "--plot": "plot", "--lm": "lm", "--hotwords": "lm",
                  "--decoder beam": "lm"}
@@ -98,7 +98,7 @@ def _wanted(argv: list[str]) -> list[tuple[str, str]]:
     """(what, extra) for the command of `argv` and each option that needs an extra."""
     command = next((word for word in argv if not word.startswith("-")), "")
     wanted = [(command, COMMAND_EXTRAS[command])] if command in COMMAND_EXTRAS else []
-    words = set()  # each option, and each option with its value ("--decoder beam", "--decoder=beam")
+    words: set[str] = set()  # each option, and each option with its value ("--decoder beam", "--decoder=beam")
     for word, following in zip(argv, [*argv[1:], ""]):
         name, equals, value = word.partition("=")
         words |= {name, f"{name} {value if equals else following}"}

@@ -29,7 +29,8 @@ def native_stderr_kept(python_stays: bool = False) -> Iterator[list[str]]:
     try:
         with tempfile.TemporaryFile() as sink, ExitStack() as python:
             if python_stays:
-                python.enter_context(redirect_stderr(os.fdopen(os.dup(saved), "w", buffering=1, closefd=True)))
+                terminal = python.enter_context(os.fdopen(os.dup(saved), "w", buffering=1))
+                python.enter_context(redirect_stderr(terminal))
             os.dup2(sink.fileno(), 2)
             try:
                 yield kept
