@@ -32,17 +32,19 @@ if [ "$had_digest" != "$digest" ] || [ -n "$missing" ]; then
   extras="$(printf '%s\n' ${had_extras//,/ } ${extras//,/ } | sort -u | paste -sd, -)"
   why="first run"; [ -n "$had_digest" ] && why="pyproject.toml changed"
   [ -n "$had_digest" ] && [ "$had_digest" = "$digest" ] && why="new extras: ${missing#,}"
-  echo "polyasr: installing into $venv ($why)..." >&2
-  log="$venv/install.log"
-  fail() { tail -n 40 "$log" >&2; echo "polyasr: installation failed; full log: $log" >&2; exit 1; }
+  echo "polyasr: installing into $venv ($why); pip's progress follows" >&2
+  log="$venv/install.log"; : > "$log"
+  fail() { echo "polyasr: installation failed (pip's messages above; without a terminal also in $log)" >&2; exit 1; }
+  # pip's own output (Collecting, Downloading with its progress bars, Installing) as it comes: on a
+  # terminal directly, else line by line to stderr and to the log
+  pip_install() {
+    if [ -t 2 ]; then "$venv/bin/pip" install "$@" >&2
+    else "$venv/bin/pip" install --progress-bar off "$@" 2>&1 | tee -a "$log" >&2; fi
+  }
   # Keep an existing torch (a CUDA build, say); otherwise take the pinned CPU build.
   "$venv/bin/python" -c 'import torch' 2>/dev/null \
-    || "$venv/bin/pip" install "torch==${POLYASR_TORCH_VERSION:-2.13.0}" >"$log" 2>&1 || fail
+    || pip_install "torch==${POLYASR_TORCH_VERSION:-2.13.0}" || fail
   spec="$root"; [ -n "$extras" ] && spec="$root[$extras]"
-  "$venv/bin/pip" install -e "$spec" >>"$log" 2>&1 || fail
-  # the diarization speaker encoder's weights ship in resemblyzer; its librosa/webrtcvad dependencies are not used
-  case ",$extras," in *,dev,*|*,diarize,*)
-    "$venv/bin/pip" install --no-deps "resemblyzer==0.1.4" >>"$log" 2>&1 || fail ;;
-  esac
+  pip_install -e "$spec" || fail
   echo "$digest extras=$extras" > "$stamp"
 fi

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from audio_factory import write_audio
-from polyasr.cli import output as cli_output, recognize
+from polyasr.cli import extras, output as cli_output, recognize
 from polyasr.cli.main import build_parser, main
 from polyasr.engine.windows import WindowOptions
 from polyasr.output.base import WriterOptions
@@ -172,19 +172,19 @@ def test_a_missing_extra_names_the_command_that_installs_it(tiny_model_dir, tmp_
     monkeypatch.setitem(sys.modules, "jiwer", None)  # import jiwer raises ImportError
     for name in ("polyasr.evaluation.run", "polyasr.evaluation.scoring", "polyasr.evaluation.report"):
         monkeypatch.delitem(sys.modules, name, raising=False)
-    monkeypatch.setenv(cli_output.LAUNCHER_ENV, "scripts/polyasr")
+    monkeypatch.setenv(extras.LAUNCHER_ENV, "scripts/polyasr")
     assert main(["evaluate", "--manifest", str(tmp_path / "m.jsonl"), "--model", str(tiny_model_dir)]) == 1
     err = capsys.readouterr().err.strip()
     assert err.startswith("polyasr: error: evaluate needs jiwer (") and err.endswith("run it as POLYASR_EXTRAS=eval scripts/polyasr ...")
-    monkeypatch.delenv(cli_output.LAUNCHER_ENV)
+    monkeypatch.delenv(extras.LAUNCHER_ENV)
     assert main(["evaluate", "--manifest", str(tmp_path / "m.jsonl"), "--model", str(tiny_model_dir)]) == 1
-    assert capsys.readouterr().err.strip().endswith("pip install 'polyasr[eval]'")
+    assert capsys.readouterr().err.strip().endswith(extras.install_hint("eval"))
 
 
 def test_under_scripts_polyasr_every_install_hint_names_the_launcher(tiny_model_dir, same_stems, capsys, monkeypatch) -> None:
     """A library's "pip install 'polyasr[lm]'" would not reach scripts/polyasr's own environment."""
     monkeypatch.setitem(sys.modules, "ctc_beam_decoder", None)  # as without the lm extra
-    monkeypatch.setenv(cli_output.LAUNCHER_ENV, "scripts/polyasr")
+    monkeypatch.setenv(extras.LAUNCHER_ENV, "scripts/polyasr")
     argv = ["transcribe", str(same_stems[0]), "--model", str(tiny_model_dir), "--dtype", "fp32", "--decoder", "beam", "-l", "de"]
     assert main(argv) == 1
     err = capsys.readouterr().err.strip().splitlines()
@@ -204,8 +204,6 @@ def test_a_command_whose_extra_is_missing_says_so_before_parsing(monkeypatch, ca
     """The packages are looked up in polyasr's metadata; here the ray extra's are made to look absent."""
     from importlib import metadata
 
-    from polyasr.cli import extras
-
     real = metadata.version
 
     def version(name: str) -> str:
@@ -217,5 +215,5 @@ def test_a_command_whose_extra_is_missing_says_so_before_parsing(monkeypatch, ca
     assert main(["batch", "in/", "--output", "out/", "--actors", "2"]) == 1  # not 'unrecognized arguments'
     err = capsys.readouterr().err.strip().splitlines()
     assert err == ["polyasr: error: 'batch' needs the ray extra, which is not installed (missing: ray); "
-                   "pip install 'polyasr[ray]'"]
+                   f"{extras.install_hint('ray')}"]
     assert extras.missing_packages("server") == [] and extras.missing_packages("no-such-extra") is None

@@ -135,12 +135,6 @@ CONVERSATIONS = {
 @pytest.mark.parametrize("case", sorted(CONVERSATIONS))
 def test_the_cli_rttm_is_the_true_turns(case, espeak, tiny_model_dir, tmp_path) -> None:
     pytest.importorskip("silero_vad")
-    from polyasr.diarization.encoder import weights_path
-
-    try:
-        weights_path()
-    except Exception as error:  # resemblyzer not installed
-        pytest.skip(str(error))
     audio, truth = conversation(espeak, CONVERSATIONS[case], pause=0.4)
     wav = write_audio(tmp_path / "talk.wav", "pcm_s16le", 16_000, audio[None].astype(np.float64))
     assert main(["transcribe", str(wav), "--model", str(tiny_model_dir), "--dtype", "fp32", "--diarize",
@@ -169,12 +163,6 @@ def test_the_cli_rttm_is_the_true_turns(case, espeak, tiny_model_dir, tmp_path) 
 @pytest.fixture(scope="module")
 def dialogue(espeak: str):
     pytest.importorskip("silero_vad")
-    from polyasr.diarization.encoder import weights_path
-
-    try:
-        weights_path()
-    except Exception as error:  # resemblyzer not installed
-        pytest.skip(str(error))
     return conversation(espeak, LINES, pause=0.6)
 
 
@@ -223,3 +211,25 @@ def test_the_server_labels_speakers_when_asked(dialogue, recognizer, tmp_path) -
     assert labelled["segments"] and {s["speaker"] for s in labelled["segments"]} <= {"SPEAKER_00", "SPEAKER_01"}
     assert all(s.get("speaker") is None for s in plain["segments"])
     assert f"\n[{labelled['segments'][0]['speaker']}]:" in srt_text
+
+
+def test_the_shipped_encoder_weights_are_resemblyzers() -> None:
+    """polyasr ships the encoder (pip install --no-deps resemblyzer was needed); the tensors are resemblyzer 0.1.4's."""
+    import importlib.util
+
+    import torch
+
+    from polyasr.diarization.encoder import WEIGHTS, SpeakerEncoder, _state
+
+    shipped = _state(WEIGHTS)
+    lstm = [f"lstm.{kind}_{part}_l{layer}" for kind in ("weight", "bias") for part in ("ih", "hh") for layer in range(3)]
+    assert sorted(shipped) == sorted(lstm + ["linear.bias", "linear.weight"])
+    mels = np.random.default_rng(0).random((3, 160, 40), dtype=np.float32)
+    embeddings = SpeakerEncoder().embed(mels)
+    assert embeddings.shape == (3, 256) and np.allclose(np.linalg.norm(embeddings, axis=1), 1.0, atol=1e-5)
+    spec = importlib.util.find_spec("resemblyzer")
+    if spec is None or not spec.submodule_search_locations:
+        pytest.skip("resemblyzer is not installed: nothing to compare with")
+    original = _state(Path(list(spec.submodule_search_locations)[0]) / "pretrained.pt")
+    assert all(torch.equal(shipped[name], original[name]) for name in shipped)
+    assert np.array_equal(SpeakerEncoder(Path(list(spec.submodule_search_locations)[0]) / "pretrained.pt").embed(mels), embeddings)

@@ -25,7 +25,7 @@ uvicorn = pytest.importorskip("uvicorn")
 
 from audio_factory import MP3, write_audio  # noqa: E402
 from polyasr.server import BatcherOptions, ServerOptions, StreamLimits, create_app  # noqa: E402
-from polyasr.server.app import PLACEHOLDER_PAGE, STATIC_DIR  # noqa: E402
+from polyasr.server.app import page_html  # noqa: E402
 from polyasr.server.batcher import BatcherClosedError  # noqa: E402
 from live_server import live_server  # noqa: E402
 from polyasr.server.http import GuardedServer  # noqa: E402
@@ -289,9 +289,10 @@ def test_language_detection_models_languages_health(url, client, clips, recogniz
     assert languages == [{"code": c, "name": n} for c, n in [("de", "German"), ("en", "English"), ("ja", "Japanese"), ("ru", "Russian")]]
     assert [c["code"] for c in languages] == recognizer.languages()
 
+    alias = Path(recognizer.model.name).name  # a local model is listed by its folder's name
     models = client.models.list().data
-    assert [m.id for m in models] == ["xlsr-56"] and models[0].model_dump()["model_name"] == recognizer.model.name
-    assert client.models.retrieve("xlsr-56").id == "xlsr-56"
+    assert [m.id for m in models] == [alias] and models[0].model_dump()["model_name"] == recognizer.model.name
+    assert client.models.retrieve(alias).id == alias
     with pytest.raises(openai.NotFoundError):
         client.models.retrieve("gpt-4")
 
@@ -300,11 +301,10 @@ def test_language_detection_models_languages_health(url, client, clips, recogniz
     assert {"dtype", "queue_length", "queue_size", "max_batch"} <= set(health)
 
 
-def test_page_static_and_unknown_routes(url) -> None:
+def test_page_static_and_unknown_routes(url, recognizer) -> None:
     page = httpx.get(f"{url}/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
-    index = STATIC_DIR / "index.html"
-    assert page.text == (index.read_text(encoding="utf-8") if index.is_file() else PLACEHOLDER_PAGE)
+    assert page.text == page_html(recognizer, Path(recognizer.model.name).name)
     assert_error(httpx.get(f"{url}/static/no-such-file.js"), 404)
     assert_error(httpx.get(f"{url}/v2/nothing"), 404, "not_found")
 
@@ -364,7 +364,8 @@ def test_serve_command_line(monkeypatch, tiny_model_dir, clips) -> None:
 
     monkeypatch.setattr(GuardedServer, "run", fake_run)
     assert run_serve(args) == 0
-    assert (served["host"], served["port"], served["options"]) == ("127.0.0.1", 0, options)
+    served_alias = replace(options, model_alias=tiny_model_dir.name)  # no --model-alias: the folder's name
+    assert (served["host"], served["port"], served["options"]) == ("127.0.0.1", 0, served_alias)
     assert served["settings"] == (5.0, 30.0, 64 * 1024, 256 * 1024 + 4096, None, 10.0)
     assert all("redact_secrets" in handler["filters"] for handler in served["log_config"]["handlers"].values())
     assert served["response"].json()["text"] == served["expected"]

@@ -14,6 +14,7 @@ import tempfile
 from pathlib import Path
 from typing import Callable, NoReturn, Sequence
 
+from .extras import with_install_hints
 from ..decoding.options import check_hotword_weight, parse_hotwords
 from ..errors import LanguageError, OptionsError
 from ..language.choice import LanguageChoice
@@ -142,7 +143,13 @@ def add_check(parser: argparse.ArgumentParser, check: Check) -> None:
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """`--help` shows each option's default, except where there is none to show (None, False)
-    or the help text already says it."""
+    or the help text already says it; "pip install 'polyasr[x]'" is the command that installs x here."""
+
+    def _expand_help(self, action: argparse.Action) -> str:
+        return with_install_hints(super()._expand_help(action))
+
+    def _format_text(self, text: str) -> str:
+        return super()._format_text(with_install_hints(text))
 
     def _get_help_string(self, action: argparse.Action) -> str:
         text = action.help or ""

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
+import re
 import sys
 
 from .args import check_output_folder, non_negative_float, positive_float, positive_int
@@ -15,6 +16,7 @@ from .decoder import add_decoder_arguments, decoder_options
 from .groups import add_language_arguments, add_runtime_arguments, add_window_arguments, batch_options, \
     runtime_options, vad_options, window_options
 from ..batch.options import FORMATS, BatchJobOptions, ClusterOptions
+from ..decoding.native_output import native_stderr_kept
 
 _JOB, _CLUSTER = BatchJobOptions(), ClusterOptions()
 
@@ -73,6 +75,17 @@ def options_from(args: argparse.Namespace) -> tuple[BatchJobOptions, ClusterOpti
     return job, cluster
 
 
+# Ray's note on every run: the actor pool's constructor arguments sit in the object store and actors may restart
+RAY_ACTOR_NOTE = re.compile(r"core_worker\.cc:\d+: Actor with class name: .* has constructor arguments in the object store")
+
+
+def _replay(native: list[str]) -> None:
+    """What Ray's native code printed during the job, less its routine actor note."""
+    for line in "".join(native).splitlines():
+        if line.strip() and not RAY_ACTOR_NOTE.search(line):
+            print(line, file=sys.stderr)
+
+
 def run(args: argparse.Namespace) -> int:
     """Run the job with a progress bar; print the summary. 0 when every input has its row (failed ones too)."""
     from tqdm import tqdm
@@ -92,8 +105,10 @@ def run(args: argparse.Namespace) -> int:
         bar.set_postfix_str(f"{state.audio_seconds / 3600:.2f} audio h, {state.failed} failed, {state.shards_written} shards")
         bar.update(state.done - bar.n)
 
+    native: list[str] = []
     try:
-        summary = run_batch(args.inputs, args.output, job, cluster, show)
+        with native_stderr_kept(python_stays=True) as native:  # Ray's own C++ log lines (core_worker.cc)
+            summary = run_batch(args.inputs, args.output, job, cluster, show)
     except KeyboardInterrupt:
         print(f"polyasr: interrupted; finished shards stay in {args.output}: rerun the same command to finish",
               file=sys.stderr)
@@ -101,6 +116,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         if bar is not None:
             bar.close()
+        _replay(native)
     for row in summary.skipped_rows[:20]:
         print(f"polyasr: warning: skipped {row}", file=sys.stderr)
     for uid, error in summary.first_failures[:10]:

@@ -10,7 +10,7 @@ from typing import Any
 from .args import check_output_folder
 from .decoder import add_decoder_arguments, decoder_options
 from .groups import add_data_source_arguments, add_runtime_arguments
-from .output import install_hint
+from .extras import install_hint
 from .recognize import load_recognizer
 from ..errors import PolyasrError
 

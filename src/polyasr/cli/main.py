@@ -15,8 +15,7 @@ from .decoder import add_lm_arguments, run_lm
 from .evaluate import add_evaluate_arguments, run_evaluate
 from .models import add_convert_arguments, add_export_arguments, add_languages_arguments, run_convert, run_export, \
     run_languages
-from .extras import missing_for_command
-from .output import install_hint, launcher_hint
+from .extras import install_hint, missing_for_command, with_install_hints
 from .recognize import add_align_arguments, add_detect_arguments, add_transcribe_arguments, run_align, run_detect, \
     run_transcribe
 from ..errors import PolyasrError
@@ -78,7 +77,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _error(message: str) -> None:
-    print(f"polyasr: error: {launcher_hint(message)}", file=sys.stderr)
+    print(f"polyasr: error: {with_install_hints(message)}", file=sys.stderr)
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -7,7 +7,7 @@ import sys
 
 from .args import check_output_file, check_output_folder
 from .groups import add_model_argument
-from .output import install_hint
+from .extras import install_hint
 from ..errors import OptionsError, PolyasrError
 from ..language.codes import english_name
 from ..language.table import read_language_table, write_language_table_json

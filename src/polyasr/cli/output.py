@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from .args import output_formats, positive_int
+from .extras import with_install_hints
 from ..errors import OptionsError
 from ..language.catalogue import language_name
 from ..results import Transcription
@@ -20,21 +20,6 @@ from ..output.base import WriterOptions
 from ..output.writers import FORMATS, get_writers
 
 BAR_DELAY_SECONDS = 2.0  # a progress bar appears only when a job takes longer than this
-LAUNCHER_ENV = "POLYASR_LAUNCHER"  # set by scripts/polyasr, so that hints name the right command
-
-
-def launcher_hint(message: str) -> str:
-    """Under scripts/polyasr (which sets POLYASR_LAUNCHER), "pip install 'polyasr[x]'" becomes the
-    command that installs the extra into its environment: POLYASR_EXTRAS=x scripts/polyasr ..."""
-    launcher = os.environ.get(LAUNCHER_ENV)
-    if not launcher:
-        return message
-    return re.sub(r"pip install 'polyasr\[([\w,-]+)\]'", lambda m: f"run it as POLYASR_EXTRAS={m[1]} {launcher} ...", message)
-
-
-def install_hint(extra: str) -> str:
-    """How to install an optional part: pip install 'polyasr[extra]' (see `launcher_hint`)."""
-    return f"pip install 'polyasr[{extra}]'"
 
 
 class Progress:
@@ -83,7 +68,7 @@ def for_each_file(items: Any, progress: Progress, handle: Callable[[Any], None])
             progress.advance()
             if item.error is not None:
                 failed += 1
-                progress.write(f"polyasr: error: {launcher_hint(str(item.error))}", file=sys.stderr)
+                progress.write(f"polyasr: error: {with_install_hints(str(item.error))}", file=sys.stderr)
             else:
                 handle(item)
     finally:

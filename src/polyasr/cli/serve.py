@@ -33,7 +33,9 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=port_number, default=8000, help="TCP port")
     parser.add_argument("--api-key", action="append", default=None, dest="api_keys",
                         help=f"accepted bearer key for /v1/* (repeatable; default: ${API_KEYS_ENV}; none: no authentication)")
-    parser.add_argument("--model-alias", default=_DEFAULTS.model_alias, help="model id listed by /v1/models")
+    parser.add_argument("--model-alias", default=_DEFAULTS.model_alias,
+                        help="model id listed by /v1/models and shown on the page (default: the model folder's or "
+                             "Hub repository's name; xlsr-56 for the default model)")
     parser.add_argument("--max-upload-mb", type=positive_float, default=_DEFAULTS.max_upload_mb, help="largest upload (413 above)")
     parser.add_argument("--max-spool-mb", type=positive_float, default=_DEFAULTS.max_spool_mb,
                         help="request bodies of all uploads in progress (temporary files) at most, in MiB (503 above)")

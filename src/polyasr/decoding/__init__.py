@@ -18,6 +18,7 @@ Modules:
     frames.py          TopTokensReducer: per frame the best token and the top-k a beam search needs
     beam.py            ctc-beam-decoder search per stretch, its text aligned back to frames; DecoderError
     language_model.py  LM files, and a checkpoint's language_model/ folder
+    native_output.py   native_stderr_kept: what C/C++ code prints to fd 2 (KenLM's banner), kept
     lm_build.py        `polyasr lm build`: build_arpa (Kneser-Ney + <unk> on normalised text),
                        LmBuildOptions, LmBuildReport, LanguageModelError
     options.py         DecoderOptions, BeamOptions, Hotword, parse_hotwords, GREEDY, BEAM, STRATEGIES

@@ -28,6 +28,7 @@ from ..errors import AlignmentError, PolyasrError
 from .filters import LanguageFilter
 from .frames import TopTokens
 from .language_model import DEFAULT_ALPHA, DEFAULT_BETA, LanguageModelFile
+from .native_output import native_stderr_kept
 from .options import BeamOptions
 
 
@@ -59,10 +60,11 @@ class BeamSearch:
             if lm is None:
                 self._decoder = ctc_beam_decoder.build_ctcdecoder(labels)
             else:
-                self._decoder = ctc_beam_decoder.build_ctcdecoder(
-                    labels, kenlm_model_path=str(lm.path), unigrams=list(lm.unigrams) if lm.unigrams is not None else None,
-                    alpha=alpha, beta=beta, unk_score_offset=unk_score_offset, lm_score_boundary=lm.score_boundary,
-                )
+                with native_stderr_kept():  # KenLM's loading banner, on every load
+                    self._decoder = ctc_beam_decoder.build_ctcdecoder(
+                        labels, kenlm_model_path=str(lm.path), unigrams=list(lm.unigrams) if lm.unigrams is not None else None,
+                        alpha=alpha, beta=beta, unk_score_offset=unk_score_offset, lm_score_boundary=lm.score_boundary,
+                    )
         except (ValueError, RuntimeError, OSError) as error:
             where = f"{lm.path}: " if lm is not None else ""
             raise DecoderError(f"{where}the beam decoder cannot load this ({error})") from error

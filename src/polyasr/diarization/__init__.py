@@ -4,8 +4,8 @@
     turns = Diarizer(SileroDetector(VadOptions()), DiarizationOptions(max_speakers=4))("meeting.m4a")
     result = rec.transcribe("meeting.m4a", diarization=DiarizationOptions())   # segments and words get .speaker
 
-Needs `pip install 'polyasr[diarize]'` (scikit-learn, silero-vad) and the speaker encoder's weights
-from `pip install --no-deps resemblyzer`.
+Needs `pip install 'polyasr[diarize]'` (scikit-learn, silero-vad); the speaker encoder's weights ship
+in polyasr (data/speaker_encoder.safetensors, see encoder.py).
 """
 
 from .assign import assign_speakers

@@ -14,6 +14,12 @@ Routes (status codes and error bodies: see errors.py; API keys and size limit: s
 * ``GET /v1/models``, ``GET /v1/models/{id}``, ``GET /v1/languages`` (routes.py).
 * ``WS /v1/audio/stream``: live transcription (stream_route.py; it checks API keys itself).
 * ``GET /health``, ``GET /`` (the web page in static/, or a placeholder) and ``/static/*``: no key.
+* ``GET /docs`` (Swagger UI), ``GET /redoc``: their scripts are served by this server from the
+  fastapi-offline package (``/static-offline-docs/*``), so they work without internet access.
+
+The page and the API description name the model by its alias (``ServerOptions.model_alias``; by
+default the model folder's or Hub repository's name, see :func:`model_alias`) and its real number
+of languages.
 
 Browsers: requests from other web origins are refused (guard.py) unless ``cors_origins`` lists
 them; for those, CORS headers are sent (starlette's CORSMiddleware, outside the guard so that
@@ -33,7 +39,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any, AsyncIterator
 
+import html
+from dataclasses import replace
+
 from fastapi import FastAPI, Request
+from fastapi_offline import FastAPIOffline
 from fastapi.concurrency import run_in_threadpool
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
@@ -41,6 +51,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST
 from fastapi.staticfiles import StaticFiles
 
+from ..model.ctc_model import DEFAULT_MODEL
 from ..version import VERSION as __version__
 from ..options import TranscribeOptions
 from ..recognizer import Recognizer
@@ -59,7 +70,33 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 FORM_MARGIN_BYTES = 64 * 1024  # request bytes allowed beyond the upload limit, for the other form fields
 PLACEHOLDER_PAGE = "<!doctype html><title>polyasr</title><h1>polyasr</h1><p>API: <a href='/docs'>/docs</a></p>\n"
 
-__all__ = ["STATIC_DIR", "ServerOptions", "create_app"]
+DEFAULT_ALIAS = "xlsr-56"  # the default model's id in /v1/models, as OpenAI clients name it
+
+__all__ = ["STATIC_DIR", "ServerOptions", "create_app", "model_alias"]
+
+
+def model_alias(model_name: str) -> str:
+    """The id /v1/models lists when no alias is configured: "xlsr-56" for the default model, else the
+    last part of the folder or Hub id the model was loaded from (never a whole server path)."""
+    if model_name == DEFAULT_MODEL:
+        return DEFAULT_ALIAS
+    return Path(model_name.rstrip("/\\")).name or model_name
+
+
+def languages_phrase(count: int) -> str:
+    """ "8 languages", "1 language"; a model without a language table: its vocabulary's."""
+    if count == 0:
+        return "the languages of its vocabulary"
+    return f"{count} language{'' if count == 1 else 's'}"
+
+
+def page_html(recognizer: Recognizer, alias: str) -> str:
+    """The web page (static/index.html, or a placeholder) naming the model and its number of languages."""
+    index = STATIC_DIR / "index.html"
+    if not index.is_file():
+        return PLACEHOLDER_PAGE
+    text = index.read_text(encoding="utf-8")
+    return text.replace("{{languages}}", languages_phrase(len(recognizer.languages()))).replace("{{model}}", html.escape(alias))
 
 
 def _page_routes(app: FastAPI, metrics: Metrics) -> None:
@@ -96,11 +133,8 @@ def _page_routes(app: FastAPI, metrics: Metrics) -> None:
         return Response(metrics.text(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/", include_in_schema=False)
-    async def page() -> Response:
-        index = STATIC_DIR / "index.html"
-        if index.is_file():
-            return HTMLResponse(index.read_text(encoding="utf-8"))
-        return HTMLResponse(PLACEHOLDER_PAGE)
+    async def page(request: Request) -> Response:
+        return HTMLResponse(request.app.state.page)
 
     app.mount("/static", StaticFiles(directory=STATIC_DIR, check_dir=False), name="static")
 
@@ -145,6 +179,7 @@ def _metrics(batcher: Batcher, load: GuardLoad, slots: SmallestFirst) -> Metrics
 
 def create_app(recognizer: Recognizer, options: ServerOptions = ServerOptions()) -> FastAPI:
     """The FastAPI app serving `recognizer`; its model worker starts with the app and stops with it."""
+    options = replace(options, model_alias=options.model_alias or model_alias(recognizer.model.name))
     batcher = Batcher(recognizer, options.batcher)
     load = GuardLoad()
     slots = SmallestFirst(options.decode_slots)  # uploads decoded at once (routes.py), smallest first
@@ -160,15 +195,17 @@ def create_app(recognizer: Recognizer, options: ServerOptions = ServerOptions())
         finally:
             await run_in_threadpool(batcher.stop)
 
-    app = FastAPI(
+    app = FastAPIOffline(
         title="polyasr", version=__version__, lifespan=lifespan,
-        description="Multilingual speech recognition (wav2vec2 CTC, 56 languages) with an OpenAI-compatible API. "
+        description=f"Speech recognition in {languages_phrase(len(recognizer.languages()))} with the model "
+                    f"{options.model_alias} (CTC), with an OpenAI-compatible API. "
                     "Errors: 400 bad parameter or empty file, 401 API key, 403 foreign web origin, 408 time limit, "
                     "413 size or duration limit, 415 not decodable audio, 503 busy (Retry-After).",
     )
     app.state.recognizer, app.state.options, app.state.batcher = recognizer, options, batcher
     app.state.metrics, app.state.decode_slots = metrics, slots
     app.state.created = int(time.time())
+    app.state.page = page_html(recognizer, options.model_alias)
     install_error_handlers(app)
     app.include_router(api_router(options))
     add_streaming_route(app, recognizer, partial(batcher.run, stream=True), limits=options.streams,

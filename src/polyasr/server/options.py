@@ -68,7 +68,7 @@ class StreamLimits:
 class ServerOptions:
     """Limits and behaviour of the HTTP service."""
 
-    model_alias: str = "xlsr-56"  # the model id GET /v1/models lists (requests may name any model)
+    model_alias: str = ""  # the model id GET /v1/models lists (requests may name any model); "": app.model_alias
     api_keys: tuple[str, ...] = ()  # accepted bearer keys for /v1/*; empty: no authentication
     max_upload_mb: float = 100.0  # largest upload in MiB (413 above); the whole request may be 64 KiB larger
     max_spool_mb: float = 1024.0  # request bodies of all uploads in progress (temporary files) at most, in MiB (503 above)

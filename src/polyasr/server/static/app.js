@@ -171,7 +171,7 @@
     state.abort = controller;
     const form = new FormData();
     form.append("file", blob, name);
-    form.append("model", "xlsr-56");
+    form.append("model", document.querySelector("meta[name=polyasr-model]").content);
     form.append("language", $("language").value);
     form.append("response_format", "verbose_json");
     form.append("timestamp_granularities[]", "segment");
