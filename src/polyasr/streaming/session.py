@@ -165,6 +165,11 @@ class StreamingSession:
         return (self._offset + len(self._buffer) + len(self._pending)) / SAMPLE_RATE
 
     @property
+    def pending_samples(self) -> int:
+        """Samples received and not decoded yet."""
+        return len(self._pending)
+
+    @property
     def finished(self) -> bool:
         return self._finished
 
