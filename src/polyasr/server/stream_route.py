@@ -12,6 +12,10 @@ Protocol (one stream per connection):
      16000 are resampled on the server (soxr, streaming).
    * ``format``: ``pcm_s16le`` (default, signed 16-bit little-endian) or ``f32le`` (32-bit float).
    * ``channels``: interleaved channels, 1 to 8 (default 1); they are averaged.
+   * Endpoints (when a final is sent, streaming/endpoint.py): ``endpoint_seconds`` (silence after
+     speech that ends a segment, default 0.5; 0: only the model's pauses), ``min_speech_seconds``
+     (speech a segment needs before silence can end it, default 0.2), ``max_utterance_seconds``
+     (longest segment; at most the server's 20).
 
    A handshake whose ``Origin`` header names another site than the server's own (and none of its
    CORS origins) is refused with HTTP 403: a foreign web page cannot drive the server.
@@ -54,8 +58,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from collections import deque
+from dataclasses import replace
 from typing import Any, Awaitable, Callable, Sequence
 
 import numpy as np
@@ -107,6 +113,27 @@ def _int_param(websocket: WebSocket, name: str, default: int) -> int:
         raise StreamClosed(CLOSE_POLICY, f"{name} must be an integer, got {value!r}") from None
 
 
+def _float_param(websocket: WebSocket, name: str, default: float) -> float:
+    value = websocket.query_params.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
+        raise StreamClosed(CLOSE_POLICY, f"{name} must be a number of seconds, got {value!r}")
+    return number
+
+
+def _stream_options(websocket: WebSocket, options: StreamingOptions) -> StreamingOptions:
+    """The server's streaming options with this stream's endpoint rules from the query (OptionsError if bad)."""
+    endpoint = replace(options.endpoint, silence_seconds=_float_param(websocket, "endpoint_seconds", options.endpoint.silence_seconds),
+                       min_speech_seconds=_float_param(websocket, "min_speech_seconds", options.endpoint.min_speech_seconds))
+    longest = min(_float_param(websocket, "max_utterance_seconds", options.max_buffer_seconds), options.max_buffer_seconds)
+    return replace(options, endpoint=endpoint, max_buffer_seconds=longest)
+
+
 def _open_stream(
     websocket: WebSocket, recognizer: Recognizer, options: StreamingOptions, decoding: DecoderOptions
 ) -> tuple[PcmDecoder, StreamingSession]:
@@ -117,7 +144,8 @@ def _open_stream(
         raise StreamClosed(CLOSE_POLICY, f"unsupported format {fmt!r}; use one of: {', '.join(PCM_FORMATS)}")
     try:
         decoder = PcmDecoder(fmt, _int_param(websocket, "sample_rate", SAMPLE_RATE), _int_param(websocket, "channels", 1))
-        session = StreamingSession(recognizer, LanguageChoice.parse(params.get("language")), options, decoding)
+        session = StreamingSession(recognizer, LanguageChoice.parse(params.get("language")),
+                                   _stream_options(websocket, options), decoding)
     except (ValueError, PolyasrError) as error:
         raise StreamClosed(CLOSE_POLICY, str(error)) from None
     return decoder, session

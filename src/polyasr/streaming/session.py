@@ -24,7 +24,7 @@ A segment ends (a final is sent) at the first of:
 * a pause of the model: a run of committed frames without characters at least `pause_seconds`
   long; the cut lies inside that run;
 * a pause of the audio (`endpoint.py`, `EndpointOptions`): `endpoint.silence_seconds` of
-  non-speech after speech; everything decoded so far is final, the cut placed in the silence;
+  non-speech after speech; the cut lies in that silence, whatever the model writes there;
 * a full buffer: unfinalised audio would outgrow `max_buffer_seconds`; the cut is made at the
   longest run of frames without characters (else at the last blank frame), keeping at least
   `cut_margin_seconds` of the newest audio.
@@ -69,7 +69,7 @@ class StreamingOptions:
     """When a live stream is decoded and where it is cut into final segments."""
 
     update_seconds: float = 0.5  # decode again after this much new audio (smaller: fresher partials, more compute)
-    context_seconds: float = 2.0  # audio before the new audio that each update runs the model on again (accuracy)
+    context_seconds: float = 1.0  # audio before the new audio that each update runs the model on again (accuracy)
     lookahead_seconds: float = 0.2  # the newest audio's frames stay tentative until the next update sees audio after them
     max_buffer_seconds: float = 20.0  # unfinalised audio kept at most (the longest utterance); a pass never sees more
     pause_seconds: float = 0.6  # a run of frames without characters this long ends (finalises) a segment
@@ -108,7 +108,7 @@ class Update:
     level: tuple[float, float]  # mean and variance of the stream so far, to normalise the window with
     first_frame: int  # buffer frame of the window's first frame
     commit_to: int | None  # buffer frame up to which frames become committed; None: all
-    endpoint: bool  # the audio paused: finalise everything after the pass
+    endpoint: bool  # the audio paused after speech: cut in that pause after the pass
 
 
 class StreamingSession:
@@ -228,12 +228,12 @@ class StreamingSession:
         self._buffer = np.concatenate([self._buffer, step])
         self._level.add(step)
         self._endpoint.add(step)
-        endpoint = self._endpoint.due()
+        endpoint = self._endpoint.due()  # the audio paused after speech, somewhere in the audio so far
         committed = self._frames.num_frames * self._spf
         start = max(0, committed - self._context)
         stats = self._level.stats()
         window = self._buffer[start:] if len(self._buffer) - start >= self.model.min_samples else None
-        commit_to = None if last or endpoint else (len(self._buffer) - self._lookahead) // self._spf
+        commit_to = None if last else (len(self._buffer) - self._lookahead) // self._spf
         return Update(events, window, (stats.mean, stats.variance), start // self._spf, commit_to, endpoint)
 
     def run_update(self, update: Update) -> np.ndarray | None:
@@ -265,19 +265,21 @@ class StreamingSession:
         return events
 
     def _cut_at_endpoint(self) -> list[Event]:
-        """The audio paused after speech: finalise every committed frame, cut in the silence after the speech."""
+        """The audio paused after speech: finalise the frames up to a cut in the silence after that speech."""
+        ended = self._endpoint.ended or 0
         self._endpoint.reset()
         frames = self._frames.num_frames
-        speech_end = min(frames, max(0, self._endpoint.last_speech_end - self._offset // self._spf))
-        keep = min(self._pause_frames // 2, (frames - speech_end) // 2)  # silence left as the next update's context
-        cut = self._blank_cut(speech_end, frames - 1, frames - keep)
-        if cut is None:
-            cut = next((c for c in range(frames - keep, frames + 1) if self._safe(c)), frames)
+        speech_end = min(frames, max(0, ended - self._offset // self._spf))
+        silence = min(frames, speech_end + max(1, round(self.options.endpoint.silence_seconds / self.model.frame_seconds)))
+        target = min(silence, speech_end + self._pause_frames // 2)  # silence left in the final, the rest as context
+        cut = self._blank_cut(speech_end, silence, target)
+        if cut is None:  # the model writes characters in the silence too: cut anywhere it splits none
+            cut = next((c for c in range(target, silence + 1) if self._safe(c)), silence)
         final = self._final(0, cut)
         self._drop(cut)
         return [final] if final is not None else []
 
-# --- where to cut -----------------------------------------------------------------------
+    # --- where to cut -----------------------------------------------------------------------
 
     def _silent_runs(self) -> list[tuple[int, int]]:
         """Maximal runs [a, b) of frames that print no character."""
@@ -331,7 +333,7 @@ class StreamingSession:
         self._drop(max(cut, need))
         return [final] if final is not None else []
 
-        # --- events -----------------------------------------------------------------------------
+    # --- events -----------------------------------------------------------------------------
 
     def _frames_slice(self, start: int, end: int) -> FrameChoices:
         return FrameChoices(self._frames.tokens[start:end], self._frames.probs[start:end])
