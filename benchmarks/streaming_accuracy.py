@@ -7,7 +7,8 @@
   length / update interval; the offline path runs ~1.0).
 - `endpoint`: recordings of held-out clips joined by 1.0 s pauses, quiet (noise 1e-3) and noisy
   (white noise 15 dB below the speech): per pause, the audio time from the end of the speech to
-  the first final that holds it (`final_lag_*`, fed in 0.1 s pieces: compute time not counted),
+  the first final after it that holds speech before it (`final_lag_*`, fed in 0.1 s pieces:
+  compute time not counted),
   pauses without such a final within 1.5 s, and finals inside clips (`splits`: a clip cut in two).
 """
 
@@ -89,7 +90,7 @@ def endpoint_check(rec, rows, seed: int) -> dict:
             audio, ends = paused_recording(rows, language, noise, seed)
             finals = [(t, e.segment) for t, e in stream_events(rec, audio, language, StreamingOptions()) if isinstance(e, FinalEvent)]
             for index, end in enumerate(ends):
-                after = [t for t, segment in finals if segment.end >= end - 0.4 and t >= end]
+                after = [t for t, segment in finals if t >= end and segment.start < end]  # the first final after the pause
                 lag = (after[0] - end) if after else None
                 if lag is None or lag > 1.5:
                     missed += 1

@@ -165,6 +165,7 @@ def main() -> int:
     parser.add_argument("--streams", default="1,2,4", help="concurrent streams per phase")
     parser.add_argument("--seconds", type=float, default=18.0, help="audio per stream")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--dtype", default="auto", help="the server's --dtype (auto: bf16 on CPUs with AVX-512 BF16 or AMX)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/polyasr-streaming"))
     parser.add_argument("--json", type=Path, help="also write the results here")
     args = parser.parse_args()
@@ -173,10 +174,10 @@ def main() -> int:
         model.mkdir(parents=True, exist_ok=True)
         build_model(args.model, model)
     trees = [tree.resolve() for tree in (args.src or [ROOT / "src"])]
-    report: dict = {"cpu": cpu_flags(), "model": str(model), "threads": args.threads, "trees": {}}
-    print(f"CPU: {report['cpu']}; torch threads {args.threads}; model {model}", flush=True)
+    report: dict = {"cpu": cpu_flags(), "model": str(model), "threads": args.threads, "dtype": args.dtype, "trees": {}}
+    print(f"CPU: {report['cpu']}; torch threads {args.threads}; dtype {args.dtype}; model {model}", flush=True)
     for tree in trees:
-        server = Server(tree.resolve(), model, args.threads, ["--max-streams", "64"])
+        server = Server(tree, model, args.threads, ["--max-streams", "64", "--dtype", args.dtype])
         try:
             clip = wav_bytes(args.seconds, seed=9)
             with httpx.Client(timeout=600) as http:
@@ -191,7 +192,7 @@ def main() -> int:
         finally:
             server.stop()
         report["trees"][str(tree)] = {"offline_rtf": offline, "phases": rows}
-    print(f"\nCPU: {report['cpu']}; {args.seconds:g} s per stream, 100 ms messages at real time")
+    print(f"\nCPU: {report['cpu']}; dtype {args.dtype}; {args.seconds:g} s per stream, 100 ms messages at real time")
     header = "| tree | N | partial lag median / p95 (s) | final lag median / max (s) | missed | closed | CPU cores | RSS MiB | model s per audio s | x offline |"
     print(header)
     print("|---|---|---|---|---|---|---|---|---|---|")

@@ -173,3 +173,46 @@ def test_a_stream_sets_its_own_endpoint_rules_and_bad_ones_close_it(recognizer) 
         assert code == 1008 and "max_buffer_seconds" in events[-1]["message"]
         metrics = json.dumps(__import__("httpx").get(url + "/metrics").text)
         assert "polyasr_stream_updates" in metrics
+
+
+def test_listen_shows_the_lag_before_the_partial_text() -> None:
+    import io
+
+    from polyasr.cli.listen import LivePrinter
+
+    out = io.StringIO()
+    LivePrinter(out, live=True).show(PartialEvent("hallo welt", 0.0, 1.5, 6), lag=0.43)
+    assert out.getvalue() == "(0.4 s) hallo welt"
+
+
+def test_the_server_runs_updates_of_concurrent_streams_in_shared_calls(recognizer) -> None:
+    import asyncio
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from fastapi import FastAPI
+
+    from audio_factory import voiced
+    from live_server import live_server
+    from polyasr.server.stream_passes import StreamPasses
+    from polyasr.server.stream_route import add_streaming_route
+    from test_stream_route import pcm16, talk
+
+    def slow_worker(fn):  # a busy model worker: each call waits its turn for 0.3 s
+        def run():
+            time.sleep(0.3)
+            return fn()
+        return asyncio.to_thread(run)
+
+    app = FastAPI()
+    passes = StreamPasses(slow_worker)
+    add_streaming_route(app, recognizer, slow_worker, passes=passes)
+    samples = voiced(3.0)
+    with live_server(app) as url, ThreadPoolExecutor(3) as pool:
+        ws = url.replace("http://", "ws://") + "/v1/audio/stream"
+        results = list(pool.map(lambda _: talk(ws, pcm16(samples, 3200)), range(3)))
+    assert [code for _, code in results] == [1000, 1000, 1000]
+    assert all(any(e["type"] == "final" for e in events) for events, _ in results)
+    assert passes.updates >= 3  # the audio arrives at once: an update may catch up on all of it
+    assert passes.passes < passes.updates  # ... in fewer calls: the streams' updates were shared
+    assert 3 * 2.5 <= passes.audio_seconds <= 3 * 3.0 and passes.model_seconds > 0

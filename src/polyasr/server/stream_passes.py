@@ -67,7 +67,9 @@ class StreamPasses:
                 for _, future in failed:
                     if not future.done():
                         future.set_exception(error if isinstance(error, Exception) else RuntimeError(str(error)))
-                if not isinstance(error, Exception):
+                if not isinstance(error, Exception):  # cancelled: the next update schedules a new driver
+                    with self._lock:
+                        self._scheduled = False
                     raise
                 continue
             for (_, future), events in zip(taken, results):

@@ -69,7 +69,7 @@ class StreamingOptions:
     """When a live stream is decoded and where it is cut into final segments."""
 
     update_seconds: float = 0.5  # decode again after this much new audio (smaller: fresher partials, more compute)
-    context_seconds: float = 1.0  # audio before the new audio that each update runs the model on again (accuracy)
+    context_seconds: float = 0.5  # audio before the new audio that each update runs the model on again (accuracy)
     lookahead_seconds: float = 0.2  # the newest audio's frames stay tentative until the next update sees audio after them
     max_buffer_seconds: float = 20.0  # unfinalised audio kept at most (the longest utterance); a pass never sees more
     pause_seconds: float = 0.6  # a run of frames without characters this long ends (finalises) a segment
