@@ -141,7 +141,7 @@ def add_listen_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sample-rate", type=int, default=None, help="recording rate (default: the device's own); resampled to 16 kHz")
     parser.add_argument("--update-seconds", type=float, default=StreamingOptions.update_seconds, help="decode again after this much new audio")
     parser.add_argument("--pause-seconds", type=float, default=StreamingOptions.pause_seconds, help="a pause this long ends a line")
-    parser.add_argument("--context-seconds", type=float, default=StreamingOptions.context_seconds,
+    parser.add_argument("--left-context-seconds", type=float, default=StreamingOptions.context_seconds,
                         help="audio before the new audio that each update decodes again")
     parser.add_argument("--endpoint-seconds", type=float, default=EndpointOptions.silence_seconds,
                         help="silence after speech that ends a line (0: only the model's pauses)")
@@ -161,7 +161,7 @@ def run_listen(args: argparse.Namespace, source: AudioSource | None = None, reco
     out, err = out or sys.stdout, err or sys.stderr
     try:
         options = StreamingOptions(update_seconds=args.update_seconds, pause_seconds=args.pause_seconds,
-                                   context_seconds=args.context_seconds, max_buffer_seconds=args.max_buffer_seconds,
+                                   context_seconds=args.left_context_seconds, max_buffer_seconds=args.max_buffer_seconds,
                                    endpoint=EndpointOptions(silence_seconds=args.endpoint_seconds))
         source = source or Microphone(_device(args.input_device), args.sample_rate)
         resample = StreamResampler(source.sample_rate)
