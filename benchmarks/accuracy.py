@@ -13,7 +13,9 @@ report, each with what it measured:
 - `lid_accuracy`: % of held-out clips whose identified language ("auto") is the spoken one.
 - `windows`: CER of ~60 s recordings (held-out clips joined with 0.3-0.7 s pauses) decoded whole,
   with the default windows (30 s, 3 s context) and with shorter ones.
-- `streaming`: CER of the same recordings through StreamingSession (0.5 s chunks) vs offline.
+- `streaming`: CER of the same recordings through StreamingSession (fed in 0.1 s pieces) vs offline, a
+  sweep of update intervals, contexts and lookaheads, and the silence endpoints' final lag
+  (benchmarks/streaming_accuracy.py).
 - `beam_lm`: CER of greedy, beam (32) and beam + a 3-gram LM built from the LM text, on the held-out clips.
 - `align_boundary_median_ms`: recordings of separately spoken words (espeak-ng, one call per word)
   with known offsets; `Recognizer.align` with the true text; median |found - true| of word starts and ends.
@@ -42,6 +44,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+
+from streaming_accuracy import section_streaming  # noqa: E402
 
 SR = 16_000
 # metric -> (direction, tolerance): "low" means lower is better; a change worse than the tolerance is a regression
@@ -118,23 +122,6 @@ def section_windows(rec, recordings) -> dict:
         out[name] = round(float(np.mean(rates)), 2)
     out["recording_seconds"] = round(float(np.mean([len(a) / SR for _, a, _ in recordings])), 1)
     return out
-
-
-def section_streaming(rec, recordings) -> dict:
-    from polyasr.streaming import StreamingSession
-    from polyasr.streaming.events import FinalEvent
-
-    live, offline = [], []
-    for lang, audio, text in recordings:
-        session = StreamingSession(rec, language=lang)
-        events = []
-        for start in range(0, len(audio), SR // 2):
-            events += session.feed(audio[start: start + SR // 2])
-        events += session.finish()
-        said = " ".join(e.segment.text for e in events if isinstance(e, FinalEvent))
-        live.append(cer([text], [said], lang))
-        offline.append(cer([text], [rec.transcribe(audio, sampling_rate=SR, language=lang).text], lang))
-    return {"streaming": round(float(np.mean(live)), 2), "offline": round(float(np.mean(offline)), 2)}
 
 
 def section_beam_lm(rec, rows, data: Path, work: Path) -> dict:
@@ -328,7 +315,7 @@ def main() -> int:
         "cer": lambda: section_cer(rec, rows),
         "lid_accuracy": lambda: section_lid(rec, rows),
         "windows": lambda: section_windows(rec, recordings),
-        "streaming": lambda: section_streaming(rec, recordings),
+        "streaming": lambda: section_streaming(rec, recordings, rows, cer, args.seed),
         "beam_lm": lambda: section_beam_lm(rec, rows, data, work),
         "align": lambda: section_align(rec, data, list(rows), args.align_recordings, args.seed),
         "diarization": lambda: section_diarization(rec, args.conversations, args.seed),

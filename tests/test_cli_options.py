@@ -44,7 +44,7 @@ EXPECTED: dict[str, tuple[list[str], set[str]]] = {
         "--shutdown-timeout-seconds", "--max-spool-mb", "--log-format"}),
     "listen": ([], VERBOSE | RUNTIME | DECODER | {
         "--language", "-l", "--input-device", "--sample-rate", "--update-seconds", "--pause-seconds",
-        "--max-buffer-seconds", "--json"}),
+        "--max-buffer-seconds", "--json", "--left-context-seconds", "--endpoint-seconds"}),
     "batch": (["inputs"], VERBOSE | RUNTIME | WINDOWS | DECODER | {
         "--batch-seconds", "--output", "-o", "--format", "--language", "-l", "--candidates", "--word-timestamps",
         "--ray-address", "--actors", "--gpus-per-worker", "--cpus-per-worker", "--num-cpus", "--object-store-mb",

@@ -21,6 +21,7 @@ from polyasr.language.table import LanguageTable
 from polyasr.streaming.events import (
     DoneEvent, ErrorEvent, Event, FinalEvent, PartialEvent, ReadyEvent, StreamSegment, StreamWord,
 )
+from polyasr.streaming.endpoint import EndpointOptions
 from polyasr.streaming.session import PcmDecoder, StreamingOptions, StreamingSession
 from polyasr.output.timing import words_from_spans
 
@@ -193,7 +194,8 @@ def test_events_are_typed_and_their_json_is_the_wire_format() -> None:
     assert final.to_json() == {"type": "final", "segment": {"id": 2, "start": 0.1, "end": 0.5, "text": "hallo", "words": [
         {"word": "hallo", "start": 0.1, "end": 0.5, "probability": 0.93}]}}
     assert list(final.to_json()["segment"]) == ["id", "start", "end", "text", "words"]
-    assert PartialEvent("hal", 0.0, 0.6).to_json() == {"type": "partial", "text": "hal", "start": 0.0, "end": 0.6}
+    assert PartialEvent("hal", 0.0, 0.6).to_json() == {"type": "partial", "text": "hal", "start": 0.0, "end": 0.6, "stable": 0}
+    assert PartialEvent("hal", 0.0, 0.6, 2).to_json()["stable"] == 2  # a field added: older clients ignore it
     assert ReadyEvent(None, 16_000).to_json() == {"type": "ready", "language": None, "sample_rate": 16_000}
     assert DoneEvent(1.5).to_json() == {"type": "done", "duration": 1.5}
     assert ErrorEvent("too big").to_json() == {"type": "error", "message": "too big"}
@@ -220,8 +222,11 @@ def test_tiny_model_stream_is_deterministic_and_a_short_stream_equals_transcribe
     samples = np.r_[voiced(1.5), np.zeros(8000, np.float32), voiced(1.0)]
     runs = [stream(StreamingSession(recognizer, options=StreamingOptions(catch_up=False)), samples, chunk) for chunk in (1600, 7000)]
     assert runs[0] == runs[1]
-    # shorter than the buffer and no blank frames from the random model: one final, as one pass
-    assert [s.text for s in finals(runs[0])] == [recognizer.transcribe(samples, sampling_rate=16_000).text]
+    # a lookahead longer than the stream commits nothing before the end, and without the silence endpoint
+    # (no blank frames from the random model) the stream is one final, decoded as one pass
+    whole = StreamingOptions(catch_up=False, lookahead_seconds=5.0, endpoint=EndpointOptions(silence_seconds=0))
+    events = stream(StreamingSession(recognizer, options=whole), samples, 1600)
+    assert [s.text for s in finals(events)] == [recognizer.transcribe(samples, sampling_rate=16_000).text]
 
 
 def test_tiny_model_long_stream_keeps_buffer_bounded(recognizer) -> None:

@@ -1,7 +1,7 @@
 """`polyasr listen`: transcribe the microphone live.
 
-Partial text is shown on one updating terminal line; each final segment gets its own line with its
-times. Ctrl-C stops: what was said up to then is finalised and printed. The microphone is read
+Partial text is shown on one updating terminal line, after its lag (seconds from capturing the audio
+up to its end to showing it); each final segment gets its own line with its times. Ctrl-C stops: what was said up to then is finalised and printed. The microphone is read
 with `sounddevice` (``pip install 'polyasr[listen]'``, which needs the PortAudio library), at the
 device's own rate, and resampled to 16 kHz. The audio source is injectable (`AudioSource`), so the
 loop runs the same on a file or in tests.
@@ -14,6 +14,7 @@ import json
 import queue
 import shutil
 import sys
+import time
 from typing import TYPE_CHECKING, Any, Iterator, Protocol, TextIO
 
 import numpy as np
@@ -23,6 +24,7 @@ from .groups import add_language_arguments, add_runtime_arguments, runtime_optio
 from ..errors import PolyasrError
 from ..audio.resample import StreamResampler
 from ..streaming.events import Event, FinalEvent, PartialEvent
+from ..streaming.endpoint import EndpointOptions
 from ..streaming.session import StreamingOptions, StreamingSession
 
 if TYPE_CHECKING:
@@ -110,7 +112,8 @@ class LivePrinter:
             self.out.write("\r\x1b[K")
             self._shown = False
 
-    def show(self, event: Event) -> None:
+    def show(self, event: Event, lag: float | None = None) -> None:
+        """Print `event`; `lag`: seconds from capturing the audio up to a partial's end to showing it."""
         if self.as_json:
             self.out.write(json.dumps(event.to_json(), ensure_ascii=False) + "\n")
         elif isinstance(event, FinalEvent):
@@ -119,9 +122,9 @@ class LivePrinter:
             self.out.write(f"[{timestamp(segment.start)} --> {timestamp(segment.end)}] {segment.text}\n")
         elif isinstance(event, PartialEvent) and self.live:
             self._clear()
-            text = event.text
+            text = event.text if lag is None else f"({lag:.1f} s) {event.text}"
             room = self.width - 1
-            if text:
+            if event.text:
                 self.out.write(text if len(text) <= room else "…" + text[-(room - 1):])
                 self._shown = True
         self.out.flush()
@@ -138,7 +141,11 @@ def add_listen_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sample-rate", type=int, default=None, help="recording rate (default: the device's own); resampled to 16 kHz")
     parser.add_argument("--update-seconds", type=float, default=StreamingOptions.update_seconds, help="decode again after this much new audio")
     parser.add_argument("--pause-seconds", type=float, default=StreamingOptions.pause_seconds, help="a pause this long ends a line")
-    parser.add_argument("--max-buffer-seconds", type=float, default=StreamingOptions.max_buffer_seconds, help="unfinished audio decoded at most")
+    parser.add_argument("--left-context-seconds", type=float, default=StreamingOptions.context_seconds,
+                        help="audio before the new audio that each update decodes again")
+    parser.add_argument("--endpoint-seconds", type=float, default=EndpointOptions.silence_seconds,
+                        help="silence after speech that ends a line (0: only the model's pauses)")
+    parser.add_argument("--max-buffer-seconds", type=float, default=StreamingOptions.max_buffer_seconds, help="longest unfinished line")
     parser.add_argument("--json", action="store_true", help="print every event as a JSON line")
     add_decoder_arguments(parser)
     add_runtime_arguments(parser, batch_seconds=False)
@@ -154,7 +161,8 @@ def run_listen(args: argparse.Namespace, source: AudioSource | None = None, reco
     out, err = out or sys.stdout, err or sys.stderr
     try:
         options = StreamingOptions(update_seconds=args.update_seconds, pause_seconds=args.pause_seconds,
-                                   max_buffer_seconds=args.max_buffer_seconds)
+                                   context_seconds=args.left_context_seconds, max_buffer_seconds=args.max_buffer_seconds,
+                                   endpoint=EndpointOptions(silence_seconds=args.endpoint_seconds))
         source = source or Microphone(_device(args.input_device), args.sample_rate)
         resample = StreamResampler(source.sample_rate)
         if recognizer is None:
@@ -170,10 +178,13 @@ def run_listen(args: argparse.Namespace, source: AudioSource | None = None, reco
     printer = LivePrinter(out, live, args.json, shutil.get_terminal_size().columns)
     print(f"polyasr: listening to {source.name} ({source.sample_rate} Hz, language {session.language or 'auto'}); "
           "Ctrl-C to stop", file=err)
+    started: float | None = None  # when the first block was captured: audio at t s was captured at started + t
     try:
         for block in source.blocks():
+            started = time.monotonic() - len(block) / source.sample_rate if started is None else started
             for event in session.feed(resample(block)):
-                printer.show(event)
+                lag = time.monotonic() - started - event.end if isinstance(event, PartialEvent) else None
+                printer.show(event, lag)
         events = session.feed(resample.flush()) + session.finish()
     except KeyboardInterrupt:
         events = session.finish()

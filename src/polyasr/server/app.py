@@ -63,6 +63,7 @@ from .options import ServerOptions
 from .routes import api_router
 from .slots import SmallestFirst
 from .schemas import Health, Readiness, TranscriptionJson, TranscriptionVerbose
+from .stream_passes import StreamPasses
 from .stream_route import add_streaming_route
 
 logger = logging.getLogger("polyasr.server")
@@ -158,7 +159,7 @@ def _openapi(app: FastAPI) -> dict[str, Any]:
     return app.openapi_schema
 
 
-def _metrics(batcher: Batcher, load: GuardLoad, slots: SmallestFirst) -> Metrics:
+def _metrics(batcher: Batcher, load: GuardLoad, slots: SmallestFirst, passes: StreamPasses) -> Metrics:
     """The app's metrics: the gauges read the batcher and the guard when scraped."""
     def busy_ratio() -> float:
         stats = batcher.stats()
@@ -173,6 +174,10 @@ def _metrics(batcher: Batcher, load: GuardLoad, slots: SmallestFirst) -> Metrics
         "polyasr_spooled_bytes": ("Request bodies held by requests in progress", lambda: load.spooled),
         "polyasr_open_streams": ("WebSocket streams open", lambda: len(metrics.open_streams)),
         "polyasr_decode_slot_waiters": ("Uploads waiting for a decode slot", lambda: slots.waiters),
+        "polyasr_stream_model_seconds": ("Time the model worker spent on the streams' updates", lambda: passes.model_seconds),
+        "polyasr_stream_audio_seconds": ("Audio the streams' updates decoded", lambda: passes.audio_seconds),
+        "polyasr_stream_passes": ("Shared calls that ran the streams' updates", lambda: passes.passes),
+        "polyasr_stream_updates": ("Stream updates those calls held", lambda: passes.updates),
     })
     return metrics
 
@@ -183,7 +188,8 @@ def create_app(recognizer: Recognizer, options: ServerOptions = ServerOptions())
     batcher = Batcher(recognizer, options.batcher)
     load = GuardLoad()
     slots = SmallestFirst(options.decode_slots)  # uploads decoded at once (routes.py), smallest first
-    metrics = _metrics(batcher, load, slots)
+    passes = StreamPasses(partial(batcher.run, stream=True))  # the streams' updates, run together
+    metrics = _metrics(batcher, load, slots, passes)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -209,7 +215,7 @@ def create_app(recognizer: Recognizer, options: ServerOptions = ServerOptions())
     install_error_handlers(app)
     app.include_router(api_router(options))
     add_streaming_route(app, recognizer, partial(batcher.run, stream=True), limits=options.streams,
-                        open_streams=metrics.open_streams,
+                        open_streams=metrics.open_streams, passes=passes,
                         allowed_origins=options.cors_origins, decoding=(options.batcher.transcribe or TranscribeOptions()).decoder)
     _page_routes(app, metrics)
     app.add_middleware(GuardMiddleware, api_keys=tuple(options.api_keys), max_upload_bytes=options.max_upload_bytes,

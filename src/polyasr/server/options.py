@@ -44,7 +44,10 @@ class BatcherOptions:
 class StreamLimits:
     """What one WebSocket client may do (each limit ends the stream with an error event and a close code)."""
 
-    max_streams: int = 8  # streams open at once at most; more are closed with 1013 (try again later)
+    # streams open at once at most; more are closed with 1013 (try again later). Measured capacity
+    # (benchmarks/streaming_capacity.py, full-size XLSR-53 architecture, bf16, 2 AMD EPYC cores with
+    # avx512_bf16, no AMX): 6 real-time streams at p95 partial lag 1.03 s, none closed (docs/streaming.md)
+    max_streams: int = 6
     message_kb: float = 256.0  # largest message in KiB (close 1009); 0.1 s of 48 kHz 16-bit audio is 9.4 KiB
     backlog_seconds: float = 30.0  # audio received but not yet decoded, per stream, at most (close 1013)
     idle_seconds: float = 30.0  # a stream that sends nothing (or no key) for this long is closed (1001)

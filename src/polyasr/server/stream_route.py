@@ -12,6 +12,10 @@ Protocol (one stream per connection):
      16000 are resampled on the server (soxr, streaming).
    * ``format``: ``pcm_s16le`` (default, signed 16-bit little-endian) or ``f32le`` (32-bit float).
    * ``channels``: interleaved channels, 1 to 8 (default 1); they are averaged.
+   * Endpoints (when a final is sent, streaming/endpoint.py): ``endpoint_seconds`` (silence after
+     speech that ends a segment, default 0.5; 0: only the model's pauses), ``min_speech_seconds``
+     (speech a segment needs before silence can end it, default 0.2), ``max_utterance_seconds``
+     (longest segment; at most the server's 20).
 
    A handshake whose ``Origin`` header names another site than the server's own (and none of its
    CORS origins) is refused with HTTP 403: a foreign web page cannot drive the server.
@@ -27,7 +31,8 @@ Protocol (one stream per connection):
 3. The client sends binary messages of raw PCM, split anywhere (a sample may straddle two messages).
 4. The server sends JSON text messages as the audio is decoded (``polyasr.streaming.events``: each
    message is an event's ``to_json()``):
-   ``{"type": "partial", "text", "start", "end"}`` (replaces the previous partial) and
+   ``{"type": "partial", "text", "start", "end", "stable"}`` (replaces the previous partial; its first
+   ``stable`` characters will not change) and
    ``{"type": "final", "segment": {"id", "start", "end", "text", "words": [{"word", "start",
    "end", "probability"}]}}`` (replaces the partial; times in seconds from the stream's start).
 5. The client sends the text message ``{"type": "end"}``; the server decodes what is left, sends the
@@ -41,20 +46,22 @@ decoded (the client sends faster than real time, faster than the server decodes)
 model queue is full; 1001 after ``idle_seconds`` without a message; 1008 ``max_seconds`` after the
 stream opened; 1011 a failure inside the server; 1012 when the server stops (SIGTERM).
 
-Scheduling: the received audio waits in the stream's backlog; each model call takes at most
-``session.samples_per_pass`` of it, so one call is one model pass, and calls go through ``run``
-(the server's model worker, whose stream queue alternates with HTTP requests). Audio keeps being
-received while the model works, and each pass takes all that is waiting (up to a pass), so a
-stream on a slow machine catches up instead of lagging further and further behind.
+Scheduling: the received audio waits in the stream's backlog; each update takes at most
+``session.samples_per_pass`` of it, and the updates of all streams that are due when the model
+worker is free run in one call, their windows in shared forward passes (stream_passes.py), through
+``run`` (the server's model worker, whose stream queue alternates with HTTP requests). Audio keeps
+being received while the model works, and each update takes all that is waiting (up to a pass),
+so a stream on a slow machine catches up instead of lagging further and further behind.
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
 from collections import deque
-from functools import partial
+from dataclasses import replace
 from typing import Any, Awaitable, Callable, Sequence
 
 import numpy as np
@@ -71,6 +78,7 @@ from ..recognizer import Recognizer
 from .batcher import QueueFullError
 from .guard import api_key_valid, bearer_token, origin_allowed
 from .options import StreamLimits
+from .stream_passes import StreamPasses
 
 Runner = Callable[[Callable[[], Any]], Awaitable[Any]]  # runs a function on the model worker
 CLOSE_NORMAL, CLOSE_IDLE, CLOSE_UNSUPPORTED, CLOSE_POLICY = 1000, 1001, 1003, 1008
@@ -105,6 +113,27 @@ def _int_param(websocket: WebSocket, name: str, default: int) -> int:
         raise StreamClosed(CLOSE_POLICY, f"{name} must be an integer, got {value!r}") from None
 
 
+def _float_param(websocket: WebSocket, name: str, default: float) -> float:
+    value = websocket.query_params.get(name)
+    if value is None or value == "":
+        return default
+    try:
+        number = float(value)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number):
+        raise StreamClosed(CLOSE_POLICY, f"{name} must be a number of seconds, got {value!r}")
+    return number
+
+
+def _stream_options(websocket: WebSocket, options: StreamingOptions) -> StreamingOptions:
+    """The server's streaming options with this stream's endpoint rules from the query (OptionsError if bad)."""
+    endpoint = replace(options.endpoint, silence_seconds=_float_param(websocket, "endpoint_seconds", options.endpoint.silence_seconds),
+                       min_speech_seconds=_float_param(websocket, "min_speech_seconds", options.endpoint.min_speech_seconds))
+    longest = min(_float_param(websocket, "max_utterance_seconds", options.max_buffer_seconds), options.max_buffer_seconds)
+    return replace(options, endpoint=endpoint, max_buffer_seconds=longest)
+
+
 def _open_stream(
     websocket: WebSocket, recognizer: Recognizer, options: StreamingOptions, decoding: DecoderOptions
 ) -> tuple[PcmDecoder, StreamingSession]:
@@ -115,7 +144,8 @@ def _open_stream(
         raise StreamClosed(CLOSE_POLICY, f"unsupported format {fmt!r}; use one of: {', '.join(PCM_FORMATS)}")
     try:
         decoder = PcmDecoder(fmt, _int_param(websocket, "sample_rate", SAMPLE_RATE), _int_param(websocket, "channels", 1))
-        session = StreamingSession(recognizer, LanguageChoice.parse(params.get("language")), options, decoding)
+        session = StreamingSession(recognizer, LanguageChoice.parse(params.get("language")),
+                                   _stream_options(websocket, options), decoding)
     except (ValueError, PolyasrError) as error:
         raise StreamClosed(CLOSE_POLICY, str(error)) from None
     return decoder, session
@@ -221,27 +251,29 @@ async def _send(websocket: WebSocket, events: list[Event]) -> None:
         await websocket.send_json(event.to_json())
 
 
-async def _decode(websocket: WebSocket, session: StreamingSession, backlog: _Backlog, run: Runner) -> None:
-    """Decode the backlog, one model pass per call of `run`, sending the events; raises StreamClosed(1000) at the end."""
+async def _decode(websocket: WebSocket, session: StreamingSession, backlog: _Backlog, run: Runner,
+                  passes: StreamPasses) -> None:
+    """Decode the backlog, one update at a time (shared with the other streams' updates), sending the events;
+    raises StreamClosed(1000) at the end."""
     while True:
         await backlog.changed.wait()
         backlog.changed.clear()
         while backlog.samples >= session.step_samples:
-            await _send(websocket, await run(partial(session.feed, backlog.take(session.samples_per_pass))))
+            session.add(backlog.take(session.samples_per_pass))
+            await _send(websocket, await passes.update(session))
         if backlog.ended:
-            if backlog.samples:  # less than a step: at most one pass
-                await _send(websocket, await run(partial(session.feed, backlog.take(backlog.samples))))
+            session.add(backlog.take(backlog.samples))  # less than a step: one pass with the end
             await _send(websocket, await run(session.finish))
             await websocket.send_json(DoneEvent(round(session.seconds, 3)).to_json())
             raise StreamClosed(CLOSE_NORMAL)
 
 
 async def _serve(websocket: WebSocket, decoder: PcmDecoder, session: StreamingSession, run: Runner,
-                 limits: StreamLimits, seconds_left: float) -> None:
+                 passes: StreamPasses, limits: StreamLimits, seconds_left: float) -> None:
     """Receive and decode concurrently until the stream ends; raises StreamClosed (or the error that ended it)."""
     backlog = _Backlog()
     receiver = asyncio.create_task(_receive(websocket, decoder, backlog, limits))
-    decoding = asyncio.create_task(_decode(websocket, session, backlog, run))
+    decoding = asyncio.create_task(_decode(websocket, session, backlog, run, passes))
     stopping = getattr(websocket.app.state, "stopping", None) or asyncio.Event()  # set when the server stops
     stop = asyncio.create_task(stopping.wait())
     try:
@@ -271,6 +303,7 @@ def add_streaming_route(
     allowed_origins: Sequence[str] = (),
     decoding: DecoderOptions = DecoderOptions(),
     open_streams: set[WebSocket] | None = None,
+    passes: StreamPasses | None = None,
 ) -> None:
     """Serve live transcription at `path` (see the module docstring for the protocol and the limits).
 
@@ -278,8 +311,10 @@ def add_streaming_route(
     `allowed_origins`: web origins besides the server's own whose pages may open streams ("*": any).
     `decoding`: greedy or beam search (the server's `--decoder` options), as for uploads.
     `open_streams`: the set of open streams to keep (the metrics read it); None: a new one.
+    `passes`: what runs the streams' updates together through `run` (the metrics read it); None: a new one.
     """
     origins = tuple(allowed_origins)
+    passes = passes if passes is not None else StreamPasses(run)
     open_streams = open_streams if open_streams is not None else set()
 
     @app.websocket(path)
@@ -305,7 +340,7 @@ def add_streaming_route(
         try:
             decoder, session = _open_stream(websocket, recognizer, options, decoding)
             await websocket.send_json(ReadyEvent(session.language, SAMPLE_RATE).to_json())
-            await _serve(websocket, decoder, session, run, limits, limits.max_seconds - (time.monotonic() - opened))
+            await _serve(websocket, decoder, session, run, passes, limits, limits.max_seconds - (time.monotonic() - opened))
         except StreamClosed as closed:
             await _close(websocket, closed.code, closed.message)
         except WebSocketDisconnect:

@@ -4,7 +4,8 @@ Each event's `to_json()` is the JSON object sent over ``/v1/audio/stream`` (the 
 server/static/app.js, and `polyasr listen --json` read exactly these):
 
 * `ReadyEvent`: ``{"type": "ready", "language": "de" | null, "sample_rate": 16000}`` (the server, once the stream is open)
-* `PartialEvent`: ``{"type": "partial", "text", "start", "end"}`` (the session: the unfinalised audio's current reading)
+* `PartialEvent`: ``{"type": "partial", "text", "start", "end", "stable"}`` (the session: the unfinalised audio's
+  current reading; its first ``stable`` characters will not change any more)
 * `FinalEvent`: ``{"type": "final", "segment": {"id", "start", "end", "text", "words": [{"word", "start", "end",
   "probability"}]}}`` (the session: a segment that will not change any more)
 * `DoneEvent`: ``{"type": "done", "duration": seconds}`` (the server, after the client's end message)
@@ -54,16 +55,18 @@ class StreamSegment:
 class PartialEvent:
     """The current reading of the unfinalised audio from `start` to `end`; replaces the previous partial.
 
-    Sent only when its text changes; "" means nothing is pending any more.
+    Sent only when its text changes; "" means nothing is pending any more. The first `stable`
+    characters of `text` will not change: the finals that follow begin with them (up to spaces).
     """
 
     type: ClassVar[str] = "partial"
     text: str
     start: float
     end: float
+    stable: int = 0  # characters at the start of `text` that will not change any more
 
     def to_json(self) -> dict[str, Any]:
-        return {"type": self.type, "text": self.text, "start": self.start, "end": self.end}
+        return {"type": self.type, "text": self.text, "start": self.start, "end": self.end, "stable": self.stable}
 
 
 @dataclass(frozen=True)

@@ -4,56 +4,64 @@ A `StreamingSession` takes 16 kHz mono float32 samples in pieces of any size (`P
 PCM bytes at any rate into those) and returns events (streaming/events.py; `to_json()` gives what
 the WebSocket sends):
 
-* `PartialEvent` ``{"type": "partial", "text", "start", "end"}``: the current reading of the
-  unfinalised audio (from ``start`` to ``end``, seconds from the stream's start). It may still
-  change; a new partial replaces the previous one, and so does a final (after which nothing is
-  pending). Sent only when its text changes; ``""`` means nothing is pending.
+* `PartialEvent` ``{"type": "partial", "text", "start", "end", "stable"}``: the current reading of
+  the unfinalised audio (from ``start`` to ``end``, seconds from the stream's start). Its first
+  ``stable`` characters will not change any more (the finals that follow hold them); the rest may.
+  A new partial replaces the previous one, and so does a final. Sent only when its text changes;
+  ``""`` means nothing is pending.
 * `FinalEvent` ``{"type": "final", "segment": {"id", "start", "end", "text", "words": [{"word",
   "start", "end", "probability"}]}}``: a segment that will not change any more. Segments are
   numbered from 0 and ordered.
 
-How it works. Audio is decoded in steps of `update_seconds`. After each step the model runs once
-over the whole unfinalised buffer (never more than `max_buffer_seconds`), and each frame gets its
-token on the path the decoder chose (`Recognizer.decoder`: greedy, or beam search with an LM and
-hotwords; restricted to a language's characters as `Recognizer.transcribe` does). A run of frames
-without characters (blank, word delimiter) at least `pause_seconds` long ends a segment: the frames before a cut inside that run are decoded
-(`decoding.decode_frames`, `timing.words_from_spans`) and sent as a final, and the buffer is
-trimmed to the cut. Cuts are made only on blank frames, so no character is split between two
-segments. When the buffer would outgrow `max_buffer_seconds`, it is cut at its longest run of
-frames without characters (else at the last blank frame), keeping at least `cut_margin_seconds`
-of the newest audio. Each step is normalised with the mean and variance of all audio so far, as a
-whole file is. With `catch_up=False` the steps do not depend on how the caller splits the audio,
-so the same stream always gives the same events; with `catch_up=True` (the default) all complete
-steps that one `feed` call brings are decoded in one pass, so a live stream on a slow machine falls
-behind by at most one pass instead of more and more.
+How it works. Audio is decoded in steps of `update_seconds`. Each update runs the model once on
+the new audio plus `context_seconds` of the audio before it (bounded cost, however long someone
+talks): the frames of the new audio become final ("committed": never decoded again), except those
+of its last `lookahead_seconds`, which are shown in the partial and decoded again by the next
+update, with audio after them. Each frame gets its token on the path the decoder chose
+(`Recognizer.decoder`: greedy, or beam search with an LM and hotwords, over the update's window).
+A segment ends (a final is sent) at the first of:
+
+* a pause of the model: a run of committed frames without characters at least `pause_seconds`
+  long; the cut lies inside that run;
+* a pause of the audio (`endpoint.py`, `EndpointOptions`): `endpoint.silence_seconds` of
+  non-speech after speech; the cut lies in that silence, whatever the model writes there;
+* a full buffer: unfinalised audio would outgrow `max_buffer_seconds`; the cut is made at the
+  longest run of frames without characters (else at the last blank frame), keeping at least
+  `cut_margin_seconds` of the newest audio.
+
+Cuts never split a character between two segments. Each step is normalised with the mean and
+variance of all audio so far, as a whole file is. With `catch_up=False` the steps do not depend on
+how the caller splits the audio, so the same stream always gives the same events; with
+`catch_up=True` (the default) all complete steps that one `feed` call brings are decoded in one
+pass, so a live stream on a slow machine falls behind by at most one pass instead of more and more.
+`begin_update` / `end_update` split an update around its forward pass, so that the updates of many
+streams can share one pass (`passes.update_together`).
 """
 
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..audio.decode import SAMPLE_RATE
 from ..audio.levels import LevelMeter
-from ..audio.resample import StreamResampler
 from ..decoding.options import DecoderOptions
 from ..language.choice import AUTO, LanguageChoice
 from ..decoding.ctc import FrameChoices, decode_frames
 from ..errors import LanguageError, OptionsError
 from ..results import Word
 from ..output.timing import words_from_spans
+from .endpoint import EndpointOptions, EnergyEndpoint
 from .events import Event, FinalEvent, PartialEvent, StreamSegment, StreamWord
+from .pcm import PCM_FORMATS, PcmDecoder
 
 if TYPE_CHECKING:
     from ..recognizer import Recognizer
 
-PCM_FORMATS: dict[str, tuple[str, float]] = {  # format name -> (numpy dtype, scale to [-1, 1])
-    "pcm_s16le": ("<i2", 1 / 32768),
-    "f32le": ("<f4", 1.0),
-}
+__all__ = ["PCM_FORMATS", "PcmDecoder", "StreamingOptions", "StreamingSession", "Update"]
 
 
 @dataclass(frozen=True)
@@ -61,9 +69,12 @@ class StreamingOptions:
     """When a live stream is decoded and where it is cut into final segments."""
 
     update_seconds: float = 0.5  # decode again after this much new audio (smaller: fresher partials, more compute)
-    max_buffer_seconds: float = 20.0  # unfinalised audio kept at most; each update runs the model on at most this
+    context_seconds: float = 0.5  # audio before the new audio that each update runs the model on again (accuracy)
+    lookahead_seconds: float = 0.2  # the newest audio's frames stay tentative until the next update sees audio after them
+    max_buffer_seconds: float = 20.0  # unfinalised audio kept at most (the longest utterance); a pass never sees more
     pause_seconds: float = 0.6  # a run of frames without characters this long ends (finalises) a segment
     cut_margin_seconds: float = 1.0  # a cut forced by a full buffer leaves at least this much newest audio unfinalised
+    endpoint: EndpointOptions = field(default_factory=EndpointOptions)  # a pause of the audio's level ends a segment
     decimals: int = 3  # times and scores in events are rounded to this many decimals
     # Audio that arrives faster than it is decoded (a slow machine, a file fed at once): True decodes
     # all complete steps of one `feed` call in one pass (up to half the buffer), so a stream catches up
@@ -76,8 +87,9 @@ class StreamingOptions:
             value = getattr(self, name)
             if not value > 0:
                 raise OptionsError(f"{name} must be positive, not {value}")
-        if not self.cut_margin_seconds >= 0:
-            raise OptionsError(f"cut_margin_seconds must be 0 or more, not {self.cut_margin_seconds}")
+        for name in ("cut_margin_seconds", "context_seconds", "lookahead_seconds"):
+            if not getattr(self, name) >= 0:
+                raise OptionsError(f"{name} must be 0 or more, not {getattr(self, name)}")
         if not self.max_buffer_seconds >= 2 * self.update_seconds + self.cut_margin_seconds:
             raise OptionsError(
                 f"max_buffer_seconds ({self.max_buffer_seconds}) must be at least twice update_seconds "
@@ -87,32 +99,16 @@ class StreamingOptions:
             raise OptionsError(f"decimals must be 0 or more, not {self.decimals}")
 
 
-class PcmDecoder:
-    """Raw little-endian PCM bytes, split anywhere, -> 16 kHz mono float32."""
+@dataclass
+class Update:
+    """One update of a session, between `begin_update` and `end_update`: the window to run the model on."""
 
-    def __init__(self, format: str = "pcm_s16le", sample_rate: int = SAMPLE_RATE, channels: int = 1) -> None:
-        if format not in PCM_FORMATS:
-            raise OptionsError(f"unsupported PCM format {format!r}; use one of: {', '.join(PCM_FORMATS)}")
-        if not 1 <= channels <= 8:
-            raise OptionsError(f"unsupported channel count {channels}; use 1 to 8 interleaved channels")
-        self._resample = StreamResampler(sample_rate)
-        self.dtype, self.scale = PCM_FORMATS[format]
-        self.channels = channels
-        self._frame_bytes = np.dtype(self.dtype).itemsize * channels
-        self._rest = b""  # bytes of an incomplete sample frame, kept for the next message
-
-    def decode(self, data: bytes) -> np.ndarray:
-        """The 16 kHz samples these bytes complete (possibly none)."""
-        data = self._rest + bytes(data)
-        usable = len(data) - len(data) % self._frame_bytes
-        self._rest = data[usable:]
-        values = np.frombuffer(data[:usable], dtype=self.dtype).astype(np.float32) * np.float32(self.scale)
-        return self._resample(values.reshape(-1, self.channels).mean(axis=1, dtype=np.float32))
-
-    def flush(self) -> np.ndarray:
-        """The resampler's last samples, at the end of the stream."""
-        self._rest = b""
-        return self._resample.flush()
+    events: list[Event]  # events that came before the pass (a cut forced by a full buffer)
+    samples: np.ndarray | None  # the window (None: too short for the model, no pass)
+    level: tuple[float, float]  # mean and variance of the stream so far, to normalise the window with
+    first_frame: int  # buffer frame of the window's first frame
+    commit_to: int | None  # buffer frame up to which frames become committed; None: all
+    endpoint: bool  # the audio paused after speech: cut in that pause after the pass
 
 
 class StreamingSession:
@@ -133,8 +129,10 @@ class StreamingSession:
         self._blank = vocabulary.blank_id
         silent = set(vocabulary.hidden_ids) | ({vocabulary.word_delimiter_id} - {None})
         self._silent_ids = np.array(sorted(silent), dtype=np.int64)  # tokens that print no character
-        self._spf = self.model.samples_per_frame
-        self._step = max(self._spf, round(options.update_seconds * SAMPLE_RATE) // self._spf * self._spf)
+        spf = self._spf = self.model.samples_per_frame
+        self._step = max(spf, round(options.update_seconds * SAMPLE_RATE) // spf * spf)
+        self._context = round(options.context_seconds * SAMPLE_RATE) // spf * spf
+        self._lookahead = round(options.lookahead_seconds * SAMPLE_RATE) // spf * spf
         self._max_samples = int(options.max_buffer_seconds * SAMPLE_RATE)
         self._pause_frames = max(1, math.ceil(options.pause_seconds / self.model.frame_seconds))
         self._margin_frames = math.ceil(options.cut_margin_seconds / self.model.frame_seconds)
@@ -142,12 +140,14 @@ class StreamingSession:
         self._pending = np.zeros(0, np.float32)  # received, not yet decoded
         self._buffer = np.zeros(0, np.float32)  # decoded, not yet final
         self._offset = 0  # stream position (samples) of buffer[0]; always a whole number of frames
-        self._frames = FrameChoices(np.zeros(0, np.int64), np.zeros(0, np.float32))  # of the buffer
+        self._frames = self._empty()  # committed frames of the buffer, from its start
+        self._tentative = self._empty()  # the frames after them (the lookahead), decoded again by the next update
         self._level = LevelMeter()
+        self._endpoint = EnergyEndpoint(options.endpoint, spf, self.model.frame_seconds)
         self._next_id = 0
         self._partial = ""
-        self._stale = False  # the buffer has audio its frames do not cover yet
         self._finished = False
+        self.model_calls = 0  # forward passes run for this stream (by `feed` / `finish`)
 
     @property
     def step_samples(self) -> int:
@@ -156,7 +156,7 @@ class StreamingSession:
 
     @property
     def samples_per_pass(self) -> int:
-        """Most samples one model pass decodes: a `feed` of at most this much runs the model at most once."""
+        """Most new samples one model pass decodes: a `feed` of at most this much runs the model at most once."""
         return self._max_steps * self._step if self.options.catch_up else self._step
 
     @property
@@ -164,65 +164,120 @@ class StreamingSession:
         """Seconds of audio received so far."""
         return (self._offset + len(self._buffer) + len(self._pending)) / SAMPLE_RATE
 
-    def feed(self, samples: np.ndarray) -> list[Event]:
-        """Add 16 kHz mono float32 samples; the events they cause, in order."""
+    @property
+    def pending_samples(self) -> int:
+        """Samples received and not decoded yet."""
+        return len(self._pending)
+
+    @property
+    def finished(self) -> bool:
+        return self._finished
+
+    def add(self, samples: np.ndarray) -> None:
+        """Receive 16 kHz mono float32 samples without decoding them (`begin_update` decodes)."""
         if self._finished:
             raise RuntimeError("this streaming session is finished")
         x = np.asarray(samples, dtype=np.float32)
         if x.ndim != 1:
             raise ValueError(f"expected 1-D mono samples, got shape {x.shape}")
         self._pending = np.concatenate([self._pending, np.nan_to_num(x)])
+
+    @property
+    def update_due(self) -> bool:
+        """A whole step of audio waits to be decoded."""
+        return len(self._pending) >= self._step and not self._finished
+
+    def feed(self, samples: np.ndarray) -> list[Event]:
+        """Add 16 kHz mono float32 samples; the events they cause, in order."""
+        self.add(samples)
         events: list[Event] = []
-        while len(self._pending) >= self._step:
-            steps = min(len(self._pending) // self._step, self._max_steps) if self.options.catch_up else 1
-            step, self._pending = self._pending[: steps * self._step], self._pending[steps * self._step :]
-            events += self._advance(step)
+        while self.update_due:
+            update = self.begin_update()
+            events += self.end_update(update, self.run_update(update))
         return events
 
     def finish(self) -> list[Event]:
         """End of the stream: decode what is left and finalise it."""
         if self._finished:
             return []
+        update = self.begin_update(last=True)
+        events = self.end_update(update, self.run_update(update))
         self._finished = True
-        events: list[Event] = []
-        if len(self._pending):
-            events += self._advance(self._pending)
-            self._pending = np.zeros(0, np.float32)
-        elif self._stale:  # an update was interrupted (Ctrl-C) before its frames were decoded
-            self._frames = self._decode()
         final = self._final(0, self._frames.num_frames)
         if final is not None:
             events.append(final)
         elif self._partial:
-            events.append(self._partial_event(""))
+            events.append(self._partial_event("", ""))
         self._offset += len(self._buffer)
-        self._buffer, self._frames = np.zeros(0, np.float32), self._frames_slice(0, 0)
+        self._buffer, self._frames = np.zeros(0, np.float32), self._empty()
         return events
 
     # --- one update -------------------------------------------------------------------------
 
-    def _advance(self, step: np.ndarray) -> list[Event]:
+    def begin_update(self, last: bool = False) -> Update:
+        """Take the next step(s) of audio (`last`: all of it) and say which window the model must run on."""
+        if last:
+            step, self._pending = self._pending, np.zeros(0, np.float32)
+        else:
+            steps = min(len(self._pending) // self._step, self._max_steps) if self.options.catch_up else 1
+            step, self._pending = self._pending[: steps * self._step], self._pending[steps * self._step:]
         events: list[Event] = []
         overflow = len(self._buffer) + len(step) - self._max_samples
         if overflow > 0:
             events += self._forced_cut(math.ceil(overflow / self._spf))
         self._buffer = np.concatenate([self._buffer, step])
         self._level.add(step)
-        self._stale = True
-        self._frames = self._decode()
-        self._stale = False
+        self._endpoint.add(step)
+        endpoint = self._endpoint.due()  # the audio paused after speech, somewhere in the audio so far
+        committed = self._frames.num_frames * self._spf
+        start = max(0, committed - self._context)
+        stats = self._level.stats()
+        window = self._buffer[start:] if len(self._buffer) - start >= self.model.min_samples else None
+        commit_to = None if last else (len(self._buffer) - self._lookahead) // self._spf
+        return Update(events, window, (stats.mean, stats.variance), start // self._spf, commit_to, endpoint)
+
+    def run_update(self, update: Update) -> np.ndarray | None:
+        """The model's logits for the update's window (None if it has none)."""
+        if update.samples is None:
+            return None
+        self.model_calls += 1
+        (logits,) = self.model.logits([update.samples], [update.level])
+        return logits
+
+    def end_update(self, update: Update, logits: np.ndarray | None) -> list[Event]:
+        """Commit the frames the update is sure of, cut where the stream paused, and say what changed."""
+        events = list(update.events)
+        if logits is not None:
+            frames = self._decoder.decode_logits(logits).frames
+            have, end = self._frames.num_frames, update.first_frame + frames.num_frames
+            keep = end if update.commit_to is None else max(have, min(update.commit_to, end))
+            lo, mid = have - update.first_frame, keep - update.first_frame
+            self._frames = FrameChoices(np.r_[self._frames.tokens, frames.tokens[lo:mid]],
+                                        np.r_[self._frames.probs, frames.probs[lo:mid]])
+            self._tentative = FrameChoices(frames.tokens[mid:], frames.probs[mid:])
         events += self._cut_at_pauses()
-        text = decode_frames(self._frames, self.model.vocabulary).text
+        if update.endpoint:
+            events += self._cut_at_endpoint()
+        stable = decode_frames(self._frames, self.model.vocabulary).text
+        text = decode_frames(self._joined(), self.model.vocabulary).text
         if text != self._partial:
-            events.append(self._partial_event(text))
+            events.append(self._partial_event(text, stable))
         return events
 
-    def _decode(self) -> FrameChoices:
-        if len(self._buffer) < self.model.min_samples:
-            return self._frames_slice(0, 0)
-        stats = self._level.stats()
-        (logits,) = self.model.logits([self._buffer], [(stats.mean, stats.variance)])
-        return self._decoder.decode_logits(logits).frames
+    def _cut_at_endpoint(self) -> list[Event]:
+        """The audio paused after speech: finalise the frames up to a cut in the silence after that speech."""
+        ended = self._endpoint.ended or 0
+        self._endpoint.reset()
+        frames = self._frames.num_frames
+        speech_end = min(frames, max(0, ended - self._offset // self._spf))
+        silence = min(frames, speech_end + max(1, round(self.options.endpoint.silence_seconds / self.model.frame_seconds)))
+        target = min(silence, speech_end + self._pause_frames // 2)  # silence left in the final, the rest as context
+        cut = self._blank_cut(speech_end, silence, target)
+        if cut is None:  # the model writes characters in the silence too: cut anywhere it splits none
+            cut = next((c for c in range(target, silence + 1) if self._safe(c)), silence)
+        final = self._final(0, cut)
+        self._drop(cut)
+        return [final] if final is not None else []
 
     # --- where to cut -----------------------------------------------------------------------
 
@@ -283,6 +338,13 @@ class StreamingSession:
     def _frames_slice(self, start: int, end: int) -> FrameChoices:
         return FrameChoices(self._frames.tokens[start:end], self._frames.probs[start:end])
 
+    def _empty(self) -> FrameChoices:
+        return FrameChoices(np.zeros(0, np.int64), np.zeros(0, np.float32))
+
+    def _joined(self) -> FrameChoices:
+        """The committed frames followed by the tentative ones: what the partial shows."""
+        return FrameChoices(np.r_[self._frames.tokens, self._tentative.tokens], np.r_[self._frames.probs, self._tentative.probs])
+
     def _drop(self, frames: int) -> None:
         """Forget the first `frames` frames of the buffer (and their audio)."""
         if frames <= 0:
@@ -290,7 +352,9 @@ class StreamingSession:
         samples = min(frames * self._spf, len(self._buffer))
         self._buffer = self._buffer[samples:]
         self._offset += samples
+        extra = max(0, frames - self._frames.num_frames)
         self._frames = self._frames_slice(frames, self._frames.num_frames)
+        self._tentative = FrameChoices(self._tentative.tokens[extra:], self._tentative.probs[extra:])
 
     def _round(self, value: float) -> float:
         return round(value, self.options.decimals)
@@ -315,11 +379,11 @@ class StreamingSession:
         self._partial = ""
         return FinalEvent(segment)
 
-    def _partial_event(self, text: str) -> PartialEvent:
+    def _partial_event(self, text: str, stable: str) -> PartialEvent:
         self._partial = text
         start = self._offset / SAMPLE_RATE
         end = (self._offset + len(self._buffer)) / SAMPLE_RATE
-        return PartialEvent(text, self._round(start), self._round(end))
+        return PartialEvent(text, self._round(start), self._round(end), len(stable) if text.startswith(stable) else 0)
 
 
 def _shifted(word: Word, seconds: float) -> Word:

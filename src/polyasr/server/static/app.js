@@ -383,20 +383,32 @@
     ws.addEventListener("open", () => { if (apiKey()) ws.send(JSON.stringify({ type: "auth", api_key: apiKey() })); });
     const live = { ws, context, node, source, name, language: null, duration: 0, segments: [], queue: [], ready: false, doneReceived: false };
     live.closed = new Promise((resolve) => { ws.addEventListener("close", resolve); });
+    // when the audio up to each point was sent: the lag of a partial is its arrival minus the moment its end was sent
+    live.sent = [];
+    live.sentSeconds = 0;
+    const send = (data) => {
+      ws.send(data);
+      live.sentSeconds += data.byteLength / 2 / context.sampleRate;
+      live.sent.push([live.sentSeconds, performance.now()]);
+    };
     node.port.onmessage = (event) => {
-      if (live.ready && ws.readyState === WebSocket.OPEN) ws.send(event.data); else live.queue.push(event.data);
+      if (live.ready && ws.readyState === WebSocket.OPEN) send(event.data); else live.queue.push(event.data);
     };
     ws.addEventListener("message", (event) => {
       const message = JSON.parse(event.data);
       if (message.type === "ready") {
         live.ready = true;
         live.language = message.language;
-        for (const chunk of live.queue.splice(0)) ws.send(chunk);
+        for (const chunk of live.queue.splice(0)) send(chunk);
         $("live-box").hidden = false;
         render(liveResult(live));
         setStatus(choice === "detect" ? "Listening (live text decodes with “auto”; detection needs the whole recording)…" : "Listening…");
       } else if (message.type === "partial") {
-        $("live-partial").textContent = message.text;
+        showPartial(message.text, message.stable || 0);
+        while (live.sent.length > 1 && live.sent[0][0] < message.end - 1e-3) live.sent.shift();
+        if (message.text && live.sent.length && live.sent[0][0] >= message.end - 1e-3) {
+          $("live-lag").textContent = `lag ${((performance.now() - live.sent[0][1]) / 1000).toFixed(1)} s`;
+        }
         live.duration = Math.max(live.duration, message.end);
         renderMeta(liveResult(live));
       } else if (message.type === "final") {
@@ -412,6 +424,12 @@
       }
     });
     return live;
+  }
+
+  // The partial text: its first `stable` characters will not change any more (shown plain), the rest may (dimmed).
+  function showPartial(text, stable) {
+    const box = $("live-partial");
+    box.replaceChildren(text.slice(0, stable), element("span", { className: "tentative" }, text.slice(stable)));
   }
 
   // End the live stream; true if the server sent every final.
@@ -430,6 +448,7 @@
     }
     $("live-box").hidden = true;
     $("live-partial").textContent = "";
+    $("live-lag").textContent = "";
     if (!live.doneReceived) return false;
     render(liveResult(live));
     return true;
