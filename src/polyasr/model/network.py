@@ -91,6 +91,8 @@ def load_network(files: ModelFiles, config: Any, attention: str | None = None, d
             raise ModelLoadError(f"could not load model '{files.model}': its weights do not fit its config: "
                                  f"{first_line(error)}") from error
         del state
+        # where the checkpoint is, as from_pretrained(path) records it (load_adapter reads it)
+        network.config._name_or_path = network.name_or_path = str(files.folder or files.model)
     else:
         network, info = files.load(found, "its weights", **settings)
     untrained = sorted(k for k in info.get("missing_keys", ()) if k.startswith(HEADS))
