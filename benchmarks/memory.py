@@ -1,6 +1,6 @@
 """Where the memory goes: RSS per phase (import, load, warm-up, a long file), source trees side by side.
 
-    .venv/bin/python benchmarks/memory.py --model full --src /work/main/src --src src
+    .venv/bin/python benchmarks/memory.py --model full --src OLD/src --src src   # OLD: a checkout of the old code
     .venv/bin/python benchmarks/memory.py --model tiny --seconds 60            # a quick smoke run
 
 Each source tree (`--src`, default: this checkout's src/) runs in a fresh interpreter, so its peaks
