@@ -9,8 +9,10 @@ windows, batching, timestamps) through `polyasr.load`: PyTorch fp32 and bf16, an
 fp32 and int8 (folders written by `polyasr export`, cached in the workdir). Cases: one clip of 5 s,
 15 s and 60 s, and a mixed batch of 8 clips (2-12 s, 56 s in all; the card's path loops over
 them). Each path runs in a fresh process so that its peak RSS is its own; times are medians of
-`--repeats` runs after a warm-up, and the best run (this machine's timings vary by up to half
-between identical runs). Logit errors are measured on the 15 s clip against polyasr's
+`--repeats` runs after a warm-up (this machine's timings vary by up to half between identical
+runs). Beside every path: how far it is from the matmul floor, the model's FLOPs per audio second
+(counted by torch's FlopCounterMode over one 15 s pass) divided by the rate at which this CPU
+multiplies 1500x1024 by 1024x4096 matrices in bf16 (measured in the same run). Logit errors are measured on the 15 s clip against polyasr's
 fp32 logits (equal to the card's within 1e-4): max |difference|, the same relative to the largest
 fp32 logit, and frame argmax agreement. Random weights give flat logits whose argmax flips on any
 rounding, so agreement is also reported on the "confident" frames: the tenth of frames with the
@@ -21,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -92,6 +95,34 @@ def child(path: str, model_dir: str, export_dir: str, repeats: int, threads: int
     print(json.dumps({"seconds": seconds, "best": best, "rss_mib": peak_rss_mib()}))
 
 
+def floor_child(model_dir: str, threads: int) -> None:
+    """The matmul floor: this CPU's measured matmul rate (1500x1024 by 1024x4096, bf16 and fp32) and the
+    model's FLOPs per audio second (torch's FlopCounterMode over one 15 s forward pass in fp32)."""
+    import torch
+    from torch.utils.flop_counter import FlopCounterMode
+
+    import polyasr
+
+    torch.set_num_threads(threads)
+    rates = {}
+    for name, dtype in (("bf16", torch.bfloat16), ("fp32", torch.float32)):
+        a, b = torch.randn(1500, 1024, dtype=dtype), torch.randn(1024, 4096, dtype=dtype)
+        for _ in range(3):
+            a @ b
+        start, runs = time.perf_counter(), 20
+        for _ in range(runs):
+            a @ b
+        rates[name] = 2 * 1500 * 1024 * 4096 * runs / (time.perf_counter() - start) / 1e9
+    rec = polyasr.load(model_dir, device="cpu", dtype="fp32")
+    for module in rec.model.backend.network.modules():  # FlopCounterMode cannot run weight norm's parametrization
+        if torch.nn.utils.parametrize.is_parametrized(module, "weight"):
+            torch.nn.utils.parametrize.remove_parametrizations(module, "weight")
+    clip = case_audio("15 s")[0]
+    with FlopCounterMode(display=False) as counter:
+        rec.model.logits([clip])
+    print(json.dumps({"gflops": rates, "gflop_per_audio_s": counter.get_total_flops() / 1e9 / 15.0}))
+
+
 def export(model_dir: Path, workdir: Path, threads: int) -> Path:
     folder = workdir / "exports"
     for name, quantize in (("onnx-fp32", "none"), ("onnx-int8", "int8")):
@@ -122,7 +153,12 @@ def main() -> int:
     parser.add_argument("--workdir", default="/tmp/polyasr-speed")
     parser.add_argument("--child", nargs=5, metavar=("PATH", "MODEL", "EXPORTS", "REPEATS", "OUT"), help=argparse.SUPPRESS)
     parser.add_argument("--build", nargs=2, metavar=("KIND", "FOLDER"), help=argparse.SUPPRESS)
+    parser.add_argument("--src", action="append", help="a source tree to time every path with (repeat it: before/after)")
+    parser.add_argument("--floor", metavar="MODEL", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.floor:
+        floor_child(args.floor, args.threads)
+        return 0
     if args.build:
         build_model(args.build[0], Path(args.build[1]))
         return 0
@@ -137,29 +173,45 @@ def main() -> int:
         subprocess.run([sys.executable, __file__, "--build", args.model, str(model_dir)], check=True)
     paths = args.paths.split(",")
     exports = export(model_dir, workdir, args.threads) if any(p.startswith("onnx") for p in paths) else workdir
+    done = subprocess.run([sys.executable, __file__, "--threads", str(args.threads), "--floor", str(model_dir)],
+                          check=True, capture_output=True, text=True)
+    floor = json.loads(done.stdout.strip().splitlines()[-1])
     results = {}
-    for path in paths:
-        print(f"timing {path} ...", flush=True)
-        out = workdir / f"logits-{path}.npy"
-        done = subprocess.run([sys.executable, __file__, "--threads", str(args.threads), "--child", path, str(model_dir),
-                               str(exports), str(args.repeats), str(out)], check=True, capture_output=True, text=True)
-        results[path] = json.loads(done.stdout.strip().splitlines()[-1])
+    sources = args.src or [None]
+    for number, src in enumerate(sources, 1):
+        environment = {**os.environ, "PYTHONPATH": str(Path(src).resolve())} if src else None
+        for path in paths:
+            label = path if len(sources) == 1 else f"{path}@{number}"
+            print(f"timing {label} ...", flush=True)
+            out = workdir / f"logits-{label}.npy"
+            done = subprocess.run([sys.executable, __file__, "--threads", str(args.threads), "--child", path,
+                                   str(model_dir), str(exports), str(args.repeats), str(out)], check=True,
+                                  capture_output=True, text=True, env=environment)
+            results[label] = json.loads(done.stdout.strip().splitlines()[-1])
+    if len(sources) > 1:
+        print("\n" + "; ".join(f"@{n} = {src}" for n, src in enumerate(sources, 1)))
     audio = {name: sum(CASES[name]) for name in CASES}
-    base = results.get("card")
+    base = next((r for label, r in results.items() if label.split("@")[0] == "card"), None)
     from polyasr.model.runtime import cpu_features
 
     print(f"\nCPU flags: {' '.join(cpu_features()) or 'none of the speed flags'}")
     print(f"model {args.model}, {args.threads} threads; RTF = seconds / audio seconds, median of {args.repeats} runs "
-          "(x = speed-up of the medians over the card's path), then the best run")
-    print(f"{'path':<12}" + "".join(f"{name:>26}" for name in CASES) + f"{'peak RSS MiB':>14}")
+          "(x = speed-up of the medians over the card's path), [f] how far from the floor")
+    rate = floor["gflops"]
+    floor_rtf = {kind: floor["gflop_per_audio_s"] / rate[kind] for kind in rate}
+    print(f"matmul floor: the model needs {floor['gflop_per_audio_s']:.1f} GFLOP per audio second; this CPU multiplied "
+          f"1500x1024 by 1024x4096 at {rate['bf16']:.0f} GFLOP/s in bf16, {rate['fp32']:.0f} in fp32: floor RTF "
+          f"{floor_rtf['bf16']:.3f} (bf16), {floor_rtf['fp32']:.3f} (fp32); [f] = a path's RTF / the bf16 floor")
+    print(f"{'path':<14}" + "".join(f"{name:>24}" for name in CASES) + f"{'60 s/15 s':>10}{'peak RSS MiB':>14}")
     for path, result in results.items():
         cells = []
         for name in CASES:
             rtf = result["seconds"][name] / audio[name]
             ratio = f" x{base['seconds'][name] / result['seconds'][name]:.2f}" if base else ""
-            cells.append(f"{rtf:.3f}{ratio} ({result['best'][name] / audio[name]:.3f})")
-        print(f"{path:<12}" + "".join(f"{c:>26}" for c in cells) + f"{result['rss_mib']:>14.0f}")
-    reference = np.load(workdir / "logits-torch-fp32.npy") if "torch-fp32" in results else None
+            cells.append(f"{rtf:.3f}{ratio} [f{rtf / floor_rtf['bf16']:.1f}]")
+        per_second = (result["seconds"]["60 s"] / 60) / (result["seconds"]["15 s"] / 15)
+        print(f"{path:<14}" + "".join(f"{c:>24}" for c in cells) + f"{per_second:>10.2f}{result['rss_mib']:>14.0f}")
+    reference = np.load(workdir / "logits-torch-fp32.npy") if "torch-fp32" in results else None  # one source only
     if reference is not None:
         print("\nlogits of the 15 s clip against polyasr torch-fp32 (random weights give flat logits: flips on frames"
               " with small fp32 top-1/top-2 margins say little about a trained model, whose frames are mostly confident):")

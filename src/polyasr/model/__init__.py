@@ -2,7 +2,8 @@
 logits (frames x vocabulary). Knows nothing about text beyond the vocabulary it is loaded with.
 
 Modules:
-    ctc_model.py      CTCModel (normalise, pad to a bucket, mask, one forward pass per padded length;
+    ctc_model.py      CTCModel (normalise, pad to a bucket, mask, forward passes per padded length
+                      (on a CPU at most CPU_PASS_SAMPLES each);
                       or the model's own feature extractor per window), load_ctc_model, DEFAULT_MODEL, default_model,
                       load_language_table, list_languages
     checkpoint.py     ModelFiles (a checkpoint's files from its folder, the Hub cache or the Hub, one
@@ -19,7 +20,10 @@ Modules:
     languages.py      what a language choice means for one model: its code, adapter and token ids
                       (language_target, choice_target, resolve_code, identification_table)
     facts.py          ModelFacts (what a loaded model supports) and the languages its card declares
-    fast_frontend.py  the same convolutional feature encoder computed time-major, where it applies
+    fast_frontend.py  the same convolutional feature encoder computed time-major, where it applies,
+                      a bounded number of frames at a time
+    weights.py        safetensors weights read straight into the compute dtype (read_safetensors),
+                      the modules kept in fp32 (FP32_MODULES, HEADS)
     export.py         `polyasr export`: ExportOptions, export_onnx (model.onnx + processor files)
 
 Used by other folders: CTCModel, load_ctc_model, DEFAULT_MODEL, default_model, load_language_table,

@@ -57,6 +57,24 @@ def _run_in_fp32(module: torch.nn.Module, output_dtype: torch.dtype) -> None:
     module.register_forward_hook(lambda _, __, out: out.to(output_dtype))
 
 
+def _head(network: Any) -> Any:
+    """The network's CTC head module (lm_head or ctc_head), or None."""
+    return getattr(network, "lm_head", None) or getattr(network, "ctc_head", None)
+
+
+def _to_compute_dtype(network: Any, runtime: Runtime, kept: list[torch.nn.Module]) -> None:
+    """Move the network to its device and dtype, except the `kept` modules' tensors, left as they are.
+
+    A network loaded by network.load_network in a reduced dtype already has the modules that run
+    in fp32 in fp32, with the checkpoint's values; casting them down and back would round them.
+    """
+    network.to(runtime.device).eval()
+    skipped = {id(t) for module in kept for t in [*module.parameters(), *module.buffers()]}
+    for tensor in [*network.parameters(), *network.buffers()]:
+        if tensor.is_floating_point() and tensor.dtype != runtime.dtype and id(tensor) not in skipped:
+            tensor.data = tensor.data.to(runtime.dtype)
+
+
 class TorchBackend:
     """A transformers CTC speech model (AutoModelForCTC: wav2vec2, HuBERT, WavLM, ...) in PyTorch,
     with SDPA attention where the architecture has it, and inference mode.
@@ -75,7 +93,9 @@ class TorchBackend:
     def __init__(self, network: Any, runtime: Runtime) -> None:
         self.network = network
         self.runtime = runtime
-        network.to(runtime.device, runtime.dtype).eval()
+        position = getattr(getattr(network.base_model, "encoder", None), "pos_conv_embed", None)
+        kept = [m for m in (position, _head(network)) if m is not None] if runtime.dtype != torch.float32 else []
+        _to_compute_dtype(network, runtime, kept)
         self.time_major_features = install_time_major_features(network)
         self.adapter: str | None = None  # the language adapter loaded (None: the weights as saved)
         self.adapter_lock = threading.Lock()
@@ -85,13 +105,12 @@ class TorchBackend:
         # (oneDNN picks its algorithm by batch size), so other front ends run one input per pass.
         self.batch_invariant = self.time_major_features
         if runtime.dtype != torch.float32:
-            position = getattr(getattr(network.base_model, "encoder", None), "pos_conv_embed", None)
             if position is not None:
                 _run_in_fp32(position, runtime.dtype)
             self._keep_head_in_fp32()
 
     def _keep_head_in_fp32(self) -> None:
-        head = getattr(self.network, "lm_head", None) or getattr(self.network, "ctc_head", None)
+        head = _head(self.network)
         if self.runtime.dtype != torch.float32 and head is not None and head is not self._fp32_head:
             _run_in_fp32(head, torch.float32)
             self._fp32_head = head

@@ -7,15 +7,17 @@ data2vec-audio, UniSpeech(-SAT), SEW(-D), wav2vec2-conformer, omniASR-CTC) and l
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
 from ..errors import ModelLoadError
-from .checkpoint import ModelFiles, not_a_saved_model
+from .checkpoint import ModelFiles, first_line, not_a_saved_model
+from .weights import HEADS, keeping_fp32, read_safetensors, safetensors_files
 
 CTC_MODELS = ("wav2vec2 (XLSR, MMS), HuBERT, WavLM, data2vec-audio, UniSpeech(-SAT), SEW(-D), wav2vec2-conformer, "
               "omniASR-CTC, Parakeet-CTC, LASR-CTC, w2v-BERT 2.0")
 KNOWN_FRONT_ENDS = frozenset({"omniasr_ctc", "parakeet_ctc", "lasr_ctc", "wav2vec2-bert"})  # besides conv_stride configs
-HEADS = ("lm_head", "ctc_head")  # the CTC head's parameters: lm_head (wav2vec2 family, w2v-BERT), ctc_head (omniASR, Parakeet, LASR)
 
 
 def require_model_files(files: ModelFiles) -> None:
@@ -53,16 +55,46 @@ def network_class(config: Any, name: str) -> Any:
     return found
 
 
-def load_network(files: ModelFiles, config: Any, attention: str | None = None) -> Any:
+def _read_all(paths: list[Path], dtype: Any) -> dict[str, Any]:
+    """The tensors of all of `paths` (safetensors shards) in `dtype` (see weights.read_safetensors)."""
+    state: dict[str, Any] = {}
+    for path in paths:
+        state.update(read_safetensors(path, dtype))
+    return state
+
+
+def load_network(files: ModelFiles, config: Any, attention: str | None = None, dtype: Any = None) -> Any:
     """The CTC network (AutoModelForCTC's class for the config); refuses one without a trained head.
 
     `attention` is transformers' attn_implementation; None: SDPA where the architecture has it.
+    `dtype` (a torch dtype; None: as transformers loads it, fp32) is the dtype the weights are read
+    into, except the positional convolution and the CTC head, kept in fp32 (weights.py); in a
+    reduced dtype, safetensors weights are read by weights.read_safetensors, never held in fp32.
     """
-    found = network_class(config, files.model)
+    import torch
+
+    reduced = dtype is not None and dtype != torch.float32
+    paths = safetensors_files(files) if reduced else None
+    with ThreadPoolExecutor(1) as pool:  # the weights are read while transformers' modeling module is imported
+        reading = pool.submit(_read_all, paths, dtype) if paths is not None else None
+        found = network_class(config, files.model)
+        state = reading.result() if reading is not None else None
     if attention is None:
         attention = "sdpa" if getattr(found, "_supports_sdpa", False) else "eager"
-    network, info = files.load(found, "its weights", config=config, attn_implementation=attention,
-                               output_loading_info=True)
+    settings: dict[str, Any] = {"config": config, "attn_implementation": attention, "output_loading_info": True}
+    if reduced:
+        found, settings["dtype"] = keeping_fp32(found), dtype
+    if state is not None:
+        try:
+            network, info = found.from_pretrained(None, state_dict=state, **settings)
+        except Exception as error:  # transformers raises many types for weights that do not fit the config
+            raise ModelLoadError(f"could not load model '{files.model}': its weights do not fit its config: "
+                                 f"{first_line(error)}") from error
+        del state
+        # where the checkpoint is, as from_pretrained(path) records it (load_adapter reads it)
+        network.config._name_or_path = network.name_or_path = str(files.folder or files.model)
+    else:
+        network, info = files.load(found, "its weights", **settings)
     untrained = sorted(k for k in info.get("missing_keys", ()) if k.startswith(HEADS))
     if untrained:
         raise ModelLoadError(
