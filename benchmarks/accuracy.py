@@ -21,8 +21,9 @@ report, each with what it measured:
   DER with a 0.25 s collar; and `word_speaker_error` (%): words of the proxy's transcript whose
   speaker (mapped to the true voice) is not the voice speaking at the word's middle.
 - `calibration`: word confidence (`Word.score`) against correctness (the word is an exact match
-  in jiwer's alignment to the reference), in 5 bins, and the expected calibration error; with
-  `--figure`, a reliability diagram (matplotlib).
+  in jiwer's alignment to the reference), in 5 bins, and the expected calibration error, for greedy
+  decoding (the `cer` section's words) and, under `beam_lm`, for beam + LM (the `beam_lm` section's);
+  with `--figure`, a reliability diagram (matplotlib).
 
 Every value is computed, none assumed; a section that fails is reported with its error and the
 run exits 1. Regressions: values worse than the baseline by more than the tolerances in `WORSE`.
@@ -48,7 +49,8 @@ SR = 16_000
 WORSE = {"cer.macro": ("low", 1.0), "lid_accuracy": ("high", 1.0), "windows.default": ("low", 1.0),
          "streaming.streaming": ("low", 1.0), "beam_lm.beam_lm": ("low", 1.0),
          "align_boundary_median_ms": ("low", 10.0), "diarization_der.overall": ("low", 1.0),
-         "diarization_der.word_speaker_error": ("low", 2.0), "calibration.ece": ("low", 0.02)}
+         "diarization_der.word_speaker_error": ("low", 2.0), "calibration.ece": ("low", 0.02),
+         "calibration.beam_lm.ece": ("low", 0.02)}
 
 
 def read_rows(data: Path, skip: int, per_language: int) -> dict[str, list[dict]]:
@@ -137,12 +139,14 @@ def section_streaming(rec, recordings) -> dict:
     return {"streaming": round(float(np.mean(live)), 2), "offline": round(float(np.mean(offline)), 2)}
 
 
-def section_beam_lm(rec, rows, data: Path, work: Path) -> dict:
+def section_beam_lm(rec, rows, data: Path, work: Path) -> tuple[dict, list]:
+    """CER of greedy, beam and beam + LM, and beam + LM's words with scores for calibration."""
     from polyasr import DecoderOptions
     from polyasr.decoding.lm_build import LmBuildOptions, build_arpa
     from polyasr.decoding.options import BeamOptions
 
     out: dict = {"greedy": [], "beam": [], "beam_lm": []}
+    scored = []
     for lang, items in rows.items():
         arpa = work / f"{lang}.arpa"
         build_arpa(data / "lm" / f"{lang}.txt", arpa, LmBuildOptions(order=3, language=lang))
@@ -150,8 +154,10 @@ def section_beam_lm(rec, rows, data: Path, work: Path) -> dict:
         for name, decoder in (("greedy", DecoderOptions()),
                               ("beam", DecoderOptions("beam", BeamOptions(checkpoint_lm=False))),
                               ("beam_lm", DecoderOptions("beam", BeamOptions(lm=str(arpa))))):
-            out[name].append(cer(refs, [x.text for x in rec.transcribe_batch(paths, language=lang, decoder=decoder)], lang))
-    return {k: round(float(np.mean(v)), 2) for k, v in out.items()}
+            results = rec.transcribe_batch(paths, language=lang, decoder=decoder, word_timestamps=name == "beam_lm")
+            out[name].append(cer(refs, [x.text for x in results], lang))
+            scored += list(zip(refs, results)) if name == "beam_lm" else []
+    return {k: round(float(np.mean(v)), 2) for k, v in out.items()}, scored
 
 
 def section_align(rec, data: Path, languages: list[str], per_language: int, seed: int) -> dict:
@@ -224,7 +230,15 @@ def section_diarization(rec, conversations: int, seed: int) -> dict:
             "word_speaker_error": round(100 * wrong / max(words, 1), 2), "words": words}
 
 
-def section_calibration(scored, figure: Path | None) -> dict:
+def section_calibration(scored, scored_lm, figure: Path | None) -> dict:
+    """Greedy's calibration, with beam + LM's under "beam_lm" (when that section ran)."""
+    out = calibration(scored, figure)
+    if scored_lm:
+        out["beam_lm"] = calibration(scored_lm, None)
+    return out
+
+
+def calibration(scored, figure: Path | None) -> dict:
     import jiwer
 
     from polyasr import normalize_text
@@ -323,6 +337,7 @@ def main() -> int:
     work = Path(args.json).resolve().parent / "accuracy-work"
     work.mkdir(parents=True, exist_ok=True)
     scored: list = []
+    scored_lm: list = []
     recordings = long_recordings(rows, args.long_seconds, args.seed) if wanted & {"windows", "streaming"} else []
     jobs = {
         "cer": lambda: section_cer(rec, rows),
@@ -332,7 +347,7 @@ def main() -> int:
         "beam_lm": lambda: section_beam_lm(rec, rows, data, work),
         "align": lambda: section_align(rec, data, list(rows), args.align_recordings, args.seed),
         "diarization": lambda: section_diarization(rec, args.conversations, args.seed),
-        "calibration": lambda: section_calibration(scored, Path(args.figure) if args.figure else None),
+        "calibration": lambda: section_calibration(scored, scored_lm, Path(args.figure) if args.figure else None),
     }
     for name, job in jobs.items():
         if name not in wanted:
@@ -347,6 +362,8 @@ def main() -> int:
             continue
         if name == "cer":
             value, scored = value
+        if name == "beam_lm":
+            value, scored_lm = value
         key = {"align": "align_boundary_median_ms", "diarization": "diarization_der"}.get(name, name)
         if name == "align":
             report["align_boundary"] = value

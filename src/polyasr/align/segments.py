@@ -26,6 +26,7 @@ from .text import NumberReadings, TranscriptTokens, aligned_words, tokenize_tran
 from ..decoding.forced_align import Alignment, forced_align
 from ..decoding.ctc import Vocabulary
 from ..errors import AlignmentError, OptionsError
+from ..output.timing import segment_confidence
 from ..results import Segment, Word
 from .transcripts import TranscriptSegment
 
@@ -375,7 +376,7 @@ def _split(group: AlignmentGroup, words: list[Word], first_id: int) -> list[Segm
         start = timed[0].start if timed else (segment.start or 0.0)
         end = max((w.end for w in timed), default=segment.end or start)
         segments.append(Segment(first_id + offset, start, end, segment.text, tuple(own), speaker=segment.speaker,
-                                language=group.language))
+                                language=group.language, **segment_confidence([w for w in own if w.chars])))
     return segments
 
 

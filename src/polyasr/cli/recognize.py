@@ -83,7 +83,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
     check_inputs_kept(args, stems.values(), args.files)
     recognizer = load_recognizer(args)
     progress = Progress(len(args.files))
-    options = replace(options, language=args.language, word_timestamps=args.word_timestamps)
+    options = replace(options, language=args.language, word_timestamps=args.word_timestamps or args.highlight_below is not None)
     outcomes = recognizer.transcribe_iter(args.files, options, on_progress=progress.audio)
 
     def handle(outcome: Any) -> None:

@@ -263,7 +263,7 @@ class Recognizer:
     ) -> Transcription:
         model = decoder.model
         segments = build_segments(decoded, model.vocabulary, model.frame_seconds, opts.segments, opts.word_timestamps,
-                                  item.duration)
+                                  item.duration, decoder.word_score)
         return Transcription(
             text=decoded.text, language=decoder.language, duration=item.duration, source=item.source, segments=segments,
             language_probability=probability, warnings=(*item.warnings, *decoder.warnings),
