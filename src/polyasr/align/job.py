@@ -50,8 +50,8 @@ def align_transcript(
     One untimed segment through `align_segments` (the one alignment path), over the whole input.
     """
     choice = options.choice
-    if choice.is_detect:
-        raise AlignmentError("aligning one transcript needs 'auto' or a language, not 'detect'")
+    if choice.identifies:
+        raise AlignmentError(f"aligning one transcript needs 'auto' or a language, not '{choice}'")
     whole = align_segments(model, batch, audio, [TranscriptSegment(transcript, None, None)], replace(options, language=choice),
                            SegmentAlignOptions(), sampling_rate, detector=detector, on_progress=on_progress)
     words = [word for segment in whole.segments for word in segment.words]
@@ -81,7 +81,7 @@ def align_segments(
     source = source_name(audio)
     audio = rereadable(audio)  # decoded again when some segments need a wider search
     choice = options.language
-    detect = choice is not None and choice.is_detect
+    detect = choice is not None and choice.identifies  # "multi": each segment's own, as "detect"
     plans = group_segments(items)
     if choice is not None:  # detect: decided per segment below
         codes: list[str | None] = [None if choice.requested is None else resolve_code(model, choice.requested)] * len(plans)

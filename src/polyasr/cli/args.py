@@ -86,7 +86,7 @@ def output_formats(value: str) -> str:
 
 
 def language_choice(value: str) -> LanguageChoice:
-    """argparse type of --language: 'auto', 'detect' or a language, parsed once here."""
+    """argparse type of --language: 'auto', 'detect', 'multi' or a language, parsed once here."""
     try:
         return LanguageChoice.parse(value)
     except LanguageError as error:

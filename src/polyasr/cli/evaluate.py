@@ -21,8 +21,8 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
                               manifest_help="JSONL or CSV with audio, text and optional language, id columns",
                               languages_help="Common Voice languages, e.g. de,fr,ja (default: all)",
                               max_per_language_help="first N good rows of each language")
-    parser.add_argument("--decode", default="language", choices=["language", "auto", "detect"],
-                        help="restrict decoding to each utterance's language, or not, or detect it")
+    parser.add_argument("--decode", default="language", choices=["language", "auto", "detect", "multi"],
+                        help="restrict decoding to each utterance's language, or not, or detect it (multi: per segment)")
     parser.add_argument("--output-dir", "-o", default="results", help="results.md/csv/json and hypotheses.jsonl (resumable)")
     parser.add_argument("--restart", action="store_true", help="discard the hypotheses of an earlier run in --output-dir")
     parser.add_argument("--compare-card", action="store_true", help="add the model card's WER/CER and the difference")
