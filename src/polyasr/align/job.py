@@ -20,11 +20,12 @@ import numpy as np
 from .text import EmissionReducer, tokenize_transcript, transcript_numbers
 from ..audio.decode import SAMPLE_RATE
 from ..audio.sources import AudioInput, source_name
-from ..decoding.ctc import FrameChoices, Vocabulary
+from ..decoding.ctc import Vocabulary
 from ..errors import AlignmentError
 from ..audio.vad import SpeechDetector
 from ..engine.inference import BatchOptions, PairReducer, ProgressCallback, rereadable
 from ..decoding.langid import LanguageFrames, LanguageReducer
+from ..decoding.language_spans import frames_between
 from ..model.ctc_model import CTCModel
 from ..model.languages import language_target, resolve_code
 from ..options import TranscribeOptions
@@ -172,11 +173,7 @@ def _detected(emissions: SpanEmissions, frames: list[LanguageFrames], window: tu
     for first, found in zip(emissions.starts, frames):
         count = len(found.unrestricted.tokens)
         if first <= start < first + count:
-            a, b = start - first, min(window[1], first + count) - first
-            part = replace(
-                found, unrestricted=FrameChoices(found.unrestricted.tokens[a:b], found.unrestricted.probs[a:b]),
-                best_ids=found.best_ids[:, a:b], best_log_probs=found.best_log_probs[:, a:b],
-            )
+            part = frames_between(found, start - first, min(window[1], first + count) - first)  # the window's own sums
             ranked = part.probabilities(options.calibration)
             return ranked[0][0] if ranked else None
     return None
