@@ -22,9 +22,15 @@ report, each with what it measured:
 - `diarization_der`: conversations of 2, 3, 4 voices (turns of 1-5 s, benchmarks/diarization.py's),
   DER with a 0.25 s collar; and `word_speaker_error` (%): words of the proxy's transcript whose
   speaker (mapped to the true voice) is not the voice speaking at the word's middle.
+- `mixed_language`: recordings of three held-out clips in three different languages (0.5 s
+  pauses), transcribed with `language="multi"`: the share of each clip's time whose segment has the
+  clip's language (`language_accuracy`, %), recordings whose segments give the three languages in order
+  (`order_correct`, %), and the CER of the whole text with "multi", with "detect" (one language for
+  the recording) and with each clip decoded alone in its own language (`oracle`).
 - `calibration`: word confidence (`Word.score`) against correctness (the word is an exact match
-  in jiwer's alignment to the reference), in 5 bins, and the expected calibration error; with
-  `--figure`, a reliability diagram (matplotlib).
+  in jiwer's alignment to the reference), in 5 bins, and the expected calibration error, for greedy
+  decoding (the `cer` section's words) and, under `beam_lm`, for beam + LM (the `beam_lm` section's);
+  with `--figure`, a reliability diagram (matplotlib).
 
 Every value is computed, none assumed; a section that fails is reported with its error and the
 run exits 1. Regressions: values worse than the baseline by more than the tolerances in `WORSE`.
@@ -52,7 +58,9 @@ SR = 16_000
 WORSE = {"cer.macro": ("low", 1.0), "lid_accuracy": ("high", 1.0), "windows.default": ("low", 1.0),
          "streaming.streaming": ("low", 1.0), "beam_lm.beam_lm": ("low", 1.0),
          "align_boundary_median_ms": ("low", 10.0), "diarization_der.overall": ("low", 1.0),
-         "diarization_der.word_speaker_error": ("low", 2.0), "calibration.ece": ("low", 0.02)}
+         "diarization_der.word_speaker_error": ("low", 2.0), "calibration.ece": ("low", 0.02),
+         "calibration.beam_lm.ece": ("low", 0.02), "mixed_language.language_accuracy": ("high", 2.0),
+         "mixed_language.multi_cer": ("low", 1.0)}
 
 
 def read_rows(data: Path, skip: int, per_language: int) -> dict[str, list[dict]]:
@@ -124,12 +132,14 @@ def section_windows(rec, recordings) -> dict:
     return out
 
 
-def section_beam_lm(rec, rows, data: Path, work: Path) -> dict:
+def section_beam_lm(rec, rows, data: Path, work: Path) -> tuple[dict, list]:
+    """CER of greedy, beam and beam + LM, and beam + LM's words with scores for calibration."""
     from polyasr import DecoderOptions
     from polyasr.decoding.lm_build import LmBuildOptions, build_arpa
     from polyasr.decoding.options import BeamOptions
 
     out: dict = {"greedy": [], "beam": [], "beam_lm": []}
+    scored = []
     for lang, items in rows.items():
         arpa = work / f"{lang}.arpa"
         build_arpa(data / "lm" / f"{lang}.txt", arpa, LmBuildOptions(order=3, language=lang))
@@ -137,8 +147,10 @@ def section_beam_lm(rec, rows, data: Path, work: Path) -> dict:
         for name, decoder in (("greedy", DecoderOptions()),
                               ("beam", DecoderOptions("beam", BeamOptions(checkpoint_lm=False))),
                               ("beam_lm", DecoderOptions("beam", BeamOptions(lm=str(arpa))))):
-            out[name].append(cer(refs, [x.text for x in rec.transcribe_batch(paths, language=lang, decoder=decoder)], lang))
-    return {k: round(float(np.mean(v)), 2) for k, v in out.items()}
+            results = rec.transcribe_batch(paths, language=lang, decoder=decoder, word_timestamps=name == "beam_lm")
+            out[name].append(cer(refs, [x.text for x in results], lang))
+            scored += list(zip(refs, results)) if name == "beam_lm" else []
+    return {k: round(float(np.mean(v)), 2) for k, v in out.items()}, scored
 
 
 def section_align(rec, data: Path, languages: list[str], per_language: int, seed: int) -> dict:
@@ -211,7 +223,51 @@ def section_diarization(rec, conversations: int, seed: int) -> dict:
             "word_speaker_error": round(100 * wrong / max(words, 1), 2), "words": words}
 
 
-def section_calibration(scored, figure: Path | None) -> dict:
+def section_mixed_language(rec, rows, recordings: int, seed: int) -> dict:
+    """Three clips of three languages per recording; "multi" against "detect" and the clips alone."""
+    from polyasr import load_audio
+
+    rng = random.Random(seed)
+    languages = sorted(rows)
+    accuracy, in_order, texts = [], 0, {"multi": [], "detect": [], "oracle": []}
+    references = []
+    for n in range(recordings):
+        chosen = rng.sample(languages, 3)
+        clips = [rows[lang][(n + i) % len(rows[lang])] for i, lang in enumerate(chosen)]
+        pieces, truth, at = [np.zeros(SR // 2, np.float32)], [], 0.5
+        for lang, clip in zip(chosen, clips):
+            audio = load_audio(clip["path"])
+            truth.append((lang, at, at + len(audio) / SR))
+            pieces += [audio, np.zeros(SR // 2, np.float32)]
+            at += len(audio) / SR + 0.5
+        audio = np.concatenate(pieces)
+        multi = rec.transcribe(audio, sampling_rate=SR, language="multi")
+        for lang, start, end in truth:
+            right = sum(max(0.0, min(end, s.end) - max(start, s.start)) for s in multi.segments if s.language == lang)
+            accuracy.append(min(1.0, right / (end - start)))
+        order = [s.language for s in multi.segments if s.text.strip()]
+        order = [code for i, code in enumerate(order) if i == 0 or code != order[i - 1]]
+        in_order += order == chosen
+        references.append(" ".join(c["text"] for c in clips))
+        texts["multi"].append(multi.text)
+        texts["detect"].append(rec.transcribe(audio, sampling_rate=SR, language="detect").text)
+        texts["oracle"].append(" ".join(rec.transcribe(c["path"], language=lang).text for lang, c in zip(chosen, clips)))
+    out = {"recordings": recordings, "language_accuracy": round(100 * float(np.mean(accuracy)), 2),
+           "order_correct": round(100 * in_order / recordings, 2)}
+    for name, hyps in texts.items():
+        out[f"{name}_cer"] = cer(references, hyps, "und")
+    return out
+
+
+def section_calibration(scored, scored_lm, figure: Path | None) -> dict:
+    """Greedy's calibration, with beam + LM's under "beam_lm" (when that section ran)."""
+    out = calibration(scored, figure)
+    if scored_lm:
+        out["beam_lm"] = calibration(scored_lm, None)
+    return out
+
+
+def calibration(scored, figure: Path | None) -> dict:
     import jiwer
 
     from polyasr import normalize_text
@@ -290,7 +346,9 @@ def main() -> int:
     parser.add_argument("--long-seconds", type=float, default=60.0)
     parser.add_argument("--align-recordings", type=int, default=4, help="per language")
     parser.add_argument("--conversations", type=int, default=1, help="per number of speakers (2, 3, 4)")
-    parser.add_argument("--sections", default="cer,lid_accuracy,windows,streaming,beam_lm,align,diarization,calibration")
+    parser.add_argument("--mixed-recordings", type=int, default=32, help="recordings of three languages each")
+    parser.add_argument("--sections", default="cer,lid_accuracy,windows,streaming,beam_lm,align,diarization,mixed_language,"
+                                              "calibration")
     parser.add_argument("--baseline", help="an earlier report: regressions are shown against it")
     parser.add_argument("--write-baseline", help="also write the report here")
     parser.add_argument("--figure", help="reliability diagram PNG (needs matplotlib)")
@@ -310,6 +368,7 @@ def main() -> int:
     work = Path(args.json).resolve().parent / "accuracy-work"
     work.mkdir(parents=True, exist_ok=True)
     scored: list = []
+    scored_lm: list = []
     recordings = long_recordings(rows, args.long_seconds, args.seed) if wanted & {"windows", "streaming"} else []
     jobs = {
         "cer": lambda: section_cer(rec, rows),
@@ -319,7 +378,8 @@ def main() -> int:
         "beam_lm": lambda: section_beam_lm(rec, rows, data, work),
         "align": lambda: section_align(rec, data, list(rows), args.align_recordings, args.seed),
         "diarization": lambda: section_diarization(rec, args.conversations, args.seed),
-        "calibration": lambda: section_calibration(scored, Path(args.figure) if args.figure else None),
+        "mixed_language": lambda: section_mixed_language(rec, rows, args.mixed_recordings, args.seed),
+        "calibration": lambda: section_calibration(scored, scored_lm, Path(args.figure) if args.figure else None),
     }
     for name, job in jobs.items():
         if name not in wanted:
@@ -334,6 +394,8 @@ def main() -> int:
             continue
         if name == "cer":
             value, scored = value
+        if name == "beam_lm":
+            value, scored_lm = value
         key = {"align": "align_boundary_median_ms", "diarization": "diarization_der"}.get(name, name)
         if name == "align":
             report["align_boundary"] = value

@@ -236,3 +236,40 @@ def test_recognizer_beam_with_lm_and_hotwords_keeps_words_and_segments(recognize
     result = recognizer.transcribe(audio, language="en", word_timestamps=True, sampling_rate=16_000, options=options)
     assert result.text == " ".join(w.word for w in result.words)
     assert all(0 <= w.start <= w.end <= 4.0 and 0 < w.score <= 1 for w in result.words)
+
+
+def test_word_scores_under_an_lm_are_the_mean_of_the_chosen_paths_frames(arpa: Path) -> None:
+    from polyasr.output.timing import build_segments
+
+    greedy = DecoderCache().decoder(language_target(MODEL, "en"), DecoderOptions())
+    with_lm = DecoderCache().decoder(language_target(MODEL, "en"), beam(lm=str(arpa)))
+    hotwords = DecoderCache().decoder(language_target(MODEL, "en"), beam(hotwords=parse_hotwords("cat")))
+    assert (greedy.word_score, with_lm.word_score, hotwords.word_score) == ("product", "mean", "mean")
+    assert DecoderCache().decoder(language_target(MODEL, "en"), beam()).word_score == "product"  # acoustics alone
+    (segment,) = build_segments(with_lm.decode_logits(AMBIGUOUS), VOCAB, 0.02, word_timestamps=True, word_score=with_lm.word_score)
+    cat = segment.words[1]
+    assert cat.word == "cat" and cat.score == pytest.approx(np.mean([c.score for c in cat.chars]))
+    assert [c.score for c in cat.chars][1] == pytest.approx(np.exp(AMBIGUOUS[11, IDS["a"]]))  # the LM's "a": 0.42 acoustically
+    (plain,) = build_segments(greedy.decode_logits(AMBIGUOUS), VOCAB, 0.02, word_timestamps=True)
+    cot = plain.words[1]
+    assert cot.word == "cot" and cot.score == pytest.approx(np.prod([c.score for c in cot.chars]))
+    scores = np.array([w.score for w in segment.words])
+    assert segment.score == pytest.approx(scores.mean(), abs=1e-4)
+    assert segment.avg_logprob == pytest.approx(np.log(scores).mean(), abs=1e-4)
+    assert segment.no_speech_prob == pytest.approx(np.prod(1 - scores), abs=1e-4)
+
+
+def test_recognizer_beam_with_lm_and_hotwords_scores_every_word_and_segment(recognizer, arpa: Path, tmp_path: Path) -> None:
+    rng = np.random.default_rng(4)
+    audio = (0.2 * rng.standard_normal(16_000 * 4)).astype(np.float32)
+    options = TranscribeOptions(decoder=beam(lm=str(arpa), hotwords=parse_hotwords("cat")))
+    result = recognizer.transcribe(audio, language="en", word_timestamps=True, sampling_rate=16_000, options=options)
+    assert result.words and all(0 <= w.score <= 1 for w in result.words)
+    for segment in result.segments:
+        assert 0 <= segment.score <= 1 and 0 <= segment.no_speech_prob <= 1 and segment.avg_logprob <= 0
+        assert segment.score == pytest.approx(np.mean([w.score for w in segment.words]), abs=1e-4)
+    from polyasr.output.writers import get_writer
+
+    written = json.loads(get_writer("json").format(result))
+    assert all({"score", "avg_logprob", "no_speech_prob"} <= set(s) for s in written["segments"])
+    assert all(0 <= w["score"] <= 1 for s in written["segments"] for w in s["words"])

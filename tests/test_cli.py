@@ -131,3 +131,17 @@ def test_candidates_beside_a_named_language_are_refused_not_ignored(capsys) -> N
         main(["transcribe", "x.wav", "--language", "de", "--candidates", "fr"])
     assert exit_info.value.code == 2
     assert "--candidates: --language de names the language" in capsys.readouterr().err
+
+
+def test_highlight_below_underlines_the_low_confidence_words_of_subtitles(recognizer, tiny_model_dir, audio_files, tmp_path, capsys) -> None:
+    code = main(["transcribe", str(audio_files[1]), "--model", str(tiny_model_dir), "--dtype", "fp32", "-f", "srt,json",
+                 "-o", str(tmp_path), "--highlight-below", "0.5"])
+    assert code == 0
+    words = recognizer.transcribe(str(audio_files[1]), word_timestamps=True).words
+    low = [w.word for w in words if w.score < 0.5]
+    assert low and (tmp_path / "two.srt").read_text(encoding="utf-8").count("<u>") == len(low)
+    written = json.loads((tmp_path / "two.json").read_text(encoding="utf-8"))
+    assert all(0 <= s["score"] <= 1 and 0 <= s["no_speech_prob"] <= 1 for s in written["segments"])
+    with pytest.raises(SystemExit) as exit_info:
+        main(["transcribe", str(audio_files[1]), "--highlight-below", "2"])
+    assert exit_info.value.code == 2 and "from 0 to 1" in capsys.readouterr().err

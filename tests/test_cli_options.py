@@ -20,7 +20,7 @@ CLI = Path(__file__).resolve().parents[1] / "src" / "polyasr" / "cli"
 VERBOSE = {"--verbose", "-v"}
 RUNTIME = {"--model", "--device", "--dtype", "--threads"}
 WINDOWS = {"--window-seconds", "--context-seconds", "--vad"}
-OUTPUT = {"--output-format", "-f", "--output-dir", "-o", "--max-line-width", "--max-line-count"}
+OUTPUT = {"--output-format", "-f", "--output-dir", "-o", "--max-line-width", "--max-line-count", "--highlight-below"}
 DECODER = {"--decoder", "--lm", "--no-checkpoint-lm", "--beam-size", "--lm-weight", "--word-score", "--hotwords", "--hotword-weight"}
 
 # (positional arguments, option strings) of every command as at commit f9cf077, before the groups
@@ -33,7 +33,7 @@ EXPECTED: dict[str, tuple[list[str], set[str]]] = {
     "align": (["audio", "transcript"], VERBOSE | RUNTIME | WINDOWS | OUTPUT | {"--batch-seconds", "--language", "-l"}),
     "evaluate": ([], VERBOSE | RUNTIME | DECODER | {
         "--batch-seconds", "--dataset", "--manifest", "--split", "--languages", "--max-per-language", "--language",
-        "--decode", "--output-dir", "-o", "--restart", "--compare-card", "--plot"}),
+        "--decode", "--output-dir", "-o", "--restart", "--compare-card", "--plot", "--verbalize-numbers"}),
     "export": (["model"], VERBOSE | {"--model", "--format", "--quantize", "--no-optimize", "--output", "-o"}),  # --model: #28
     "serve": ([], VERBOSE | RUNTIME | DECODER | {
         "--host", "--port", "--api-key", "--model-alias", "--max-upload-mb", "--max-audio-seconds", "--timeout-seconds",
@@ -57,7 +57,7 @@ EXPECTED: dict[str, tuple[list[str], set[str]]] = {
         "--warmup-steps", "--weight-decay", "--grad-accum", "--max-grad-norm", "--precision", "--loss", "--focal-gamma",
         "--train-feature-encoder", "--mask-time-prob", "--mask-time-length", "--mask-feature-prob",
         "--mask-feature-length", "--layerdrop", "--dropout", "--save-every", "--keep-checkpoints", "--eval-dtype",
-        "--seed", "--device", "--threads"}),
+        "--seed", "--device", "--threads", "--verbalize-numbers"}),
     "languages": ([], VERBOSE | {"--model"}),
     "convert-lang-ids": (["source", "target"], VERBOSE),
     "lm build": (["corpus"], VERBOSE | {"--output", "-o", "--order", "--language", "-l", "--min-count"}),

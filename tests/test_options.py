@@ -103,6 +103,8 @@ CASES: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [
     ("polyasr.training.options:TrainOptions", {"device": "cuda"}, ("device", "cuda")),
     ("polyasr.align.segments:SegmentAlignOptions", {"margin_seconds": 2.0, "wide_margin_seconds": 1.0}, ("margin_seconds", "2.0", "wide_margin_seconds", "1.0")),
     ("polyasr.align.segments:SegmentAlignOptions", {"min_char_score": 1.5}, ("min_char_score", "1.5")),
+    ("polyasr.decoding.language_spans:SpanOptions", {"switch_penalty": -1.0}, ("switch_penalty", "-1.0")),
+    ("polyasr.output.base:WriterOptions", {"highlight_below": 1.5}, ("highlight_below", "1.5")),
     ("polyasr.align.segments:SegmentAlignOptions", {"context_seconds": -1.0}, ("context_seconds", "-1.0")),
     ("polyasr.align.segments:SegmentAlignOptions", {"merge_gap_seconds": -1.0}, ("merge_gap_seconds", "-1.0")),
     ("polyasr.output.base:WriterOptions", {"max_line_width": 0}, ("max_line_width", "0")),

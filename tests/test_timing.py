@@ -34,16 +34,21 @@ def test_character_and_word_times_are_exact() -> None:
     assert [(c.char, c.start, c.end) for c in yo.chars] == [("y", 0.24, 0.28), ("o", 0.28, 0.30)]
     assert (hi.start, hi.end, yo.start, yo.end) == (0.04, 0.12, 0.24, 0.30)
     assert (segment.start, segment.end) == (0.04, 0.30)
-    assert hi.score == pytest.approx(0.9, abs=1e-6)  # every frame of the word has probability 0.9
+    assert hi.score == pytest.approx(0.81, abs=1e-6)  # two characters each of probability 0.9: both right 0.81
 
 
-def test_word_score_is_the_mean_of_its_frames() -> None:
+def test_word_score_is_the_product_of_its_characters_or_with_an_lm_the_mean_of_its_frames() -> None:
     logits = logits_for("hhi", peak=0.9)
     logits[2] = logits_for("i", peak=0.6)[0]
     decoded = greedy_decode(logits, VOCAB)
-    (word,) = build_segments(decoded, VOCAB, FRAME, word_timestamps=True)[0].words
-    assert word.score == pytest.approx((0.9 + 0.9 + 0.6) / 3, abs=1e-6)
+    (segment,) = build_segments(decoded, VOCAB, FRAME, word_timestamps=True)
+    (word,) = segment.words
+    assert word.score == pytest.approx(0.9 * 0.6, abs=1e-6)  # the chance that both characters are right
     assert [c.score for c in word.chars] == pytest.approx([0.9, 0.6], abs=1e-6)
+    (word,) = build_segments(decoded, VOCAB, FRAME, word_timestamps=True, word_score="mean")[0].words
+    assert word.score == pytest.approx((0.9 + 0.9 + 0.6) / 3, abs=1e-6)
+    assert (segment.score, segment.no_speech_prob) == pytest.approx((0.54, 0.46), abs=1e-4)
+    assert segment.avg_logprob == pytest.approx(np.log(0.54), abs=1e-4)
 
 
 def test_segments_split_at_pauses_and_at_the_length_limit() -> None:

@@ -362,3 +362,16 @@ def test_punctuation_words_stay_with_previous_word() -> None:
     assert build_cues(result) == [Cue(0, 2000, "Hello, world")]
     split = build_cues(result, WriterOptions(max_cue_seconds=1.5))
     assert split == [Cue(0, 1100, "Hello,"), Cue(1200, 2000, "world")]
+
+
+def test_low_confidence_words_are_underlined_in_srt_and_vtt_without_taking_room() -> None:
+    words = (Word("we", 0.0, 0.3, 0.9), Word("met", 0.4, 0.7, 0.3), Word("in", 0.8, 0.9, 0.95), Word("Zwickau", 1.0, 1.6, 0.1))
+    result = Transcription("we met in Zwickau", "en", 2.0, "x.wav", (Segment(0, 0.0, 1.6, "we met in Zwickau", words),))
+    options = WriterOptions(highlight_below=0.5, max_line_width=17, max_line_count=1)
+    assert WriteSRT(options).format(result) == "1\n00:00:00,000 --> 00:00:01,600\nwe <u>met</u> in <u>Zwickau</u>\n\n"
+    assert WriteVTT(options).format(result).endswith("00:00:00.000 --> 00:00:01.600\nwe <u>met</u> in <u>Zwickau</u>\n\n")
+    assert "<u>" not in WriteSRT(WriterOptions(max_line_width=17, max_line_count=1)).format(result)
+    assert [c.text for c in build_cues(result, WriterOptions(highlight_below=0.2, max_line_width=9, max_line_count=1))] == [
+        "we met in", "\x01Zwickau\x02"]  # split at the same places as without marks
+    with pytest.raises(OptionsError, match="highlight_below"):
+        WriterOptions(highlight_below=1.5)

@@ -26,7 +26,8 @@ class TranscribeOptions:
     """What to decode and how: the language, word times, windows, segments, VAD, decoder, speakers.
 
     `language` is "auto" (every token; the language is reported where the model can identify it),
-    "detect" (identify, then decode restricted to it) or a language ("de", "German"); strings are
+    "detect" (identify, then decode restricted to it), "multi" (a language per stretch of speech, each
+    decoded restricted to its own) or a language ("de", "German"); strings are
     parsed into a `LanguageChoice`. None means "not chosen": "auto" for transcription, and each
     segment's own language (else every character) for `Recognizer.align_segments`.
     """
@@ -36,7 +37,7 @@ class TranscribeOptions:
     windows: WindowOptions = field(default_factory=WindowOptions)
     segments: SegmentOptions = field(default_factory=SegmentOptions)
     vad: VadOptions | None = None  # run the model on detected speech only (needs polyasr[vad])
-    language_candidates: tuple[str, ...] | None = None  # languages "detect" chooses from; None: all
+    language_candidates: tuple[str, ...] | None = None  # languages "detect" and "multi" choose from; None: all
     calibration: LanguageCalibration = field(default_factory=LanguageCalibration)
     diarization: DiarizationOptions | None = None  # label speakers on segments and words (needs polyasr[diarize])
     decoder: DecoderOptions = field(default_factory=DecoderOptions)  # greedy (default) or beam search

@@ -23,7 +23,7 @@ class Word:
     word: str
     start: float  # seconds
     end: float  # seconds
-    score: float  # mean probability of its characters' frames, 0..1
+    score: float  # confidence 0..1: the chance that it is right, from its characters' frames (output/timing.py)
     chars: tuple[Char, ...] = ()
     speaker: str | None = None  # who said it, when diarized (e.g. "SPEAKER_00")
 
@@ -38,7 +38,11 @@ class Segment:
     text: str
     words: tuple[Word, ...] = ()  # filled when word timestamps were asked for
     speaker: str | None = None  # who said it, when diarized or given by aligned subtitles
-    language: str | None = None  # the segment's own language, when aligned segment by segment
+    language: str | None = None  # the segment's own language (aligned segment by segment, or language "multi")
+    language_probability: float | None = None  # that language's probability, when it was identified per segment
+    score: float | None = None  # mean of its words' scores, 0..1
+    avg_logprob: float | None = None  # mean log of its words' scores (Whisper's field, here per word)
+    no_speech_prob: float | None = None  # the chance that none of its words is right: product of (1 - score)
 
 
 @dataclass(frozen=True)

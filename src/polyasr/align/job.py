@@ -17,14 +17,15 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .text import EmissionReducer, tokenize_transcript
+from .text import EmissionReducer, tokenize_transcript, transcript_numbers
 from ..audio.decode import SAMPLE_RATE
 from ..audio.sources import AudioInput, source_name
-from ..decoding.ctc import FrameChoices, Vocabulary
+from ..decoding.ctc import Vocabulary
 from ..errors import AlignmentError
 from ..audio.vad import SpeechDetector
 from ..engine.inference import BatchOptions, PairReducer, ProgressCallback, rereadable
 from ..decoding.langid import LanguageFrames, LanguageReducer
+from ..decoding.language_spans import frames_between
 from ..model.ctc_model import CTCModel
 from ..model.languages import language_target, resolve_code
 from ..options import TranscribeOptions
@@ -50,8 +51,8 @@ def align_transcript(
     One untimed segment through `align_segments` (the one alignment path), over the whole input.
     """
     choice = options.choice
-    if choice.is_detect:
-        raise AlignmentError("aligning one transcript needs 'auto' or a language, not 'detect'")
+    if choice.identifies:
+        raise AlignmentError(f"aligning one transcript needs 'auto' or a language, not '{choice}'")
     whole = align_segments(model, batch, audio, [TranscriptSegment(transcript, None, None)], replace(options, language=choice),
                            SegmentAlignOptions(), sampling_rate, detector=detector, on_progress=on_progress)
     words = [word for segment in whole.segments for word in segment.words]
@@ -81,7 +82,7 @@ def align_segments(
     source = source_name(audio)
     audio = rereadable(audio)  # decoded again when some segments need a wider search
     choice = options.language
-    detect = choice is not None and choice.is_detect
+    detect = choice is not None and choice.identifies  # "multi": each segment's own, as "detect"
     plans = group_segments(items)
     if choice is not None:  # detect: decided per segment below
         codes: list[str | None] = [None if choice.requested is None else resolve_code(model, choice.requested)] * len(plans)
@@ -94,7 +95,10 @@ def align_segments(
         model = language_target(model, codes[0]).model
         vocabulary = model.vocabulary
     allowed = {code: table.token_ids(code) for code in {*codes, *candidates} if code} if table is not None else {}
-    columns = _columns(items, vocabulary, [allowed.get(c) if c else None for c in {*codes, *candidates}])
+    languages = {*codes, *candidates}
+    spoken = [" ".join(r for _, readings in transcript_numbers(item.text, code) for r in readings)
+              for item in items for code in languages if search.numbers and code]
+    columns = _columns([*(i.text for i in items), *spoken], vocabulary, [allowed.get(c) if c else None for c in languages])
     fs = model.frame_seconds
     windows = [search_frames(span or (0.0, None), search.margin_seconds, fs) for _, span in plans]
     num_samples = 0
@@ -122,7 +126,7 @@ def align_segments(
     first, language_frames = fetch(windows, identify=detect)
     if detect:
         codes = [_detected(first, language_frames, window, options) for window in windows]
-    groups = [prepare_group(group, span, vocabulary, code, allowed.get(code) if code else None)
+    groups = [prepare_group(group, span, vocabulary, code, _within(allowed.get(code) if code else None, columns), search.numbers)
               for (group, span), code in zip(plans, codes)]
     aligned, warnings = align_groups(groups, first, lambda spans: fetch(spans)[0], columns, vocabulary, fs, search)
     used = set(codes)
@@ -151,11 +155,16 @@ def as_transcript_segment(item: Any, index: int) -> TranscriptSegment:
                              None if end is None else float(end), get("language"), get("speaker"))
 
 
-def _columns(items: Sequence[TranscriptSegment], vocabulary: Vocabulary, alloweds: Sequence[np.ndarray | None]) -> np.ndarray:
-    """Blank and every token any segment's characters may become, in any of the languages used."""
-    letters = " ".join(sorted({char for item in items for char in item.text if not char.isspace()}))
+def _columns(texts: Sequence[str], vocabulary: Vocabulary, alloweds: Sequence[np.ndarray | None]) -> np.ndarray:
+    """Blank and every token the texts' characters may become, in any of the languages used."""
+    letters = " ".join(sorted({char for text in texts for char in text if not char.isspace()}))
     targets = [tokenize_transcript(letters, vocabulary, allowed).targets for allowed in alloweds]
     return np.unique(np.concatenate([[vocabulary.blank_id], *targets])).astype(np.int64)
+
+
+def _within(allowed: np.ndarray | None, columns: np.ndarray) -> np.ndarray:
+    """The token ids a segment's text may use: its language's (all when None) that are emission columns."""
+    return columns if allowed is None else np.intersect1d(allowed, columns)
 
 
 def _detected(emissions: SpanEmissions, frames: list[LanguageFrames], window: tuple[int, int], options: "TranscribeOptions") -> str | None:
@@ -164,11 +173,7 @@ def _detected(emissions: SpanEmissions, frames: list[LanguageFrames], window: tu
     for first, found in zip(emissions.starts, frames):
         count = len(found.unrestricted.tokens)
         if first <= start < first + count:
-            a, b = start - first, min(window[1], first + count) - first
-            part = replace(
-                found, unrestricted=FrameChoices(found.unrestricted.tokens[a:b], found.unrestricted.probs[a:b]),
-                best_ids=found.best_ids[:, a:b], best_log_probs=found.best_log_probs[:, a:b],
-            )
+            part = frames_between(found, start - first, min(window[1], first + count) - first)  # the window's own sums
             ranked = part.probabilities(options.calibration)
             return ranked[0][0] if ranked else None
     return None

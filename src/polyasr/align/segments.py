@@ -22,10 +22,11 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from .text import TranscriptTokens, aligned_words, tokenize_transcript
+from .text import NumberReadings, TranscriptTokens, aligned_words, tokenize_transcript, transcript_numbers
 from ..decoding.forced_align import Alignment, forced_align
 from ..decoding.ctc import Vocabulary
 from ..errors import AlignmentError, OptionsError
+from ..output.timing import segment_confidence
 from ..results import Segment, Word
 from .transcripts import TranscriptSegment
 
@@ -43,6 +44,7 @@ class SegmentAlignOptions:
     min_char_score: float = 0.02  # a first alignment whose characters' mean probability is lower is searched wider
     context_seconds: float = 0.5  # audio the model also hears around each search (its frames are not searched)
     merge_gap_seconds: float = 1.0  # search spans closer than this are run through the model as one region
+    numbers: bool = True  # numbers aligned as spoken in the segment's language ("1984" -> "nineteen eighty-four")
 
     def __post_init__(self) -> None:
         if not 0 <= self.margin_seconds <= self.wide_margin_seconds:
@@ -86,6 +88,8 @@ class AlignmentGroup:
     tokens: TranscriptTokens  # the group's text, prepared for its language
     word_counts: tuple[int, ...]  # words of each segment in `tokens.words`
     language: str | None  # the code the text was matched to; None: every character of the model
+    numbers: NumberReadings = ()  # the words that hold numbers and their spoken forms; `tokens` has the first
+    allowed: np.ndarray | None = None  # the token ids the text was matched to (for other readings of numbers)
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,7 @@ class _Attempt:
     unplaced: list[str]
     score: float  # mean probability of the aligned characters
     pinned: bool  # speech pressed against an edge of the search window that is not the audio's edge
+    log_likelihood: float = 0.0  # of the best path, to compare readings of the same frames
 
 
 def group_segments(segments: Sequence[TranscriptSegment]) -> list[tuple[tuple[TranscriptSegment, ...], tuple[float, float | None] | None]]:
@@ -120,12 +125,19 @@ def group_segments(segments: Sequence[TranscriptSegment]) -> list[tuple[tuple[Tr
 
 def prepare_group(
     segments: tuple[TranscriptSegment, ...], span: tuple[float, float | None] | None, vocabulary: Vocabulary,
-    language: str | None, allowed: np.ndarray | None,
+    language: str | None, allowed: np.ndarray | None, numbers: bool = False,
 ) -> AlignmentGroup:
-    """A group's text as tokens of its language (the segments' texts joined by spaces)."""
+    """A group's text as tokens of its language (the segments' texts joined by spaces); with `numbers`,
+    its numbers as spoken in that language (their other readings are tried when aligning)."""
     counts = tuple(len(tokenize_transcript(s.text, vocabulary, allowed).words) for s in segments)
-    tokens = tokenize_transcript(" ".join(s.text for s in segments), vocabulary, allowed)
-    return AlignmentGroup(segments, span, tokens, counts, language)
+    text = " ".join(s.text for s in segments)
+    readings = transcript_numbers(text, language) if numbers else ()
+    if readings:  # the written form too, where the model spells every one of its characters (digit tokens)
+        chunks = text.split()
+        readings = tuple((i, r + ((chunks[i],) if not tokenize_transcript(chunks[i], vocabulary, allowed).skipped else ()))
+                         for i, r in readings)
+    tokens = tokenize_transcript(text, vocabulary, allowed, {i: r[0] for i, r in readings})
+    return AlignmentGroup(segments, span, tokens, counts, language, readings, allowed)
 
 
 def search_frames(span: tuple[float, float | None], margin: float, frame_seconds: float) -> tuple[int, int]:
@@ -194,12 +206,38 @@ def _align(
     group: AlignmentGroup, emissions: SpanEmissions, window: tuple[int, int], columns: np.ndarray,
     vocabulary: Vocabulary, frame_seconds: float, open_edges: tuple[bool, bool] = (True, True),
 ) -> _Attempt | str:
-    """The group aligned in the frames of `window`, or why it could not be.
+    """The group aligned in the frames of `window`, or why it could not be; each number in the reading
+    that aligns best (each other reading tried with the rest kept usual, then the winners together).
 
     Speech touching an edge of the window counts as pinned there, except at the audio's ends and
     at edges not in `open_edges` (a well-aligned neighbour's words).
     """
-    tokens = group.tokens
+    def attempt(tokens: TranscriptTokens) -> _Attempt | str:
+        return _align_tokens(tokens, emissions, window, columns, vocabulary, frame_seconds, open_edges)
+
+    best = attempt(group.tokens)
+    if not group.numbers or isinstance(best, str):
+        return best
+    text = " ".join(s.text for s in group.segments)
+    usual = {i: readings[0] for i, readings in group.numbers}
+    gains: dict[int, tuple[float, str]] = {}
+    for i, readings in group.numbers:
+        for reading in readings[1:]:
+            other = attempt(tokenize_transcript(text, vocabulary, group.allowed, {**usual, i: reading}))
+            if isinstance(other, _Attempt) and other.log_likelihood - best.log_likelihood > gains.get(i, (0.0, ""))[0]:
+                gains[i] = (other.log_likelihood - best.log_likelihood, reading)
+    if gains:
+        chosen = attempt(tokenize_transcript(text, vocabulary, group.allowed, {**usual, **{i: r for i, (_, r) in gains.items()}}))
+        if isinstance(chosen, _Attempt) and chosen.log_likelihood > best.log_likelihood:
+            return chosen
+    return best
+
+
+def _align_tokens(
+    tokens: TranscriptTokens, emissions: SpanEmissions, window: tuple[int, int], columns: np.ndarray,
+    vocabulary: Vocabulary, frame_seconds: float, open_edges: tuple[bool, bool],
+) -> _Attempt | str:
+    """`tokens` aligned in the frames of `window` (see `_align`)."""
     first, log_probs = emissions.window(*window)
     if tokens.targets.size == 0:
         words, unplaced = aligned_words(tokens, Alignment((), 0.0), vocabulary, frame_seconds)
@@ -217,7 +255,7 @@ def _align(
     end = first + len(log_probs)
     pinned = (open_edges[0] and first > 0 and shifted[0].start_frame <= first + 1) or (
         open_edges[1] and end < emissions.num_frames and shifted[-1].end_frame >= end - 1)
-    return _Attempt(words, unplaced, float(np.mean([t.score for t in shifted])), pinned)
+    return _Attempt(words, unplaced, float(np.mean([t.score for t in shifted])), pinned, alignment.log_likelihood)
 
 
 def _runs(indices: list[int]) -> list[list[int]]:
@@ -338,7 +376,7 @@ def _split(group: AlignmentGroup, words: list[Word], first_id: int) -> list[Segm
         start = timed[0].start if timed else (segment.start or 0.0)
         end = max((w.end for w in timed), default=segment.end or start)
         segments.append(Segment(first_id + offset, start, end, segment.text, tuple(own), speaker=segment.speaker,
-                                language=group.language))
+                                language=group.language, **segment_confidence([w for w in own if w.chars])))
     return segments
 
 

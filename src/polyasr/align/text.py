@@ -8,14 +8,16 @@ from __future__ import annotations
 
 import unicodedata
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Mapping, Sequence
 
 import numpy as np
 
 from ..decoding.forced_align import Alignment
 from ..decoding.ctc import Vocabulary, log_normalizer, stitch_frames
 from ..results import Char, Word
+from ..errors import OptionsError
 from ..language.catalogue import is_unspaced
+from ..language.numbers import number_readings
 from ..output.timing import frame_time, make_word
 
 
@@ -38,17 +40,33 @@ def _variants(char: str) -> list[str]:
     return list(dict.fromkeys([char, lower, nfkc, bare, nfkc.upper(), bare.upper()]))
 
 
+NumberReadings = tuple[tuple[int, tuple[str, ...]], ...]  # (index in text.split(), its spoken forms) per number
+
+
+def transcript_numbers(text: str, language: str | None) -> NumberReadings:
+    """The words of `text` that hold numbers, each with the ways it is spoken in `language` (usual first);
+    () without a language, for a language without number words, or without num2words installed."""
+    try:
+        found = [(i, number_readings(chunk, language)) for i, chunk in enumerate(text.split())] if language else []
+    except OptionsError:  # num2words is missing: numbers stay as written
+        return ()
+    return tuple((i, r) for i, r in found if r)
+
+
 def tokenize_transcript(
-    text: str, vocabulary: Vocabulary, allowed_ids: Sequence[int] | np.ndarray | None = None
+    text: str, vocabulary: Vocabulary, allowed_ids: Sequence[int] | np.ndarray | None = None,
+    spoken: Mapping[int, str] | None = None,
 ) -> TranscriptTokens:
     """Map each character to a token of the vocabulary (restricted to `allowed_ids` when given).
 
     Characters without a token are skipped: punctuation silently, letters and digits are reported
     in `skipped` so the caller can warn. A subword vocabulary tokenises each word with the model's
-    own tokenizer (`Vocabulary.encode`) instead.
+    own tokenizer (`Vocabulary.encode`) instead. `spoken` replaces the characters of some words (by
+    their index in `text.split()`) with the words said for them ("1984" -> "nineteen eighty-four"):
+    the word keeps its written form and owns the spoken form's tokens.
     """
     if vocabulary.encode is not None:
-        return _subword_tokens(text, vocabulary, allowed_ids)
+        return _subword_tokens(text, vocabulary, allowed_ids, spoken or {})
     ids = {token: i for i, token in enumerate(vocabulary.tokens) if i not in vocabulary.hidden_ids}
     allowed = None if allowed_ids is None else {int(i) for i in allowed_ids}
     delimiter = vocabulary.word_delimiter_id
@@ -65,42 +83,57 @@ def tokenize_transcript(
                 return token
         return None
 
-    for chunk in text.split():
-        pieces = [c for c in chunk] if all(is_unspaced(c) for c in chunk) else [chunk]
+    def delimit() -> None:
         if use_delimiter and targets and targets[-1] != delimiter:
             targets.append(delimiter)  # type: ignore[arg-type]
             owners.append(-1)
-        for piece in pieces:
+
+    def spell(chars: str) -> None:  # the characters of the last word (or of its spoken form)
+        for char in chars:
+            token = lookup(char)
+            if token is not None:
+                targets.append(token)
+                owners.append(len(words) - 1)
+            elif unicodedata.category(char)[0] in "LN":
+                skipped.append(char)
+
+    for index, chunk in enumerate(text.split()):
+        delimit()
+        if spoken and index in spoken:
+            words.append(chunk)
+            for number, said in enumerate(spoken[index].split()):
+                if number:
+                    delimit()
+                spell(said)
+            continue
+        for piece in [c for c in chunk] if all(is_unspaced(c) for c in chunk) else [chunk]:
             words.append(piece)
-            for char in piece:
-                token = lookup(char)
-                if token is not None:
-                    targets.append(token)
-                    owners.append(len(words) - 1)
-                elif unicodedata.category(char)[0] in "LN":
-                    skipped.append(char)
+            spell(piece)
     if targets and targets[-1] == delimiter:
         targets.pop()
         owners.pop()
     return TranscriptTokens(tuple(words), np.asarray(targets, np.int64), np.asarray(owners, np.int64), tuple(skipped))
 
 
-def _subword_tokens(text: str, vocabulary: Vocabulary, allowed_ids: Sequence[int] | np.ndarray | None) -> TranscriptTokens:
-    """Each word of `text` through the model's tokenizer; pieces it cannot emit (unknown, or outside
-    `allowed_ids`) are dropped, and the letters and digits they held reported as skipped."""
+def _subword_tokens(
+    text: str, vocabulary: Vocabulary, allowed_ids: Sequence[int] | np.ndarray | None, spoken: Mapping[int, str]
+) -> TranscriptTokens:
+    """Each word of `text` (or its spoken form) through the model's tokenizer; pieces it cannot emit
+    (unknown, or outside `allowed_ids`) are dropped, and the letters and digits they held reported as skipped."""
     assert vocabulary.encode is not None
     allowed = None if allowed_ids is None else {int(i) for i in allowed_ids}
     words: list[str] = []
     targets: list[int] = []
     owners: list[int] = []
     skipped: list[str] = []
-    for chunk in text.split():
-        pieces = [c for c in chunk] if all(is_unspaced(c) for c in chunk) else [chunk]
+    for index, chunk in enumerate(text.split()):
+        pieces = [c for c in chunk] if all(is_unspaced(c) for c in chunk) and index not in spoken else [chunk]
         for piece in pieces:
             words.append(piece)
-            for token in vocabulary.encode(piece):
+            said = spoken.get(index, piece)
+            for token in [t for part in said.split() for t in vocabulary.encode(part)]:
                 if token in vocabulary.hidden_ids or token >= len(vocabulary):  # <unk>: the word's letters are unknown
-                    skipped.extend(c for c in piece if unicodedata.category(c)[0] in "LN")
+                    skipped.extend(c for c in said if unicodedata.category(c)[0] in "LN")
                     continue
                 if allowed is not None and token not in allowed:
                     skipped.extend(c for c in vocabulary.text_of(token) if unicodedata.category(c)[0] in "LN")

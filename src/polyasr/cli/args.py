@@ -36,6 +36,11 @@ def non_negative_float(text: str) -> float:
     return _number(text, float, "a number", lambda value: 0 <= value < float("inf"), "at least 0")
 
 
+def unit_float(text: str) -> float:
+    """argparse type: a number from 0 to 1 (a probability)."""
+    return _number(text, float, "a number", lambda value: 0 <= value <= 1, "from 0 to 1")
+
+
 def port_number(text: str) -> int:
     """argparse type of a TCP port: an integer from 0 to 65535 (0: the system picks a free one)."""
     return _number(text, int, "an integer", lambda value: 0 <= value <= 65535, "from 0 to 65535")
@@ -82,7 +87,7 @@ def output_formats(value: str) -> str:
 
 
 def language_choice(value: str) -> LanguageChoice:
-    """argparse type of --language: 'auto', 'detect' or a language, parsed once here."""
+    """argparse type of --language: 'auto', 'detect', 'multi' or a language, parsed once here."""
     try:
         return LanguageChoice.parse(value)
     except LanguageError as error:

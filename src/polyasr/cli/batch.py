@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "(.jsonl, .csv, .parquet with id, audio, optional language); local or s3://, gs://, ...")
     parser.add_argument("--output", "-o", required=True, help="folder or URL for the shards and summary.json (rerun to resume)")
     parser.add_argument("--format", default=_JOB.output_format, choices=FORMATS, help="shard file format")
-    add_language_arguments(parser, language_help="for inputs without a language: 'auto', 'detect', or a code, e.g. de",
+    add_language_arguments(parser, language_help="for inputs without a language: 'auto', 'detect', 'multi' (per segment), or a code, e.g. de",
                            candidates_help="with --language detect: choose among these, e.g. de,fr,it")
     parser.add_argument("--word-timestamps", action="store_true", help="keep words with start, end and score in each segment")
     parser.add_argument("--ray-address", default=None,

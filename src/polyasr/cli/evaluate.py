@@ -21,8 +21,8 @@ def add_evaluate_arguments(parser: argparse.ArgumentParser) -> None:
                               manifest_help="JSONL or CSV with audio, text and optional language, id columns",
                               languages_help="Common Voice languages, e.g. de,fr,ja (default: all)",
                               max_per_language_help="first N good rows of each language")
-    parser.add_argument("--decode", default="language", choices=["language", "auto", "detect"],
-                        help="restrict decoding to each utterance's language, or not, or detect it")
+    parser.add_argument("--decode", default="language", choices=["language", "auto", "detect", "multi"],
+                        help="restrict decoding to each utterance's language, or not, or detect it (multi: per segment)")
     parser.add_argument("--output-dir", "-o", default="results", help="results.md/csv/json and hypotheses.jsonl (resumable)")
     parser.add_argument("--restart", action="store_true", help="discard the hypotheses of an earlier run in --output-dir")
     parser.add_argument("--compare-card", action="store_true", help="add the model card's WER/CER and the difference")
@@ -39,7 +39,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
         from ..evaluation.run import EvalOptions, evaluate
     except ImportError as error:
         raise PolyasrError(f"evaluate needs jiwer ({error}); {install_hint('eval')}") from None
-    from ..evaluation.data import read_common_voice, read_manifest
+    from ..evaluation.data import numbers_in_words, read_common_voice, read_manifest
     from ..evaluation.report import markdown_table, plot_cer, write_reports
 
     check_output_folder(args.output_dir, "--output-dir")
@@ -48,6 +48,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         dataset = read_common_voice(args.dataset, args.split, args.languages, args.max_per_language)
     else:
         dataset = read_manifest(args.manifest, args.language)
+    if args.verbalize_numbers:
+        dataset = numbers_in_words(dataset)
     for bad in dataset.bad_rows[:20]:
         print(f"polyasr: warning: {bad.where}: {bad.reason}", file=sys.stderr)
     if len(dataset.bad_rows) > 20:

@@ -160,7 +160,8 @@ def add_data_source_arguments(parser: argparse.ArgumentParser, *, split: str, sp
                               languages_help: str, max_per_language_help: str) -> None:
     """--dataset or --manifest (exactly one is required), --split (default `split`), --languages (a tuple of
     codes; None: all), --max-per-language (at least 1; None: every row) and --language (the language of
-    manifest rows without a language column; None: they have none), each with the command's own help."""
+    manifest rows without a language column; None: they have none), each with the command's own help;
+    and --verbalize-numbers (the texts' numbers in words)."""
     group = parser.add_argument_group("data source")
     source = group.add_mutually_exclusive_group(required=True)
     source.add_argument("--dataset", help=DATASET_HELP)
@@ -169,3 +170,6 @@ def add_data_source_arguments(parser: argparse.ArgumentParser, *, split: str, sp
     group.add_argument("--languages", type=language_codes, default=None, metavar="CODE[,CODE...]", help=languages_help)
     group.add_argument("--max-per-language", type=positive_int, default=None, metavar="N", help=max_per_language_help)
     group.add_argument("--language", default=None, help=ROW_LANGUAGE_HELP)
+    group.add_argument("--verbalize-numbers", action="store_true",
+                       help="write the texts' numbers out in words of their language (\"25\" -> \"twenty-five\"), "
+                            "for models that write words (pip install 'polyasr[numbers]')")

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
-from .args import output_formats, positive_int
+from .args import output_formats, positive_int, unit_float
 from .extras import with_install_hints
 from ..errors import OptionsError
 from ..language.catalogue import language_name
@@ -98,6 +98,8 @@ def add_output_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output-dir", "-o", default=None, help="write <name>.<format> files here (default for subtitles: .)")
     parser.add_argument("--max-line-width", type=positive_int, default=WriterOptions.max_line_width, help="subtitle characters per line")
     parser.add_argument("--max-line-count", type=positive_int, default=WriterOptions.max_line_count, help="subtitle lines per cue")
+    parser.add_argument("--highlight-below", type=unit_float, default=None, metavar="SCORE",
+                        help="srt, vtt: underline words whose confidence is below SCORE (e.g. 0.5), for review")
 
 
 def writes_files(args: argparse.Namespace) -> bool:
@@ -123,7 +125,7 @@ def check_inputs_kept(args: argparse.Namespace, stems: Iterable[str], inputs: Se
 def emit(args: argparse.Namespace, result: Transcription, stem: str | None, progress: Progress) -> None:
     """Print a result (txt, json without --output-dir) or write its files and say where."""
     options = WriterOptions(max_line_width=args.max_line_width, max_line_count=args.max_line_count,
-                            include_words=bool(getattr(args, "word_timestamps", True)))
+                            include_words=bool(getattr(args, "word_timestamps", True)), highlight_below=args.highlight_below)
     writers = get_writers(args.output_format, options)
     if not writes_files(args):
         text = writers[0].format(result).rstrip("\n")

@@ -55,8 +55,9 @@ def add_transcribe_arguments(parser: argparse.ArgumentParser) -> None:
     """The options of `polyasr transcribe`."""
     parser.add_argument("files", nargs="+", help="audio or video files (wav, flac, mp3, ogg, opus, m4a, webm, mp4, ...)")
     add_language_arguments(parser, language_help="'auto' (every character; the identified language is reported), "
-                                                 "'detect' (identify, then restrict to it), or a code, e.g. de",
-                           candidates_help="with auto or detect: choose among these, e.g. de,fr,it")
+                                                 "'detect' (identify, then restrict to it), 'multi' (mixed-language speech: "
+                                                 "a language per segment), or a code, e.g. de",
+                           candidates_help="with auto, detect or multi: choose among these, e.g. de,fr,it")
     add_output_arguments(parser)
     parser.add_argument("--word-timestamps", action="store_true", help="add words with start, end and score (json)")
     add_window_arguments(parser)
@@ -83,7 +84,7 @@ def run_transcribe(args: argparse.Namespace) -> int:
     check_inputs_kept(args, stems.values(), args.files)
     recognizer = load_recognizer(args)
     progress = Progress(len(args.files))
-    options = replace(options, language=args.language, word_timestamps=args.word_timestamps)
+    options = replace(options, language=args.language, word_timestamps=args.word_timestamps or args.highlight_below is not None)
     outcomes = recognizer.transcribe_iter(args.files, options, on_progress=progress.audio)
 
     def handle(outcome: Any) -> None:

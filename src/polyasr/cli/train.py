@@ -91,7 +91,7 @@ def _dev_source(args: argparse.Namespace, base: str) -> Any:
     if args.no_dev:
         return None
     if args.dev:
-        return DataSource(manifest=args.dev, language=args.language)
+        return DataSource(manifest=args.dev, language=args.language, numbers_in_words=args.verbalize_numbers)
     if not args.dataset:
         return None
     root = Path(args.dataset)
@@ -104,7 +104,8 @@ def _dev_source(args: argparse.Namespace, base: str) -> Any:
         languages = tuple(dict.fromkeys([c for c in trained if c in available] + old))
     if not languages:
         return None
-    return DataSource(dataset=args.dataset, split=args.dev_split, languages=languages, max_per_language=args.dev_max_per_language)
+    return DataSource(dataset=args.dataset, split=args.dev_split, languages=languages, max_per_language=args.dev_max_per_language,
+                      numbers_in_words=args.verbalize_numbers)
 
 
 def _options(args: argparse.Namespace) -> tuple[DataOptions, TrainOptions]:
@@ -214,7 +215,8 @@ def run(args: argparse.Namespace) -> int:
     base = args.base or default_model()
     data_options, options = _options(args)
     source = DataSource(dataset=args.dataset, manifest=args.manifest, split=args.split, languages=args.languages,
-                        language=args.language, max_per_language=args.max_per_language)
+                        language=args.language, max_per_language=args.max_per_language,
+                        numbers_in_words=args.verbalize_numbers)
     stop_requested = []
 
     def on_interrupt(signum: int, frame: Any) -> None:

@@ -24,12 +24,16 @@ Modules:
     options.py         DecoderOptions, BeamOptions, Hotword, parse_hotwords, GREEDY, BEAM, STRATEGIES
     langid.py          LanguageReducer, LanguageFrames, LanguageCalibration: spoken-language
                        identification from the same logits
+    language_spans.py  language "multi": language_spans (where the language changes, from langid's
+                       per-frame rows, with a sliding span and hysteresis), SpanOptions,
+                       LanguageSpan, frames_between, sliced
     forced_align.py    CTC Viterbi forced alignment of a known token sequence (anchors, banded
                        fallback), pure numpy: forced_align, Alignment
 
 Used by other folders: the names below (__all__); Vocabulary, Decoded, FrameChoices, TokenSpan,
 decode_frames, skipped_logits, log_normalizer, stitch_frames (ctc); LanguageReducer, LanguageFrames,
-LanguageCalibration (langid); forced_align, Alignment (forced_align).
+LanguageCalibration (langid); language_spans, frames_between, sliced (language_spans);
+forced_align, Alignment (forced_align).
 """
 
 from .beam import DecoderError

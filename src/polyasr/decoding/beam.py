@@ -56,6 +56,7 @@ class BeamSearch:
         except ImportError as error:
             raise DecoderError("beam search needs ctc-beam-decoder: pip install 'polyasr[lm]'") from error
         self.labels = labels
+        self.has_lm = lm is not None
         try:
             if lm is None:
                 self._decoder = ctc_beam_decoder.build_ctcdecoder(labels)

@@ -28,7 +28,7 @@ from .beam import BeamSearch, SearchCache, beam_decode
 from .filters import LanguageFilter
 from .frames import TopTokens, TopTokensReducer
 from .language_model import LanguageModelFile, checkpoint_language_model, read_language_model
-from .options import BEAM, BeamOptions, DecoderOptions
+from .options import BEAM, MEAN_SCORE, PRODUCT_SCORE, BeamOptions, DecoderOptions
 
 
 class DecodedModel(Protocol):
@@ -53,6 +53,7 @@ class Decoder(Protocol):
     model: DecodedModel  # the model whose logits this decoder reads (run_inference runs it)
     language: str | None  # the language results report (restricted to, or a single-language model's own)
     warnings: tuple[str, ...]  # what the user should know about this decoder (e.g. hotword issues)
+    word_score: str  # how its words are scored: "product" (acoustics alone) or "mean" (an LM or hotwords chose them)
 
     def reducer(self) -> Any:
         """A new FrameReducer for one input."""
@@ -76,6 +77,7 @@ class GreedyDecoder:
         self.filter = language_filter
         self.language = language
         self.warnings: tuple[str, ...] = ()
+        self.word_score = PRODUCT_SCORE
         self._allowed = language_filter.columns[1:] if language_filter.restricted else None
 
     def reducer(self) -> GreedyReducer:
@@ -108,6 +110,7 @@ class BeamDecoder:
         self.options = options
         self.frame_seconds = model.frame_seconds
         self.hotwords, self.hotword_weight = _hotwords(options, language)
+        self.word_score = MEAN_SCORE if search.has_lm or self.hotwords else PRODUCT_SCORE
         self.warnings = warnings + _hotword_warnings(options, self.hotwords, language_filter.labels(self.vocabulary))
 
     def reducer(self) -> TopTokensReducer:

@@ -10,6 +10,10 @@ from ..errors import OptionsError
 GREEDY = "greedy"
 BEAM = "beam"
 STRATEGIES = (GREEDY, BEAM)
+# How a decoder's words are scored (output/timing.py): the product of their characters' scores when
+# the acoustics alone chose them, the mean probability of their frames when an LM or hotwords did.
+PRODUCT_SCORE = "product"
+MEAN_SCORE = "mean"
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Sequence
 
 from ..results import Segment, SpeakerTurn, Transcription, Word
-from ..output.timing import join_words
+from ..output.timing import join_words, segment_confidence
 
 STRADDLE_SECONDS = 0.1  # a word straddles a change when it overlaps two speakers' turns by at least this each
 
@@ -62,7 +62,7 @@ def assign_speakers(result: Transcription, turns: Sequence[SpeakerTurn], keep_wo
         for run in runs:
             text = segment.text if len(runs) == 1 else join_words(run)
             segments.append(Segment(len(segments), run[0].start, run[-1].end, text, tuple(run) if keep_words else (),
-                                    speaker=run[0].speaker, language=segment.language))
+                                    speaker=run[0].speaker, language=segment.language, **segment_confidence(run)))
     warnings = result.warnings
     if across:
         first = across[0]

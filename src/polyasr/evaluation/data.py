@@ -12,12 +12,13 @@ import csv
 import json
 import os
 from collections.abc import Generator, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from ..errors import OptionsError, PolyasrError
+from ..language.numbers import verbalize_text
 
-__all__ = ["BadRow", "EvalDataset", "Utterance", "read_common_voice", "read_manifest"]
+__all__ = ["BadRow", "EvalDataset", "Utterance", "numbers_in_words", "read_common_voice", "read_manifest"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,13 @@ class EvalDataset:
 
     utterances: tuple[Utterance, ...]
     bad_rows: tuple[BadRow, ...]
+
+
+def numbers_in_words(dataset: EvalDataset) -> EvalDataset:
+    """The dataset with the numbers of every reference written out in its language ("25" -> "twenty-five"),
+    for models that write words; rows without a language keep their digits. Needs num2words."""
+    utterances = tuple(replace(u, text=verbalize_text(u.text, u.language)) for u in dataset.utterances)
+    return replace(dataset, utterances=utterances)
 
 
 class _Bad(Exception):

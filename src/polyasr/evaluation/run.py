@@ -23,13 +23,13 @@ from .cache import CACHE_NAME, EvalRecord, HypothesisCache, RunFacts, run_facts,
 from .data import BadRow, EvalDataset, Utterance
 from .scoring import ScoredUtterance, ScoreReport, score
 from ..decoding.options import DecoderOptions
-from ..language.choice import AUTO, DETECT, LanguageChoice
+from ..language.choice import AUTO, DETECT, MULTI, LanguageChoice
 from ..options import TranscribeOptions
 from ..recognizer import Recognizer
 
 __all__ = ["CACHE_NAME", "DECODE_MODES", "EvalOptions", "EvalRecord", "EvalResult", "evaluate"]
 
-DECODE_MODES = ("language", str(AUTO), str(DETECT))
+DECODE_MODES = ("language", str(AUTO), str(DETECT), str(MULTI))
 
 
 @dataclass(frozen=True)

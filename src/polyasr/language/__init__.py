@@ -16,8 +16,10 @@ Modules:
     normalizer_rules.py   NormalizerRules, rules_for (tables merged for a language), has_special_rules,
                           is_character_level, normalizer_fingerprint, rules_table
     normalizer_tables.py  the rule tables, pure data: UNIVERSAL_RULES, SCRIPT_DEFAULTS, LANGUAGE_RULES
+    numbers.py            numbers as spoken (num2words): number_readings (a written token's spoken
+                          forms, usual first), verbalize_text, number_language, NUMBER_FALLBACKS
 
 Used by other folders: LanguageChoice, AUTO, DETECT; language_name, normalize_code, is_unspaced;
 match_code, english_name; LanguageTable, read_language_table, write_language_table_json;
-normalize_text; is_character_level, rules_for, normalizer_fingerprint.
+normalize_text; is_character_level, rules_for, normalizer_fingerprint; number_readings, verbalize_text.
 """

@@ -1,4 +1,4 @@
-"""What a user asks for when asked for a language: auto, detect, or a language.
+"""What a user asks for when asked for a language: auto, detect, multi, or a language.
 
 The choice is parsed once, where the user's words come in (the CLI, the server, the Python API's
 keyword), into a `LanguageChoice`; code below the entry points asks the choice (`is_auto`,
@@ -13,12 +13,13 @@ from dataclasses import dataclass
 
 from ..errors import LanguageError
 
-__all__ = ["AUTO", "DETECT", "LanguageChoice", "LanguageMode"]
+__all__ = ["AUTO", "DETECT", "MULTI", "LanguageChoice", "LanguageMode"]
 
 
 class LanguageMode(enum.Enum):
     AUTO = "auto"  # decode with every token of the vocabulary (the model card's `predict`)
     DETECT = "detect"  # identify the spoken language, then decode restricted to it
+    MULTI = "multi"  # identify the language of each stretch of speech, each decoded restricted to its own
     LANGUAGE = "language"  # one language, named by the user (a code, an alias or an English name)
 
 
@@ -35,7 +36,7 @@ class LanguageChoice:
 
     @classmethod
     def parse(cls, value: "str | LanguageChoice | None") -> "LanguageChoice":
-        """'auto' (or None, or ''), 'detect', or a language ('de', 'sv-SE', 'German'); case and spaces ignored."""
+        """'auto' (or None, or ''), 'detect', 'multi', or a language ('de', 'sv-SE', 'German'); case and spaces ignored."""
         if isinstance(value, LanguageChoice):
             return value
         if value is not None and not isinstance(value, str):
@@ -46,6 +47,8 @@ class LanguageChoice:
             return AUTO
         if lowered == LanguageMode.DETECT.value:
             return DETECT
+        if lowered == LanguageMode.MULTI.value:
+            return MULTI
         return cls(LanguageMode.LANGUAGE, text)
 
     @classmethod
@@ -62,6 +65,16 @@ class LanguageChoice:
         return self.mode is LanguageMode.DETECT
 
     @property
+    def is_multi(self) -> bool:
+        """Mixed-language speech: a language per stretch of speech."""
+        return self.mode is LanguageMode.MULTI
+
+    @property
+    def identifies(self) -> bool:
+        """The language is identified from the audio ("detect" or "multi"), not given or ignored."""
+        return self.mode in (LanguageMode.DETECT, LanguageMode.MULTI)
+
+    @property
     def is_language(self) -> bool:
         """One language was named (nothing is identified)."""
         return self.mode is LanguageMode.LANGUAGE
@@ -72,3 +85,4 @@ class LanguageChoice:
 
 AUTO = LanguageChoice(LanguageMode.AUTO)
 DETECT = LanguageChoice(LanguageMode.DETECT)
+MULTI = LanguageChoice(LanguageMode.MULTI)

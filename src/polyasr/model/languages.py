@@ -98,8 +98,8 @@ def exemplar_ids(model: CTCModel, code: str) -> np.ndarray:
 
 
 def choice_target(model: CTCModel, choice: LanguageChoice) -> LanguageTarget | None:
-    """How to decode a language choice: "auto" and a language have one target; "detect" none (per input)."""
-    if choice.is_detect:
+    """How to decode a language choice: "auto" and a language have one target; "detect" and "multi" none (per input)."""
+    if choice.identifies:
         return None
     return language_target(model, None if choice.requested is None else resolve_code(model, choice.requested))
 

@@ -22,6 +22,7 @@ class WriterOptions:
     max_line_count: int = 2  # lines per subtitle cue; more text is split into further cues
     max_cue_seconds: float = 7.0  # longest cue; a longer segment (or word) is split into several cues
     include_words: bool = True  # json: keep each segment's words (and their characters)
+    highlight_below: float | None = None  # srt, vtt: words scoring below this are underlined (<u>), for review
 
     def __post_init__(self) -> None:
         if self.max_line_width < 1:
@@ -30,6 +31,8 @@ class WriterOptions:
             raise OptionsError(f"max_line_count must be at least 1, not {self.max_line_count}")
         if not self.max_cue_seconds > 0:
             raise OptionsError(f"max_cue_seconds must be positive, not {self.max_cue_seconds}")
+        if self.highlight_below is not None and not 0 <= self.highlight_below <= 1:
+            raise OptionsError(f"highlight_below must lie between 0 and 1, not {self.highlight_below}")
 
 
 class ResultWriter:

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from ..language.catalogue import is_unspaced
 from ..results import Segment, Transcription
 from .base import WriterOptions, timed_texts
-from .lines import Atoms, is_punctuation, one_line, text_atoms, wrap_lines
+from .lines import MARK_CLOSE, MARK_OPEN, Atoms, is_punctuation, one_line, text_atoms, visible_length, wrap_lines
 from .timestamps import to_ms
 
 __all__ = ["Cue", "build_cues"]
@@ -36,8 +36,9 @@ class _Token:
     end: float  # seconds
 
 
-def _word_tokens(segment: Segment) -> list[_Token]:
-    """The segment's words as tokens; the segment's own spelling when it has one token per word."""
+def _word_tokens(segment: Segment, highlight_below: float | None = None) -> list[_Token]:
+    """The segment's words as tokens; the segment's own spelling when it has one token per word. Words
+    scoring below `highlight_below` are marked (MARK_OPEN, MARK_CLOSE)."""
     words = [word for word in segment.words if word.word.strip()]
     spelled = segment.text.split()
     if len(spelled) != len(words):
@@ -55,6 +56,9 @@ def _word_tokens(segment: Segment) -> list[_Token]:
         # a space before the word unless either side is a script without spaces
         space = bool(previous) and not (is_unspaced(previous[-1]) or is_unspaced(text[0]))
         atoms[0] = (atoms[0][0], space)
+        if highlight_below is not None and word.score < highlight_below:
+            atoms[0] = (MARK_OPEN + atoms[0][0], atoms[0][1])
+            atoms[-1] = (atoms[-1][0] + MARK_CLOSE, atoms[-1][1])
         tokens.append(_Token(atoms, word.start, word.end))
         previous = text
     return tokens
@@ -120,7 +124,7 @@ def _fit(tokens: list[_Token], options: WriterOptions, prefix: Atoms) -> list[_T
 
 def _fits(atoms: list[tuple[str, bool]], options: WriterOptions) -> bool:
     lines = wrap_lines(atoms, options.max_line_width)
-    return len(lines) <= options.max_line_count and all(len(line) <= options.max_line_width for line in lines)
+    return len(lines) <= options.max_line_count and all(visible_length(line) <= options.max_line_width for line in lines)
 
 
 def _pack(tokens: list[_Token], options: WriterOptions, prefix: Atoms) -> list[tuple[float, float, Atoms]]:
@@ -148,17 +152,19 @@ def _segment_chunks(start: float, end: float, text: str, segment: Segment | None
     """
     prefix: Atoms = [(f"[{segment.speaker}]:", False)] if segment is not None and segment.speaker is not None else []
     has_words = segment is not None and any(word.word.strip() for word in segment.words)
+    below = options.highlight_below
+    marked = has_words and below is not None and any(w.score < below for w in segment.words)  # type: ignore[union-attr]
     atoms = text_atoms(text)
-    if not atoms and has_words:
+    if (not atoms or marked) and has_words:
         assert segment is not None
-        atoms = [atom for token in _word_tokens(segment) for atom in token.atoms]
+        atoms = [atom for token in _word_tokens(segment, below) for atom in token.atoms]
     if not atoms:
         return []
     if end - start <= options.max_cue_seconds and _fits(_prefixed(prefix, atoms), options):
         chunks = [(start, end, atoms)]
     elif has_words:
         assert segment is not None
-        chunks = _pack(_fit(_word_tokens(segment), options, prefix), options, prefix)
+        chunks = _pack(_fit(_word_tokens(segment, below), options, prefix), options, prefix)
     else:
         chunks = _pack(_fit(_proportional_tokens(text, start, end), options, prefix), options, prefix)
     return [(chunk_start, chunk_end, _prefixed(prefix, atoms)) for chunk_start, chunk_end, atoms in chunks]

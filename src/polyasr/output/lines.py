@@ -8,9 +8,15 @@ import unicodedata
 
 from ..language.catalogue import is_unspaced
 
-__all__ = ["Atoms", "is_punctuation", "one_line", "text_atoms", "wrap_lines"]
+__all__ = ["MARK_CLOSE", "MARK_OPEN", "Atoms", "is_punctuation", "one_line", "text_atoms", "visible_length", "wrap_lines"]
 
 Atoms = list[tuple[str, bool]]  # (piece of text, preceded by a space)
+MARK_OPEN, MARK_CLOSE = "\x01", "\x02"  # around a low-confidence word; each writer spells them (<u>, </u>)
+
+
+def visible_length(text: str) -> int:
+    """Characters a reader sees: the marks around low-confidence words take no room."""
+    return len(text) - text.count(MARK_OPEN) - text.count(MARK_CLOSE)
 
 
 def is_punctuation(text: str) -> bool:
@@ -54,7 +60,7 @@ def wrap_lines(atoms: list[tuple[str, bool]], width: int) -> list[str]:
     line = ""
     for piece, space_before in atoms:
         candidate = line + (" " if space_before and line else "") + piece
-        if line and len(candidate) > width:
+        if line and visible_length(candidate) > width:
             lines.append(line)
             line = piece
         else:

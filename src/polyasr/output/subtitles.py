@@ -6,6 +6,7 @@ from __future__ import annotations
 from ..results import Transcription
 from .base import ResultWriter
 from .cues import Cue, build_cues
+from .lines import MARK_CLOSE, MARK_OPEN
 from .timestamps import format_timestamp
 
 __all__ = ["SubtitlesWriter", "WriteSRT", "WriteVTT"]
@@ -34,7 +35,7 @@ class WriteSRT(SubtitlesWriter):
 
     def format(self, result: Transcription) -> str:
         return "".join(
-            f"{index}\n{self.cue_times(cue)}\n{cue.text}\n\n" for index, cue in enumerate(self.cues(result), start=1)
+            f"{index}\n{self.cue_times(cue)}\n{_marked(cue.text)}\n\n" for index, cue in enumerate(self.cues(result), start=1)
         )
 
 
@@ -45,7 +46,12 @@ class WriteVTT(SubtitlesWriter):
     decimal_marker = "."
 
     def format(self, result: Transcription) -> str:
-        return "WEBVTT\n\n" + "".join(f"{self.cue_times(cue)}\n{_vtt_escape(cue.text)}\n\n" for cue in self.cues(result))
+        return "WEBVTT\n\n" + "".join(f"{self.cue_times(cue)}\n{_marked(_vtt_escape(cue.text))}\n\n" for cue in self.cues(result))
+
+
+def _marked(text: str) -> str:
+    """Low-confidence words underlined, as both SubRip and WebVTT write it."""
+    return text.replace(MARK_OPEN, "<u>").replace(MARK_CLOSE, "</u>")
 
 
 def _vtt_escape(text: str) -> str:

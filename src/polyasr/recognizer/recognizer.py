@@ -18,16 +18,17 @@ from ..audio.vad import SileroDetector, SpeechDetector, VadOptions
 from ..decoding.ctc import Decoded
 from ..decoding.engine import Decoder, DecoderCache
 from ..decoding.langid import LanguageFrames, LanguageReducer
+from ..decoding.language_spans import frames_between, language_spans, sliced
 from ..decoding.options import DecoderOptions
 from ..diarization import DiarizationOptions, Diarizer, assign_speakers
 from ..engine.inference import BatchOptions, InputResult, PairReducer, ProgressCallback, rereadable, run_inference
-from ..errors import PolyasrError
+from ..errors import LanguageError, PolyasrError
 from ..language.choice import AUTO, LanguageChoice
 from ..model.ctc_model import CTCModel, load_ctc_model
 from ..model.languages import choice_target, identification_table, language_target, resolve_code
 from ..model.runtime import RuntimeOptions
 from ..options import TranscribeOptions
-from ..output.timing import build_segments
+from ..output.timing import build_segments, segment_within, shifted
 from ..results import Transcription
 
 
@@ -162,7 +163,10 @@ class Recognizer:
         table = self.model.language_table
         identify = decoder is None or (decoder.language is None and table is not None and bool(table.codes()))
         if identify:
-            restrict = decoder is None  # "detect": the text is restricted to the language found
+            restrict = decoder is None  # "detect" and "multi": the text is restricted to the language found
+            if opts.choice.is_multi and self.model.adapters is not None:
+                raise LanguageError(f"model '{self.model.name}' has per-language adapters: each language needs its own "
+                                    "forward pass, so language 'multi' cannot decode its stretches from one")
             base = decoder or self._decoders.decoder(language_target(self.model, None), opts.decoder)
             codes = self._candidates(opts.language_candidates)
             table, blank = identification_table(self.model), self.model.vocabulary.blank_id
@@ -171,6 +175,8 @@ class Recognizer:
                 lambda: PairReducer(LanguageReducer(table, blank, codes, keep_frames=restrict), base.reducer()),
                 opts.windows, self.batch, sampling_rate, detector, on_progress,
             )
+            if opts.choice.is_multi:
+                return (self._multi_outcome(item, base, opts) for item in found)
             return (self._detected_outcome(item, base, opts, restrict) for item in found)
         assert decoder is not None
         results = run_inference(
@@ -205,7 +211,7 @@ class Recognizer:
         its text and gets words and times.
         """
         opts = _options(options, settings)
-        detect = opts.language is not None and opts.language.is_detect
+        detect = opts.language is not None and opts.language.identifies
         candidates = self._candidates(opts.language_candidates) if detect else ()
         return align_segments(self.model, self.batch, audio, segments, opts, search or SegmentAlignOptions(),
                               sampling_rate, candidates, detector=self._detector(opts.vad))
@@ -258,12 +264,39 @@ class Recognizer:
         decoded = decoder.decode(base.restricted_summary(summary, frames, code))
         return Outcome(item.source, self._result(decoded, decoder, probability, item, opts), None)
 
+    def _multi_outcome(self, item: InputResult, base: Decoder, opts: TranscribeOptions) -> Outcome:
+        """Language "multi": the input cut where its language changes (decoding/language_spans.py), each
+        stretch decoded restricted to its language; every segment carries its language and probability."""
+        if item.error is not None:
+            return Outcome(item.source, None, item.error)
+        assert item.value is not None
+        frames, summary = item.value
+        spans = language_spans(frames, self.model.frame_seconds, calibration=opts.calibration)
+        if not spans:  # no speech
+            return Outcome(item.source, self._result(base.decode(summary), base, None, item, opts), None)
+        segments, warnings, spoken = [], list(item.warnings), {}
+        for span in spans:
+            decoder = self._decoders.decoder(language_target(self.model, span.code), opts.decoder)
+            part = base.restricted_summary(sliced(summary, span.start, span.end), frames_between(frames, span.start, span.end), span.code)
+            found = build_segments(decoder.decode(part), self.model.vocabulary, self.model.frame_seconds, opts.segments,
+                                   opts.word_timestamps, None, decoder.word_score)
+            offset = span.start * self.model.frame_seconds
+            segments += [replace(segment_within(shifted(s, offset), item.duration), language=span.code,
+                                 language_probability=round(span.probability, 4)) for s in found]
+            warnings += [w for w in decoder.warnings if w not in warnings]
+            spoken[span.code] = spoken.get(span.code, 0) + span.end - span.start
+        segments = [replace(s, id=i) for i, s in enumerate(segments)]
+        return Outcome(item.source, Transcription(
+            text=" ".join(s.text for s in segments if s.text), language=max(spoken, key=spoken.__getitem__),
+            duration=item.duration, source=item.source, segments=tuple(segments), warnings=tuple(warnings),
+        ), None)
+
     def _result(
         self, decoded: Decoded, decoder: Decoder, probability: float | None, item: InputResult, opts: TranscribeOptions,
     ) -> Transcription:
         model = decoder.model
         segments = build_segments(decoded, model.vocabulary, model.frame_seconds, opts.segments, opts.word_timestamps,
-                                  item.duration)
+                                  item.duration, decoder.word_score)
         return Transcription(
             text=decoded.text, language=decoder.language, duration=item.duration, source=item.source, segments=segments,
             language_probability=probability, warnings=(*item.warnings, *decoder.warnings),

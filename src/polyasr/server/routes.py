@@ -156,7 +156,7 @@ def _prompt_hotwords(prompt: str | None) -> tuple[Hotword, ...]:
 
 
 def _language(language: str | None) -> LanguageChoice:
-    """The request's language choice ('auto', 'detect' or a language; the model checks the language)."""
+    """The request's language choice ('auto', 'detect', 'multi' or a language; the model checks the language)."""
     try:
         return LanguageChoice.parse(language)
     except LanguageError as error:
@@ -218,7 +218,8 @@ def api_router(options: ServerOptions) -> APIRouter:
         request: Request,
         file: UploadFile = File(description="audio or video in any common format"),
         model: Optional[str] = Form(None, description="accepted and ignored: the server has one model"),
-        language: str = Form("auto", description="'auto', 'detect', or a code such as 'de' (or an English name)"),
+        language: str = Form("auto", description="'auto', 'detect', 'multi' (a language per segment: mixed-language "
+                             "speech), or a code such as 'de' (or an English name)"),
         prompt: Optional[str] = Form(None, description="hotwords for beam search: names and terms to favour, "
                                      "comma-separated with an optional :weight each (without commas: its words)"),
         response_format: ResponseFormat = Form("json"),

@@ -13,7 +13,7 @@ from pydantic import BaseModel, Field
 
 from ..language.catalogue import language_name
 from ..model.facts import ModelFacts
-from ..results import Segment, Transcription
+from ..results import Transcription
 
 ResponseFormat = Literal["json", "text", "srt", "vtt", "verbose_json"]
 Granularity = Literal["word", "segment"]
@@ -46,8 +46,11 @@ class VerboseSegment(BaseModel):
     temperature: float = Field(0.0, description="always 0: decoding is greedy")
     avg_logprob: float = Field(description="mean log of the segment's word probabilities")
     compression_ratio: float = Field(description="text bytes over zlib-compressed text bytes, as Whisper computes it")
-    no_speech_prob: float = Field(0.0, description="always 0: silence yields no segment at all")
+    no_speech_prob: float = Field(0.0, description="the chance that none of the segment's words is right: the product "
+                                                   "of (1 - word probability); silence itself yields no segment")
     probability: float = Field(description="polyasr extra: mean word probability, 0..1")
+    language: str | None = Field(None, description="polyasr extra: the segment's own language, when it has one")
+    language_probability: float | None = Field(None, description="polyasr extra: that language's probability (language=multi)")
     speaker: str | None = Field(None, description="polyasr extra: SPEAKER_00, ... when diarize was asked for")
 
 
@@ -133,12 +136,8 @@ def _compression_ratio(text: str) -> float:
     return len(data) / len(zlib.compress(data)) if data else 0.0
 
 
-def _probability(segment: Segment) -> tuple[float, float]:
-    """(mean word probability, mean log word probability); 1 and 0 for a segment without words."""
-    scores = [min(max(word.score, 1e-10), 1.0) for word in segment.words]
-    if not scores:
-        return 1.0, 0.0
-    return sum(scores) / len(scores), sum(math.log(score) for score in scores) / len(scores)
+def _or(value: float | None, default: float) -> float:
+    return default if value is None else value
 
 
 def verbose_json(result: Transcription, granularities: set[str]) -> TranscriptionVerbose:
@@ -146,11 +145,13 @@ def verbose_json(result: Transcription, granularities: set[str]) -> Transcriptio
     segments = None
     if not granularities or "segment" in granularities:
         segments = []
-        for segment in result.segments:
-            probability, logprob = _probability(segment)
+        for segment in result.segments:  # a segment without words: probability 1, log 0, no_speech 0
             segments.append(VerboseSegment(
-                id=segment.id, start=segment.start, end=segment.end, text=segment.text, avg_logprob=logprob,
-                compression_ratio=_compression_ratio(segment.text), probability=probability, speaker=segment.speaker,
+                id=segment.id, start=segment.start, end=segment.end, text=segment.text,
+                avg_logprob=_or(segment.avg_logprob, 0.0), compression_ratio=_compression_ratio(segment.text),
+                no_speech_prob=_or(segment.no_speech_prob, 0.0), probability=_or(segment.score, 1.0),
+                speaker=segment.speaker, language=segment.language,
+                language_probability=segment.language_probability,
             ))
     words = None
     if "word" in granularities:

@@ -119,8 +119,8 @@ class StreamingSession:
         decoder: DecoderOptions = DecoderOptions(),
     ) -> None:
         language = LanguageChoice.parse(language)  # a string from a Python caller
-        if language.is_detect:
-            raise LanguageError("live streaming cannot detect the language; use 'auto' or a language code")
+        if language.identifies:
+            raise LanguageError(f"live streaming cannot identify the language ('{language}'); use 'auto' or a language code")
         self.options = options
         self._decoder = recognizer.decoder(language, decoder)  # LanguageError for an unknown language
         self.model = self._decoder.model  # for an adapter model (MMS), the one with this language's adapter

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 from ..errors import OptionsError
-from ..evaluation.data import EvalDataset, read_common_voice, read_manifest
+from ..evaluation.data import EvalDataset, numbers_in_words, read_common_voice, read_manifest
 
 
 @dataclass(frozen=True)
@@ -22,6 +22,7 @@ class DataSource:
     languages: tuple[str, ...] | None = None  # only these languages (None: every one found)
     language: str | None = None  # manifest rows without a language column are in this one
     max_per_language: int | None = None  # first N good rows of each language (Common Voice)
+    numbers_in_words: bool = False  # numbers in the texts written out in their language ("25" -> "twenty-five")
 
     def __post_init__(self) -> None:
         if (self.dataset is None) == (self.manifest is None):
@@ -33,6 +34,11 @@ class DataSource:
 
 def read_source(source: DataSource) -> tuple[EvalDataset, int]:
     """The source's utterances and bad rows, plus how many rows were left out by `languages`."""
+    dataset, left_out = _read(source)
+    return (numbers_in_words(dataset) if source.numbers_in_words else dataset), left_out
+
+
+def _read(source: DataSource) -> tuple[EvalDataset, int]:
     if source.dataset is not None:
         return read_common_voice(source.dataset, source.split, source.languages, source.max_per_language), 0
     assert source.manifest is not None
