@@ -143,9 +143,12 @@ def _metrics(batcher: Batcher, load: GuardLoad, slots: SmallestFirst) -> Metrics
     return metrics
 
 
-def create_app(recognizer: Recognizer, options: ServerOptions = ServerOptions()) -> FastAPI:
-    """The FastAPI app serving `recognizer`; its model worker starts with the app and stops with it."""
-    batcher = Batcher(recognizer, options.batcher)
+def create_app(recognizer: Recognizer, options: ServerOptions = ServerOptions(), batcher: Batcher | None = None) -> FastAPI:
+    """The FastAPI app serving `recognizer`; its model worker starts with the app and stops with it.
+
+    `batcher`: where model work goes (None: a `Batcher` of `recognizer` in this process; Ray Serve's
+    ingress passes one that hands it to model replicas, see ray_serve.py)."""
+    batcher = batcher if batcher is not None else Batcher(recognizer, options.batcher)
     load = GuardLoad()
     slots = SmallestFirst(options.decode_slots)  # uploads decoded at once (routes.py), smallest first
     metrics = _metrics(batcher, load, slots)
