@@ -87,7 +87,7 @@ def replica_pids(server_pid: int) -> list[int]:
 
 
 @pytest.fixture(scope="module")
-def ray_server(model_dir: Path) -> Iterator[tuple[str, subprocess.Popen]]:
+def ray_server(model_dir: Path) -> Iterator[tuple[str, subprocess.Popen, list[str]]]:
     """`polyasr serve --ray --replicas 2` on 127.0.0.1 (its own local Ray instance), stopped with SIGINT."""
     temp = tempfile.mkdtemp(prefix="polyasr-rs-", dir="/tmp")  # Ray's socket paths must stay short
     port = _free_port()
@@ -109,7 +109,7 @@ def ray_server(model_dir: Path) -> Iterator[tuple[str, subprocess.Popen]]:
     threading.Thread(target=read, daemon=True).start()
     try:
         assert ready.wait(240) and process.poll() is None, "".join(lines[-60:])
-        yield f"http://127.0.0.1:{port}", process
+        yield f"http://127.0.0.1:{port}", process, lines
     finally:
         process.send_signal(signal.SIGINT)
         try:
@@ -123,7 +123,7 @@ def ray_server(model_dir: Path) -> Iterator[tuple[str, subprocess.Popen]]:
 @pytest.fixture(scope="module")
 def single_server(model_dir: Path) -> Iterator[str]:
     """`polyasr serve` (one process, one model worker) with the same model."""
-    with serve_command(model_dir, "--max-batch", str(MAX_BATCH)) as (url, _, _):
+    with serve_command(model_dir, "--max-batch", str(MAX_BATCH), "--threads", "1") as (url, _, _):  # as each replica
         yield url
 
 
@@ -139,7 +139,7 @@ CLIPS = {f"clip{seed}": wav_bytes(0.8 + 0.45 * seed, seed=seed) for seed in rang
 
 
 def test_same_answers_as_polyasr_serve(ray_server, single_server: str) -> None:
-    url, _ = ray_server
+    url, _, _ = ray_server
     for name, data in CLIPS.items():
         mine = _transcribe(url, data, response_format="verbose_json", timestamp_granularities=["word"])
         single = _transcribe(single_server, data, response_format="verbose_json", timestamp_granularities=["word"])
@@ -160,7 +160,7 @@ def test_same_answers_as_polyasr_serve(ray_server, single_server: str) -> None:
 
 
 def test_forty_concurrent_requests_all_answered(ray_server, single_server: str) -> None:
-    url, _ = ray_server
+    url, _, _ = ray_server
     expected = {name: _transcribe(single_server, data).text for name, data in CLIPS.items()}
     jobs = [list(CLIPS)[i % len(CLIPS)] for i in range(40)]
     with ThreadPoolExecutor(40) as pool:
@@ -175,22 +175,29 @@ def _post(url: str, data: bytes) -> tuple[int, str | None, str]:
 
 
 def test_replica_killed_under_load_loses_no_request_that_had_not_started(ray_server, single_server: str) -> None:
-    url, process = ray_server
+    """Each replica is kept busy by a long upload while 40 short ones queue behind them; one replica is SIGKILLed."""
+    url, process, log = ray_server
     before = replica_pids(process.pid)
     assert len(before) == 2, before
-    long_clip = wav_bytes(6.0, seed=11)
-    expected = _transcribe(single_server, long_clip).text
-    with ThreadPoolExecutor(40) as pool:
-        futures = [pool.submit(_post, url, long_clip) for _ in range(40)]
-        time.sleep(1.5)  # the requests are queued on both replicas; a batch of at most MAX_BATCH runs on each
-        assert sum(f.done() for f in futures) < 30
+    long_clip, short_clip = wav_bytes(900.0, seed=11), wav_bytes(1.0, seed=12)
+    expected = {_transcribe(single_server, clip).text: clip for clip in (long_clip, short_clip)}
+    seen = len(log)
+    with ThreadPoolExecutor(42) as pool:
+        blockers = [pool.submit(_post, url, long_clip) for _ in range(2)]
+        time.sleep(0.5)  # one on each replica (Ray Serve routes to the less busy of two)
+        futures = blockers + [pool.submit(_post, url, short_clip) for _ in range(40)]
+        time.sleep(0.5)  # the short ones wait in the replicas' queues behind the long ones
+        done_at_kill = sum(f.done() for f in futures)
         os.kill(before[0], signal.SIGKILL)
         results = [f.result(timeout=180) for f in futures]  # every request is answered: none hangs
+    assert done_at_kill == 0  # killed mid-load, with requests queued on it
     ok = [r for r in results if r[0] == 200]
     lost = [r for r in results if r[0] != 200]
-    assert all(text == expected for _, _, text in ok)
+    assert all(text in expected for _, _, text in ok)
     assert all(status == 503 and retry and int(retry) >= 1 and "replica_lost" in text for status, retry, text in lost)
     assert len(lost) <= MAX_BATCH, lost  # at most the batch that ran on the killed replica
+    resent = [line for line in log[seen:] if "lost before it began a request; trying another" in line]
+    assert resent  # the killed replica's queued requests went to the other one
     deadline = time.monotonic() + 120  # Ray Serve replaces the replica
     while time.monotonic() < deadline and len(replica_pids(process.pid)) < 2:
         time.sleep(1)
@@ -216,7 +223,7 @@ def _stream(url: str, samples: np.ndarray) -> list[dict]:
 
 
 def test_stream_through_the_ingress_equals_polyasr_serve(ray_server, single_server: str) -> None:
-    url, _ = ray_server
+    url, _, _ = ray_server
     samples = np.clip(0.3 * np.random.default_rng(5).standard_normal(16_000 * 4), -1, 1).astype(np.float32)
     mine, single = _stream(url, samples), _stream(single_server, samples)
     assert mine[0]["type"] == "ready" and mine[-1]["type"] == "done"

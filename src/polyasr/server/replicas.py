@@ -74,6 +74,7 @@ def run_pass(model: CTCModel, kind: str, args: tuple, adapter: str | None) -> np
     if kind not in PASSES:
         raise ValueError(f"unknown backend pass {kind!r}; one of: {', '.join(PASSES)}")
     backend = model.backend
+    args = tuple(np.array(a) if isinstance(a, np.ndarray) and not a.flags.writeable else a for a in args)  # Ray's are read-only
     if adapter is None:
         return getattr(backend, kind)(*args)
     with backend.adapter_lock:  # type: ignore[attr-defined]
