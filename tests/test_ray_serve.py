@@ -179,14 +179,16 @@ def test_replica_killed_under_load_loses_no_request_that_had_not_started(ray_ser
     url, process, log = ray_server
     before = replica_pids(process.pid)
     assert len(before) == 2, before
-    long_clip, short_clip = wav_bytes(900.0, seed=11), wav_bytes(1.0, seed=12)
+    long_clip, short_clip = wav_bytes(1800.0, seed=11), wav_bytes(1.0, seed=12)
     expected = {_transcribe(single_server, clip).text: clip for clip in (long_clip, short_clip)}
     seen = len(log)
     with ThreadPoolExecutor(42) as pool:
-        blockers = [pool.submit(_post, url, long_clip) for _ in range(2)]
-        time.sleep(0.5)  # one on each replica (Ray Serve routes to the less busy of two)
+        blockers = []
+        for _ in range(2):  # one on each replica: Ray Serve routes to the one with fewer requests in progress
+            blockers.append(pool.submit(_post, url, long_clip))
+            time.sleep(0.8)
         futures = blockers + [pool.submit(_post, url, short_clip) for _ in range(40)]
-        time.sleep(0.5)  # the short ones wait in the replicas' queues behind the long ones
+        time.sleep(0.3)  # the short ones wait in both replicas' queues behind the long ones
         done_at_kill = sum(f.done() for f in futures)
         os.kill(before[0], signal.SIGKILL)
         results = [f.result(timeout=180) for f in futures]  # every request is answered: none hangs
@@ -196,11 +198,12 @@ def test_replica_killed_under_load_loses_no_request_that_had_not_started(ray_ser
     assert all(text in expected for _, _, text in ok)
     assert all(status == 503 and retry and int(retry) >= 1 and "replica_lost" in text for status, retry, text in lost)
     assert len(lost) <= MAX_BATCH, lost  # at most the batch that ran on the killed replica
-    resent = [line for line in log[seen:] if "lost before it began a request; trying another" in line]
-    assert resent  # the killed replica's queued requests went to the other one
-    deadline = time.monotonic() + 120  # Ray Serve replaces the replica
-    while time.monotonic() < deadline and len(replica_pids(process.pid)) < 2:
+    deadline = time.monotonic() + 120  # Ray Serve replaces the replica; the replicas' logs reach ours
+    resent: list[str] = []
+    while time.monotonic() < deadline and (len(replica_pids(process.pid)) < 2 or not resent):
         time.sleep(1)
+        resent = [line for line in log[seen:] if "lost before it began a request; trying another" in line]
+    assert resent  # the killed replica's queued requests went to the other one
     after = replica_pids(process.pid)
     assert len(after) == 2 and before[0] not in after
     assert httpx.get(url + "/health/ready").status_code == 200
@@ -209,7 +212,7 @@ def test_replica_killed_under_load_loses_no_request_that_had_not_started(ray_ser
 def _stream(url: str, samples: np.ndarray) -> list[dict]:
     data = (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
     events = []
-    with connect(url.replace("http://", "ws://") + "/v1/audio/stream?language=b", open_timeout=30) as ws:
+    with connect(url.replace("http://", "ws://") + "/v1/audio/stream?language=de", open_timeout=30) as ws:
         events.append(json.loads(ws.recv(timeout=30)))
         for i in range(0, len(data), 6400):
             ws.send(data[i : i + 6400])
@@ -235,4 +238,4 @@ def test_stream_through_the_ingress_equals_polyasr_serve(ray_server, single_serv
 def test_replica_options_need_ray(model_dir: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "polyasr", "serve", "--model", str(model_dir), "--replicas", "2"],
                           env={**os.environ, "PYTHONPATH": str(SRC)}, capture_output=True, text=True, timeout=60)
-    assert done.returncode == 2 and re.search(r"--replicas needs --ray", done.stderr), done.stderr
+    assert done.returncode == 1 and re.search(r"--replicas needs --ray", done.stderr), done.stderr

@@ -47,6 +47,7 @@ STARTED, RESULT, ERROR = "started", "result", "error"  # what a replica's transc
 PASSES = ("forward", "forward_inputs")  # the Backend methods a replica runs for the ingress
 ATTEMPTS = 4  # replicas tried for a request (or a pass) that has not started
 RETRY_PAUSE_SECONDS = 0.5  # between them: Ray Serve's router learns that a replica is gone
+PASS_TIMEOUT_SECONDS = 600.0  # a thread of the ingress waits this long for one pass at most (then TimeoutError)
 
 
 @dataclass(frozen=True)
@@ -271,4 +272,4 @@ class ReplicaBatcher(Batcher):
         """One forward pass on a replica, from a thread of the ingress (RemoteBackend's `run`)."""
         if self._loop is None:
             raise BatcherClosedError("the server is starting")
-        return asyncio.run_coroutine_threadsafe(self._pass(kind, args, adapter), self._loop).result()
+        return asyncio.run_coroutine_threadsafe(self._pass(kind, args, adapter), self._loop).result(PASS_TIMEOUT_SECONDS)
