@@ -97,18 +97,18 @@ class Server:
                     raise RuntimeError("the server did not start:\n" + "".join(self.log)) from None
                 time.sleep(0.2)
 
-    def stop(self) -> None:
+    def stop(self, wait: float = 30.0) -> None:
         """Stop with SIGINT (as Ctrl-C would) and wait until the output is read."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
         try:
-            self.process.wait(30)
+            self.process.wait(wait)
         except subprocess.TimeoutExpired:
             self.process.kill()
         self._reader.join(10)
 
 
-class RayServer:
+class RayServer(Server):
     """`polyasr serve --ray --replicas N` (its own local Ray instance) from `src` on a free port; stopped with SIGINT."""
 
     def __init__(self, src: Path, model: Path, replicas: int, threads: int, extra: list[str]) -> None:
@@ -138,14 +138,8 @@ class RayServer:
             self.stop()
             raise RuntimeError("serve --ray did not start:\n" + "".join(self.log[-80:]))
 
-    def stop(self) -> None:
+    def stop(self, wait: float = 60.0) -> None:
         import shutil
 
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-        try:
-            self.process.wait(60)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        self._reader.join(10)
+        super().stop(wait)
         shutil.rmtree(self.temp, ignore_errors=True)
