@@ -175,6 +175,12 @@ def _post(url: str, data: bytes) -> tuple[int, str | None, str]:
     return response.status_code, response.headers.get("retry-after"), text
 
 
+def _in_progress(url: str) -> float:
+    """Requests the ingress handed to replicas and not yet answered (its polyasr_queue_length gauge)."""
+    found = re.search(r"^polyasr_queue_length (\S+)$", httpx.get(url + "/metrics").text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
 def test_replica_killed_under_load_loses_no_request_that_had_not_started(ray_server, single_server: str, tmp_path: Path) -> None:
     """Each replica is kept busy by a long upload while 40 short ones queue behind them; one replica is SIGKILLed."""
     url, process, log = ray_server
@@ -191,7 +197,9 @@ def test_replica_killed_under_load_loses_no_request_that_had_not_started(ray_ser
             blockers.append(pool.submit(_post, url, long_clip))
             time.sleep(0.5)
         futures = blockers + [pool.submit(_post, url, short_clip) for _ in range(40)]
-        time.sleep(0.3)  # the short ones wait in both replicas' queues behind the long ones
+        deadline = time.monotonic() + 60  # every request decoded and handed to a replica: they queue behind the long ones
+        while _in_progress(url) < len(futures) and time.monotonic() < deadline:
+            time.sleep(0.05)
         done_at_kill = sum(f.done() for f in futures)
         os.kill(before[0], signal.SIGKILL)
         results = [f.result(timeout=180) for f in futures]  # every request is answered: none hangs
