@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/server_load.py                      # tiny random model, 8 clients x 4 requests
     .venv/bin/python benchmarks/server_load.py --model full --clients 4 --requests 2 --lengths 2,5,10
     .venv/bin/python benchmarks/server_load.py --src /path/to/other/checkout/src   # the same load on other code
+    .venv/bin/python benchmarks/server_load.py --ray-replicas 1,2   # polyasr serve vs serve --ray with 1 and 2 replicas
 
 The server runs as a subprocess (`python -m polyasr serve`, the code under --src, default this
 checkout's), so its memory is its own: RSS is read from /proc/PID/status before and after each phase
@@ -12,6 +13,11 @@ answers come. Phase 2: the same while another process floods ws /v1/audio/stream
 as fast as the socket takes them, a new stream whenever one is closed; at most --flood-mib per
 stream). Printed: requests/s, p50/p99 latency, RSS, the flood's streams and close codes, the CPU
 flags, and one JSON line with everything.
+
+With --ray-replicas, instead: the same load phase on `polyasr serve` (--threads) and on `polyasr serve
+--ray --replicas N` for each N (each replica --threads/N threads and 1 logical CPU, so the machine's
+cores are shared the same way), plus the ingress overhead: one client sending the shortest clip one
+request after the other, p50 against `polyasr serve`'s. Side by side, with ratios to `polyasr serve`.
 """
 
 from __future__ import annotations
@@ -33,7 +39,7 @@ import httpx  # noqa: E402
 
 from bench_models import build_model  # noqa: E402
 from load_clients import timed_post, wav_bytes  # noqa: E402
-from server_process import Server, cpu_flags, peak_mib, rss_mib  # noqa: E402
+from server_process import RayServer, Server, cpu_flags, peak_mib, rss_mib  # noqa: E402
 
 
 def run_phase(url: str, clients: int, requests: int, clips: list[bytes]) -> dict[str, float]:
@@ -52,6 +58,32 @@ def run_phase(url: str, clients: int, requests: int, clips: list[bytes]) -> dict
             "max_s": latencies[-1]}
 
 
+def compare_ray(args: argparse.Namespace, model: Path, clips: list[bytes]) -> dict[str, object]:
+    """The load phase and a one-client latency on `polyasr serve` and on `serve --ray` with each replica count."""
+    rows: dict[str, dict[str, float]] = {}
+    counts = [int(n) for n in args.ray_replicas.split(",")]
+    for name in ["serve", *(f"ray-{n}" for n in counts)]:
+        replicas = int(name.split("-")[1]) if name.startswith("ray-") else 0
+        server = (RayServer(args.src, model, replicas, max(1, args.threads // replicas), args.serve_args.split()) if replicas
+                  else Server(args.src, model, args.threads, args.serve_args.split()))
+        try:
+            with httpx.Client(timeout=600) as http:
+                for clip in clips:
+                    timed_post(http, server.url, clip)  # warm up every length (and every replica's first pass)
+            row = run_phase(server.url, args.clients, args.requests, clips)
+            single = run_phase(server.url, 1, args.overhead_requests, [min(clips, key=len)])
+            rows[name] = {**row, "one_client_p50_s": single["p50_s"]}
+        finally:
+            server.stop()
+    base = rows["serve"]
+    print(f"{'server':>8} {'req/s':>7} {'x serve':>7} {'p50 ms':>8} {'p99 ms':>8} {'1-client p50 ms':>16} {'overhead ms':>12}")
+    for name, row in rows.items():
+        print(f"{name:>8} {row['requests_per_s']:7.2f} {row['requests_per_s'] / base['requests_per_s']:7.2f} "
+              f"{row['p50_s'] * 1000:8.0f} {row['p99_s'] * 1000:8.0f} {row['one_client_p50_s'] * 1000:16.1f} "
+              f"{(row['one_client_p50_s'] - base['one_client_p50_s']) * 1000:12.1f}")
+    return {"cpu": cpu_flags(), "clients": args.clients, "lengths": args.lengths, "threads": args.threads, "servers": rows}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="tiny", help="tiny, full (random XLSR-53 large) or a checkpoint PATH")
@@ -63,6 +95,8 @@ def main() -> int:
     parser.add_argument("--flood-mib", type=int, default=512, help="bytes a flooding stream sends at most")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/polyasr-server-load"))
     parser.add_argument("--serve-args", default="", help="more `polyasr serve` options, e.g. '--max-streams 4'")
+    parser.add_argument("--ray-replicas", default=None, help="compare polyasr serve with serve --ray with these replica counts, e.g. 1,2")
+    parser.add_argument("--overhead-requests", type=int, default=30, help="--ray-replicas: one client's requests for the overhead")
     args = parser.parse_args()
 
     model = Path(args.model) if args.model not in ("tiny", "full") else args.workdir / f"model-{args.model}"
@@ -71,6 +105,9 @@ def main() -> int:
         build_model(args.model, model)
     clips = [wav_bytes(float(seconds), seed=i) for i, seconds in enumerate(args.lengths.split(","))]
     print(f"CPU: {cpu_flags()}; server: {args.src}, model {args.model}, {args.threads} threads", flush=True)
+    if args.ray_replicas:
+        print(json.dumps(compare_ray(args, model, clips)))
+        return 0
 
     server = Server(args.src, model, args.threads, args.serve_args.split())
     pid = server.pid

@@ -97,12 +97,49 @@ class Server:
                     raise RuntimeError("the server did not start:\n" + "".join(self.log)) from None
                 time.sleep(0.2)
 
-    def stop(self) -> None:
+    def stop(self, wait: float = 30.0) -> None:
         """Stop with SIGINT (as Ctrl-C would) and wait until the output is read."""
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGINT)
         try:
-            self.process.wait(30)
+            self.process.wait(wait)
         except subprocess.TimeoutExpired:
             self.process.kill()
         self._reader.join(10)
+
+
+class RayServer(Server):
+    """`polyasr serve --ray --replicas N` (its own local Ray instance) from `src` on a free port; stopped with SIGINT."""
+
+    def __init__(self, src: Path, model: Path, replicas: int, threads: int, extra: list[str]) -> None:
+        import tempfile
+
+        self.temp = tempfile.mkdtemp(prefix="polyasr-rb-", dir="/tmp")  # Ray's socket paths must stay short
+        env = {**os.environ, "PYTHONPATH": str(src), "PYTHONUNBUFFERED": "1", "RAY_TMPDIR": self.temp}
+        port = free_port()
+        command = [sys.executable, "-m", "polyasr", "serve", "--ray", "--replicas", str(replicas), "--ray-cpus",
+                   str(replicas + 1), "--replica-cpus", "1", "--model", str(model), "--port", str(port), "--device", "cpu",
+                   "--dtype", "fp32", "--threads", str(threads), "--log-level", "warning", *extra]
+        self.process = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        self.pid = self.process.pid
+        self.url = f"http://127.0.0.1:{port}"
+        self.log: list[str] = []
+        ready = threading.Event()
+
+        def read() -> None:
+            for line in self.process.stdout:  # type: ignore[union-attr]
+                self.log.append(line)
+                if "serving on http://" in line:
+                    ready.set()
+
+        self._reader = threading.Thread(target=read, daemon=True)
+        self._reader.start()
+        if not ready.wait(300) or self.process.poll() is not None:
+            self.stop()
+            raise RuntimeError("serve --ray did not start:\n" + "".join(self.log[-80:]))
+
+    def stop(self, wait: float = 60.0) -> None:
+        import shutil
+
+        super().stop(wait)
+        shutil.rmtree(self.temp, ignore_errors=True)

@@ -5,11 +5,15 @@
 API keys come from `--api-key` (repeatable) or, when none is given, from $POLYASR_API_KEYS
 (comma-separated), which keeps them out of the process list. Query-string keys are redacted from
 the log (logs.py). Every limit of ServerOptions and StreamLimits is an option here.
+
+With `--ray [ADDRESS]` (needs polyasr[serve-ray]) the same app runs as a Ray Serve ingress and the
+model on `--replicas N` replicas (or `--min-replicas/--max-replicas`), see server/ray_serve.py.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import logging
 import os
 from typing import Any
@@ -20,10 +24,12 @@ from .groups import add_runtime_arguments, runtime_options
 from ..errors import OptionsError
 from ..options import TranscribeOptions
 from ..server.options import LOOPBACK_NAMES, BatcherOptions, ServerOptions, StreamLimits
+from ..server.scaling import ModelSpec, ScalingOptions
 
 API_KEYS_ENV = "POLYASR_API_KEYS"  # comma-separated keys, used when no --api-key is given
 _DEFAULTS = ServerOptions()
 _STREAMS = StreamLimits()
+_SCALING = ScalingOptions()
 WS_FRAME_MARGIN = 4096  # bytes a WebSocket frame may exceed the message limit before the protocol refuses it
 
 
@@ -79,6 +85,19 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-wait-ms", type=non_negative_float, default=_DEFAULTS.batcher.batch_wait_ms, help="wait for more requests to fill a batch")
     add_runtime_arguments(parser, batch_seconds=False)
     add_decoder_arguments(parser)
+    ray = parser.add_argument_group("Ray Serve (polyasr[serve-ray]): the same API, the model on replicas")
+    ray.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                     help="serve through Ray Serve: a new local Ray instance, or the cluster at ADDRESS ('auto', host:6379)")
+    ray.add_argument("--replicas", type=positive_int, default=None, help=f"model replicas (default {_SCALING.replicas})")
+    ray.add_argument("--min-replicas", type=positive_int, default=None, help="autoscaling: fewest model replicas")
+    ray.add_argument("--max-replicas", type=positive_int, default=None, help="autoscaling: most model replicas")
+    ray.add_argument("--target-ongoing-requests", type=positive_float, default=_SCALING.target_ongoing_requests,
+                     help="autoscaling: requests in progress per replica to aim at")
+    ray.add_argument("--replica-cpus", type=positive_float, default=_SCALING.replica_cpus,
+                     help="CPUs each replica reserves (its torch threads unless --threads)")
+    ray.add_argument("--replica-gpus", type=non_negative_float, default=_SCALING.replica_gpus,
+                     help="GPUs each replica reserves (with --device cuda; 0.5: two replicas per GPU)")
+    ray.add_argument("--ray-cpus", type=positive_int, default=None, help="logical CPUs of a new local Ray instance")
     parser.add_argument("--log-format", default="text", choices=["text", "json"], help="log lines as text or one JSON object each")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"], help="server log level")
 
@@ -115,6 +134,45 @@ def server_options(args: argparse.Namespace) -> ServerOptions:
     )
 
 
+def scaling_options(args: argparse.Namespace) -> ScalingOptions | None:
+    """ScalingOptions from parsed `serve` arguments; None without --ray (OptionsError for replica options without it)."""
+    given = [name for name in ("replicas", "min_replicas", "max_replicas", "ray_cpus") if getattr(args, name) is not None]
+    if args.ray is None:
+        if given:
+            raise OptionsError(f"--{given[0].replace('_', '-')} needs --ray")
+        return None
+    if args.replicas is not None and args.min_replicas is not None:
+        raise OptionsError("give --replicas or --min-replicas/--max-replicas (autoscaling), not both")
+    return ScalingOptions(address=args.ray or None, replicas=args.replicas or _SCALING.replicas, min_replicas=args.min_replicas,
+                          max_replicas=args.max_replicas, target_ongoing_requests=args.target_ongoing_requests,
+                          replica_cpus=args.replica_cpus, replica_gpus=args.replica_gpus, local_cpus=args.ray_cpus)
+
+
+def run_ray_serve(args: argparse.Namespace, options: ServerOptions, scaling: ScalingOptions) -> int:
+    """Deploy the Ray Serve application and serve until SIGINT or SIGTERM; returns the exit code."""
+    import signal
+    import threading
+
+    if importlib.util.find_spec("ray.serve") is None or importlib.util.find_spec("grpc") is None:
+        raise ImportError("No module named 'ray.serve'; pip install 'polyasr[serve-ray]'")
+    from ..server.ray_serve import start_application, stop_application
+
+    runtime = runtime_options(args)
+    spec = ModelSpec(args.model, device=runtime.device, dtype=runtime.dtype, threads=runtime.threads)
+    stop = threading.Event()
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, lambda *_: stop.set())
+    owned = start_application(spec, options, scaling, args.host, args.port)
+    how = (f"{scaling.min_replicas}-{scaling.max_replicas} replicas (autoscaling)" if scaling.autoscaling
+           else f"{scaling.replicas} replica{'s' if scaling.replicas > 1 else ''}")
+    print(f"polyasr serve --ray: serving on http://{args.host}:{args.port} with {how}", flush=True)
+    try:
+        stop.wait()
+    finally:
+        stop_application(owned)
+    return 0
+
+
 def uvicorn_settings(options: ServerOptions) -> dict[str, Any]:
     """The uvicorn.Config settings that enforce `options`' connection limits (server/http.py)."""
     from ..server.http import uvicorn_settings as settings
@@ -133,6 +191,7 @@ def run_serve(args: argparse.Namespace) -> int:
 
     try:
         options = server_options(args)  # bad limits fail before the model loads
+        scaling = scaling_options(args)
     except ValueError as error:
         raise OptionsError(str(error)) from None
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -140,6 +199,8 @@ def run_serve(args: argparse.Namespace) -> int:
         for handler in logging.getLogger().handlers:
             handler.setFormatter(JsonFormatter())
     redact_root_handlers()  # libraries that log through the root logger (websockets at debug level) get no secrets either
+    if scaling is not None:
+        return run_ray_serve(args, options, scaling)
     runtime = runtime_options(args)
     recognizer = load(args.model, device=runtime.device, dtype=runtime.dtype, threads=runtime.threads)
     app = create_app(recognizer, options)

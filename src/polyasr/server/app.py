@@ -182,10 +182,13 @@ def _metrics(batcher: Batcher, load: GuardLoad, slots: SmallestFirst, passes: St
     return metrics
 
 
-def create_app(recognizer: Recognizer, options: ServerOptions = ServerOptions()) -> FastAPI:
-    """The FastAPI app serving `recognizer`; its model worker starts with the app and stops with it."""
+def create_app(recognizer: Recognizer, options: ServerOptions = ServerOptions(), batcher: Batcher | None = None) -> FastAPI:
+    """The FastAPI app serving `recognizer`; its model worker starts with the app and stops with it.
+
+    `batcher`: where model work goes (None: a `Batcher` of `recognizer` in this process; Ray Serve's
+    ingress passes one that hands it to model replicas, see ray_serve.py)."""
     options = replace(options, model_alias=options.model_alias or model_alias(recognizer.model.name))
-    batcher = Batcher(recognizer, options.batcher)
+    batcher = batcher if batcher is not None else Batcher(recognizer, options.batcher)
     load = GuardLoad()
     slots = SmallestFirst(options.decode_slots)  # uploads decoded at once (routes.py), smallest first
     passes = StreamPasses(partial(batcher.run, stream=True))  # the streams' updates, run together

@@ -1,0 +1,248 @@
+"""`polyasr serve --ray` on a real local Ray instance: the same answers as `polyasr serve`, 40 requests
+at once, a model replica SIGKILLed under load, a live stream through the ingress.
+
+Ray on 2 cores is slow to start, so one `serve --ray --replicas 2` process (its own Ray instance, 3
+logical CPUs) is shared by the tests of this module, beside one `polyasr serve`. Replica processes
+are found among the descendants of that process only (Ray names them ServeReplica:polyasr:ModelReplica).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Iterator
+
+import httpx
+import numpy as np
+import pytest
+
+pytest.importorskip("ray.serve")
+pytest.importorskip("grpc")  # ray.serve imports it at start
+openai = pytest.importorskip("openai")
+from websockets.exceptions import ConnectionClosed  # noqa: E402
+from websockets.sync.client import connect  # noqa: E402
+
+from audio_factory import write_audio  # noqa: E402
+from live_server import serve_command  # noqa: E402
+from load_clients import wav_bytes  # noqa: E402
+from tiny_model import build_tiny_model  # noqa: E402
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+MAX_BATCH = 4
+REPLICA_TITLE = "ServeReplica:polyasr:ModelReplica"
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three live tokens: wide top-1 margins, so batching does not flip a frame's token."""
+    return build_tiny_model(tmp_path_factory.mktemp("ray-serve-model"), live_tokens="ab|")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _children(pid: int) -> list[int]:
+    """Every descendant of `pid` (from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        kids = [child for child, p in parents.items() if p == parent]
+        found += kids
+        frontier += kids
+    return found
+
+
+def replica_pids(server_pid: int) -> list[int]:
+    """The model replicas' processes under our own `serve --ray` process."""
+    pids = []
+    for pid in _children(server_pid):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                if REPLICA_TITLE.encode() in cmdline.read():
+                    pids.append(pid)
+        except OSError:
+            continue
+    return sorted(pids)
+
+
+@pytest.fixture(scope="module")
+def ray_server(model_dir: Path) -> Iterator[tuple[str, subprocess.Popen, list[str]]]:
+    """`polyasr serve --ray --replicas 2` on 127.0.0.1 (its own local Ray instance), stopped with SIGINT."""
+    temp = tempfile.mkdtemp(prefix="polyasr-rs-", dir="/tmp")  # Ray's socket paths must stay short
+    port = _free_port()
+    env = {**os.environ, "RAY_TMPDIR": temp, "PYTHONUNBUFFERED": "1",
+           "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "polyasr", "serve", "--ray", "--replicas", "2", "--ray-cpus", "3", "--model", str(model_dir),
+         "--device", "cpu", "--dtype", "fp32", "--port", str(port), "--max-batch", str(MAX_BATCH), "--batch-wait-ms", "20"],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    ready = threading.Event()
+
+    def read() -> None:
+        for line in process.stdout:  # type: ignore[union-attr]
+            lines.append(line)
+            if "serving on http://127.0.0.1" in line:
+                ready.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        assert ready.wait(240) and process.poll() is None, "".join(lines[-60:])
+        yield f"http://127.0.0.1:{port}", process, lines
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def single_server(model_dir: Path) -> Iterator[str]:
+    """`polyasr serve` (one process, one model worker) with the same model."""
+    with serve_command(model_dir, "--max-batch", str(MAX_BATCH), "--threads", "1") as (url, _, _):  # as each replica
+        yield url
+
+
+def _client(url: str) -> "openai.OpenAI":
+    return openai.OpenAI(base_url=f"{url}/v1", api_key="none", max_retries=0, timeout=120)
+
+
+def _transcribe(url: str, data: bytes, **kwargs) -> object:
+    return _client(url).audio.transcriptions.create(model="whisper-1", file=("clip.wav", data), **kwargs)
+
+
+CLIPS = {f"clip{seed}": wav_bytes(0.8 + 0.45 * seed, seed=seed) for seed in range(6)}
+
+
+def test_same_answers_as_polyasr_serve(ray_server, single_server: str) -> None:
+    url, _, _ = ray_server
+    for name, data in CLIPS.items():
+        mine = _transcribe(url, data, response_format="verbose_json", timestamp_granularities=["word"])
+        single = _transcribe(single_server, data, response_format="verbose_json", timestamp_granularities=["word"])
+        assert mine.text == single.text and mine.text, name
+        assert [w.end for w in mine.words] == [w.end for w in single.words]
+    ranked = httpx.post(f"{url}/v1/audio/language", files={"file": ("a.wav", CLIPS["clip1"])}, timeout=60)
+    assert ranked.status_code == 200 and ranked.json() == httpx.post(
+        f"{single_server}/v1/audio/language", files={"file": ("a.wav", CLIPS["clip1"])}, timeout=60).json()
+    for path in ("/v1/models", "/v1/languages"):
+        assert httpx.get(url + path).json() == httpx.get(single_server + path).json() or path == "/v1/models"
+    assert httpx.get(url + "/v1/models").json()["data"][0]["model_name"] == httpx.get(single_server + "/v1/models").json()["data"][0]["model_name"]
+    # limits are the ingress's: an empty upload and a bad language get polyasr serve's answers
+    for files, data in (({"file": ("e.wav", b"")}, {}), ({"file": ("a.wav", CLIPS["clip0"])}, {"language": "xx-nope"})):
+        mine, single = (httpx.post(f"{u}/v1/audio/transcriptions", files=files, data=data, timeout=60) for u in (url, single_server))
+        assert (mine.status_code, mine.json()) == (single.status_code, single.json()) and mine.status_code == 400
+    assert httpx.get(url + "/health/ready").json() == {"status": "ready"}
+    assert "polyasr_queue_length" in httpx.get(url + "/metrics").text and "<" in httpx.get(url + "/").text
+
+
+def test_forty_concurrent_requests_all_answered(ray_server, single_server: str) -> None:
+    url, _, _ = ray_server
+    expected = {name: _transcribe(single_server, data).text for name, data in CLIPS.items()}
+    jobs = [list(CLIPS)[i % len(CLIPS)] for i in range(40)]
+    with ThreadPoolExecutor(40) as pool:
+        texts = list(pool.map(lambda name: _transcribe(url, CLIPS[name]).text, jobs))
+    assert texts == [expected[name] for name in jobs]
+
+
+def _post(url: str, data: bytes) -> tuple[int, str | None, str]:
+    response = httpx.post(f"{url}/v1/audio/transcriptions", files={"file": ("clip.wav", data)}, timeout=120)
+    text = response.json().get("text", "") if response.status_code == 200 else response.text
+    return response.status_code, response.headers.get("retry-after"), text
+
+
+def _in_progress(url: str) -> float:
+    """Requests the ingress handed to replicas and not yet answered (its polyasr_queue_length gauge)."""
+    found = re.search(r"^polyasr_queue_length (\S+)$", httpx.get(url + "/metrics").text, re.M)
+    return float(found.group(1)) if found else 0.0
+
+
+def test_replica_killed_under_load_loses_no_request_that_had_not_started(ray_server, single_server: str, tmp_path: Path) -> None:
+    """Each replica is kept busy by a long upload while 40 short ones queue behind them; one replica is SIGKILLed."""
+    url, process, _ = ray_server
+    before = replica_pids(process.pid)
+    assert len(before) == 2, before
+    tone = 0.1 * np.sin(2 * np.pi * 440 * np.arange(16_000 * 1800) / 16_000)
+    long_clip = write_audio(tmp_path / "long.flac", "flac", 16_000, tone[None], chunk=65536).read_bytes()  # 30 min, 10 MB
+    short_clip = wav_bytes(1.0, seed=12)
+    expected = {_transcribe(single_server, clip).text: clip for clip in (long_clip, short_clip)}
+    with ThreadPoolExecutor(42) as pool:
+        blockers = []
+        for _ in range(2):  # one on each replica: Ray Serve routes to the one with fewer requests in progress
+            blockers.append(pool.submit(_post, url, long_clip))
+            time.sleep(0.5)
+        futures = blockers + [pool.submit(_post, url, short_clip) for _ in range(40)]
+        deadline = time.monotonic() + 30  # requests decoded and handed to the replicas, queued behind the long ones
+        while _in_progress(url) < 10 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        done_at_kill = sum(f.done() for f in futures)
+        os.kill(before[0], signal.SIGKILL)
+        results = [f.result(timeout=180) for f in futures]  # every request is answered: none hangs
+    assert done_at_kill < len(futures)  # killed mid-load
+    ok = [r for r in results if r[0] == 200]
+    lost = [r for r in results if r[0] != 200]
+    assert all(text in expected for _, _, text in ok)
+    assert all(status == 503 and retry and int(retry) >= 1 and "replica_lost" in text for status, retry, text in lost)
+    assert len(lost) <= MAX_BATCH, lost  # at most the batch that ran on the killed replica
+    deadline = time.monotonic() + 120  # Ray Serve replaces the replica
+    while time.monotonic() < deadline and len(replica_pids(process.pid)) < 2:
+        time.sleep(1)
+    after = replica_pids(process.pid)
+    assert len(after) == 2 and before[0] not in after
+    assert httpx.get(url + "/health/ready").status_code == 200
+
+
+def _stream(url: str, samples: np.ndarray) -> list[dict]:
+    data = (np.clip(samples, -1, 1) * 32767).astype("<i2").tobytes()
+    events = []
+    with connect(url.replace("http://", "ws://") + "/v1/audio/stream?language=de", open_timeout=30) as ws:
+        events.append(json.loads(ws.recv(timeout=30)))
+        for i in range(0, len(data), 6400):
+            ws.send(data[i : i + 6400])
+        ws.send(json.dumps({"type": "end"}))
+        try:
+            while True:
+                events.append(json.loads(ws.recv(timeout=60)))
+        except ConnectionClosed:
+            pass
+    return events
+
+
+def test_stream_through_the_ingress_equals_polyasr_serve(ray_server, single_server: str) -> None:
+    url, _, _ = ray_server
+    samples = np.clip(0.3 * np.random.default_rng(5).standard_normal(16_000 * 4), -1, 1).astype(np.float32)
+    mine, single = _stream(url, samples), _stream(single_server, samples)
+    assert mine[0]["type"] == "ready" and mine[-1]["type"] == "done"
+    finals = [[e["segment"]["text"] for e in events if e["type"] == "final"] for events in (mine, single)]
+    assert finals[0] == finals[1] and "".join(finals[0])
+    assert mine[-1] == single[-1]
+
+
+def test_replica_options_need_ray(model_dir: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "polyasr", "serve", "--model", str(model_dir), "--replicas", "2"],
+                          env={**os.environ, "PYTHONPATH": str(SRC)}, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and re.search(r"--replicas needs --ray", done.stderr), done.stderr
