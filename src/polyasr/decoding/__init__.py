@@ -22,13 +22,15 @@ Modules:
                        LmBuildOptions, LmBuildReport, LanguageModelError
     options.py         DecoderOptions, BeamOptions, Hotword, parse_hotwords, GREEDY, BEAM, STRATEGIES
     langid.py          LanguageReducer, LanguageFrames, LanguageCalibration: spoken-language
-                       identification from the same logits
+                       identification from the same logits, fused with the text's language
+    text_langid.py     TextLanguageIdentifier (py3langid restricted to the candidates), text_log_probabilities,
+                       load_text_identifier: the language of the unrestricted transcript's text
     forced_align.py    CTC Viterbi forced alignment of a known token sequence (anchors, banded
                        fallback), pure numpy: forced_align, Alignment
 
 Used by other folders: the names below (__all__); Vocabulary, Decoded, FrameChoices, TokenSpan,
 decode_frames, skipped_logits, log_normalizer, stitch_frames (ctc); LanguageReducer, LanguageFrames,
-LanguageCalibration (langid); forced_align, Alignment (forced_align).
+LanguageCalibration (langid); TextLanguageIdentifier, load_text_identifier (text_langid); forced_align, Alignment (forced_align).
 """
 
 from .beam import DecoderError
