@@ -21,7 +21,9 @@ report, each with what it measured:
   with known offsets; `Recognizer.align` with the true text; median |found - true| of word starts and ends.
 - `diarization_der`: conversations of 2, 3, 4 voices (turns of 1-5 s, benchmarks/diarization.py's),
   DER with a 0.25 s collar; and `word_speaker_error` (%): words of the proxy's transcript whose
-  speaker (mapped to the true voice) is not the voice speaking at the word's middle.
+  speaker (mapped to the true voice) is not the voice speaking at the word's middle; `hard_overall`
+  and `hard_per_conversation`: DER of harder conversations (`--conversations` each of 2, 3, 4 voices:
+  turns of 1-5 s, 0.3-0.8 s backchannels by another voice, overlapping turn changes; diarization.py --hard).
 - `mixed_language`: recordings of three held-out clips in three different languages (0.5 s
   pauses), transcribed with `language="multi"`: the share of each clip's time whose segment has the
   clip's language (`language_accuracy`, %), recordings whose segments give the three languages in order
@@ -58,6 +60,7 @@ SR = 16_000
 WORSE = {"cer.macro": ("low", 1.0), "lid_accuracy": ("high", 1.0), "windows.default": ("low", 1.0),
          "streaming.streaming": ("low", 1.0), "beam_lm.beam_lm": ("low", 1.0),
          "align_boundary_median_ms": ("low", 10.0), "diarization_der.overall": ("low", 1.0),
+         "diarization_der.hard_overall": ("low", 1.0),
          "diarization_der.word_speaker_error": ("low", 2.0), "calibration.ece": ("low", 0.02),
          "calibration.beam_lm.ece": ("low", 0.02), "mixed_language.language_accuracy": ("high", 2.0),
          "mixed_language.multi_cer": ("low", 1.0)}
@@ -186,8 +189,9 @@ def section_align(rec, data: Path, languages: list[str], per_language: int, seed
 
 
 def section_diarization(rec, conversations: int, seed: int) -> dict:
-    """DER of the diarizer and the word-level speaker error of the proxy's diarized transcript."""
-    from diarization import der, make_conversation
+    """DER of the diarizer and the word-level speaker error of the proxy's diarized transcript; and DER
+    on harder conversations (1-5 s turns, backchannels, overlaps: benchmarks/diarization.py --hard)."""
+    from diarization import der, make_conversation, make_hard_conversation
     from speech import espeak_ng
 
     from polyasr import DiarizationOptions
@@ -219,8 +223,19 @@ def section_diarization(rec, conversations: int, seed: int) -> dict:
                     words += 1
                     wrong += mapping.get(word.speaker) != speaking[0]
     overall = sum(d * s for d, s in zip(ders, seconds)) / sum(seconds)
+    hard, hard_speech = [], []
+    for speakers in (2, 3, 4):
+        for _ in range(conversations):
+            audio, truth = make_hard_conversation(program, speakers, 12, rng)
+            turns = rec.transcribe(audio, sampling_rate=SR, language="en", diarization=DiarizationOptions()).turns
+            parts: dict = {}
+            hard.append((speakers, der(truth, turns, 0.25, len(audio) / SR, parts), len({t.speaker for t in turns})))
+            hard_speech.append(parts["total"])
+    hard_overall = sum(d * s for (_, d, _), s in zip(hard, hard_speech)) / sum(hard_speech)
     return {"overall": round(100 * overall, 2), "per_conversation": [round(100 * d, 2) for d in ders],
-            "word_speaker_error": round(100 * wrong / max(words, 1), 2), "words": words}
+            "word_speaker_error": round(100 * wrong / max(words, 1), 2), "words": words,
+            "hard_overall": round(100 * hard_overall, 2),
+            "hard_per_conversation": [{"voices": k, "der": round(100 * d, 2), "speakers_found": n} for k, d, n in hard]}
 
 
 def section_mixed_language(rec, rows, recordings: int, seed: int) -> dict:
@@ -333,6 +348,8 @@ def regressions(report: dict, baseline: dict) -> list[str]:
             change = now[key] - before[key]
             worse = change > tolerance if direction == "low" else -change > tolerance
             lines.append(f"| {key} | {before[key]:g} | {now[key]:g} | {change:+.2f} | {'REGRESSION' if worse else 'ok'} |")
+        elif key in now:
+            lines.append(f"| {key} | (not in the baseline) | {now[key]:g} | | new |")
     return lines
 
 

@@ -10,6 +10,12 @@ estimated (no bounds) and, separately, with it given. DER comes from pyannote.me
 (`pip install 'polyasr[benchmarks]'`): (missed speech + false alarm + confusion) / speech,
 with a forgiveness collar around each true boundary (0.25 s on each side by default, as in
 many published results; --collar 0 for none). Speed: seconds of CPU time per hour of audio.
+
+`--hard` makes the conversations harder (`make_hard_conversation`): turns of 1-5 s (cut from the
+sentences' words), short backchannels (0.3-0.8 s "yes", "mhm", "okay" by another voice, half in the
+pause after a turn and half over its speech) and overlaps (a turn starting 0.2-0.6 s before the
+previous one ends). The true turns then overlap; pyannote counts overlapped speech the diarizer
+gives one speaker as missed speech of the other (outside the collar).
 """
 
 from __future__ import annotations
@@ -70,7 +76,57 @@ def make_conversation(program: str, speakers: int, turns: int, rng: np.random.Ge
     return audio, truth
 
 
-def der(truth, found, collar: float, duration: float) -> float:
+BACKCHANNELS = ["yes", "mhm", "okay", "right", "yeah", "sure", "uh huh", "I see"]
+
+
+def make_hard_conversation(program: str, speakers: int, turns: int, rng: np.random.Generator,
+                           backchannel: float = 0.4, overlap: float = 0.25):
+    """Audio and the true (start, end, speaker) of every turn and backchannel (they may overlap).
+
+    Each turn lasts 1-5 s (words of SENTENCES from a random place, cut at the drawn length); after
+    it, with probability `backchannel`, another voice says a 0.3-0.8 s backchannel, either over the
+    turn's last seconds or in the pause; with probability `overlap` the next turn starts 0.2-0.6 s
+    before the current one ends.
+    """
+    words = " ".join(SENTENCES).replace(",", "").replace(".", "").replace("?", "").split()
+    events: list[tuple[float, np.ndarray, int]] = []
+    at, previous = 0.5, -1
+    for _ in range(turns):
+        who = int(rng.choice([s for s in range(speakers) if s != previous]))
+        length = float(rng.uniform(1.0, 5.0))
+        first = int(rng.integers(len(words)))
+        text = " ".join(words[(first + i) % len(words)] for i in range(int(length * 3) + 2))
+        spoken = say(program, text, VOICES[who], speed=int(rng.integers(150, 180)))[: int(length * SAMPLE_RATE)]
+        if events and previous >= 0 and rng.random() < overlap:
+            at = max(events[-1][0] + 0.5, at - float(rng.uniform(0.2, 0.6)))
+        events.append((at, spoken, who))
+        end = at + len(spoken) / SAMPLE_RATE
+        previous = who
+        pause = float(rng.uniform(0.3, 0.9))
+        if rng.random() < backchannel:
+            other = int(rng.choice([s for s in range(speakers) if s != who]))
+            short = say(program, str(rng.choice(BACKCHANNELS)), VOICES[other], speed=int(rng.integers(150, 180)))
+            short = short[: int(float(rng.uniform(0.3, 0.8)) * SAMPLE_RATE)]
+            over = end - at > 2.0 and rng.random() < 0.5
+            start = end - float(rng.uniform(0.5, 1.5)) if over else end + 0.25
+            events.append((start, short, other))
+            if not over:
+                end = start + len(short) / SAMPLE_RATE
+                pause = max(pause, 0.3)
+        at = end + pause
+    total = int((max(s + len(x) / SAMPLE_RATE for s, x, _ in events) + 0.5) * SAMPLE_RATE)
+    audio = np.zeros(total, np.float32)
+    truth = []
+    for start, spoken, who in sorted(events, key=lambda e: e[0]):
+        first = int(round(start * SAMPLE_RATE))
+        audio[first: first + len(spoken)] += spoken
+        truth.append((first / SAMPLE_RATE, (first + len(spoken)) / SAMPLE_RATE, f"S{who}"))
+    audio += rng.standard_normal(len(audio)).astype(np.float32) * 1e-3
+    return audio, truth
+
+
+def der(truth, found, collar: float, duration: float, parts: dict | None = None) -> float:
+    """DER with `collar` seconds forgiven on each side of a true boundary; `parts` gets its components (seconds)."""
     from pyannote.core import Annotation, Segment, Timeline
     from pyannote.metrics.diarization import DiarizationErrorRate
 
@@ -80,7 +136,10 @@ def der(truth, found, collar: float, duration: float) -> float:
     for turn in found:
         hypothesis[Segment(turn.start, turn.end)] = turn.speaker
     metric = DiarizationErrorRate(collar=2 * collar)  # pyannote's collar is the total width
-    return float(metric(reference, hypothesis, uem=Timeline([Segment(0, duration)])))
+    detail = metric(reference, hypothesis, uem=Timeline([Segment(0, duration)]), detailed=True)
+    if parts is not None:
+        parts.update({k: detail[k] for k in ("missed detection", "false alarm", "confusion", "total")})
+    return float(detail["diarization error rate"])
 
 
 def cpu_flags() -> str:
@@ -99,6 +158,7 @@ def main() -> None:
     parser.add_argument("--turns", type=int, default=12, help="turns per conversation")
     parser.add_argument("--collar", type=float, default=0.25, help="seconds forgiven on each side of a true boundary")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--hard", action="store_true", help="1-5 s turns, backchannels and overlaps (make_hard_conversation)")
     parser.add_argument("--threshold", type=float, default=DiarizationOptions.threshold,
                         help="cosine distance that separates speakers when their number is estimated")
     args = parser.parse_args()
@@ -114,7 +174,8 @@ def main() -> None:
     rows = []
     for speakers in (2, 3, 4):
         for _ in range(args.conversations):
-            audio, truth = make_conversation(program, speakers, args.turns, rng)
+            make = make_hard_conversation if args.hard else make_conversation
+            audio, truth = make(program, speakers, args.turns, rng)
             seconds = len(audio) / SAMPLE_RATE
             for mode, opts in (("estimated", options),
                                ("given", replace(options, min_speakers=speakers, max_speakers=speakers))):
@@ -122,7 +183,11 @@ def main() -> None:
                 began, cpu = time.perf_counter(), time.process_time()
                 found = diarizer(audio, SAMPLE_RATE)
                 wall, used = time.perf_counter() - began, time.process_time() - cpu
-                rows.append((speakers, mode, seconds, der(truth, found, args.collar, seconds), len({t.speaker for t in found}), wall, used))
+                parts: dict = {}
+                rows.append((speakers, mode, seconds, der(truth, found, args.collar, seconds, parts), len({t.speaker for t in found}), wall, used))
+                print(f"{speakers} voices, {mode}: DER {100 * rows[-1][3]:.1f} % of {parts['total']:.1f} s speech: missed "
+                      f"{parts['missed detection']:.2f} s, false alarm {parts['false alarm']:.2f} s, confusion "
+                      f"{parts['confusion']:.2f} s; {rows[-1][4]} speakers found", flush=True)
     print(f"| speakers | number of speakers | conversations | audio (s) | DER (collar {args.collar:g} s) | speakers found | wall s per audio hour | CPU s per audio hour |")
     print("|---|---|---|---|---|---|---|---|")
     for speakers in (2, 3, 4):

@@ -26,6 +26,7 @@ from ..audio.vad import SpeechDetector
 from ..engine.inference import BatchOptions, PairReducer, ProgressCallback, rereadable
 from ..decoding.langid import LanguageFrames, LanguageReducer
 from ..decoding.language_spans import frames_between
+from ..decoding.text_langid import TextLanguageIdentifier
 from ..model.ctc_model import CTCModel
 from ..model.languages import language_target, resolve_code
 from ..options import TranscribeOptions
@@ -70,8 +71,10 @@ def align_segments(
     candidates: tuple[str, ...] = (),
     detector: SpeechDetector | None = None,
     on_progress: ProgressCallback | None = None,
+    text_identifier: TextLanguageIdentifier | None = None,
 ) -> Transcription:
-    """See `Recognizer.align_segments`; `candidates` are the languages "detect" chooses among.
+    """See `Recognizer.align_segments`; `candidates` are the languages "detect" chooses among
+    (`text_identifier`: the Recognizer's, for the text evidence of language identification).
 
     With a `detector` (VAD), the model runs on the speech inside the searched spans only.
     """
@@ -109,7 +112,9 @@ def align_segments(
 
         def reducer() -> Any:
             emissions = EmissionReducer(columns)
-            return PairReducer(emissions, LanguageReducer(table, vocabulary.blank_id, candidates)) if identify else emissions
+            return PairReducer(emissions, LanguageReducer(
+                table, vocabulary.blank_id, candidates, vocabulary=vocabulary, text_identifier=text_identifier,
+            )) if identify else emissions
 
         context = int(search.context_seconds / fs)
         padded = [(max(0, a - context), b + context) for a, b in spans]

@@ -23,7 +23,9 @@ Modules:
                        LmBuildOptions, LmBuildReport, LanguageModelError
     options.py         DecoderOptions, BeamOptions, Hotword, parse_hotwords, GREEDY, BEAM, STRATEGIES
     langid.py          LanguageReducer, LanguageFrames, LanguageCalibration: spoken-language
-                       identification from the same logits
+                       identification from the same logits, fused with the text's language
+    text_langid.py     TextLanguageIdentifier (py3langid restricted to the candidates), text_log_probabilities,
+                       load_text_identifier: the language of the unrestricted transcript's text
     language_spans.py  language "multi": language_spans (where the language changes, from langid's
                        per-frame rows, with a sliding span and hysteresis), SpanOptions,
                        LanguageSpan, frames_between, sliced
@@ -32,8 +34,8 @@ Modules:
 
 Used by other folders: the names below (__all__); Vocabulary, Decoded, FrameChoices, TokenSpan,
 decode_frames, skipped_logits, log_normalizer, stitch_frames (ctc); LanguageReducer, LanguageFrames,
-LanguageCalibration (langid); language_spans, frames_between, sliced (language_spans);
-forced_align, Alignment (forced_align).
+LanguageCalibration (langid); TextLanguageIdentifier, load_text_identifier (text_langid); language_spans,
+frames_between, sliced (language_spans); forced_align, Alignment (forced_align).
 """
 
 from .beam import DecoderError

@@ -20,6 +20,7 @@ from ..decoding.engine import Decoder, DecoderCache
 from ..decoding.langid import LanguageFrames, LanguageReducer
 from ..decoding.language_spans import frames_between, language_spans, sliced
 from ..decoding.options import DecoderOptions
+from ..decoding.text_langid import TextLanguageIdentifier, load_text_identifier
 from ..diarization import DiarizationOptions, Diarizer, assign_speakers
 from ..engine.inference import BatchOptions, InputResult, PairReducer, ProgressCallback, rereadable, run_inference
 from ..errors import LanguageError, PolyasrError
@@ -55,9 +56,22 @@ class Recognizer:
         self.model = model
         self.batch = batch
         self._detectors: dict[VadOptions, SpeechDetector] = {}
-        self._detectors_lock = threading.Lock()  # guards the detector and diarizer caches
+        self._detectors_lock = threading.Lock()  # guards the detector, diarizer and text identifier caches
         self._diarizers: dict[DiarizationOptions, Diarizer] = {}
         self._decoders = DecoderCache()  # beam searches and language models, loaded on first use
+        self._text_identifier: tuple[TextLanguageIdentifier | None] | None = None  # loaded on first use
+
+    def text_identifier(self) -> TextLanguageIdentifier | None:
+        """The transcript-text language identifier language identification fuses in (None without py3langid)."""
+        with self._detectors_lock:
+            if self._text_identifier is None:
+                self._text_identifier = (load_text_identifier(),)
+            return self._text_identifier[0]
+
+    def language_reducer(self, codes: Sequence[str], keep_frames: bool = True) -> LanguageReducer:
+        """The one LanguageReducer of language identification over `codes` (acoustic and text evidence)."""
+        table, vocabulary = identification_table(self.model), self.model.vocabulary
+        return LanguageReducer(table, vocabulary.blank_id, codes, keep_frames, vocabulary, self.text_identifier())
 
     def _detector(self, options: VadOptions | None) -> SpeechDetector | None:
         """The speech detector for these options, loaded on first use (once, whatever the threads)."""
@@ -111,9 +125,9 @@ class Recognizer:
         """Per input, the frames language identification needs (see LanguageFrames.probabilities)."""
         opts = _options(options, settings)
         codes = self._candidates(opts.language_candidates)
-        table, blank = identification_table(self.model), self.model.vocabulary.blank_id
+        self.text_identifier()  # loaded before the workers need it
         return run_inference(
-            self.model, audios, lambda: LanguageReducer(table, blank, codes), opts.windows, self.batch,
+            self.model, audios, lambda: self.language_reducer(codes), opts.windows, self.batch,
             sampling_rate, self._detector(opts.vad), on_progress,
         )
 
@@ -169,10 +183,10 @@ class Recognizer:
                                     "forward pass, so language 'multi' cannot decode its stretches from one")
             base = decoder or self._decoders.decoder(language_target(self.model, None), opts.decoder)
             codes = self._candidates(opts.language_candidates)
-            table, blank = identification_table(self.model), self.model.vocabulary.blank_id
+            self.text_identifier()
             found = run_inference(
                 self.model, audios,
-                lambda: PairReducer(LanguageReducer(table, blank, codes, keep_frames=restrict), base.reducer()),
+                lambda: PairReducer(self.language_reducer(codes, keep_frames=restrict), base.reducer()),
                 opts.windows, self.batch, sampling_rate, detector, on_progress,
             )
             if opts.choice.is_multi:
@@ -214,7 +228,8 @@ class Recognizer:
         detect = opts.language is not None and opts.language.identifies
         candidates = self._candidates(opts.language_candidates) if detect else ()
         return align_segments(self.model, self.batch, audio, segments, opts, search or SegmentAlignOptions(),
-                              sampling_rate, candidates, detector=self._detector(opts.vad))
+                              sampling_rate, candidates, detector=self._detector(opts.vad),
+                              text_identifier=self.text_identifier() if detect else None)
 
     def _diarized_iter(
         self, audios: Iterable[AudioInput], opts: TranscribeOptions, sampling_rate: int | None,
