@@ -6,7 +6,7 @@
 See app.py (the app), routes.py (/v1), batcher.py (one model worker, shared batches, fair to streams),
 errors.py (status codes), guard.py (origins, API keys, size and upload-time limits), stream_route.py (WebSocket),
 options.py (every limit, the batcher's included), logs.py (secrets redacted from logs, JSON lines), http.py (limits before
-the app: header deadline and size, idle sockets, graceful shutdown), metrics.py (/metrics, Prometheus), slots.py (decode slots, smallest upload first) and cli/serve.py
+the app: header deadline and size, idle sockets, graceful shutdown), metrics.py (/metrics, Prometheus), slots.py (decode slots, smallest upload first), schedule.py (the worker's queues and policy: pass by pass, shortest first), sse.py (stream=true events as windows finish) and cli/serve.py
 (`polyasr serve`).
 """
 
