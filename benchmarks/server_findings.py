@@ -17,11 +17,13 @@ sampled from /proc every 10 ms:
 5. origin: a cross-site POST and a WebSocket handshake with a foreign Origin: answered or refused.
 6. names: the error message for a random-bytes upload named "noise.bin".
 
-Issue 23 (--only idle,header,matroska,wav,spellings,rebinding,keyless,values,sigterm,health):
+Issue 23 (--only idle,header,matroska,wav,spellings,rebinding,keyless,values,sigterm,health,long,undeclared):
 idle sockets against /health, an unterminated header line, a Matroska file declaring 6 h, a WAV
 header shorter than its data, key spellings at debug level, DNS rebinding, keyless WebSockets
 against the stream slots, nan/inf hotword weights and the openai client's stream=True, SIGTERM with
-a stalled upload, and what /health, /health/ready and /metrics show a caller without a key.
+a stalled upload, what /health, /health/ready and /metrics show a caller without a key; a long upload
+(--long-minutes) against a live stream's update gaps, and ten ~4 MB FLAC uploads of undeclared length
+against a 5 s request.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ import signal
 import socket
 import statistics
 import sys
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -53,15 +56,17 @@ from server_process import PeakSampler, Server, cpu_flags, rss_mib  # noqa: E402
 KEY = "sk-findings-7c2d"
 
 
-def silent_flac(hours: float, rate: int = 8000) -> bytes:
+def silent_flac(hours: float, rate: int = 8000, noise: int = 0) -> bytes:
+    """Hours of silence as FLAC (with `noise`: uniform noise of +-`noise` LSB, which FLAC cannot pack as tightly)."""
     import av
 
     out, block = io.BytesIO(), rate * 60
+    rng = np.random.default_rng(0)
     with av.open(out, "w", format="flac") as container:
         stream = container.add_stream("flac", rate=rate, layout="mono")
         stream.codec_context.format = "s16"
-        zeros = np.zeros((1, block), np.int16)
         for i in range(int(hours * 60)):
+            zeros = rng.integers(-noise, noise + 1, (1, block)).astype(np.int16) if noise else np.zeros((1, block), np.int16)
             frame = av.AudioFrame.from_ndarray(zeros, format="s16", layout="mono")
             frame.sample_rate, frame.pts = rate, i * block
             container.mux(stream.encode(frame))
@@ -376,12 +381,89 @@ def health(server: Server) -> dict:
             if metrics.status_code == 200 else 0}
 
 
+def long_vs_stream(server: Server, minutes: float) -> dict:
+    """A live stream sends 0.5 s of audio every 0.5 s while an upload of `minutes` is transcribed: the gaps
+    between the stream's updates (partial/final events) while the upload runs, against before it."""
+    ws_url = server.url.replace("http://", "ws://") + "/v1/audio/stream"
+    chunk = (np.random.default_rng(1).standard_normal(8000) * 3000).clip(-32768, 32767).astype("<i2").tobytes()
+    times: list[float] = []
+    close: list[object] = []
+    upload: dict = {}
+
+    def post() -> None:
+        started = time.monotonic()
+        response = httpx.post(f"{server.url}/v1/audio/transcriptions", timeout=900,
+                              files={"file": ("long.wav", wav_bytes(minutes * 60, seed=2, rate=8000))})
+        upload.update(status=response.status_code, start=started, end=time.monotonic())
+
+    with connect(ws_url, open_timeout=30) as ws:
+        ws.recv(timeout=30)
+
+        def receive() -> None:
+            try:
+                while True:
+                    if json.loads(ws.recv())["type"] in ("partial", "final"):
+                        times.append(time.monotonic())
+            except ConnectionClosed as closed:
+                close.append(closed.rcvd.code if closed.rcvd else "reset")
+
+        receiver = threading.Thread(target=receive, daemon=True)
+        receiver.start()
+        poster = threading.Thread(target=post, daemon=True)
+        began = time.monotonic()
+        try:
+            while time.monotonic() - began < 900 and not (upload and time.monotonic() > upload["end"] + 2):
+                if not poster.is_alive() and not upload and time.monotonic() - began > 3:
+                    poster.start()
+                ws.send(chunk)
+                time.sleep(0.5)
+            ws.send(json.dumps({"type": "end"}))
+        except ConnectionClosed:
+            pass
+        receiver.join(30)
+    during = [t for t in times if upload.get("start", 0) <= t <= upload.get("end", 0)]
+    edges = [upload.get("start", 0), *during, upload.get("end", 0)]
+    gaps = [b - a for a, b in zip(edges, edges[1:])]
+    before = [b - a for a, b in zip(times, times[1:]) if b < upload.get("start", 0)]
+    return {"upload_minutes": minutes, "upload_status": upload.get("status"),
+            "upload_s": round(upload.get("end", 0) - upload.get("start", 0), 2), "stream_updates_during": len(during),
+            "max_gap_during_s": round(max(gaps), 2) if gaps else None,
+            "median_gap_before_s": round(statistics.median(before), 2) if before else None, "stream_close": close[:1]}
+
+
+def undeclared(server: Server, count: int = 10) -> dict:
+    """`count` uploads of a ~4 MB FLAC of undeclared length (faint noise, its sample count removed) at once,
+    then a 5 s request: how long it waits, against idle."""
+    from test_audio_budget import without_length
+
+    data = without_length(silent_flac(0.15, noise=40))
+    clip = wav_bytes(5.0)
+    with httpx.Client(timeout=900) as http:
+        timed_post(http, server.url, clip)
+        idle = statistics.median(timed_post(http, server.url, clip) for _ in range(3))
+
+        def post(_: int) -> tuple[int, float]:
+            started = time.perf_counter()
+            response = httpx.post(f"{server.url}/v1/audio/transcriptions", files={"file": ("long.flac", data)}, timeout=900)
+            return response.status_code, time.perf_counter() - started
+
+        with ThreadPoolExecutor(count) as pool:
+            uploads = [pool.submit(post, i) for i in range(count)]
+            time.sleep(1.0)
+            waited = timed_post(http, server.url, clip)
+            done = [f.result() for f in uploads]
+    return {"flac_mb": round(len(data) / 1e6, 2), "uploads": count, "idle_5s_request_s": round(idle, 3),
+            "request_during_s": round(waited, 3), "upload_statuses": sorted({s for s, _ in done}),
+            "uploads_last_done_s": round(max(t for _, t in done), 2)}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--src", type=Path, default=ROOT / "src", help="the polyasr source tree the server runs")
     parser.add_argument("--model", default="tiny", help="tiny, full (random XLSR-53 large) or a checkpoint PATH")
     parser.add_argument("--serve-args", default="", help="more `polyasr serve` options for every server")
     parser.add_argument("--slow-seconds", type=float, default=10.0, help="how long the trickling uploads trickle")
+    parser.add_argument("--long-minutes", type=float, default=150.0, help="the upload's length for 'long' (2.5 h)")
     parser.add_argument("--only", default="bomb,frames,floods,slow,keys", help="which findings to run")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/polyasr-server-load"))
     args = parser.parse_args()
@@ -393,7 +475,8 @@ def main() -> int:
     report: dict[str, dict] = {}
     issue23 = {"idle": idle_sockets, "header": header_line, "matroska": matroska, "wav": wav_header,
                "spellings": key_spellings, "rebinding": rebinding, "keyless": keyless_streams, "values": bad_values,
-               "sigterm": sigterm, "health": health}
+               "sigterm": sigterm, "health": health, "undeclared": undeclared,
+               "long": lambda server: long_vs_stream(server, args.long_minutes)}
     for finding in args.only.split(","):
         keyed = finding in ("keys", "spellings", "keyless", "health")
         level = "debug" if finding == "spellings" else "info" if keyed else "warning"

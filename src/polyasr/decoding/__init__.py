@@ -10,8 +10,10 @@ n-gram LM and hotwords) behind one interface, language identification and forced
 
 Modules:
     ctc.py             pure CTC over one utterance's logits (numpy): Vocabulary, frame_tokens (the
-                       model card's per-frame choice), collapse_repeats, spans_to_text, GreedyReducer,
+                       model card's per-frame choice), collapse_repeats, spans_to_text, spans_to_pieces, GreedyReducer,
                        Decoded, decode_frames, greedy_decode, skipped_logits, stitch_frames
+    prefix.py          PrefixTextReducer: the text of an input's frames decoded so far
+                       (greedy), always a prefix of its final text
     engine.py          Decoder = strategy + language filter (reducer, decode, decode_logits):
                        GreedyDecoder, BeamDecoder, DecoderCache (searches and LMs per Recognizer)
     filters.py         LanguageFilter: the blank and a language's columns, the card's rule in scores
@@ -33,7 +35,7 @@ Modules:
                        fallback), pure numpy: forced_align, Alignment
 
 Used by other folders: the names below (__all__); Vocabulary, Decoded, FrameChoices, TokenSpan,
-decode_frames, skipped_logits, log_normalizer, stitch_frames (ctc); LanguageReducer, LanguageFrames,
+decode_frames, skipped_logits, log_normalizer, stitch_frames (ctc); PrefixTextReducer (prefix); LanguageReducer, LanguageFrames,
 LanguageCalibration (langid); TextLanguageIdentifier, load_text_identifier (text_langid); language_spans,
 frames_between, sliced (language_spans); forced_align, Alignment (forced_align).
 """

@@ -146,6 +146,12 @@ def collapse_repeats(tokens: np.ndarray | Sequence[int], blank_id: int) -> list[
 
 def spans_to_text(spans: Sequence[TokenSpan], vocabulary: Vocabulary) -> str:
     """Text of the emitted tokens: delimiters become single spaces, special tokens are hidden."""
+    return " ".join(spans_to_pieces(spans, vocabulary).split())
+
+
+def spans_to_pieces(spans: Sequence[TokenSpan], vocabulary: Vocabulary) -> str:
+    """The emitted tokens' text before spaces are normalised: `spans_to_text` of consecutive runs of
+    spans is the normalised concatenation of their pieces."""
     pieces = []
     for span in spans:
         if span.token_id == vocabulary.word_delimiter_id:
@@ -154,7 +160,7 @@ def spans_to_text(spans: Sequence[TokenSpan], vocabulary: Vocabulary) -> str:
             if vocabulary.starts_word(span.token_id):
                 pieces.append(" ")
             pieces.append(vocabulary.text_of(span.token_id))
-    return " ".join("".join(pieces).split())
+    return "".join(pieces)
 
 
 @dataclass(frozen=True)
@@ -232,6 +238,10 @@ class GreedyReducer:
 
     def add(self, first_frame: int, logits: np.ndarray) -> None:
         self._parts[first_frame] = choose_frames(logits, self.blank_id, self.allowed_ids)
+
+    def part(self, first_frame: int) -> FrameChoices:
+        """The choices of the frames added at `first_frame` (KeyError if none were)."""
+        return self._parts[first_frame]
 
     def finish(self, num_frames: int) -> FrameChoices:
         tokens = stitch_frames({f: p.tokens for f, p in self._parts.items()}, num_frames, np.int64)

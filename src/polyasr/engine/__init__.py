@@ -6,11 +6,12 @@ batch jobs all get their logits here.
 Modules:
     inference.py  run_inference (a level pass, then windows of many inputs batched by padded length,
                   kept logits to each input's reducer, results in input order); BatchOptions,
-                  FrameReducer, PairReducer (two reducers over one pass), InputResult, rereadable
+                  FrameReducer, PairReducer (two reducers over one pass), InputResult, rereadable;
+                  inference_steps (the same, handing control back after every forward pass)
     windows.py    WindowOptions, iter_windows: frame-aligned overlapping windows whose kept centres
                   tile the input
     spans.py      run_over_spans: run_inference over chosen spans of one input only
 
-Used by other folders: run_inference, BatchOptions, PairReducer, InputResult, ProgressCallback,
+Used by other folders: run_inference, inference_steps, BatchOptions, PairReducer, InputResult, ProgressCallback,
 rereadable; WindowOptions; run_over_spans.
 """

@@ -125,7 +125,25 @@ def run_inference(
     detector: SpeechDetector | None = None,
     on_progress: ProgressCallback | None = None,
 ) -> Iterator[InputResult[T]]:
-    """Run the model over every input and yield each input's result in input order, lazily.
+    """Run the model over every input and yield each input's result in input order, lazily
+    (`inference_steps` without its pass markers)."""
+    steps = inference_steps(model, sources, make_reducer, windows, batch, sampling_rate, detector, on_progress)
+    return (item for item in steps if item is not None)
+
+
+def inference_steps(
+    model: CTCModel,
+    sources: Iterable[AudioInput],
+    make_reducer: Callable[[], FrameReducer[T]],
+    windows: WindowOptions = WindowOptions(),
+    batch: BatchOptions = BatchOptions(),
+    sampling_rate: int | None = None,
+    detector: SpeechDetector | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> Iterator[InputResult[T] | None]:
+    """Run the model over every input and yield each input's result in input order, lazily; also
+    yield None after every forward pass, so that a caller advancing it with `next()` gets control
+    back once per pass (the server interleaves other work there) and can stop it with `close()`.
 
     `on_progress(source, seconds done, seconds total)` is called for an input once its length is
     known and after every batch that holds one of its windows (for a progress bar; it must not raise).
@@ -142,9 +160,9 @@ def run_inference(
     queued: list[tuple[_Job[T], Window]] = []
     queued_samples = 0
 
-    def flush() -> Iterator[InputResult[T]]:
+    def flush() -> Iterator[InputResult[T] | None]:
         nonlocal queued, queued_samples
-        _forward(model, [(j, w) for j, w in queued if j.error is None], batch, on_progress)
+        yield from _forward(model, [(j, w) for j, w in queued if j.error is None], batch, on_progress)
         queued, queued_samples = [], 0
         while jobs and jobs[0].finished():
             yield _result(model, jobs.pop(0))
@@ -214,8 +232,8 @@ def _windows(
 
 def _forward(
     model: CTCModel, queued: list[tuple[_Job[T], Window]], batch: BatchOptions, on_progress: ProgressCallback | None
-) -> None:
-    """Run queued windows in length-sorted batches and hand each its kept logits."""
+) -> Iterator[None]:
+    """Run queued windows in length-sorted batches and hand each its kept logits; None after each pass."""
     max_samples = max(1, int(batch.batch_seconds * SAMPLE_RATE))
     lengths = [model.padded_length(len(w.samples)) for _, w in queued]
     for group in plan_batches(lengths, max_samples, batch.max_batch_size, min_fill=1.0):  # one length per pass
@@ -229,6 +247,7 @@ def _forward(
             job.samples_done += len(kept) * model.samples_per_frame
         for job in {id(queued[i][0]): queued[i][0] for i in group}.values():
             _report(job, on_progress)
+        yield None
 
 
 def _report(job: _Job, on_progress: ProgressCallback | None) -> None:

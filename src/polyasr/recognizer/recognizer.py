@@ -7,22 +7,26 @@ resolved against the model once per call (`model.languages.choice_target`).
 
 from __future__ import annotations
 
+import itertools
 import threading
 from dataclasses import dataclass, replace
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 from ..align.job import align_segments, align_transcript
 from ..align.segments import SegmentAlignOptions
 from ..audio.sources import AudioInput
 from ..audio.vad import SileroDetector, SpeechDetector, VadOptions
 from ..decoding.ctc import Decoded
-from ..decoding.engine import Decoder, DecoderCache
+from ..decoding.engine import Decoder, DecoderCache, GreedyDecoder
+from ..decoding.prefix import PrefixTextReducer
 from ..decoding.langid import LanguageFrames, LanguageReducer
 from ..decoding.language_spans import frames_between, language_spans, sliced
 from ..decoding.options import DecoderOptions
 from ..decoding.text_langid import TextLanguageIdentifier, load_text_identifier
 from ..diarization import DiarizationOptions, Diarizer, assign_speakers
-from ..engine.inference import BatchOptions, InputResult, PairReducer, ProgressCallback, rereadable, run_inference
+from ..engine.inference import (
+    BatchOptions, InputResult, PairReducer, ProgressCallback, inference_steps, rereadable, run_inference,
+)
 from ..errors import LanguageError, PolyasrError
 from ..language.choice import AUTO, LanguageChoice
 from ..model.ctc_model import CTCModel, load_ctc_model
@@ -31,6 +35,9 @@ from ..model.runtime import RuntimeOptions
 from ..options import TranscribeOptions
 from ..output.timing import build_segments, segment_within, shifted
 from ..results import Transcription
+
+
+TextCallback = Callable[[int, str], None]  # on_text(input index, its text so far): see Recognizer.transcribe_steps
 
 
 @dataclass(frozen=True)
@@ -159,7 +166,19 @@ class Recognizer:
         self, audios: Iterable[AudioInput], options: TranscribeOptions | None = None, *,
         sampling_rate: int | None = None, on_progress: ProgressCallback | None = None, **settings: Any,
     ) -> Iterator[Outcome]:
+        """Transcribe inputs lazily, in input order; a bad input yields an Outcome with its error
+        (`transcribe_steps` without its pass markers)."""
+        steps = self.transcribe_steps(audios, options, sampling_rate=sampling_rate, on_progress=on_progress, **settings)
+        return (outcome for outcome in steps if outcome is not None)
+
+    def transcribe_steps(
+        self, audios: Iterable[AudioInput], options: TranscribeOptions | None = None, *,
+        sampling_rate: int | None = None, on_progress: ProgressCallback | None = None,
+        on_text: TextCallback | None = None, **settings: Any,
+    ) -> Iterator[Outcome | None]:
         """Transcribe inputs lazily, in input order; a bad input yields an Outcome with its error.
+        None is yielded after every forward pass (`engine.inference_steps`): a scheduler advancing
+        it with `next()` gets control back once per pass, and may `close()` it to stop.
 
         The language is checked before any audio is decoded, so a bad language raises at once.
         "auto" decodes with every token of the vocabulary and, when the model has a language
@@ -167,6 +186,8 @@ class Recognizer:
         `result.language_probability`); "detect" then restricts the text to that language. With
         `diarization`, each input is decoded again to find its speakers, and segments are split
         where the speaker changes. `on_progress(source, seconds done, seconds total)` follows each input.
+        `on_text(input index, text)`: with greedy decoding (not "detect", not diarized), each time an
+        input's text decoded so far grows; every such text is a prefix of its final text.
         """
         opts = _options(options, settings)
         if opts.diarization is not None:
@@ -184,19 +205,21 @@ class Recognizer:
             base = decoder or self._decoders.decoder(language_target(self.model, None), opts.decoder)
             codes = self._candidates(opts.language_candidates)
             self.text_identifier()
-            found = run_inference(
+            texts = _text_reducers(base, None if restrict else on_text)
+            found = inference_steps(
                 self.model, audios,
-                lambda: PairReducer(self.language_reducer(codes, keep_frames=restrict), base.reducer()),
+                lambda: PairReducer(self.language_reducer(codes, keep_frames=restrict), texts()),
                 opts.windows, self.batch, sampling_rate, detector, on_progress,
             )
             if opts.choice.is_multi:
-                return (self._multi_outcome(item, base, opts) for item in found)
-            return (self._detected_outcome(item, base, opts, restrict) for item in found)
+                return (None if item is None else self._multi_outcome(item, base, opts) for item in found)
+            return (None if item is None else self._detected_outcome(item, base, opts, restrict) for item in found)
         assert decoder is not None
-        results = run_inference(
-            decoder.model, audios, decoder.reducer, opts.windows, self.batch, sampling_rate, detector, on_progress,
+        results = inference_steps(
+            decoder.model, audios, _text_reducers(decoder, on_text), opts.windows, self.batch, sampling_rate, detector,
+            on_progress,
         )
-        return (self._outcome(r, decoder, opts) for r in results)
+        return (None if r is None else self._outcome(r, decoder, opts) for r in results)
 
     def align(
         self, audio: AudioInput, transcript: str, options: TranscribeOptions | None = None, *,
@@ -316,6 +339,19 @@ class Recognizer:
             text=decoded.text, language=decoder.language, duration=item.duration, source=item.source, segments=segments,
             language_probability=probability, warnings=(*item.warnings, *decoder.warnings),
         )
+
+
+def _text_reducers(decoder: Decoder, on_text: TextCallback | None) -> Callable[[], Any]:
+    """`decoder.reducer`; with `on_text` and greedy decoding, each input's reducer also reports its text so far."""
+    if on_text is None or not isinstance(decoder, GreedyDecoder):
+        return decoder.reducer
+    inputs = itertools.count()
+
+    def make() -> PrefixTextReducer:
+        index = next(inputs)
+        return PrefixTextReducer(decoder.reducer(), decoder.vocabulary, lambda text: on_text(index, text))
+
+    return make
 
 
 def _options(options: TranscribeOptions | None, settings: dict[str, Any]) -> TranscribeOptions:

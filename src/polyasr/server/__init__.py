@@ -7,7 +7,7 @@ See app.py (the app), routes.py (/v1), batcher.py (one model worker, shared batc
 errors.py (status codes), guard.py (origins, API keys, size and upload-time limits), stream_route.py (WebSocket),
 stream_passes.py (the streams' updates run together in shared passes),
 options.py (every limit, the batcher's included), logs.py (secrets redacted from logs, JSON lines), http.py (limits before
-the app: header deadline and size, idle sockets, graceful shutdown), metrics.py (/metrics, Prometheus), slots.py (decode slots, smallest upload first) and cli/serve.py
+the app: header deadline and size, idle sockets, graceful shutdown), metrics.py (/metrics, Prometheus), slots.py (decode slots, smallest upload first), schedule.py (the worker's queues and policy: pass by pass, shortest first), sse.py (stream=true events as windows finish) and cli/serve.py
 (`polyasr serve`). `polyasr serve --ray` (the serve-ray extra): ray_serve.py (the Ray Serve application: the ingress
 and the model replicas), replicas.py (the ingress's batcher and model with the work on replicas), scaling.py
 (ModelSpec, ScalingOptions: replicas, autoscaling, CPUs and GPUs each).

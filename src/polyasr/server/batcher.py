@@ -7,31 +7,32 @@
     events = await batcher.run(lambda: session.feed(chunk), stream=True)   # a live stream's model pass
     batcher.stop()
 
-Design:
+Design (the policy itself is schedule.py's):
 
-* Requests (transcription jobs and calls) wait in one bounded FIFO queue: `queue_size` items
-  waiting (the one running is not counted), and `max_queued_audio_seconds` of audio held by the
-  items waiting and running. Past either, :class:`QueueFullError` is raised at once (the server
-  answers 503 with Retry-After) instead of letting latency or memory grow without bound. An item
-  alone longer than the audio budget is still taken when nothing else is held, so it can run.
+* Requests (transcription jobs and calls) wait in one bounded queue: `queue_size` items waiting
+  (runs in progress are not counted), and `max_queued_audio_seconds` of audio held by the items
+  waiting and running. Past either, :class:`QueueFullError` is raised at once (the server answers
+  503 with Retry-After) instead of letting latency or memory grow without bound. An item alone
+  longer than the audio budget is still taken when nothing else is held, so it can run.
+* Transcription jobs run as *runs*: a long job alone, short ones (at most one forward pass of
+  audio) grouped with the short jobs waiting beside them (up to `max_batch`, waiting at most
+  `batch_wait_ms` for more; grouped by (language, word_timestamps, hotwords)), each run one
+  ``recognizer.transcribe_steps`` call. The worker advances runs one step (one forward pass, or one
+  input's result) at a time, the least audio left first, so a short request waits about one pass
+  whatever uploads run, and each result is handed over as soon as its own input is done.
 * Live streams' model passes (``stream=True``) wait in a second queue (also at most `queue_size`).
-  When both queues hold work the worker alternates between them, so a stream delays a waiting
-  request by at most the one stream call running when it arrived; the streaming route keeps each
-  call to one model pass. Streams take turns among themselves in FIFO order. While a batch of
-  requests runs, the streams' waiting passes also run between its forward passes (the engine's
-  progress callback), so a stream's update waits at most one pass whatever uploads run.
-* The worker thread takes the first item. If it is a transcription job, it keeps taking the
-  transcription jobs queued right behind it, up to `max_batch`, waiting at most `batch_wait_ms`
-  for more to arrive. The jobs are grouped by (language, word_timestamps, hotwords) and each group runs
-  through ONE ``recognizer.transcribe_iter(arrays, language, word_timestamps, sampling_rate=16000)``
-  call, whose windows share forward passes; results go back in input order, each to its own future.
+  Streams and requests take turns: after a run's step every stream call then waiting runs (a
+  stream's update waits at most one pass); after any other request item, one stream call.
 * ``await batcher.run(fn)`` (or ``batcher.submit(fn)`` from a thread) runs any callable on the
   worker thread, serially with everything else, and returns its result (or raises its exception).
-  Language detection uses it (stating the seconds of audio it holds). Keep calls short: the
-  worker does nothing else while one runs.
+  Language detection and diarized transcription use it (stating the seconds of audio they hold).
+  Keep calls short: the worker does nothing else while one runs.
 * Futures are ``concurrent.futures.Future``; the async methods wrap them with
-  ``asyncio.wrap_future``. Cancelling a waiting job (e.g. ``asyncio.wait_for`` timing out) removes it:
-  the worker skips cancelled futures. A job already running finishes and its result is dropped.
+  ``asyncio.wrap_future``. Cancelling a job's future (e.g. ``asyncio.wait_for`` timing out, or the
+  client leaving) stops its work: a waiting one is skipped, a run whose jobs are all cancelled is
+  closed before its next pass; in a shared run the others go on and its result is dropped.
+* ``submit_transcription(..., on_text=f)``: `f(text so far)` as the job's windows finish (greedy
+  decoding), for ``stream=true`` responses; every text is a prefix of the final one.
 * Audio is decoded by the caller (the request handler, in a thread pool), never on the worker, so
   decoding of new uploads overlaps inference.
 """
@@ -44,8 +45,8 @@ import threading
 import time
 from collections import deque
 from concurrent.futures import Future
-from dataclasses import dataclass, field, replace
-from typing import Any, Callable, TypeVar, Union
+from dataclasses import dataclass, replace
+from typing import Any, Callable, TypeVar
 
 import numpy as np
 
@@ -56,6 +57,7 @@ from ..language.choice import LanguageChoice
 from ..options import TranscribeOptions
 from ..recognizer import Recognizer
 from .options import BatcherOptions  # defined with the server's other options; re-exported here
+from .schedule import START, Call, Choice, Job, Request, Run, Schedule
 
 T = TypeVar("T")
 logger = logging.getLogger("polyasr.server")
@@ -67,34 +69,6 @@ class QueueFullError(RuntimeError):
 
 class BatcherClosedError(RuntimeError):
     """The batcher was stopped (the server is shutting down)."""
-
-
-@dataclass
-class _Job:
-    """One transcription: 16 kHz mono samples and how to decode them."""
-
-    audio: np.ndarray
-    language: LanguageChoice
-    word_timestamps: bool
-    hotwords: tuple[Hotword, ...] = ()  # from the request's prompt: decoded by beam search with these
-    future: Future = field(default_factory=Future)
-
-    @property
-    def seconds(self) -> float:
-        return len(self.audio) / SAMPLE_RATE
-
-
-@dataclass
-class _Call:
-    """Any callable to run on the worker thread."""
-
-    fn: Callable[[], Any]
-    seconds: float = 0.0  # audio the callable holds (counted against max_queued_audio_seconds)
-    stream: bool = False  # a live stream's model pass (the stream queue)
-    future: Future = field(default_factory=Future)
-
-
-_Item = Union[_Job, _Call]
 
 
 @dataclass(frozen=True)
@@ -122,22 +96,22 @@ class BatcherStats:
 
 
 class Batcher:
-    """Runs transcription jobs in shared batches, and any other model work, on one worker thread."""
+    """Runs transcription jobs pass by pass, shortest first, and any other model work, on one worker thread."""
 
     def __init__(self, recognizer: Recognizer, options: BatcherOptions = BatcherOptions()) -> None:
         self.recognizer = recognizer
         self.options = options
-        self._items: deque[_Item] = deque()  # requests
-        self._streams: deque[_Call] = deque()  # live streams' model passes
+        batch = recognizer.batch
+        self._schedule = Schedule(options.max_batch, short_seconds=batch.batch_seconds,
+                                  group_seconds=batch.batch_seconds * batch.lookahead_batches)
         self._held_seconds = 0.0  # audio of the requests waiting and running
-        self._stream_turn = False  # when both queues hold work, whose turn it is
         self._cond = threading.Condition()
         self._closed = False
         self._thread: threading.Thread | None = None
         self._jobs = self._model_calls = self._calls = self._cancelled = self._largest = 0
         self._groups: deque[int] = deque(maxlen=256)
         self._busy = self._audio_done = 0.0
-        self._running_since: float | None = None  # time.monotonic() when the running item began
+        self._running_since: float | None = None  # time.monotonic() when the running step began
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -151,11 +125,11 @@ class Batcher:
                 self._thread.start()
 
     def stop(self, timeout: float | None = 30.0) -> None:
-        """Refuse new work, fail what is still queued, and wait for the running item to finish."""
+        """Refuse new work, fail what is waiting, and wait for the running step to finish (the worker
+        then fails the runs in progress)."""
         with self._cond:
             self._closed = True
-            pending: list[_Item] = [*self._items, *self._streams]
-            self._items, self._streams = deque(), deque()
+            pending = self._schedule.drain()
             self._cond.notify_all()
         for item in pending:
             if item.future.set_running_or_notify_cancel():
@@ -165,28 +139,29 @@ class Batcher:
 
     @property
     def queue_length(self) -> int:
-        """Items waiting for the worker (not counting the one running)."""
+        """Requests waiting for the worker (not counting the runs in progress)."""
         with self._cond:
-            return len(self._items)
+            return len(self._schedule.waiting)
 
     def stats(self) -> BatcherStats:
         with self._cond:
             running = 0.0 if self._running_since is None else time.monotonic() - self._running_since
             return BatcherStats(self._jobs, self._model_calls, self._calls, self._cancelled, self._largest,
-                                tuple(self._groups), len(self._items), self._held_seconds, self._busy, self._audio_done,
-                                running, self._thread is not None and self._thread.is_alive() and not self._closed)
+                                tuple(self._groups), len(self._schedule.waiting), self._held_seconds, self._busy,
+                                self._audio_done, running,
+                                self._thread is not None and self._thread.is_alive() and not self._closed)
 
     # ------------------------------------------------------------------ submitting
 
-    def _put(self, item: _Item) -> Future:
+    def _put(self, item: Request) -> Future:
         if self._thread is None:
             self.start()
         with self._cond:
             if self._closed:
                 raise BatcherClosedError("the server is shutting down")
-            stream = isinstance(item, _Call) and item.stream
-            queue = self._streams if stream else self._items
-            if len(queue) >= self.options.queue_size:
+            stream = isinstance(item, Call) and item.stream
+            waiting = len(self._schedule.streams if stream else self._schedule.waiting)
+            if waiting >= self.options.queue_size:
                 raise QueueFullError(f"the queue is full ({self.options.queue_size} {'stream updates' if stream else 'requests'} waiting)")
             seconds = 0.0 if stream else item.seconds
             limit = self.options.max_queued_audio_seconds
@@ -194,16 +169,21 @@ class Batcher:
                 raise QueueFullError(f"{self._held_seconds:.0f} s of audio are queued; {seconds:.0f} s more would pass "
                                      f"the limit of {limit:g} s")
             self._held_seconds += seconds
-            queue.append(item)
+            self._schedule.add(item)
             self._cond.notify_all()
         return item.future
 
     def submit_transcription(
         self, audio: np.ndarray, language: LanguageChoice, word_timestamps: bool = False,
-        hotwords: tuple[Hotword, ...] = (),
+        hotwords: tuple[Hotword, ...] = (), on_text: Callable[[str], None] | None = None,
     ) -> Future:
-        """Queue 16 kHz mono float32 `audio`; the future gives its Transcription or raises its error."""
-        return self._put(_Job(np.asarray(audio, dtype=np.float32), language, word_timestamps, hotwords))
+        """Queue 16 kHz mono float32 `audio`; the future gives its Transcription or raises its error.
+
+        `on_text(text so far)` is called on the worker thread as the audio's windows are done, with
+        greedy decoding only (see Recognizer.transcribe_steps); it must be quick and must not raise.
+        Cancelling the future stops the work, even once it started.
+        """
+        return self._put(Job(np.asarray(audio, dtype=np.float32), language, word_timestamps, hotwords, on_text))
 
     def submit(self, fn: Callable[[], T], audio_seconds: float = 0.0, stream: bool = False) -> Future:
         """Queue `fn` to run on the worker thread; the future gives its return value or raises its exception.
@@ -211,10 +191,10 @@ class Batcher:
         `audio_seconds`: audio `fn` holds (counted against the queue's audio budget until it ran).
         `stream`: a live stream's model pass, queued in the stream queue that alternates with requests.
         """
-        return self._put(_Call(fn, audio_seconds, stream))
+        return self._put(Call(fn, audio_seconds, stream))
 
     async def transcribe(self, audio: np.ndarray, language: LanguageChoice, word_timestamps: bool = False) -> Transcription:
-        """Transcribe in a shared batch; raises QueueFullError at once when the queue is full."""
+        """Transcribe (pass by pass, shortest first); raises QueueFullError at once when the queue is full."""
         return await asyncio.wrap_future(self.submit_transcription(audio, language, word_timestamps))
 
     async def run(self, fn: Callable[[], T], audio_seconds: float = 0.0, stream: bool = False) -> T:
@@ -223,80 +203,76 @@ class Batcher:
 
     # ------------------------------------------------------------------ the worker
 
-    def _next(self) -> list[_Item] | None:
-        """The next call, or the next batch of transcription jobs; None once stopped."""
+    def _next(self) -> Choice | None:
+        """The next step (a START with its whole group gathered); None once stopped."""
         with self._cond:
-            while not self._items and not self._streams and not self._closed:
+            while True:
+                if self._closed:
+                    return None
+                choice = self._schedule.pick()
+                if choice is not None:
+                    break
                 self._cond.wait()
-            if self._closed:
-                return None
-            if self._streams and (self._stream_turn or not self._items):
-                self._stream_turn = False
-                return [self._streams.popleft()]
-            self._stream_turn = True
-            first = self._items.popleft()
-            if isinstance(first, _Call):
-                return [first]
-            batch: list[_Item] = [first]
+            if choice.kind != START:
+                return choice
+            group = list(choice.jobs)
             deadline = time.monotonic() + self.options.batch_wait_ms / 1000.0
-            while len(batch) < self.options.max_batch and not self._closed:
-                if self._items:
-                    if isinstance(self._items[0], _Call):
-                        break  # keep FIFO order: the call runs right after this batch
-                    batch.append(self._items.popleft())
+            while not self._closed and not self._schedule.full_group(group):
+                if self._schedule.gather(group[0], group):
                     continue
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     break
                 self._cond.wait(remaining)
-            return batch
+            return Choice(START, jobs=tuple(group))
 
     def _work(self) -> None:
+        try:
+            self._loop()
+        except BaseException:  # a bug here would leave every request waiting until its deadline: say so
+            logger.exception("the model worker stopped")
+            raise
+
+    def _loop(self) -> None:
         while True:
-            batch = self._next()
-            if batch is None:
+            choice = self._next()
+            if choice is None:
+                self._fail_runs()
                 return
-            live = [item for item in batch if item.future.set_running_or_notify_cancel()]
             with self._cond:
-                self._cancelled += len(batch) - len(live)
                 self._running_since = time.monotonic()
             try:
-                for call in (item for item in live if isinstance(item, _Call)):
-                    self._run_call(call)
-                jobs = [item for item in live if isinstance(item, _Job)]
-                groups: dict[tuple[str | None, bool, tuple[Hotword, ...]], list[_Job]] = {}
-                for job in jobs:
-                    groups.setdefault((job.language, job.word_timestamps, job.hotwords), []).append(job)
-                for (language, words, hotwords), group in groups.items():
-                    self._run_group(language, words, group, self.options_with(hotwords))
+                if choice.call is not None:
+                    self._run_call(choice.call)
+                elif choice.run is not None:
+                    self._step(choice.run)
+                else:
+                    self._start(list(choice.jobs))
             finally:
                 with self._cond:
-                    seconds = sum(item.seconds for item in batch if not (isinstance(item, _Call) and item.stream))
-                    self._held_seconds = max(0.0, self._held_seconds - seconds)
-                    self._audio_done += sum(item.seconds for item in live if not (isinstance(item, _Call) and item.stream))
                     self._busy += time.monotonic() - (self._running_since or time.monotonic())
                     self._running_since = None
 
-    def _between_passes(self, *_: object) -> None:
-        """Called by the engine after each forward pass of a request batch: the live streams' waiting passes
-        run now, so a stream's update waits at most one pass however long the uploads being transcribed."""
-        while True:
+    def _run_call(self, call: Call) -> None:
+        if call.future.set_running_or_notify_cancel():
+            try:
+                value = call.fn()
+            except BaseException as error:  # handed to the caller, who decides
+                call.future.set_exception(error)
+            else:
+                call.future.set_result(value)
             with self._cond:
-                if not self._streams or self._closed:
-                    return
-                call = self._streams.popleft()
-            if call.future.set_running_or_notify_cancel():
-                self._run_call(call)
-
-    def _run_call(self, call: _Call) -> None:
-        try:
-            value = call.fn()
-        except BaseException as error:  # handed to the caller, who decides
-            call.future.set_exception(error)
+                self._calls += 1
+                self._audio_done += 0.0 if call.stream else call.seconds
         else:
-            call.future.set_result(value)
+            with self._cond:
+                self._cancelled += 1
+        if not call.stream:
+            self._release(call.seconds)
+
+    def _release(self, seconds: float) -> None:
         with self._cond:
-            self._calls += 1
+            self._held_seconds = max(0.0, self._held_seconds - seconds)
 
     def options_with(self, hotwords: tuple[Hotword, ...]) -> TranscribeOptions:
         """The server's options; with hotwords, beam search (the server's beam options) favouring them."""
@@ -305,24 +281,93 @@ class Batcher:
             return base
         return replace(base, decoder=DecoderOptions(BEAM, replace(base.decoder.beam, hotwords=hotwords)))
 
-    def _run_group(self, language: LanguageChoice, words: bool, group: list[_Job], options: TranscribeOptions) -> None:
-        done = 0
-        try:
-            options = replace(options, language=language, word_timestamps=words)
-            outcomes = self.recognizer.transcribe_iter([job.audio for job in group], options, sampling_rate=SAMPLE_RATE,
-                                                       on_progress=self._between_passes)
-            for job, outcome in zip(group, outcomes):
-                if outcome.error is not None:
-                    job.future.set_exception(outcome.error)
-                else:
-                    job.future.set_result(outcome.result)
-                done += 1
-        except BaseException as error:  # a failure of the whole call fails every job left in it
-            logger.exception("transcription of a batch of %d failed", len(group))
-            for job in group[done:]:
-                job.future.set_exception(error)
+    def _start(self, jobs: list[Job]) -> None:
+        """Start one run per (language, words, hotwords) group of `jobs` (those not cancelled while waiting)."""
+        gone = [job for job in jobs if job.future.cancelled()]
+        live = [job for job in jobs if job not in gone]
         with self._cond:
-            self._jobs += len(group)
-            self._model_calls += 1
-            self._largest = max(self._largest, len(group))
-            self._groups.append(len(group))
+            self._cancelled += len(gone)
+        self._release(sum(job.seconds for job in gone))
+        groups: dict[Any, list[Job]] = {}
+        for job in live:
+            groups.setdefault(job.key, []).append(job)
+        for (language, words, hotwords), group in groups.items():
+            options = replace(self.options_with(hotwords), language=language, word_timestamps=words)
+            texts = [job.on_text for job in group]
+            holder: list[Run] = []
+
+            def progress(_source: str, done: float, _total: float, holder: list[Run] = holder) -> None:
+                if holder and holder[0].long:
+                    holder[0].seconds_passed = done
+
+            def on_text(index: int, text: str, texts: list[Any] = texts) -> None:
+                if texts[index] is not None:
+                    texts[index](text)
+
+            try:
+                steps = self.recognizer.transcribe_steps([job.audio for job in group], options, sampling_rate=SAMPLE_RATE,
+                                                         on_progress=progress, on_text=on_text)
+            except BaseException as error:  # e.g. a language the model lacks: every job of the group fails
+                self._settle(group, error)
+                continue
+            with self._cond:
+                holder.append(self._schedule.new_run(group, steps))
+                self._model_calls += 1
+                self._largest = max(self._largest, len(group))
+                self._groups.append(len(group))
+
+    def _step(self, run: Run) -> None:
+        """One step of `run`: a forward pass, or one input's result handed to its job."""
+        left = run.jobs[run.done:]
+        try:
+            if all(job.future.cancelled() for job in left):  # nobody waits for the rest: stop
+                run.steps.close()
+                with self._cond:
+                    self._cancelled += len(left)
+                self._finish(run, left)
+                return
+            outcome = next(run.steps)
+        except StopIteration:
+            self._finish(run, left)
+            return
+        except BaseException as error:  # a failure of the whole call fails every job left in it
+            logger.exception("transcription of a batch of %d failed", len(run.jobs))
+            self._finish(run, left, error)
+            return
+        if outcome is not None:
+            job = run.jobs[run.done]
+            run.done += 1
+            self._settle([job], outcome.error, outcome.result)
+            if run.done == len(run.jobs):
+                self._finish(run, [])
+
+    def _settle(self, jobs: list[Job], error: BaseException | None, result: Transcription | None = None) -> None:
+        """Hand `jobs` their result (or error), unless their future was cancelled; release their audio."""
+        for job in jobs:
+            if job.future.set_running_or_notify_cancel():
+                if error is not None:
+                    job.future.set_exception(error)
+                else:
+                    job.future.set_result(result)
+        with self._cond:
+            self._jobs += len(jobs)
+            self._audio_done += sum(job.seconds for job in jobs)
+        self._release(sum(job.seconds for job in jobs))
+
+    def _finish(self, run: Run, left: list[Job], error: BaseException | None = None) -> None:
+        """`run` ends; the jobs `left` without a result fail (with `error`, or as cut short)."""
+        with self._cond:
+            if run in self._schedule.runs:
+                self._schedule.runs.remove(run)
+        unsettled = [job for job in left if not job.future.done()]
+        if unsettled:
+            self._settle(unsettled, error or RuntimeError("the transcription ended without a result"))
+        self._release(sum(job.seconds for job in left if job.future.cancelled()))
+
+    def _fail_runs(self) -> None:
+        """On stop: the runs in progress end, their jobs told the server is shutting down."""
+        with self._cond:
+            runs, self._schedule.runs = self._schedule.runs, []
+        for run in runs:
+            run.steps.close()
+            self._finish(run, run.jobs[run.done:], BatcherClosedError("the server is shutting down"))

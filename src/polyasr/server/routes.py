@@ -13,18 +13,17 @@ See errors.py for the status codes.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import math
 import time
 from concurrent.futures import Future
 from dataclasses import replace
-from typing import Any, Iterator, Optional
+from typing import Any, Optional
 
 import numpy as np
 from fastapi import APIRouter, Depends, File, Form, Request, UploadFile
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse, PlainTextResponse, Response, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from fastapi.security import HTTPBearer
 
 from ..audio.decode import SAMPLE_RATE, load_audio
@@ -42,6 +41,7 @@ from .batcher import BatcherClosedError, QueueFullError
 from .errors import ApiError, ErrorResponse, audio_error, language_error
 from .options import ServerOptions
 from .slots import SmallestFirst
+from .sse import TextFeed, events_response, result_events
 from .schemas import (
     DetectedLanguage, Granularity, LanguageDetection, LanguageEntry, ModelCard, ModelList, ResponseFormat,
     TranscriptionJson, verbose_json,
@@ -175,20 +175,20 @@ def _render(result: Any, response_format: str, granularities: set[str], writer: 
     return Response(get_writer(response_format, writer).format(result), media_type=f"{media}; charset=utf-8")
 
 
-def _events(result: Any) -> Iterator[str]:
-    """OpenAI's transcription stream: a ``transcript.text.delta`` per segment (the deltas add up to the
-    text), then ``transcript.text.done`` with the whole text; each as an SSE ``data:`` line."""
-    text, position = result.text, 0
-    for segment in result.segments:
-        found = text.find(segment.text, position) if segment.text else -1
-        if found < 0:
-            continue
-        end = found + len(segment.text)
-        yield "data: " + json.dumps({"type": "transcript.text.delta", "delta": text[position:end]}, ensure_ascii=False) + "\n\n"
-        position = end
-    if position < len(text):
-        yield "data: " + json.dumps({"type": "transcript.text.delta", "delta": text[position:]}, ensure_ascii=False) + "\n\n"
-    yield "data: " + json.dumps({"type": "transcript.text.done", "text": text}, ensure_ascii=False) + "\n\n"
+def _job_error(error: BaseException, name: str) -> ApiError:
+    """The error response for a transcription job's failure."""
+    if isinstance(error, AudioError):
+        return audio_error(_named(error, name))
+    if isinstance(error, LanguageError):  # a language the model lacks, or "detect" without a language table
+        return language_error(error)
+    if isinstance(error, (DecoderError, LanguageModelError)):  # beam search unavailable (no polyasr[lm]) or its LM unusable
+        return ApiError(400, f"prompt: {error}", "invalid_request_error", "prompt")
+    if isinstance(error, PolyasrError):  # diarization's parts are not installed
+        return ApiError(501, str(error), "diarization_unavailable", "diarize")
+    if isinstance(error, BatcherClosedError):
+        return ApiError(503, "the server is shutting down", "shutting_down")
+    logger.error("transcription of %s failed", name, exc_info=error)
+    return ApiError(500, "internal server error", "server_error")
 
 
 _TEXT_CONTENT = {"schema": {"type": "string"}}
@@ -227,46 +227,52 @@ def api_router(options: ServerOptions) -> APIRouter:
         timestamp_granularities: list[Granularity] = Form(
             [], alias="timestamp_granularities[]", description="verbose_json: 'segment' (default) and/or 'word'"),
         diarize: bool = Form(False, description="polyasr extra: label speakers (verbose_json segments, srt/vtt cues)"),
-        stream: bool = Form(False, description="server-sent events as OpenAI sends them: transcript.text.delta per "
-                            "segment, then transcript.text.done"),
+        stream: bool = Form(False, description="server-sent events as OpenAI sends them: transcript.text.delta as the "
+                            "upload's windows are transcribed, then transcript.text.done"),
     ) -> Response:
         state = request.app.state
         deadline = _Deadline(state.options.timeout_seconds)
         choice = _language(language)
         hotwords = _prompt_hotwords(prompt)
         audio, repaired = await _decode(request, file, deadline)
+        name = upload_name(file)
         words = response_format in ("verbose_json", "srt", "vtt")  # scores for verbose_json, cue splits for subtitles
+        feed = TextFeed() if stream and not diarize else None  # the text so far, as the upload's windows finish
         if diarize:  # its own job on the worker: diarization does not batch
             base = state.batcher.options_with(hotwords)
             options = replace(base, language=choice, word_timestamps=words,
                               diarization=base.diarization or DiarizationOptions())
             work = lambda: state.recognizer.transcribe(audio, options, sampling_rate=SAMPLE_RATE)  # noqa: E731
-            future = _queued(state, lambda: state.batcher.submit(work, len(audio) / SAMPLE_RATE))
+            submitted = lambda: state.batcher.submit(work, len(audio) / SAMPLE_RATE)  # noqa: E731
         else:
-            future = _queued(state, lambda: state.batcher.submit_transcription(audio, choice, words, hotwords))
-        watcher = asyncio.ensure_future(_cancel_when_gone(request, future, upload_name(file)))
+            submitted = lambda: state.batcher.submit_transcription(audio, choice, words, hotwords, feed)  # noqa: E731
+        future = _queued(state, submitted)
+        watcher = asyncio.ensure_future(_cancel_when_gone(request, future, name))
+        seconds, streaming = len(audio) / SAMPLE_RATE, False
         try:
+            if feed is not None and await deadline.wait(feed.first(future)):  # text before the end: stream it now
+                watcher.cancel()  # the streaming response watches for the client leaving itself
+                streaming = True
+                return events_response(feed.live(future, deadline.end, lambda error: _job_error(error, name),
+                                                 lambda _: state.metrics.audio.inc(seconds)))
             result = await deadline.wait(future)
         except asyncio.CancelledError:
             if watcher.done() and not watcher.cancelled():  # the client left and its job was cancelled
                 return Response(status_code=499)  # nobody reads it; uvicorn logs it
             raise
-        except AudioError as error:
-            raise audio_error(_named(error, upload_name(file))) from None
-        except LanguageError as error:  # a language the model lacks, or "detect" without a language table
-            raise language_error(error) from None
-        except (DecoderError, LanguageModelError) as error:  # beam search unavailable (no polyasr[lm]) or its LM unusable
-            raise ApiError(400, f"prompt: {error}", "invalid_request_error", "prompt") from None
-        except PolyasrError as error:  # diarization's parts are not installed
-            raise ApiError(501, str(error), "diarization_unavailable", "diarize") from None
+        except ApiError:
+            raise
+        except Exception as error:  # noqa: BLE001 - the job's own error, answered as _job_error says
+            raise _job_error(error, name) from None
         finally:
             watcher.cancel()
-        state.metrics.audio.inc(len(audio) / SAMPLE_RATE)
+            if not streaming:
+                future.cancel()  # a no-op once done; a request that failed (408) stops its job before the next pass
+        state.metrics.audio.inc(seconds)
         if repaired:
             result = replace(result, warnings=(repaired, *result.warnings))
         if stream:
-            return StreamingResponse(_events(result), media_type="text/event-stream",
-                                     headers={"cache-control": "no-cache", "x-accel-buffering": "no"})
+            return events_response(result_events(result))
         return _render(result, response_format, set(timestamp_granularities), state.options.writer)
 
     @router.post("/audio/language", response_model=LanguageDetection, responses=error_responses(400, 401, 408, 413, 415, 503),
