@@ -203,7 +203,9 @@ class ReplicaBatcher(Batcher):
                 self._done += seconds
 
     def submit_transcription(self, audio: np.ndarray, language: LanguageChoice, word_timestamps: bool = False,
-                             hotwords: tuple[Hotword, ...] = ()) -> Future:
+                             hotwords: tuple[Hotword, ...] = (), on_text: Callable[[str], None] | None = None) -> Future:
+        """As Batcher's; `on_text` is not called (a replica returns the whole text, so stream=true's
+        deltas come once it is done)."""
         samples = np.asarray(audio, dtype=np.float32)
         seconds = len(samples) / SAMPLE_RATE
         self._admit(seconds)
