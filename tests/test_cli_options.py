@@ -41,7 +41,9 @@ EXPECTED: dict[str, tuple[list[str], set[str]]] = {
         "--keep-alive-seconds", "--cors-origins", "--max-streams", "--stream-message-kb", "--stream-backlog-seconds",
         "--stream-idle-seconds", "--stream-max-seconds", "--max-batch", "--batch-wait-ms", "--log-level",
         "--stream-auth-seconds", "--allowed-hosts", "--header-timeout-seconds", "--max-header-kb", "--max-sockets",
-        "--shutdown-timeout-seconds", "--max-spool-mb", "--log-format"}),
+        "--shutdown-timeout-seconds", "--max-spool-mb", "--log-format",
+        "--ray", "--replicas", "--min-replicas", "--max-replicas", "--target-ongoing-requests", "--replica-cpus",
+        "--replica-gpus", "--ray-cpus"}),
     "listen": ([], VERBOSE | RUNTIME | DECODER | {
         "--language", "-l", "--input-device", "--sample-rate", "--update-seconds", "--pause-seconds",
         "--max-buffer-seconds", "--json", "--left-context-seconds", "--endpoint-seconds"}),

@@ -131,7 +131,7 @@ def align_segments(
     first, language_frames = fetch(windows, identify=detect)
     if detect:
         codes = [_detected(first, language_frames, window, options) for window in windows]
-    groups = [prepare_group(group, span, vocabulary, code, _within(allowed.get(code) if code else None, columns), search.numbers)
+    groups = [prepare_group(group, span, vocabulary, code, _within(allowed.get(code) if code else None, columns, vocabulary), search.numbers)
               for (group, span), code in zip(plans, codes)]
     aligned, warnings = align_groups(groups, first, lambda spans: fetch(spans)[0], columns, vocabulary, fs, search)
     used = set(codes)
@@ -167,9 +167,14 @@ def _columns(texts: Sequence[str], vocabulary: Vocabulary, alloweds: Sequence[np
     return np.unique(np.concatenate([[vocabulary.blank_id], *targets])).astype(np.int64)
 
 
-def _within(allowed: np.ndarray | None, columns: np.ndarray) -> np.ndarray:
-    """The token ids a segment's text may use: its language's (all when None) that are emission columns."""
-    return columns if allowed is None else np.intersect1d(allowed, columns)
+def _within(allowed: np.ndarray | None, columns: np.ndarray, vocabulary: Vocabulary) -> np.ndarray | None:
+    """The token ids a segment's text may use: its language's that are emission columns (None: any token).
+
+    A subword vocabulary's columns come from single letters, not from the words' own pieces, so its
+    restriction stays the language's."""
+    if allowed is None or vocabulary.encode is not None:
+        return allowed
+    return np.intersect1d(allowed, columns)
 
 
 def _detected(emissions: SpanEmissions, frames: list[LanguageFrames], window: tuple[int, int], options: "TranscribeOptions") -> str | None:
