@@ -49,6 +49,7 @@ import numpy as np  # noqa: E402
 from websockets.exceptions import ConnectionClosed, InvalidStatus  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
 
+from audio_factory import remux  # noqa: E402
 from bench_models import build_model  # noqa: E402
 from load_clients import Flooder, timed_post, wav_bytes  # noqa: E402
 from server_process import PeakSampler, Server, cpu_flags, rss_mib  # noqa: E402
@@ -254,23 +255,9 @@ def header_line(server: Server, mib: int = 100) -> dict:
     return {"sent_mib": round(sent / 2**20, 1), "answer": answer, "rss_before": round(rss.before), "rss_peak": round(rss.peak)}
 
 
-def _remux(data: bytes, fmt: str) -> bytes:
-    import av
-
-    out = io.BytesIO()
-    with av.open(io.BytesIO(data)) as source, av.open(out, "w", format=fmt) as target:
-        stream = source.streams.audio[0]
-        copy = target.add_stream_from_template(stream)
-        for packet in source.demux(stream):
-            if packet.dts is not None:
-                packet.stream = copy
-                target.mux(packet)
-    return out.getvalue()
-
-
 def matroska(server: Server) -> dict:
     """A 6 MB Matroska file (FLAC inside) that declares 6 h of silence."""
-    data = _remux(silent_flac(6.0), "matroska")
+    data = remux(silent_flac(6.0), "matroska")
     with PeakSampler(server.pid) as rss:
         started = time.perf_counter()
         response = httpx.post(f"{server.url}/v1/audio/transcriptions", files={"file": ("six.mka", data)}, timeout=600)

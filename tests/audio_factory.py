@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import pathlib
 
 import av
@@ -99,3 +100,16 @@ def voiced(seconds: float, rate: int = 16_000, f0: float = 120.0) -> np.ndarray:
         out += y
     out *= 0.5 + 0.5 * np.sin(2 * np.pi * 4 * t)
     return (0.5 * out / np.abs(out).max()).astype(np.float32)
+
+
+def remux(data: bytes, fmt: str) -> bytes:
+    """The audio stream of `data` copied, without re-encoding, into a `fmt` container."""
+    out = io.BytesIO()
+    with av.open(io.BytesIO(data)) as source, av.open(out, "w", format=fmt) as target:
+        stream = source.streams.audio[0]
+        copy = target.add_stream_from_template(stream)
+        for packet in source.demux(stream):
+            if packet.dts is not None:
+                packet.stream = copy
+                target.mux(packet)
+    return out.getvalue()

@@ -16,21 +16,7 @@ pytest.importorskip("uvicorn")
 
 from test_audio_budget import silent_flac  # noqa: E402
 from test_server_limits import _raw_upload, serving  # noqa: E402
-
-
-def remux(data: bytes, fmt: str) -> bytes:
-    """The audio stream of `data` copied, without re-encoding, into a `fmt` container."""
-    import av
-
-    out = io.BytesIO()
-    with av.open(io.BytesIO(data)) as source, av.open(out, "w", format=fmt) as target:
-        stream = source.streams.audio[0]
-        copy = target.add_stream_from_template(stream)
-        for packet in source.demux(stream):
-            if packet.dts is not None:
-                packet.stream = copy
-                target.mux(packet)
-    return out.getvalue()
+from audio_factory import remux  # noqa: E402
 
 
 @pytest.fixture(scope="module")
