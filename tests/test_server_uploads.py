@@ -3,7 +3,6 @@ that disagrees with its data, and the spool of all uploads in progress."""
 
 from __future__ import annotations
 
-import io
 import struct
 import time
 from pathlib import Path
