@@ -14,6 +14,8 @@ of near silence) in 100 ms PCM messages at exactly real time, all starting toget
   the end of that speech was sent (median, max; `missed`: pauses without a final before the next speech);
 - closed: streams the server closed with an error; CPU: the server process's CPU seconds per second;
   RSS: its resident memory after the phase;
+- updates per pass, seconds per pass: how the streams' updates were grouped into shared calls, and
+  what one call took (the lag a stream waits behind a call in progress);
 - multiplier: model worker time per audio second over the offline real-time factor (one POST of the
   same length, best of two): what streaming costs compared with transcribing the file afterwards.
 
@@ -47,6 +49,7 @@ from server_process import Server, cpu_flags, rss_mib  # noqa: E402
 SR = 16_000
 CHUNK = SR // 10
 SPEECH, PAUSE = 3.5, 1.0
+PASS_COUNTERS = ("polyasr_stream_passes", "polyasr_stream_updates", "polyasr_stream_model_seconds")  # how updates were grouped
 
 
 def stream_audio(seconds: float, seed: int) -> tuple[np.ndarray, list[float]]:
@@ -138,6 +141,7 @@ def run_phase(server: Server, streams: int, seconds: float, clock: BusyClock) ->
     ws_url = server.url.replace("http://", "ws://") + "/v1/audio/stream?language=auto"
     proc = psutil.Process(server.pid)
     cpu0, busy0, wall0 = sum(proc.cpu_times()[:2]), clock.busy(), time.monotonic()
+    counters0 = {name: metric(server.url, name) or 0.0 for name in PASS_COUNTERS}
 
     async def all_streams() -> list[dict]:
         start_at = time.monotonic() + 1.0
@@ -146,6 +150,8 @@ def run_phase(server: Server, streams: int, seconds: float, clock: BusyClock) ->
 
     results = asyncio.run(all_streams())
     wall = time.monotonic() - wall0
+    counters = {name: (metric(server.url, name) or 0.0) - counters0[name] for name in PASS_COUNTERS}
+    passes = max(counters["polyasr_stream_passes"], 1.0)
     partial = [x for r in results for x in r["partial_lags"]]
     final = [x for r in results for x in r["final_lags"]]
     audio_seconds = streams * len(stream_audio(seconds, 1)[0]) / SR
@@ -155,7 +161,9 @@ def run_phase(server: Server, streams: int, seconds: float, clock: BusyClock) ->
             "missed_finals": sum(r["missed"] for r in results), "closed": sum(1 for r in results if r["closed"]),
             "close_messages": sorted({r["closed"] for r in results if r["closed"]}),
             "cpu_cores": (sum(proc.cpu_times()[:2]) - cpu0) / wall, "rss_mib": rss_mib(server.pid),
-            "model_s_per_audio_s": (clock.busy() - busy0) / audio_seconds}
+            "model_s_per_audio_s": (clock.busy() - busy0) / audio_seconds,
+            "updates_per_pass": counters["polyasr_stream_updates"] / passes,
+            "seconds_per_pass": counters["polyasr_stream_model_seconds"] / passes}
 
 
 def main() -> int:
