@@ -141,3 +141,26 @@ def test_server_batcher_gives_every_request_its_alone_result_in_bf16(tiny_dir: P
         batcher.stop()
     assert batcher.stats().largest_group == len(audio)
     assert [(t.text, t.segments) for t in served] == [(t.text, t.segments) for t in alone]
+
+
+def test_each_engine_step_is_one_forward_pass_on_a_cpu_so_the_server_interleaves_streams_between_them(tiny_dir: Path) -> None:
+    from polyasr.engine.inference import inference_steps
+
+    model = polyasr.load(str(tiny_dir), device="cpu", dtype="fp32").model
+    forward, passes = model.backend.forward, []
+
+    def counted(values, mask):
+        passes.append(values.shape)
+        return forward(values, mask)
+
+    model.backend.forward = counted  # the instance's own attribute: the tiny model's backend, this test only
+    inputs = [noise(100.0, 7), noise(2.0, 8), noise(2.01, 9)]
+    steps = list(inference_steps(model, inputs, KeepLogits, sampling_rate=SR))
+    markers = sum(1 for step in steps if step is None)
+    # the long input's ~36 s windows (one pass each on a CPU) and the two 2 s inputs together (one bucket), and a
+    # step after each pass (before: one step for a 160 s batch of several windows, each its own pass)
+    assert markers == len(passes) >= 4, (passes, markers)
+    assert sum(1 for shape in passes if shape[0] == 2) == 1
+    values = [step.value for step in steps if step is not None]
+    for x, joint in zip(inputs, values):
+        assert np.array_equal(next(run_inference(model, [x], KeepLogits, sampling_rate=SR)).value, joint)
