@@ -270,6 +270,14 @@ class Batcher:
         if not call.stream:
             self._release(call.seconds)
 
+    def _waiting_streams(self) -> None:
+        """Run the streams' calls waiting now (inside a run's forward pass, between its layers)."""
+        with self._cond:
+            calls = list(self._schedule.streams)
+            self._schedule.streams.clear()
+        for call in calls:
+            self._run_call(call)
+
     def _release(self, seconds: float) -> None:
         with self._cond:
             self._held_seconds = max(0.0, self._held_seconds - seconds)
@@ -317,8 +325,11 @@ class Batcher:
                 self._groups.append(len(group))
 
     def _step(self, run: Run) -> None:
-        """One step of `run`: a forward pass, or one input's result handed to its job."""
+        """One step of `run`: a forward pass, or one input's result handed to its job. The streams' calls
+        that come in meanwhile run between the pass's transformer layers (`TorchBackend.between_layers`)."""
         left = run.jobs[run.done:]
+        backend = self.recognizer.model.backend
+        inside = hasattr(backend, "between_layers")
         try:
             if all(job.future.cancelled() for job in left):  # nobody waits for the rest: stop
                 run.steps.close()
@@ -326,7 +337,13 @@ class Batcher:
                     self._cancelled += len(left)
                 self._finish(run, left)
                 return
-            outcome = next(run.steps)
+            if inside:
+                backend.between_layers = self._waiting_streams  # type: ignore[attr-defined]
+            try:
+                outcome = next(run.steps)
+            finally:
+                if inside:
+                    backend.between_layers = None  # type: ignore[attr-defined]
         except StopIteration:
             self._finish(run, left)
             return
