@@ -13,7 +13,7 @@ of near silence) in 100 ms PCM messages at exactly real time, all starting toget
 - final lag: per pause, arrival of the first final that reaches the speech before it, minus the moment
   the end of that speech was sent (median, max; `missed`: pauses without a final before the next speech);
 - with `--upload S`: uploads of S s POSTed one after the other throughout each phase (`uploads`:
-  how many ran), so the lags show how long streams wait behind an upload's forward passes;
+  how many ran, `upload_request_s`: their median request time), so the lags show how long streams wait behind an upload's forward passes;
 - closed: streams the server closed with an error; CPU: the server process's CPU seconds per second;
   RSS: its resident memory after the phase;
 - updates per pass, seconds per pass: how the streams' updates were grouped into shared calls, and
@@ -196,6 +196,7 @@ def run_phase(server: Server, streams: int, seconds: float, clock: BusyClock, up
             "model_s_per_audio_s": (clock.busy() - busy0) / audio_seconds,
             "updates_per_pass": counters["polyasr_stream_updates"] / passes,
             "uploads": len(uploads.done) if upload else 0,
+            "upload_request_s": statistics.median(uploads.done) if upload and uploads.done else float("nan"),
             "seconds_per_pass": counters["polyasr_stream_model_seconds"] / passes}
 
 
