@@ -11,6 +11,7 @@ for the open streams expected within that time, so streams whose steps end toget
 opened together, or fell into step behind a busy worker) share one pass instead of one running
 alone and the others waiting a whole pass behind it. A stream that stopped sending is waited for at
 most once (its expected moment then lies in the past).
+
 The server's only hook is the `run` it hands over (batcher.run with stream=True); the counters
 (`passes`, `updates`, `model_seconds`, `audio_seconds`) are read by the metrics.
 """
