@@ -14,8 +14,8 @@ report, each with what it measured:
 - `windows`: CER of ~60 s recordings (held-out clips joined with 0.3-0.7 s pauses) decoded whole,
   with the default windows (30 s, 3 s context) and with shorter ones.
 - `streaming`: CER of the same recordings through StreamingSession (fed in 0.1 s pieces) vs offline, a
-  sweep of update intervals, contexts and lookaheads, and the silence endpoints' final lag
-  (benchmarks/streaming_accuracy.py).
+  sweep of update intervals, contexts and lookaheads, the silence endpoints' final lag, and streaming
+  vs offline with beam search + the `beam_lm` section's LM (benchmarks/streaming_accuracy.py).
 - `beam_lm`: CER of greedy, beam (32) and beam + a 3-gram LM built from the LM text, on the held-out clips.
 - `align_boundary_median_ms`: recordings of separately spoken words (espeak-ng, one call per word)
   with known offsets; `Recognizer.align` with the true text; median |found - true| of word starts and ends.
@@ -135,17 +135,24 @@ def section_windows(rec, recordings) -> dict:
     return out
 
 
+def proxy_lm(data: Path, work: Path, lang: str) -> Path:
+    """The 3-gram LM of `lang` built from the proxy's LM text, written into `work`."""
+    from polyasr.decoding.lm_build import LmBuildOptions, build_arpa
+
+    arpa = work / f"{lang}.arpa"
+    build_arpa(data / "lm" / f"{lang}.txt", arpa, LmBuildOptions(order=3, language=lang))
+    return arpa
+
+
 def section_beam_lm(rec, rows, data: Path, work: Path) -> tuple[dict, list]:
     """CER of greedy, beam and beam + LM, and beam + LM's words with scores for calibration."""
     from polyasr import DecoderOptions
-    from polyasr.decoding.lm_build import LmBuildOptions, build_arpa
     from polyasr.decoding.options import BeamOptions
 
     out: dict = {"greedy": [], "beam": [], "beam_lm": []}
     scored = []
     for lang, items in rows.items():
-        arpa = work / f"{lang}.arpa"
-        build_arpa(data / "lm" / f"{lang}.txt", arpa, LmBuildOptions(order=3, language=lang))
+        arpa = proxy_lm(data, work, lang)
         paths, refs = [r["path"] for r in items], [r["text"] for r in items]
         for name, decoder in (("greedy", DecoderOptions()),
                               ("beam", DecoderOptions("beam", BeamOptions(checkpoint_lm=False))),
@@ -391,7 +398,7 @@ def main() -> int:
         "cer": lambda: section_cer(rec, rows),
         "lid_accuracy": lambda: section_lid(rec, rows),
         "windows": lambda: section_windows(rec, recordings),
-        "streaming": lambda: section_streaming(rec, recordings, rows, cer, args.seed),
+        "streaming": lambda: section_streaming(rec, recordings, rows, cer, args.seed, lambda lang: proxy_lm(data, work, lang)),
         "beam_lm": lambda: section_beam_lm(rec, rows, data, work),
         "align": lambda: section_align(rec, data, list(rows), args.align_recordings, args.seed),
         "diarization": lambda: section_diarization(rec, args.conversations, args.seed),

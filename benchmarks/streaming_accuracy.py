@@ -10,6 +10,8 @@
   the first final after it that holds speech before it (`final_lag_*`, fed in 0.1 s pieces:
   compute time not counted),
   pauses without such a final within 1.5 s, and finals inside clips (`splits`: a clip cut in two).
+- `beam_lm`: the long recordings' CER with beam search and the proxy's 3-gram LM (the `beam_lm`
+  section's), streaming (default options: each update's window decoded by beam + LM) vs offline.
 """
 
 from __future__ import annotations
@@ -25,11 +27,13 @@ SWEEP = {  # name -> (update_seconds, context_seconds, lookahead_seconds)
 }
 
 
-def stream_events(rec, audio: np.ndarray, language: str, options) -> list[tuple[float, object]]:
-    """(audio seconds fed when it came, event) for every event of a stream fed in 0.1 s pieces."""
+def stream_events(rec, audio: np.ndarray, language: str, options, decoder=None) -> list[tuple[float, object]]:
+    """(audio seconds fed when it came, event) for every event of a stream fed in 0.1 s pieces (`decoder`:
+    DecoderOptions, default greedy)."""
+    from polyasr.decoding.options import DecoderOptions
     from polyasr.streaming import StreamingSession
 
-    session = StreamingSession(rec, language=language, options=options)
+    session = StreamingSession(rec, language=language, options=options, decoder=decoder or DecoderOptions())
     out = []
     for start in range(0, len(audio), CHUNK):
         out += [(min(start + CHUNK, len(audio)) / SR, e) for e in session.feed(audio[start: start + CHUNK])]
@@ -42,7 +46,8 @@ def final_text(events) -> str:
     return " ".join(e.segment.text for _, e in events if isinstance(e, FinalEvent))
 
 
-def section_streaming(rec, recordings, rows, cer, seed: int) -> dict:
+def section_streaming(rec, recordings, rows, cer, seed: int, lm_for=None) -> dict:
+    """`lm_for(language)`: the path of that language's LM (the `beam_lm` part needs it; None leaves it out)."""
     from polyasr.streaming import StreamingOptions
 
     out: dict = {}
@@ -56,7 +61,23 @@ def section_streaming(rec, recordings, rows, cer, seed: int) -> dict:
         sweep[name] = {"cer": round(float(np.mean(rates)), 2), "passes_seconds": round((update + context + lookahead) / update, 1)}
     out["sweep"] = sweep
     out["endpoint"] = endpoint_check(rec, rows, seed)
+    if lm_for is not None:
+        out["beam_lm"] = beam_lm_check(rec, recordings, cer, lm_for)
     return out
+
+
+def beam_lm_check(rec, recordings, cer, lm_for) -> dict:
+    """CER of the long recordings with beam search + each language's LM: streaming vs offline, the same audio."""
+    from polyasr import DecoderOptions
+    from polyasr.decoding.options import BeamOptions
+    from polyasr.streaming import StreamingOptions
+
+    live, offline = [], []
+    for lang, audio, text in recordings:
+        decoder = DecoderOptions("beam", BeamOptions(lm=str(lm_for(lang))))
+        offline.append(cer([text], [rec.transcribe(audio, sampling_rate=SR, language=lang, decoder=decoder).text], lang))
+        live.append(cer([text], [final_text(stream_events(rec, audio, lang, StreamingOptions(), decoder))], lang))
+    return {"streaming": round(float(np.mean(live)), 2), "offline": round(float(np.mean(offline)), 2)}
 
 
 def paused_recording(rows, language: str, noise_db: float | None, seed: int) -> tuple[np.ndarray, list[float]]:

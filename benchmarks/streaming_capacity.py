@@ -12,8 +12,12 @@ of near silence) in 100 ms PCM messages at exactly real time, all starting toget
 - partial lag: arrival of a partial minus the moment the audio up to its `end` was sent (median, p95);
 - final lag: per pause, arrival of the first final that reaches the speech before it, minus the moment
   the end of that speech was sent (median, max; `missed`: pauses without a final before the next speech);
+- with `--upload S`: uploads of S s POSTed one after the other throughout each phase (`uploads`:
+  how many ran, `upload_request_s`: their median request time), so the lags show how long streams wait behind an upload's forward passes;
 - closed: streams the server closed with an error; CPU: the server process's CPU seconds per second;
   RSS: its resident memory after the phase;
+- updates per pass, seconds per pass: how the streams' updates were grouped into shared calls, and
+  what one call took (the lag a stream waits behind a call in progress);
 - multiplier: model worker time per audio second over the offline real-time factor (one POST of the
   same length, best of two): what streaming costs compared with transcribing the file afterwards.
 
@@ -28,6 +32,7 @@ import json
 import math
 import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -47,6 +52,7 @@ from server_process import Server, cpu_flags, rss_mib  # noqa: E402
 SR = 16_000
 CHUNK = SR // 10
 SPEECH, PAUSE = 3.5, 1.0
+PASS_COUNTERS = ("polyasr_stream_passes", "polyasr_stream_updates", "polyasr_stream_model_seconds")  # how updates were grouped
 
 
 def stream_audio(seconds: float, seed: int) -> tuple[np.ndarray, list[float]]:
@@ -134,18 +140,50 @@ def pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q)) if values else float("nan")
 
 
-def run_phase(server: Server, streams: int, seconds: float, clock: BusyClock) -> dict:
+class Uploads:
+    """Uploads of `seconds` of audio POSTed one after the other from a thread, so that one always runs while
+    the streams do (`--upload`): how long the streams wait behind an upload's forward passes."""
+
+    def __init__(self, url: str, seconds: float) -> None:
+        self.url, self.clip = url, wav_bytes(seconds, seed=11)
+        self.done: list[float] = []  # each upload's request time
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._post, daemon=True)
+
+    def _post(self) -> None:
+        with httpx.Client(timeout=600) as http:
+            while not self._stop.is_set():
+                self.done.append(timed_post(http, self.url, self.clip))
+
+    def __enter__(self) -> "Uploads":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+
+def run_phase(server: Server, streams: int, seconds: float, clock: BusyClock, upload: float = 0.0) -> dict:
     ws_url = server.url.replace("http://", "ws://") + "/v1/audio/stream?language=auto"
     proc = psutil.Process(server.pid)
     cpu0, busy0, wall0 = sum(proc.cpu_times()[:2]), clock.busy(), time.monotonic()
+    counters0 = {name: metric(server.url, name) or 0.0 for name in PASS_COUNTERS}
 
     async def all_streams() -> list[dict]:
         start_at = time.monotonic() + 1.0
         made = [stream_audio(seconds, seed=i + 1) for i in range(streams)]
         return await asyncio.gather(*(one_stream(ws_url, audio, ends, start_at) for audio, ends in made))
 
-    results = asyncio.run(all_streams())
+    if upload:
+        with Uploads(server.url, upload) as uploads:
+            time.sleep(1.0)  # the first upload's passes have begun when the streams start
+            results = asyncio.run(all_streams())
+    else:
+        results = asyncio.run(all_streams())
     wall = time.monotonic() - wall0
+    counters = {name: (metric(server.url, name) or 0.0) - counters0[name] for name in PASS_COUNTERS}
+    passes = max(counters["polyasr_stream_passes"], 1.0)
     partial = [x for r in results for x in r["partial_lags"]]
     final = [x for r in results for x in r["final_lags"]]
     audio_seconds = streams * len(stream_audio(seconds, 1)[0]) / SR
@@ -155,7 +193,11 @@ def run_phase(server: Server, streams: int, seconds: float, clock: BusyClock) ->
             "missed_finals": sum(r["missed"] for r in results), "closed": sum(1 for r in results if r["closed"]),
             "close_messages": sorted({r["closed"] for r in results if r["closed"]}),
             "cpu_cores": (sum(proc.cpu_times()[:2]) - cpu0) / wall, "rss_mib": rss_mib(server.pid),
-            "model_s_per_audio_s": (clock.busy() - busy0) / audio_seconds}
+            "model_s_per_audio_s": (clock.busy() - busy0) / audio_seconds,
+            "updates_per_pass": counters["polyasr_stream_updates"] / passes,
+            "uploads": len(uploads.done) if upload else 0,
+            "upload_request_s": statistics.median(uploads.done) if upload and uploads.done else float("nan"),
+            "seconds_per_pass": counters["polyasr_stream_model_seconds"] / passes}
 
 
 def main() -> int:
@@ -164,6 +206,8 @@ def main() -> int:
     parser.add_argument("--src", type=Path, action="append", help="polyasr source tree(s) to serve (default: this checkout's)")
     parser.add_argument("--streams", default="1,2,4", help="concurrent streams per phase")
     parser.add_argument("--seconds", type=float, default=18.0, help="audio per stream")
+    parser.add_argument("--upload", type=float, default=0.0,
+                        help="also POST uploads of this many seconds one after the other during every phase (0: none)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--dtype", default="auto", help="the server's --dtype (auto: bf16 on CPUs with AVX-512 BF16 or AMX)")
     parser.add_argument("--workdir", type=Path, default=Path("/tmp/polyasr-streaming"))
@@ -174,7 +218,8 @@ def main() -> int:
         model.mkdir(parents=True, exist_ok=True)
         build_model(args.model, model)
     trees = [tree.resolve() for tree in (args.src or [ROOT / "src"])]
-    report: dict = {"cpu": cpu_flags(), "model": str(model), "threads": args.threads, "dtype": args.dtype, "trees": {}}
+    report: dict = {"cpu": cpu_flags(), "model": str(model), "threads": args.threads, "dtype": args.dtype,
+                    "upload_seconds": args.upload, "trees": {}}
     print(f"CPU: {report['cpu']}; torch threads {args.threads}; dtype {args.dtype}; model {model}", flush=True)
     for tree in trees:
         server = Server(tree, model, args.threads, ["--max-streams", "64", "--dtype", args.dtype])
@@ -185,14 +230,15 @@ def main() -> int:
             clock = BusyClock(server.url)
             rows = []
             for n in [int(x) for x in args.streams.split(",")]:
-                row = run_phase(server, n, args.seconds, clock)
+                row = run_phase(server, n, args.seconds, clock, args.upload)
                 row["multiplier"] = row["model_s_per_audio_s"] / offline
                 rows.append(row)
                 print(f"{tree}: {json.dumps({k: round(v, 3) if isinstance(v, float) else v for k, v in row.items()})}", flush=True)
         finally:
             server.stop()
         report["trees"][str(tree)] = {"offline_rtf": offline, "phases": rows}
-    print(f"\nCPU: {report['cpu']}; dtype {args.dtype}; {args.seconds:g} s per stream, 100 ms messages at real time")
+    uploading = f"; uploads of {args.upload:g} s running throughout" if args.upload else ""
+    print(f"\nCPU: {report['cpu']}; dtype {args.dtype}; {args.seconds:g} s per stream, 100 ms messages at real time{uploading}")
     header = "| tree | N | partial lag median / p95 (s) | final lag median / max (s) | missed | closed | CPU cores | RSS MiB | model s per audio s | x offline |"
     print(header)
     print("|---|---|---|---|---|---|---|---|---|---|")

@@ -141,3 +141,68 @@ def test_server_batcher_gives_every_request_its_alone_result_in_bf16(tiny_dir: P
         batcher.stop()
     assert batcher.stats().largest_group == len(audio)
     assert [(t.text, t.segments) for t in served] == [(t.text, t.segments) for t in alone]
+
+
+def test_each_engine_step_is_one_forward_pass_on_a_cpu_so_the_server_interleaves_streams_between_them(tiny_dir: Path) -> None:
+    from polyasr.engine.inference import inference_steps
+
+    model = polyasr.load(str(tiny_dir), device="cpu", dtype="fp32").model
+    forward, passes = model.backend.forward, []
+
+    def counted(values, mask):
+        passes.append(values.shape)
+        return forward(values, mask)
+
+    model.backend.forward = counted  # the instance's own attribute: the tiny model's backend, this test only
+    inputs = [noise(100.0, 7), noise(2.0, 8), noise(2.01, 9)]
+    steps = list(inference_steps(model, inputs, KeepLogits, sampling_rate=SR))
+    markers = sum(1 for step in steps if step is None)
+    # the long input's ~36 s windows (one pass each on a CPU) and the two 2 s inputs together (one bucket), and a
+    # step after each pass (before: one step for a 160 s batch of several windows, each its own pass)
+    assert markers == len(passes) >= 4, (passes, markers)
+    assert sum(1 for shape in passes if shape[0] == 2) == 1
+    values = [step.value for step in steps if step is not None]
+    for x, joint in zip(inputs, values):
+        assert np.array_equal(next(run_inference(model, [x], KeepLogits, sampling_rate=SR)).value, joint)
+
+
+def test_a_stream_update_that_comes_during_an_upload_pass_runs_between_its_layers_and_changes_no_result(
+    tiny_dir: Path,
+) -> None:
+    from polyasr.language.choice import AUTO
+    from polyasr.server.batcher import Batcher, BatcherOptions
+    from polyasr.streaming.session import StreamingSession
+
+    rec = polyasr.load(str(tiny_dir), device="cpu", dtype="fp32")
+    upload, speech = noise(40.0, 21), noise(1.0, 22)
+    alone_text = rec.transcribe(upload, sampling_rate=SR)
+    alone_events = StreamingSession(rec).feed(speech)
+    backend, session = rec.model.backend, StreamingSession(rec)
+    batcher = Batcher(rec, BatcherOptions())
+    stream: list = []  # the stream call's future, submitted from inside the upload's first pass
+    done_at_end: list[bool] = []  # was it done when the upload's pass returned?
+
+    def arrives(module, inputs, output):  # after layer 0 of the upload's pass, a stream's update comes in
+        if not stream and inputs[0].shape[1] > 1000:
+            stream.append(batcher.submit(lambda: session.feed(speech), stream=True))
+
+    forward = backend.forward
+
+    def watched(values, mask):
+        out = forward(values, mask)
+        if values.shape[1] >= 30 * SR and stream and not done_at_end:
+            done_at_end.append(stream[0].done())
+        return out
+
+    hook = backend.network.base_model.encoder.layers[0].register_forward_hook(arrives)
+    backend.forward = watched  # this test's own recognizer
+    batcher.start()
+    try:
+        served = batcher.submit_transcription(upload, AUTO).result(120)
+        events = stream[0].result(30)
+    finally:
+        batcher.stop()
+        hook.remove()
+    assert done_at_end == [True]  # it ran inside the upload's pass (before: after the whole step)
+    assert (served.text, served.segments) == (alone_text.text, alone_text.segments)
+    assert events == alone_events

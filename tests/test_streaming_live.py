@@ -216,3 +216,43 @@ def test_the_server_runs_updates_of_concurrent_streams_in_shared_calls(recognize
     assert passes.updates >= 3  # the audio arrives at once: an update may catch up on all of it
     assert passes.passes < passes.updates  # ... in fewer calls: the streams' updates were shared
     assert 3 * 2.5 <= passes.audio_seconds <= 3 * 3.0 and passes.model_seconds > 0
+
+
+def test_streams_falling_due_a_moment_apart_share_one_call_and_a_silent_stream_holds_a_call_back_at_most_briefly() -> None:
+    import asyncio
+    import time
+
+    from polyasr.server.stream_passes import GATHER_SECONDS, StreamPasses
+
+    recognizer = Recognizer(FrameLocalModel())
+    options = StreamingOptions(update_seconds=0.5, catch_up=False)
+    a, b = StreamingSession(recognizer, options=options), StreamingSession(recognizer, options=options)
+    signal = frames_signal(speech("hello there general kenobi", np.random.default_rng(0)))
+    step = a.step_samples
+
+    async def idle_worker(fn):  # a model worker with nothing else to do: the call runs at once
+        return await asyncio.to_thread(fn)
+
+    async def scenario() -> tuple[list[int], float]:
+        passes = StreamPasses(idle_worker)
+
+        async def update(session: StreamingSession, k: int, at: float) -> None:
+            await asyncio.sleep(max(0.0, at - time.monotonic()))
+            session.add(signal[k * step:(k + 1) * step])
+            await passes.update(session)
+
+        began = time.monotonic()
+        counts = []
+        for k in range(2):  # a step every 0.5 s, as real time sends it; B's message 30 ms after A's
+            await asyncio.gather(update(a, k, began + 0.5 * k), update(b, k, began + 0.5 * k + 0.03))
+            counts.append(passes.passes)
+        before = time.monotonic()
+        await update(a, 2, began + 1.03)  # B stops sending just when its next step was expected
+        held = time.monotonic() - max(before, began + 1.03)
+        assert passes.updates == 5
+        return counts, held
+
+    counts, held = asyncio.run(scenario())
+    # the first steps: two calls (nothing known of B yet); the next: one call (before, A's ran before B's came: two)
+    assert counts == [2, 3]
+    assert held < GATHER_SECONDS + 0.2  # the silent stream was waited for at most GATHER_SECONDS

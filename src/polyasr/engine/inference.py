@@ -233,8 +233,14 @@ def _windows(
 def _forward(
     model: CTCModel, queued: list[tuple[_Job[T], Window]], batch: BatchOptions, on_progress: ProgressCallback | None
 ) -> Iterator[None]:
-    """Run queued windows in length-sorted batches and hand each its kept logits; None after each pass."""
+    """Run queued windows in length-sorted batches and hand each its kept logits; None after each pass.
+
+    A batch holds at most one forward pass of the model (`CTCModel.pass_samples`: 40 s of padded audio on a CPU),
+    so a caller advancing the steps gets control back after every pass, not after a `batch_seconds`
+    batch of several (the passes, and so the logits, are the same)."""
     max_samples = max(1, int(batch.batch_seconds * SAMPLE_RATE))
+    if model.pass_samples is not None:
+        max_samples = min(max_samples, model.pass_samples)
     lengths = [model.padded_length(len(w.samples)) for _, w in queued]
     for group in plan_batches(lengths, max_samples, batch.max_batch_size, min_fill=1.0):  # one length per pass
         outputs = model.logits([queued[i][1].samples for i in group], [queued[i][0].level for i in group])

@@ -11,7 +11,7 @@ import json
 import os
 import threading
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 import torch
@@ -88,6 +88,11 @@ class TorchBackend:
 
     Checkpoints with per-language adapters (MMS) switch them with `use_adapter`, under
     `adapter_lock` together with the forward pass that needs them.
+
+    `between_layers`: a callable run after each transformer layer of a pass (not of a pass it runs
+    itself, and not while an adapter is held), so that a scheduler can run short passes (live
+    streams' updates) inside a long one; the long pass's tensors are untouched, so its logits are
+    the same. None (the default): nothing runs.
     """
 
     def __init__(self, network: Any, runtime: Runtime) -> None:
@@ -104,10 +109,25 @@ class TorchBackend:
         # are bit-identical alone or batched. transformers' channels-first convolutions are not
         # (oneDNN picks its algorithm by batch size), so other front ends run one input per pass.
         self.batch_invariant = self.time_major_features
+        self.between_layers: Callable[[], None] | None = None
+        self._between = False  # between_layers is running (a pass it runs does not call it again)
+        for layer in getattr(getattr(network.base_model, "encoder", None), "layers", None) or ():
+            layer.register_forward_hook(self._layer_done)
         if runtime.dtype != torch.float32:
             if position is not None:
                 _run_in_fp32(position, runtime.dtype)
             self._keep_head_in_fp32()
+
+    def _layer_done(self, *_: Any) -> None:
+        """After a transformer layer: run `between_layers`, unless it runs already or an adapter is held."""
+        run = self.between_layers
+        if run is None or self._between or self.adapter_lock.locked():
+            return
+        self._between = True
+        try:
+            run()
+        finally:
+            self._between = False
 
     def _keep_head_in_fp32(self) -> None:
         head = _head(self.network)

@@ -178,6 +178,17 @@ class CTCModel:
             return length
         return bucket_length(length, self.samples_per_frame)
 
+    @property
+    def pass_samples(self) -> int | None:
+        """Padded samples one forward pass holds at most (`logits` splits a batch into such passes); None: no limit.
+
+        1 (a pass per input) when the backend is not batch-invariant or the model extracts features per
+        window; CPU_PASS_SAMPLES on a CPU. The engine batches no more than this, so each of its steps is
+        one forward pass (the server runs stream updates between them)."""
+        if self.front_end.extractor_per_window or not self.backend.batch_invariant:
+            return 1
+        return CPU_PASS_SAMPLES if self.backend.device == "cpu" else None
+
     def logits(self, batch: Sequence[np.ndarray], stats: Sequence[tuple[float, float] | None] | None = None) -> list[np.ndarray]:
         """Forward passes over 16 kHz mono arrays; float32 logits per input, unpadded.
 
@@ -197,9 +208,9 @@ class CTCModel:
         passes = list(by_length.items())
         if not self.backend.batch_invariant:
             passes = [(length, [row]) for length, rows in passes for row in rows]
-        elif self.backend.device == "cpu":  # bounded activations; on a CPU a bigger pass is no faster per second
+        elif self.pass_samples is not None:  # a CPU: bounded activations; a bigger pass is no faster per second
             passes = [(length, rows[i : i + per]) for length, rows in passes
-                      for per in [max(1, CPU_PASS_SAMPLES // length)] for i in range(0, len(rows), per)]
+                      for per in [max(1, self.pass_samples // length)] for i in range(0, len(rows), per)]
         results: list[np.ndarray] = [np.zeros(0)] * len(batch)
         for length, rows in passes:
             values = np.full((len(rows), length), self.feature_extractor.padding_value, dtype=np.float32)

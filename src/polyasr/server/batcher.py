@@ -22,7 +22,10 @@ Design (the policy itself is schedule.py's):
   whatever uploads run, and each result is handed over as soon as its own input is done.
 * Live streams' model passes (``stream=True``) wait in a second queue (also at most `queue_size`).
   Streams and requests take turns: after a run's step every stream call then waiting runs (a
-  stream's update waits at most one pass); after any other request item, one stream call.
+  stream's update waits at most one pass); after any other request item, one stream call. Stream
+  calls that come in during a run's forward pass run inside it, between its transformer layers
+  (`TorchBackend.between_layers`; not for models with per-language adapters), so a long upload's
+  pass does not hold a live stream back for seconds.
 * ``await batcher.run(fn)`` (or ``batcher.submit(fn)`` from a thread) runs any callable on the
   worker thread, serially with everything else, and returns its result (or raises its exception).
   Language detection and diarized transcription use it (stating the seconds of audio they hold).
@@ -270,6 +273,14 @@ class Batcher:
         if not call.stream:
             self._release(call.seconds)
 
+    def _waiting_streams(self) -> None:
+        """Run the streams' calls waiting now (inside a run's forward pass, between its layers)."""
+        with self._cond:
+            calls = list(self._schedule.streams)
+            self._schedule.streams.clear()
+        for call in calls:
+            self._run_call(call)
+
     def _release(self, seconds: float) -> None:
         with self._cond:
             self._held_seconds = max(0.0, self._held_seconds - seconds)
@@ -317,8 +328,12 @@ class Batcher:
                 self._groups.append(len(group))
 
     def _step(self, run: Run) -> None:
-        """One step of `run`: a forward pass, or one input's result handed to its job."""
+        """One step of `run`: a forward pass, or one input's result handed to its job. The streams' calls
+        that come in meanwhile run between the pass's transformer layers (`TorchBackend.between_layers`)."""
         left = run.jobs[run.done:]
+        backend = self.recognizer.model.backend
+        # not with per-language adapters (MMS): a stream's pass could switch the adapter inside the upload's
+        inside = hasattr(backend, "between_layers") and self.recognizer.model.adapters is None
         try:
             if all(job.future.cancelled() for job in left):  # nobody waits for the rest: stop
                 run.steps.close()
@@ -326,7 +341,13 @@ class Batcher:
                     self._cancelled += len(left)
                 self._finish(run, left)
                 return
-            outcome = next(run.steps)
+            if inside:
+                backend.between_layers = self._waiting_streams  # type: ignore[attr-defined]
+            try:
+                outcome = next(run.steps)
+            finally:
+                if inside:
+                    backend.between_layers = None  # type: ignore[attr-defined]
         except StopIteration:
             self._finish(run, left)
             return
