@@ -113,3 +113,30 @@ def remux(data: bytes, fmt: str) -> bytes:
                 packet.stream = copy
                 target.mux(packet)
     return out.getvalue()
+
+
+def silent_flac(hours: float, rate: int = 8000, noise: int = 0) -> bytes:
+    """Hours of digital silence as FLAC: a few MB that decode to hours of samples (a decompression bomb).
+
+    `noise`: uniform noise of +-`noise` LSB instead (seeded), which FLAC cannot pack as tightly."""
+    out, block = io.BytesIO(), rate * 60
+    rng = np.random.default_rng(0)
+    with av.open(out, "w", format="flac") as container:
+        stream = container.add_stream("flac", rate=rate, layout="mono")
+        stream.codec_context.format = "s16"
+        for i in range(int(hours * 60)):
+            samples = rng.integers(-noise, noise + 1, (1, block)).astype(np.int16) if noise else np.zeros((1, block), np.int16)
+            frame = av.AudioFrame.from_ndarray(samples, format="s16", layout="mono")
+            frame.sample_rate, frame.pts = rate, i * block
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return out.getvalue()
+
+
+def without_length(flac: bytes) -> bytes:
+    """The FLAC with STREAMINFO's sample count set to 0 ("unknown", as a FLAC encoder writing to a pipe
+    leaves it), so only decoding finds out how long it is."""
+    data = bytearray(flac)  # "fLaC", block header (4), STREAMINFO: 10 bytes, then
+    field = int.from_bytes(data[18:26], "big")  # rate (20 bits), channels (3), bits (5), samples (36)
+    data[18:26] = (field & ~((1 << 36) - 1)).to_bytes(8, "big")
+    return bytes(data)

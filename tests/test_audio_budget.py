@@ -11,49 +11,21 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from audio_factory import write_audio
+from audio_factory import silent_flac, without_length, write_audio
 from polyasr.audio.decode import SAMPLE_RATE, load_audio
 from polyasr.errors import AudioError, AudioTooLongError
 
 
-def silent_flac(path: Path, hours: float, rate: int = 8000, declared: bool = True) -> Path:
-    """Hours of digital silence as FLAC: a few MB that decode to hours of samples (a decompression bomb).
-
-    `declared=False`: STREAMINFO's sample count is 0 ("unknown", as a FLAC encoder writing to a pipe
-    leaves it), so only decoding finds out how long it is."""
-    import av
-
-    block = rate * 60
-    with av.open(str(path), "w") as out:
-        stream = out.add_stream("flac", rate=rate, layout="mono")
-        stream.codec_context.format = "s16"
-        zeros = np.zeros((1, block), np.int16)
-        for i in range(int(hours * 60)):
-            frame = av.AudioFrame.from_ndarray(zeros, format="s16", layout="mono")
-            frame.sample_rate, frame.pts = rate, i * block
-            out.mux(stream.encode(frame))
-        out.mux(stream.encode(None))
-    if not declared:
-        path.write_bytes(without_length(path.read_bytes()))
-    return path
-
-
-def without_length(flac: bytes) -> bytes:
-    """The FLAC with STREAMINFO's sample count set to 0 (unknown)."""
-    data = bytearray(flac)  # "fLaC", block header (4), STREAMINFO: 10 bytes, then
-    field = int.from_bytes(data[18:26], "big")  # rate (20 bits), channels (3), bits (5), samples (36)
-    data[18:26] = (field & ~((1 << 36) - 1)).to_bytes(8, "big")
-    return bytes(data)
-
-
 @pytest.fixture(scope="module")
 def bomb(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return silent_flac(tmp_path_factory.mktemp("bomb") / "bomb.flac", hours=1.0, declared=False)
+    path = tmp_path_factory.mktemp("bomb") / "bomb.flac"
+    path.write_bytes(without_length(silent_flac(1.0)))
+    return path
 
 
 def test_a_declared_length_over_the_limit_is_refused_before_decoding(tmp_path: Path) -> None:
     """A 6 h FLAC took 3 s and 670 MiB to refuse at the server's default 3 h limit: decoded up to it."""
-    six_hours = silent_flac(tmp_path / "six.flac", hours=6.0).read_bytes()
+    six_hours = silent_flac(6.0)
     started = time.perf_counter()
     with pytest.raises(AudioTooLongError, match=r"^six\.flac: longer than the limit of 10800 s \(it declares 21600\.0 s\)$"):
         load_audio(six_hours, max_seconds=3 * 3600, name="six.flac")

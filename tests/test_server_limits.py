@@ -29,7 +29,7 @@ from live_server import live_server, serve_command  # noqa: E402
 from load_clients import rss_mib, wav_bytes  # noqa: E402
 from polyasr.server import BatcherOptions, ServerOptions, create_app  # noqa: E402
 from polyasr.cli.serve import uvicorn_settings  # noqa: E402
-from test_audio_budget import silent_flac, without_length  # noqa: E402
+from audio_factory import silent_flac, without_length  # noqa: E402
 
 linux_only = pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="reads /proc")
 
@@ -80,8 +80,8 @@ class PeakRss:
 
 
 @pytest.fixture(scope="module")
-def six_hours(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    return silent_flac(tmp_path_factory.mktemp("bomb") / "bomb.flac", hours=6.0).read_bytes()
+def six_hours() -> bytes:
+    return silent_flac(6.0)
 
 
 @linux_only

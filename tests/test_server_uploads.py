@@ -13,15 +13,13 @@ import pytest
 httpx = pytest.importorskip("httpx")
 pytest.importorskip("uvicorn")
 
-from test_audio_budget import silent_flac  # noqa: E402
 from test_server_limits import _raw_upload, serving  # noqa: E402
-from audio_factory import remux  # noqa: E402
+from audio_factory import remux, silent_flac, without_length  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def six_hour_mka(tmp_path_factory: pytest.TempPathFactory) -> bytes:
-    flac = silent_flac(tmp_path_factory.mktemp("mka") / "six.flac", hours=6.0).read_bytes()
-    return remux(flac, "matroska")  # 6 MB; Matroska declares the length in its segment, not per stream
+def six_hour_mka() -> bytes:
+    return remux(silent_flac(6.0), "matroska")  # 6 MB; Matroska declares the length in its segment, not per stream
 
 
 def test_a_matroska_file_that_declares_six_hours_is_refused_at_once(recognizer, six_hour_mka: bytes) -> None:
@@ -79,10 +77,9 @@ def test_a_short_upload_does_not_wait_behind_long_undeclared_ones(recognizer, tm
     # decode slots were FIFO. Now the smallest upload waiting gets the next free slot.
     from concurrent.futures import ThreadPoolExecutor
 
-    from test_audio_budget import without_length
     from load_clients import wav_bytes
 
-    bomb = without_length(silent_flac(tmp_path / "hour.flac", hours=1.0).read_bytes())  # decodes up to the budget
+    bomb = without_length(silent_flac(1.0))  # decodes up to the budget
     finished: list[str] = []
 
     def post(name: str, data: bytes) -> int:

@@ -68,6 +68,13 @@ class Decoder(Protocol):
         """This (unrestricted) decoder's summary narrowed to `code`, for the decoder of `code`."""
 
 
+def _decode_block(decoder: Decoder, logits: np.ndarray) -> Decoded:
+    """`decoder.decode_logits`, one definition for every strategy: a new reducer over the block, decoded."""
+    reducer = decoder.reducer()
+    reducer.add(0, logits)
+    return decoder.decode(reducer.finish(len(logits)))
+
+
 class GreedyDecoder:
     """Each frame's best token under the language filter (the model card's decoding)."""
 
@@ -87,9 +94,7 @@ class GreedyDecoder:
         return decode_frames(summary, self.vocabulary)
 
     def decode_logits(self, logits: np.ndarray) -> Decoded:
-        reducer = self.reducer()
-        reducer.add(0, logits)
-        return self.decode(reducer.finish(len(logits)))
+        return _decode_block(self, logits)
 
     def restricted_summary(self, summary: FrameChoices, frames: LanguageFrames, code: str) -> FrameChoices:
         return frames.restricted(code)
@@ -122,9 +127,7 @@ class BeamDecoder:
                            self.hotwords, self.hotword_weight)
 
     def decode_logits(self, logits: np.ndarray) -> Decoded:
-        reducer = self.reducer()
-        reducer.add(0, logits)
-        return self.decode(reducer.finish(len(logits)))
+        return _decode_block(self, logits)
 
     def restricted_summary(self, summary: TopTokens, frames: LanguageFrames, code: str) -> TopTokens:
         row = frames.codes.index(code)
