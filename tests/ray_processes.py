@@ -1,0 +1,126 @@
+"""Ray processes for tests: a loopback cluster of Ray nodes, `polyasr serve --ray` in a subprocess, and
+the model replicas' processes found among a process's descendants (from /proc).
+
+Everything here is stopped by the test that started it, by PID (the cluster's nodes by
+`Cluster.shutdown`, the serve process by SIGINT, then SIGKILL).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+
+SRC = Path(__file__).resolve().parents[1] / "src"
+REPLICA_TITLE = "ServeReplica:polyasr:ModelReplica"  # how Ray names the processes of serve --ray's model replicas
+NODE_IP = "127.0.0.2"  # see loopback_cluster
+
+
+def children(pid: int) -> list[int]:
+    """Every descendant of `pid` (from /proc)."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as stat:
+                    parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        kids = [child for child, p in parents.items() if p == parent]
+        found += kids
+        frontier += kids
+    return found
+
+
+def replica_pids(ancestor: int) -> list[int]:
+    """The model replicas' processes under `ancestor` (a `serve --ray` process, or a Ray node's raylet)."""
+    pids = []
+    for pid in children(ancestor):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
+                if REPLICA_TITLE.encode() in cmdline.read():
+                    pids.append(pid)
+        except OSError:
+            continue
+    return sorted(pids)
+
+
+def src_path() -> str:
+    """PYTHONPATH with this checkout's src first (Ray's workers import polyasr from it)."""
+    return os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])
+
+
+@contextmanager
+def loopback_cluster(temp: Path, head: dict[str, Any], workers: list[dict[str, Any]],
+                     env: dict[str, str] | None = None) -> Iterator[Any]:
+    """A ray.cluster_utils.Cluster: a head node and worker nodes (ray.init's node arguments each) on loopback.
+
+    The nodes' address is 127.0.0.2: Ray replaces 127.0.0.1 (and "localhost") by the machine's
+    network address when a driver connects, so a cluster on 127.0.0.1 is unreachable; any 127/8
+    address is loopback all the same. (Ray's gRPC servers bind every interface whatever the node
+    address; its token authentication, on by default, guards them.) `env`: more environment for
+    the nodes' processes.
+    """
+    from ray.cluster_utils import Cluster
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {"RAY_TMPDIR": str(temp), "PYTHONPATH": src_path(), **(env or {})}.items():
+            patch.setenv(name, value)
+        nodes = dict(object_store_memory=80 * 1024 * 1024, include_dashboard=False, node_ip_address=NODE_IP)
+        cluster = Cluster(initialize_head=True, head_node_args=dict(nodes, **head))
+        try:
+            for worker in workers:
+                cluster.add_node(**nodes, **worker)
+            yield cluster
+        finally:
+            cluster.shutdown()
+
+
+def raylet_pid(node: Any) -> int:
+    """The raylet process of a Cluster node (the model replicas it hosts are its descendants)."""
+    from ray._private import ray_constants
+
+    return node.all_processes[ray_constants.PROCESS_TYPE_RAYLET][0].process.pid
+
+
+@contextmanager
+def serve_ray(args: list[str], host: str, port: int, env: dict[str, str] | None = None,
+              timeout: float = 240.0) -> Iterator[tuple[str, subprocess.Popen, list[str]]]:
+    """`polyasr serve --ray ...` (`args`) on host:port until it says it serves: (URL, process, its log lines).
+
+    Stopped with SIGINT (it deletes its application; with its own Ray instance it stops it), then SIGKILL.
+    """
+    process = subprocess.Popen(
+        [sys.executable, "-m", "polyasr", "serve", *args, "--host", host, "--port", str(port)],
+        env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": src_path(), **(env or {})},
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    lines: list[str] = []
+    ready = threading.Event()
+
+    def read() -> None:
+        for line in process.stdout:  # type: ignore[union-attr]
+            lines.append(line)
+            if f"serving on http://{host}" in line:
+                ready.set()
+
+    threading.Thread(target=read, daemon=True).start()
+    try:
+        assert ready.wait(timeout) and process.poll() is None, "".join(lines[-60:])
+        yield f"http://{host}:{port}", process, lines
+    finally:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
