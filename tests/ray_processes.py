@@ -1,5 +1,6 @@
-"""Ray processes for tests: a loopback cluster of Ray nodes, `polyasr serve --ray` in a subprocess, and
-the model replicas' processes found among a process's descendants (from /proc).
+"""Ray processes for tests: a loopback cluster of Ray nodes, `polyasr serve --ray` in a subprocess, the
+model replicas' processes found among a process's descendants (from /proc); and the fixtures the
+serve --ray tests share (the model, `polyasr serve` to compare with), imported by name.
 
 Everything here is stopped by the test that started it, by PID (the cluster's nodes by
 `Cluster.shutdown`, the serve process by SIGINT, then SIGKILL).
@@ -8,19 +9,34 @@ Everything here is stopped by the test that started it, by PID (the cluster's no
 from __future__ import annotations
 
 import os
-import signal
+import re
 import subprocess
-import sys
-import threading
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
 
+from live_server import serve_command, serve_process
+from tiny_model import build_tiny_model
+
 SRC = Path(__file__).resolve().parents[1] / "src"
 REPLICA_TITLE = "ServeReplica:polyasr:ModelReplica"  # how Ray names the processes of serve --ray's model replicas
 NODE_IP = "127.0.0.2"  # see loopback_cluster
+MAX_BATCH = 4  # of the replicas and of the single process they are compared with
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Three live tokens: wide top-1 margins, so batching does not flip a frame's token."""
+    return build_tiny_model(tmp_path_factory.mktemp("ray-serve-model"), live_tokens="ab|")
+
+
+@pytest.fixture(scope="module")
+def single_server(model_dir: Path) -> Iterator[str]:
+    """`polyasr serve` (one process, one model worker) with the same model."""
+    with serve_command(model_dir, "--max-batch", str(MAX_BATCH), "--threads", "1") as (url, _, _):  # as each replica
+        yield url
 
 
 def children(pid: int) -> list[int]:
@@ -100,27 +116,6 @@ def serve_ray(args: list[str], host: str, port: int, env: dict[str, str] | None 
 
     Stopped with SIGINT (it deletes its application; with its own Ray instance it stops it), then SIGKILL.
     """
-    process = subprocess.Popen(
-        [sys.executable, "-m", "polyasr", "serve", *args, "--host", host, "--port", str(port)],
-        env={**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": src_path(), **(env or {})},
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    ready = threading.Event()
-
-    def read() -> None:
-        for line in process.stdout:  # type: ignore[union-attr]
-            lines.append(line)
-            if f"serving on http://{host}" in line:
-                ready.set()
-
-    threading.Thread(target=read, daemon=True).start()
-    try:
-        assert ready.wait(timeout) and process.poll() is None, "".join(lines[-60:])
-        yield f"http://{host}:{port}", process, lines
-    finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+    with serve_process([*args, "--host", host, "--port", str(port)], rf"serving on (http://{re.escape(host)}:\d+)",
+                       env={"PYTHONPATH": src_path(), **(env or {})}, timeout=timeout) as served:
+        yield served

@@ -33,18 +33,9 @@ from websockets.exceptions import ConnectionClosed  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
 
 from audio_factory import write_audio  # noqa: E402
-from live_server import serve_command  # noqa: E402
 from load_clients import wav_bytes  # noqa: E402
-from ray_processes import SRC, replica_pids, serve_ray  # noqa: E402
-from tiny_model import build_tiny_model  # noqa: E402
+from ray_processes import MAX_BATCH, SRC, model_dir, replica_pids, serve_ray, single_server  # noqa: E402,F401 - fixtures
 
-MAX_BATCH = 4
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Three live tokens: wide top-1 margins, so batching does not flip a frame's token."""
-    return build_tiny_model(tmp_path_factory.mktemp("ray-serve-model"), live_tokens="ab|")
 
 
 def _free_port() -> int:
@@ -64,13 +55,6 @@ def ray_server(model_dir: Path) -> Iterator[tuple[str, subprocess.Popen, list[st
             yield served
     finally:
         shutil.rmtree(temp, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def single_server(model_dir: Path) -> Iterator[str]:
-    """`polyasr serve` (one process, one model worker) with the same model."""
-    with serve_command(model_dir, "--max-batch", str(MAX_BATCH), "--threads", "1") as (url, _, _):  # as each replica
-        yield url
 
 
 def _client(url: str) -> "openai.OpenAI":

@@ -29,22 +29,14 @@ pytest.importorskip("ray.serve")
 pytest.importorskip("grpc")  # ray.serve imports it at start
 openai = pytest.importorskip("openai")
 
-from live_server import serve_command  # noqa: E402
 from load_clients import wav_bytes  # noqa: E402
-from ray_processes import NODE_IP, loopback_cluster, raylet_pid, replica_pids, serve_ray  # noqa: E402
-from tiny_model import build_tiny_model  # noqa: E402
+from ray_processes import (MAX_BATCH, NODE_IP, loopback_cluster, model_dir, raylet_pid, replica_pids,  # noqa: E402,F401
+                           serve_ray, single_server)  # model_dir, single_server: fixtures
 
-MAX_BATCH = 4
 BATCH_WAIT_MS = 1500  # the fixed replicas' batchers hold a request this long for more before they start it
 SLOT = "polyasr_slot"  # each node has one: a replica reserving it lands one per node
 CLIPS = {f"clip{seed}": wav_bytes(0.8 + 0.45 * seed, seed=seed) for seed in range(6)}
 PUSH = "0.5"  # seconds between Ray Serve's autoscaling metric pushes (default 10) in the cluster's processes
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Three live tokens: wide top-1 margins, so batching does not flip a frame's token."""
-    return build_tiny_model(tmp_path_factory.mktemp("ray-cluster-model"), live_tokens="ab|")
 
 
 @pytest.fixture(scope="module")
@@ -62,13 +54,6 @@ def cluster() -> Iterator[tuple[Any, int]]:
             yield ray_cluster, port
     finally:
         shutil.rmtree(temp, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def single_server(model_dir: Path) -> Iterator[str]:
-    """`polyasr serve` (one process, one model worker) with the same model."""
-    with serve_command(model_dir, "--max-batch", str(MAX_BATCH), "--threads", "1") as (url, _, _):  # as each replica
-        yield url
 
 
 def _serve(model_dir: Path, cluster: tuple[Any, int], *scaling: str, batch_wait_ms: int = 20):
