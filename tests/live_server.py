@@ -43,16 +43,26 @@ def serve_command(model_dir: Any, *args: str, timeout: float = 120.0) -> Iterato
 
     Stopped with SIGINT (then killed) when the block ends, unless the test stopped it.
     """
+    with serve_process(["--model", str(model_dir), "--port", "0", "--device", "cpu", "--dtype", "fp32", *args],
+                       r'"?Uvicorn running on (http://127\.0\.0\.1:\d+)', timeout=timeout) as served:
+        yield served
+
+
+@contextmanager
+def serve_process(args: list[str], ready: str, env: dict[str, str] | None = None,
+                  timeout: float = 120.0) -> Iterator[tuple[str, Any, list[str]]]:
+    """`polyasr serve ARGS` in a subprocess, until a line of its output matches `ready` (whose first group
+    is the URL): (URL, process, its log lines so far). Stopped with SIGINT (then killed) when the block
+    ends, unless the test stopped it. `env`: more environment."""
     import os
     import re
     import signal
     import subprocess
     import sys
 
-    process = subprocess.Popen(
-        [sys.executable, "-m", "polyasr", "serve", "--model", str(model_dir), "--port", "0", "--device", "cpu",
-         "--dtype", "fp32", *args],
-        env={**os.environ, "PYTHONUNBUFFERED": "1"}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen([sys.executable, "-m", "polyasr", "serve", *args],
+                               env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
+                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     lines: list[str] = []
     found = threading.Event()
     url: list[str] = []
@@ -60,8 +70,7 @@ def serve_command(model_dir: Any, *args: str, timeout: float = 120.0) -> Iterato
     def read() -> None:
         for line in process.stdout:  # type: ignore[union-attr]
             lines.append(line)
-            match = re.search(r"Uvicorn running on (http://127\.0\.0\.1:\d+)", line) or re.search(
-                r'"Uvicorn running on (http://127\.0\.0\.1:\d+)', line)
+            match = re.search(ready, line)
             if match and not found.is_set():
                 url.append(match.group(1))
                 found.set()
@@ -69,13 +78,13 @@ def serve_command(model_dir: Any, *args: str, timeout: float = 120.0) -> Iterato
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     try:
-        assert found.wait(timeout), "".join(lines)
+        assert found.wait(timeout) and process.poll() is None, "".join(lines[-80:])
         yield url[0], process, lines
     finally:
         if process.poll() is None:
             process.send_signal(signal.SIGINT)
             try:
-                process.wait(30)
+                process.wait(60)
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(10)

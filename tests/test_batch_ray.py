@@ -23,10 +23,10 @@ pytest.importorskip("ray.data")
 import pyarrow.parquet as pq  # noqa: E402
 
 from audio_factory import MP3, write_audio  # noqa: E402
+from ray_processes import loopback_cluster, src_path  # noqa: E402
 from tiny_model import build_tiny_model  # noqa: E402
 from polyasr.batch import BatchJobOptions, ClusterOptions, run_batch  # noqa: E402
 
-SRC = Path(__file__).resolve().parents[1] / "src"
 GOOD = 290  # short files in four formats
 LONG_SECONDS = 6.0  # one file longer than --inline-seconds 2: streamed by the actor
 CORRUPT = {  # name -> error class; each must be reported, none may stop the job
@@ -111,12 +111,11 @@ def ray_temp():
 
 
 def _env(tmp: Path) -> dict[str, str]:
-    return {**os.environ, "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]),
-            "RAY_TMPDIR": str(tmp)}
+    return {**os.environ, "PYTHONPATH": src_path(), "RAY_TMPDIR": str(tmp)}
 
 
 def test_local_instance_manifest_to_jsonl(corpus: dict, model_dir: Path, ray_temp: Path, tmp_path: Path) -> None:
-    """No --ray-address: the command starts (and stops) its own Ray; the results match `transcribe`'s."""
+    """No --ray ADDRESS: the command starts (and stops) its own Ray; the results match `transcribe`'s."""
     out = tmp_path / "out"
     command = [sys.executable, "-m", "polyasr", "batch", str(corpus["root"] / "manifest.jsonl"), "--output", str(out),
                "--model", str(model_dir), "--format", "jsonl", "--shards", "8", "--num-cpus", "2",
@@ -157,26 +156,10 @@ def test_local_instance_manifest_to_jsonl(corpus: dict, model_dir: Path, ray_tem
 
 @pytest.fixture(scope="module")
 def cluster(ray_temp: Path):
-    """A head node (4 logical CPUs) and a worker node (2) on loopback, shared by the tests below.
-
-    The nodes' address is 127.0.0.2: Ray replaces 127.0.0.1 (and "localhost") by the machine's
-    network address when a driver connects, so a cluster on 127.0.0.1 is unreachable; any 127/8
-    address is loopback all the same. (Ray's gRPC servers bind every interface whatever the node
-    address; its token authentication, on by default, guards them.)
-    """
-    from ray.cluster_utils import Cluster
-
-    temp = ray_temp
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("RAY_TMPDIR", str(temp))
-        patch.setenv("PYTHONPATH", os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")]))
-        nodes = dict(object_store_memory=80 * 1024 * 1024, include_dashboard=False, node_ip_address="127.0.0.2")
-        cluster = Cluster(initialize_head=True, head_node_args=dict(nodes, num_cpus=4))
-        try:
-            cluster.add_node(**nodes, num_cpus=2)
-            yield cluster, temp
-        finally:
-            cluster.shutdown()
+    """A head node (4 logical CPUs) and a worker node (2) on loopback (ray_processes.loopback_cluster),
+    shared by the tests below."""
+    with loopback_cluster(ray_temp, dict(num_cpus=4), [dict(num_cpus=2)]) as ray_cluster:
+        yield ray_cluster, ray_temp
 
 
 def test_cluster_finishes_after_losing_its_worker_node(corpus: dict, model_dir: Path, cluster, tmp_path: Path) -> None:
@@ -203,7 +186,7 @@ def test_driver_killed_with_sigkill_then_rerun(corpus: dict, model_dir: Path, cl
     ray_cluster, temp = cluster
     out = tmp_path / "out"
     command = [sys.executable, "-m", "polyasr", "batch", f"{corpus['root']}/**/*.[wfm]*", "--output", str(out),
-               "--model", str(model_dir), "--shards", "20", "--ray-address", ray_cluster.address,
+               "--model", str(model_dir), "--shards", "20", "--ray", ray_cluster.address,
                "--inline-seconds", "2", "--files-per-batch", "8"]
     driver = subprocess.Popen(command, env=_env(temp), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:

@@ -43,13 +43,14 @@ EXPECTED: dict[str, tuple[list[str], set[str]]] = {
         "--stream-auth-seconds", "--allowed-hosts", "--header-timeout-seconds", "--max-header-kb", "--max-sockets",
         "--shutdown-timeout-seconds", "--max-spool-mb", "--log-format",
         "--ray", "--replicas", "--min-replicas", "--max-replicas", "--target-ongoing-requests", "--replica-cpus",
-        "--replica-gpus", "--ray-cpus"}),
+        "--replica-gpus", "--ray-cpus", "--ray-address", "--replica-resource", "--upscale-delay-seconds",
+        "--downscale-delay-seconds", "--scaling-look-back-seconds"}),
     "listen": ([], VERBOSE | RUNTIME | DECODER | {
         "--language", "-l", "--input-device", "--sample-rate", "--update-seconds", "--pause-seconds",
         "--max-buffer-seconds", "--json", "--left-context-seconds", "--endpoint-seconds"}),
     "batch": (["inputs"], VERBOSE | RUNTIME | WINDOWS | DECODER | {
         "--batch-seconds", "--output", "-o", "--format", "--language", "-l", "--candidates", "--word-timestamps",
-        "--ray-address", "--actors", "--gpus-per-worker", "--cpus-per-worker", "--num-cpus", "--object-store-mb",
+        "--ray", "--ray-address", "--actors", "--gpus-per-worker", "--cpus-per-worker", "--num-cpus", "--object-store-mb",
         "--shards", "--files-per-batch", "--inline-seconds"}),
     "train": ([], VERBOSE | {
         "--base", "--dataset", "--manifest", "--output", "-o", "--languages", "--language", "--split",
@@ -110,7 +111,8 @@ def test_shared_options_keep_their_defaults(command: str) -> None:
 
 
 SHARED = ["--model", "--device", "--dtype", "--threads", "--batch-seconds", "--window-seconds", "--context-seconds",
-          "--vad", "--candidates", "--decoder", "--dataset", "--manifest", "--split", "--languages", "--max-per-language"]
+          "--vad", "--candidates", "--decoder", "--dataset", "--manifest", "--split", "--languages", "--max-per-language",
+          "--ray", "--ray-address"]
 # an option that means different things on different commands is declared once per meaning
 # (--language: lm build's text rules; the language group; the data source's rows without a language column)
 PER_MEANING = {"--language": ["decoder.py", "groups.py", "groups.py"]}
@@ -205,6 +207,13 @@ def test_evaluate_and_train_share_one_data_source() -> None:
     (["serve", "--stream-idle-seconds", "0"], "argument --stream-idle-seconds: 0 is out of range: it must be greater than 0"),
     (["serve", "--stream-max-seconds", "0"], "argument --stream-max-seconds: 0 is out of range: it must be greater than 0"),
     (["serve", "--batch-wait-ms", "-1"], "argument --batch-wait-ms: -1 is out of range: it must be at least 0"),
+    (["serve", "--ray", "--replica-resource", "slot"],
+     "argument --replica-resource: 'slot' is not NAME=AMOUNT with a custom resource name (not CPU or GPU)"),
+    (["serve", "--ray", "--replica-resource", "GPU=1"],
+     "argument --replica-resource: 'GPU=1' is not NAME=AMOUNT with a custom resource name (not CPU or GPU)"),
+    (["serve", "--ray", "--replica-resource", "slot=0"], "argument --replica-resource: 0 is out of range: it must be greater than 0"),
+    (["serve", "--ray", "--downscale-delay-seconds", "0"],
+     "argument --downscale-delay-seconds: 0 is out of range: it must be greater than 0"),
     (["serve", "--decoder", "beam", "--hotwords", "Müller,x:nan"],
      "argument --hotwords: hotword 'x:nan': the weight must be a finite number between -100 and 100, not nan"),
     (["transcribe", "a.wav", "--decoder", "beam", "--hotwords", "x:inf"],
@@ -260,3 +269,36 @@ def test_window_options_check_arguments_that_no_parser_checked() -> None:
     args = argparse.Namespace(window_seconds=4.0, context_seconds=2.0)
     with pytest.raises(OptionsError, match="--window-seconds: 4 must exceed twice --context-seconds"):
         window_options(args)
+
+
+def test_serve_and_batch_name_the_ray_address_alike(capsys: pytest.CaptureFixture[str]) -> None:
+    """--ray [ADDRESS] on both (groups.add_ray_argument); batch's old --ray-address still works, hidden, with a warning."""
+    from polyasr.cli.batch import options_from
+    from polyasr.cli.serve import scaling_options
+
+    for argv, address in ((["--ray", "10.0.0.5:6379"], "10.0.0.5:6379"), (["--ray"], None), ([], None)):
+        assert options_from(build_parser().parse_args([*BATCH, *argv]))[1].address == address
+    scaling = scaling_options(build_parser().parse_args(["serve", "--ray", "10.0.0.5:6379", "--replicas", "2"]))
+    assert scaling is not None and scaling.address == "10.0.0.5:6379"
+    assert capsys.readouterr().err == ""
+    old = options_from(build_parser().parse_args([*BATCH, "--ray-address", "auto"]))[1]
+    assert old.address == "auto"
+    assert capsys.readouterr().err == "polyasr: warning: --ray-address is deprecated; use --ray ADDRESS\n"
+    scaling = scaling_options(build_parser().parse_args(["serve", "--ray-address", "auto"]))
+    assert scaling is not None and scaling.address == "auto" and "deprecated" in capsys.readouterr().err
+    for command in (["serve"], BATCH):
+        helped = _subparser(command[0]).format_help()
+        assert "--ray [ADDRESS]" in helped and "--ray-address" not in helped
+
+
+def test_serve_scaling_options_reach_ray_serve() -> None:
+    from polyasr.cli.serve import scaling_options
+
+    args = build_parser().parse_args(["serve", "--ray", "--min-replicas", "1", "--max-replicas", "3", "--replica-resource",
+                                      "asr_slot=1", "--replica-resource", "big=0.5", "--upscale-delay-seconds", "2",
+                                      "--downscale-delay-seconds", "5", "--scaling-look-back-seconds", "4"])
+    scaling = scaling_options(args)
+    assert scaling is not None and scaling.replica_resources == (("asr_slot", 1.0), ("big", 0.5))
+    assert scaling.autoscaling_config() == {"min_replicas": 1, "max_replicas": 3, "target_ongoing_requests": 4.0,
+                                            "upscale_delay_s": 2.0, "downscale_delay_s": 5.0, "look_back_period_s": 4.0}
+    assert scaling_options(build_parser().parse_args(["serve", "--ray", "--replicas", "2"])).autoscaling_config() is None

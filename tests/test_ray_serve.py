@@ -3,7 +3,7 @@ at once, a model replica SIGKILLed under load, a live stream through the ingress
 
 Ray on 2 cores is slow to start, so one `serve --ray --replicas 2` process (its own Ray instance, 3
 logical CPUs) is shared by the tests of this module, beside one `polyasr serve`. Replica processes
-are found among the descendants of that process only (Ray names them ServeReplica:polyasr:ModelReplica).
+are found among the descendants of that process only (ray_processes.replica_pids).
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ import socket
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -34,19 +33,9 @@ from websockets.exceptions import ConnectionClosed  # noqa: E402
 from websockets.sync.client import connect  # noqa: E402
 
 from audio_factory import write_audio  # noqa: E402
-from live_server import serve_command  # noqa: E402
 from load_clients import wav_bytes  # noqa: E402
-from tiny_model import build_tiny_model  # noqa: E402
+from ray_processes import MAX_BATCH, SRC, model_dir, replica_pids, serve_ray, single_server  # noqa: E402,F401 - fixtures
 
-SRC = Path(__file__).resolve().parents[1] / "src"
-MAX_BATCH = 4
-REPLICA_TITLE = "ServeReplica:polyasr:ModelReplica"
-
-
-@pytest.fixture(scope="module")
-def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Three live tokens: wide top-1 margins, so batching does not flip a frame's token."""
-    return build_tiny_model(tmp_path_factory.mktemp("ray-serve-model"), live_tokens="ab|")
 
 
 def _free_port() -> int:
@@ -55,77 +44,17 @@ def _free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _children(pid: int) -> list[int]:
-    """Every descendant of `pid` (from /proc)."""
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as stat:
-                    parents[int(entry)] = int(stat.read().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-    found, frontier = [], [pid]
-    while frontier:
-        parent = frontier.pop()
-        kids = [child for child, p in parents.items() if p == parent]
-        found += kids
-        frontier += kids
-    return found
-
-
-def replica_pids(server_pid: int) -> list[int]:
-    """The model replicas' processes under our own `serve --ray` process."""
-    pids = []
-    for pid in _children(server_pid):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as cmdline:
-                if REPLICA_TITLE.encode() in cmdline.read():
-                    pids.append(pid)
-        except OSError:
-            continue
-    return sorted(pids)
-
-
 @pytest.fixture(scope="module")
 def ray_server(model_dir: Path) -> Iterator[tuple[str, subprocess.Popen, list[str]]]:
     """`polyasr serve --ray --replicas 2` on 127.0.0.1 (its own local Ray instance), stopped with SIGINT."""
     temp = tempfile.mkdtemp(prefix="polyasr-rs-", dir="/tmp")  # Ray's socket paths must stay short
-    port = _free_port()
-    env = {**os.environ, "RAY_TMPDIR": temp, "PYTHONUNBUFFERED": "1",
-           "PYTHONPATH": os.pathsep.join([str(SRC), os.environ.get("PYTHONPATH", "")])}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "polyasr", "serve", "--ray", "--replicas", "2", "--ray-cpus", "3", "--model", str(model_dir),
-         "--device", "cpu", "--dtype", "fp32", "--port", str(port), "--max-batch", str(MAX_BATCH), "--batch-wait-ms", "20"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines: list[str] = []
-    ready = threading.Event()
-
-    def read() -> None:
-        for line in process.stdout:  # type: ignore[union-attr]
-            lines.append(line)
-            if "serving on http://127.0.0.1" in line:
-                ready.set()
-
-    threading.Thread(target=read, daemon=True).start()
     try:
-        assert ready.wait(240) and process.poll() is None, "".join(lines[-60:])
-        yield f"http://127.0.0.1:{port}", process, lines
+        with serve_ray(["--ray", "--replicas", "2", "--ray-cpus", "3", "--model", str(model_dir), "--device", "cpu",
+                        "--dtype", "fp32", "--max-batch", str(MAX_BATCH), "--batch-wait-ms", "20"],
+                       "127.0.0.1", _free_port(), env={"RAY_TMPDIR": temp}) as served:
+            yield served
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(60)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
         shutil.rmtree(temp, ignore_errors=True)
-
-
-@pytest.fixture(scope="module")
-def single_server(model_dir: Path) -> Iterator[str]:
-    """`polyasr serve` (one process, one model worker) with the same model."""
-    with serve_command(model_dir, "--max-batch", str(MAX_BATCH), "--threads", "1") as (url, _, _):  # as each replica
-        yield url
 
 
 def _client(url: str) -> "openai.OpenAI":

@@ -36,6 +36,7 @@ def test_metrics_count_requests_refusals_audio_and_the_queue(recognizer) -> None
                  'polyasr_requests_total{route="/v1/models/{model_id}",status="404"} 1.0',
                  'polyasr_refusals_total{reason="413"} 1.0', "polyasr_audio_seconds_total 2.0",
                  "polyasr_queue_length 0.0", "polyasr_queued_audio_seconds 0.0", "polyasr_decode_slot_waiters 0.0",
+                 "polyasr_model_workers 1.0", "polyasr_requests_resent 0.0",
                  "polyasr_open_streams 0.0"):
         assert line in text, line
     assert 'polyasr_request_seconds_bucket{le="0.5",route="/v1/audio/transcriptions"}' in text

@@ -46,6 +46,14 @@ def port_number(text: str) -> int:
     return _number(text, int, "an integer", lambda value: 0 <= value <= 65535, "from 0 to 65535")
 
 
+def resource_amount(text: str) -> tuple[str, float]:
+    """argparse type of a custom Ray resource: NAME=AMOUNT with a name other than CPU or GPU and an amount > 0."""
+    name, equals, amount = text.partition("=")
+    if not equals or not name.strip() or name.strip() in ("CPU", "GPU"):
+        raise argparse.ArgumentTypeError(f"{text!r} is not NAME=AMOUNT with a custom resource name (not CPU or GPU)")
+    return name.strip(), positive_float(amount)
+
+
 def _number(text: str, kind: Callable[[str], int | float], noun: str, ok: Callable, bound: str) -> int | float:
     try:
         value = kind(text)

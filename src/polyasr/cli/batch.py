@@ -1,7 +1,7 @@
 """`polyasr batch`: transcribe a folder, a glob or a manifest on Ray, resumably, into Parquet or JSONL shards.
 
     polyasr batch "recordings/**/*.mp3" --output out/ --language detect
-    polyasr batch manifest.jsonl --output s3://bucket/asr/ --ray-address auto --gpus-per-worker 0.5
+    polyasr batch manifest.jsonl --output s3://bucket/asr/ --ray auto --gpus-per-worker 0.5
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import sys
 
 from .args import check_output_folder, non_negative_float, positive_float, positive_int
 from .decoder import add_decoder_arguments, decoder_options
-from .groups import add_language_arguments, add_runtime_arguments, add_window_arguments, batch_options, \
-    runtime_options, vad_options, window_options
+from .groups import add_language_arguments, add_ray_argument, add_runtime_arguments, add_window_arguments, \
+    batch_options, ray_address, runtime_options, vad_options, window_options
 from ..batch.options import FORMATS, BatchJobOptions, ClusterOptions
 from ..decoding.native_output import native_stderr_kept
 
@@ -33,8 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_language_arguments(parser, language_help="for inputs without a language: 'auto', 'detect', 'multi' (per segment), or a code, e.g. de",
                            candidates_help="with --language detect: choose among these, e.g. de,fr,it")
     parser.add_argument("--word-timestamps", action="store_true", help="keep words with start, end and score in each segment")
-    parser.add_argument("--ray-address", default=None,
-                        help="join this Ray cluster ('auto' or host:port); default: start a local Ray instance")
+    add_ray_argument(parser, help="join the Ray cluster at ADDRESS ('auto', host:6379, ray://host:10001); "
+                                  "default (or --ray alone): start a local Ray instance")
     parser.add_argument("--actors", type=positive_int, default=_CLUSTER.actors, help="model replicas (Ray actors)")
     parser.add_argument("--gpus-per-worker", type=non_negative_float, default=_CLUSTER.gpus_per_actor,
                         help="GPUs per model replica; fractions share a GPU (0.5: two per GPU); 0: CPU replicas")
@@ -68,7 +68,7 @@ def options_from(args: argparse.Namespace) -> tuple[BatchJobOptions, ClusterOpti
         files_per_batch=args.files_per_batch, inline_seconds=args.inline_seconds,
     )
     cluster = ClusterOptions(
-        address=args.ray_address, actors=args.actors, gpus_per_actor=args.gpus_per_worker,
+        address=ray_address(args), actors=args.actors, gpus_per_actor=args.gpus_per_worker,
         cpus_per_actor=args.cpus_per_worker, local_cpus=args.num_cpus, object_store_mb=args.object_store_mb,
         verbose=args.verbose,
     )

@@ -12,6 +12,8 @@ arguments into the options the library takes:
 - data source of evaluate and train: --dataset or --manifest (exactly one), --split, --languages
   (parsed into a tuple of codes), --max-per-language (at least 1), --language for manifest rows
   without a language column (`add_data_source_arguments`; each command passes its own help and split)
+- Ray: --ray [ADDRESS] (`add_ray_argument`; serve: use Ray Serve at all, batch: which Ray), with
+  --ray-address ADDRESS kept as a hidden, deprecated spelling that warns
 
 The decoder's options are a group of their own, in decoder.py. A command whose option means
 something else under the same name (train's --device, --batch-seconds) adds it with the single-option
@@ -21,6 +23,8 @@ function and its own help, so the option is still declared once.
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import Any, Sequence
 
 from .args import add_check, language_choice, language_codes, non_negative_float, positive_float, positive_int
 from ..audio.vad import VadOptions
@@ -173,3 +177,30 @@ def add_data_source_arguments(parser: argparse.ArgumentParser, *, split: str, sp
     group.add_argument("--verbalize-numbers", action="store_true",
                        help="write the texts' numbers out in words of their language (\"25\" -> \"twenty-five\"), "
                             "for models that write words (pip install 'polyasr[numbers]')")
+
+
+# ---------------------------------------------------------------------------------------------
+# Ray: which instance serve --ray and batch run on
+
+RAY_HELP = "a new local Ray instance (no ADDRESS), or the cluster at ADDRESS ('auto', host:6379, ray://host:10001)"
+
+
+class _DeprecatedRayAddress(argparse.Action):
+    """--ray-address ADDRESS, batch's old spelling of --ray ADDRESS: stores the same value and warns on stderr."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace, values: str | Sequence[Any] | None,
+                 option_string: str | None = None) -> None:
+        print("polyasr: warning: --ray-address is deprecated; use --ray ADDRESS", file=sys.stderr)
+        setattr(namespace, self.dest, values)
+
+
+def add_ray_argument(parser: Container, help: str = RAY_HELP) -> None:
+    """--ray [ADDRESS] into `args.ray`: None when not given, "" for a new local instance, else ray.init's address;
+    and --ray-address ADDRESS, the same with a deprecation warning (hidden from --help)."""
+    parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS", help=help)
+    parser.add_argument("--ray-address", dest="ray", action=_DeprecatedRayAddress, metavar="ADDRESS", help=argparse.SUPPRESS)
+
+
+def ray_address(args: argparse.Namespace) -> str | None:
+    """The Ray address of --ray: None for a new local instance."""
+    return args.ray or None

@@ -18,9 +18,9 @@ import logging
 import os
 from typing import Any
 
-from .args import non_negative_float, port_number, positive_float, positive_int
+from .args import non_negative_float, port_number, positive_float, positive_int, resource_amount
 from .decoder import add_decoder_arguments, decoder_options
-from .groups import add_runtime_arguments, runtime_options
+from .groups import RAY_HELP, add_ray_argument, add_runtime_arguments, ray_address, runtime_options
 from ..errors import OptionsError
 from ..options import TranscribeOptions
 from ..server.options import LOOPBACK_NAMES, BatcherOptions, ServerOptions, StreamLimits
@@ -86,8 +86,7 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
     add_runtime_arguments(parser, batch_seconds=False)
     add_decoder_arguments(parser)
     ray = parser.add_argument_group("Ray Serve (polyasr[serve-ray]): the same API, the model on replicas")
-    ray.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
-                     help="serve through Ray Serve: a new local Ray instance, or the cluster at ADDRESS ('auto', host:6379)")
+    add_ray_argument(ray, help=f"serve through Ray Serve on {RAY_HELP}")
     ray.add_argument("--replicas", type=positive_int, default=None, help=f"model replicas (default {_SCALING.replicas})")
     ray.add_argument("--min-replicas", type=positive_int, default=None, help="autoscaling: fewest model replicas")
     ray.add_argument("--max-replicas", type=positive_int, default=None, help="autoscaling: most model replicas")
@@ -97,6 +96,15 @@ def add_serve_arguments(parser: argparse.ArgumentParser) -> None:
                      help="CPUs each replica reserves (its torch threads unless --threads)")
     ray.add_argument("--replica-gpus", type=non_negative_float, default=_SCALING.replica_gpus,
                      help="GPUs each replica reserves (with --device cuda; 0.5: two replicas per GPU)")
+    ray.add_argument("--replica-resource", type=resource_amount, action="append", default=None, metavar="NAME=AMOUNT",
+                     dest="replica_resource", help="a custom Ray resource each replica reserves (repeatable): replicas "
+                     "go to the nodes started with it, e.g. asr_slot=1 on nodes with --resources '{\"asr_slot\": 1}'")
+    ray.add_argument("--upscale-delay-seconds", type=positive_float, default=_SCALING.upscale_delay_seconds,
+                     help="autoscaling: demand above the target this long adds replicas")
+    ray.add_argument("--downscale-delay-seconds", type=positive_float, default=_SCALING.downscale_delay_seconds,
+                     help="autoscaling: demand below the target this long removes replicas")
+    ray.add_argument("--scaling-look-back-seconds", type=positive_float, default=_SCALING.look_back_seconds,
+                     help="autoscaling: requests in progress are averaged over this window")
     ray.add_argument("--ray-cpus", type=positive_int, default=None, help="logical CPUs of a new local Ray instance")
     parser.add_argument("--log-format", default="text", choices=["text", "json"], help="log lines as text or one JSON object each")
     parser.add_argument("--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"], help="server log level")
@@ -136,16 +144,20 @@ def server_options(args: argparse.Namespace) -> ServerOptions:
 
 def scaling_options(args: argparse.Namespace) -> ScalingOptions | None:
     """ScalingOptions from parsed `serve` arguments; None without --ray (OptionsError for replica options without it)."""
-    given = [name for name in ("replicas", "min_replicas", "max_replicas", "ray_cpus") if getattr(args, name) is not None]
+    given = [name for name in ("replicas", "min_replicas", "max_replicas", "ray_cpus", "replica_resource")
+             if getattr(args, name) is not None]
     if args.ray is None:
         if given:
             raise OptionsError(f"--{given[0].replace('_', '-')} needs --ray")
         return None
     if args.replicas is not None and args.min_replicas is not None:
         raise OptionsError("give --replicas or --min-replicas/--max-replicas (autoscaling), not both")
-    return ScalingOptions(address=args.ray or None, replicas=args.replicas or _SCALING.replicas, min_replicas=args.min_replicas,
+    return ScalingOptions(address=ray_address(args), replicas=args.replicas or _SCALING.replicas, min_replicas=args.min_replicas,
                           max_replicas=args.max_replicas, target_ongoing_requests=args.target_ongoing_requests,
-                          replica_cpus=args.replica_cpus, replica_gpus=args.replica_gpus, local_cpus=args.ray_cpus)
+                          replica_cpus=args.replica_cpus, replica_gpus=args.replica_gpus, local_cpus=args.ray_cpus,
+                          replica_resources=tuple(args.replica_resource or ()),
+                          upscale_delay_seconds=args.upscale_delay_seconds, downscale_delay_seconds=args.downscale_delay_seconds,
+                          look_back_seconds=args.scaling_look_back_seconds)
 
 
 def run_ray_serve(args: argparse.Namespace, options: ServerOptions, scaling: ScalingOptions) -> int:

@@ -168,6 +168,11 @@ def _metrics(batcher: Batcher, load: GuardLoad, slots: SmallestFirst, passes: St
     started = time.monotonic()
     metrics = Metrics({
         "polyasr_queue_length": ("Requests waiting for the model worker", lambda: batcher.stats().queue_length),
+        "polyasr_model_workers": ("Model workers running (serve --ray: model replicas)", lambda: batcher.stats().workers),
+        "polyasr_requests_resent": ("Requests sent to another model replica after theirs was lost before they started",
+                                    lambda: batcher.stats().resent),
+        "polyasr_replica_queued": ("Requests in the model replicas' queues, not started (serve --ray)",
+                                   lambda: batcher.stats().replica_queued),
         "polyasr_queued_audio_seconds": ("Audio of the requests waiting and running", lambda: batcher.stats().queued_audio_seconds),
         "polyasr_worker_busy_ratio": ("Share of the time since start the model worker was busy", busy_ratio),
         "polyasr_in_progress": ("Requests and streams in progress (probes excluded)", lambda: load.in_flight),

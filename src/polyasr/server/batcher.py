@@ -90,6 +90,9 @@ class BatcherStats:
     audio_seconds_done: float = 0.0  # audio of the requests it finished (streams' passes not counted)
     running_seconds: float = 0.0  # how long the item running now has been running (0: idle)
     alive: bool = False  # the worker thread is running
+    workers: int = 1  # model workers running: 1 here; serve --ray: the model replicas Ray Serve reports running
+    resent: int = 0  # serve --ray: requests sent to another replica after theirs was lost before they started
+    replica_queued: int = 0  # serve --ray: requests in the replicas' batchers that have not started
 
     def expected_wait(self) -> float | None:
         """Seconds until the audio queued now is done, at the speed measured so far; None before any measurement."""
@@ -149,10 +152,11 @@ class Batcher:
     def stats(self) -> BatcherStats:
         with self._cond:
             running = 0.0 if self._running_since is None else time.monotonic() - self._running_since
+            alive = self._thread is not None and self._thread.is_alive() and not self._closed
             return BatcherStats(self._jobs, self._model_calls, self._calls, self._cancelled, self._largest,
                                 tuple(self._groups), len(self._schedule.waiting), self._held_seconds, self._busy,
                                 self._audio_done, running,
-                                self._thread is not None and self._thread.is_alive() and not self._closed)
+                                alive, workers=int(alive))
 
     # ------------------------------------------------------------------ submitting
 

@@ -7,7 +7,7 @@ Two deployments:
 
 * `ModelReplica`: one Recognizer and its Batcher (the same batching as `polyasr serve`), `replicas`
   of them, or autoscaled between `min_replicas` and `max_replicas` on the requests in progress per
-  replica. It transcribes requests (saying when each starts, see replicas.py) and runs single
+  replica. It transcribes requests (saying when each is queued and when it starts, see replicas.py) and runs single
   forward passes for the ingress; Ray Serve restarts one that dies or fails its health check
   (the model worker not running).
 * `Ingress`: create_app (every route, limit, the page, /metrics, health) with a ReplicaBatcher, so
@@ -35,7 +35,7 @@ from ..language.choice import LanguageChoice
 from .app import create_app
 from .batcher import Batcher
 from .options import BatcherOptions, ServerOptions
-from .replicas import ERROR, RESULT, STARTED, BackendFacts, ReplicaBatcher, run_pass, stand_in
+from .replicas import ERROR, QUEUED, RESULT, STARTED, BackendFacts, ReplicaBatcher, run_pass, stand_in
 from .scaling import ModelSpec, ScalingOptions
 
 logger = logging.getLogger("polyasr.server")
@@ -64,13 +64,15 @@ class ModelReplica:
 
     async def transcribe(self, audio: np.ndarray, language: LanguageChoice, words: bool,
                          hotwords: tuple[Hotword, ...]) -> AsyncIterator[tuple[str, Any]]:
-        """(STARTED, None) once the batcher begins the job, then (RESULT, Transcription) or (ERROR, exception)."""
+        """(QUEUED, None) once the job is in this replica's batcher, (STARTED, None) once the batcher begins it,
+        then (RESULT, Transcription) or (ERROR, exception)."""
         try:
             future = self.batcher.submit_transcription(audio, language, words, hotwords)
         except Exception as error:  # noqa: BLE001 - the queue is full or stopping: the ingress answers 503
             yield ERROR, error
             return
         try:
+            yield QUEUED, None
             while not (future.running() or future.done()):
                 await asyncio.sleep(STARTED_POLL_SECONDS)
             yield STARTED, None
@@ -127,11 +129,12 @@ def build_application(spec: ModelSpec, options: ServerOptions, scaling: ScalingO
     replica_batcher = replace(options.batcher, queue_size=ongoing,  # the ingress admits; a replica never refuses
                               max_queued_audio_seconds=options.batcher.max_queued_audio_seconds * scaling.most_replicas)
     threads = spec.threads or max(1, int(scaling.replica_cpus))
-    settings: dict[str, Any] = dict(max_ongoing_requests=ongoing,
-                                    ray_actor_options={"num_cpus": scaling.replica_cpus, "num_gpus": scaling.replica_gpus})
+    actor: dict[str, Any] = {"num_cpus": scaling.replica_cpus, "num_gpus": scaling.replica_gpus}
+    if scaling.replica_resources:
+        actor["resources"] = dict(scaling.replica_resources)
+    settings: dict[str, Any] = dict(max_ongoing_requests=ongoing, ray_actor_options=actor)
     if scaling.autoscaling:
-        settings["autoscaling_config"] = {"min_replicas": scaling.min_replicas, "max_replicas": scaling.max_replicas,
-                                          "target_ongoing_requests": scaling.target_ongoing_requests}
+        settings["autoscaling_config"] = scaling.autoscaling_config()
     else:
         settings["num_replicas"] = scaling.replicas
     replicas = ModelReplica.options(**settings).bind(replace(spec, threads=threads), replica_batcher)

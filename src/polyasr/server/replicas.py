@@ -5,8 +5,11 @@ health) with two stand-ins; nothing here imports Ray Serve (the replicas' handle
 
 * `ReplicaBatcher` (a Batcher): each transcription request goes to one model replica, whose own
   `Batcher` batches it with the other requests it holds, so a result equals a single process's.
-  The replica says when the job starts. A request whose replica is lost before that (SIGKILL, a
-  lost node) is sent to another replica; one lost while it runs fails with 503 and Retry-After.
+  The replica says when the job is in its batcher's queue and when it starts. A request whose
+  replica is lost before it starts (SIGKILL, a lost node) is sent to another replica (counted in
+  `resent`; one Ray Serve's router had not yet handed over, the router sends on by itself); one
+  lost while it runs fails with 503 and Retry-After. `replica_queued`: requests the replicas hold
+  and have not started.
   The queue limits of BatcherOptions apply here, times the replicas running.
 * Other model work (language detection, diarization, live streams' passes) runs on the ingress in
   a thread per call, as the routes wrote it, with each forward pass sent to a replica by
@@ -43,7 +46,7 @@ from .errors import ApiError
 from .options import BatcherOptions
 
 logger = logging.getLogger("polyasr.server")
-STARTED, RESULT, ERROR = "started", "result", "error"  # what a replica's transcribe() yields
+QUEUED, STARTED, RESULT, ERROR = "queued", "started", "result", "error"  # what a replica's transcribe() yields
 PASSES = ("forward", "forward_inputs")  # the Backend methods a replica runs for the ingress
 ATTEMPTS = 4  # replicas tried for a request (or a pass) that has not started
 RETRY_PAUSE_SECONDS = 0.5  # between them: Ray Serve's router learns that a replica is gone
@@ -136,7 +139,7 @@ class ReplicaBatcher(Batcher):
         self._live = 0  # replicas running, as last counted
         self._waiting = 0  # requests and calls admitted and not done
         self._held = 0.0  # their audio seconds
-        self._counts = {"jobs": 0, "calls": 0, "lost": 0, "retried": 0}
+        self._counts = {"jobs": 0, "calls": 0, "lost": 0, "retried": 0, "queued": 0}  # queued: on replicas, not started
         self._service = self._done = 0.0  # seconds requests took, audio seconds they held
 
     # ------------------------------------------------------------------ lifecycle (on the ingress's event loop)
@@ -175,7 +178,8 @@ class ReplicaBatcher(Batcher):
             return BatcherStats(jobs=c["jobs"], model_calls=c["jobs"], calls=c["calls"], cancelled=0, largest_group=0,
                                 recent_groups=(), queue_length=self._waiting, queued_audio_seconds=self._held,
                                 busy_seconds=self._service / max(live, 1), audio_seconds_done=self._done,
-                                alive=self._loop is not None and not self._stopped and live > 0)
+                                alive=self._loop is not None and not self._stopped and live > 0, workers=live,
+                                resent=c["retried"], replica_queued=c["queued"])
 
     # ------------------------------------------------------------------ submitting
 
@@ -238,11 +242,13 @@ class ReplicaBatcher(Batcher):
                           hotwords: tuple[Hotword, ...]) -> Transcription:
         lost = _replica_lost()
         for attempt in range(ATTEMPTS):
-            started = False
+            started = queued = False
             try:
                 async for kind, value in self._replicas.options(stream=True).transcribe.remote(audio, language, words, hotwords):
-                    if kind == STARTED:
-                        started = True
+                    if kind == QUEUED:
+                        queued = self._count_queued(+1)
+                    elif kind == STARTED:
+                        started, queued = True, queued and self._count_queued(-1)
                     elif kind == ERROR and isinstance(value, (QueueFullError, BatcherClosedError)):
                         raise ApiError(503, f"the server is busy: {value}; retry later", "server_busy",
                                        headers={"Retry-After": "1"})
@@ -252,6 +258,7 @@ class ReplicaBatcher(Batcher):
                         return value
                 raise RuntimeError("a model replica ended a transcription without its result")
             except lost as error:
+                queued = queued and self._count_queued(-1)
                 if started:
                     logger.warning("a model replica was lost while it ran a request (%s)", type(error).__name__)
                     raise self._lost(running=True) from None
@@ -259,7 +266,16 @@ class ReplicaBatcher(Batcher):
                     self._counts["retried"] += 1
                 logger.warning("a model replica was lost before it began a request; trying another (%s)", type(error).__name__)
                 await asyncio.sleep(RETRY_PAUSE_SECONDS * (attempt + 1))
+            finally:
+                if queued:  # an error of the request's own, or the caller gave up
+                    self._count_queued(-1)
         raise self._lost(running=False)
+
+    def _count_queued(self, change: int) -> bool:
+        """Add `change` to the requests queued on replicas; returns whether this request is now counted there."""
+        with self._lock:
+            self._counts["queued"] += change
+        return change > 0
 
     async def _pass(self, kind: str, args: tuple, adapter: str | None) -> np.ndarray:
         lost = _replica_lost()

@@ -2,7 +2,10 @@
 
 Each replica loads `ModelSpec` and runs one Batcher; `ScalingOptions` says how many replicas (a
 fixed number, or autoscaled between `min_replicas` and `max_replicas` by the requests in progress
-per replica), what each reserves (CPUs, GPUs) and where (a new local Ray instance, or a cluster).
+per replica, after `upscale_delay_seconds` / `downscale_delay_seconds` of a mean over
+`look_back_seconds`), what each reserves (CPUs, GPUs, custom resources such as a node's
+`{"asr_slot": 1}`, which place replicas on the nodes that have them) and where (a new local Ray
+instance, or a cluster).
 Bad values raise OptionsError when the options are made.
 """
 
@@ -36,6 +39,10 @@ class ScalingOptions:
     replica_cpus: float = 1.0  # CPUs each replica reserves
     replica_gpus: float = 0.0  # GPUs each replica reserves (with --device cuda)
     local_cpus: int | None = None  # logical CPUs of a new local instance (None: this machine's, at least what the replicas reserve)
+    replica_resources: tuple[tuple[str, float], ...] = ()  # custom Ray resources each replica reserves: (name, amount)
+    upscale_delay_seconds: float = 30.0  # autoscaling: demand above the target this long adds replicas (Ray Serve's default)
+    downscale_delay_seconds: float = 600.0  # autoscaling: demand below the target this long removes replicas (Ray Serve's default)
+    look_back_seconds: float = 30.0  # autoscaling: the requests in progress are averaged over this (Ray Serve's default)
 
     def __post_init__(self) -> None:
         if self.replicas < 1:
@@ -48,6 +55,20 @@ class ScalingOptions:
             raise OptionsError(f"target_ongoing_requests must be positive, not {self.target_ongoing_requests}")
         if not self.replica_cpus > 0 or not self.replica_gpus >= 0:
             raise OptionsError(f"a replica needs CPUs > 0 and GPUs >= 0, not {self.replica_cpus} and {self.replica_gpus}")
+        for name, amount in self.replica_resources:
+            if not name or name in ("CPU", "GPU") or not amount > 0:
+                raise OptionsError(f"a replica resource needs a custom name (not CPU or GPU) and an amount > 0, not {name!r}={amount}")
+        for field in ("upscale_delay_seconds", "downscale_delay_seconds", "look_back_seconds"):
+            if not getattr(self, field) > 0:
+                raise OptionsError(f"{field} must be positive, not {getattr(self, field)}")
+
+    def autoscaling_config(self) -> dict[str, float | int] | None:
+        """Ray Serve's autoscaling_config for these options; None for a fixed number of replicas."""
+        if not self.autoscaling:
+            return None
+        return {"min_replicas": self.min_replicas, "max_replicas": self.max_replicas,  # type: ignore[dict-item]
+                "target_ongoing_requests": self.target_ongoing_requests, "upscale_delay_s": self.upscale_delay_seconds,
+                "downscale_delay_s": self.downscale_delay_seconds, "look_back_period_s": self.look_back_seconds}
 
     @property
     def autoscaling(self) -> bool:
