@@ -212,6 +212,9 @@ def test_evaluate_and_train_share_one_data_source() -> None:
     (["serve", "--ray", "--replica-resource", "GPU=1"],
      "argument --replica-resource: 'GPU=1' is not NAME=AMOUNT with a custom resource name (not CPU or GPU)"),
     (["serve", "--ray", "--replica-resource", "slot=0"], "argument --replica-resource: 0 is out of range: it must be greater than 0"),
+    (["batch", "--ray", "in/", "-o", "out"],
+     "argument --ray: 'in/' is not a Ray address (auto, local, HOST:PORT or ray://HOST:PORT); a bare --ray takes the next "
+     "word as its address: put --ray after the inputs"),
     (["serve", "--ray", "--downscale-delay-seconds", "0"],
      "argument --downscale-delay-seconds: 0 is out of range: it must be greater than 0"),
     (["serve", "--decoder", "beam", "--hotwords", "Müller,x:nan"],

@@ -256,3 +256,42 @@ def test_streams_falling_due_a_moment_apart_share_one_call_and_a_silent_stream_h
     # the first steps: two calls (nothing known of B yet); the next: one call (before, A's ran before B's came: two)
     assert counts == [2, 3]
     assert held < GATHER_SECONDS + 0.2  # the silent stream was waited for at most GATHER_SECONDS
+
+
+def test_a_stream_closed_while_its_update_waits_costs_no_model_pass() -> None:
+    """A flood of streams that are closed (backlog over the limit) while their updates wait for a busy worker:
+    the closed ones are dropped from the call instead of each costing a pass (the worker's queue grew without bound
+    and 5 s requests took 50 s while two clients flooded; benchmarks/server_findings.py --only floods)."""
+    import asyncio
+
+    from polyasr.server.stream_passes import StreamPasses
+
+    recognizer = Recognizer(FrameLocalModel())
+    options = StreamingOptions(update_seconds=0.5, catch_up=False)
+    signal = frames_signal(speech("hello there general kenobi", np.random.default_rng(0)))
+    sessions = [StreamingSession(recognizer, options=options) for _ in range(3)]
+
+    async def scenario() -> tuple[int, list[bool]]:
+        release = asyncio.Event()
+
+        async def busy_worker(fn):  # the worker is busy until released
+            await release.wait()
+            return await asyncio.to_thread(fn)
+
+        passes = StreamPasses(busy_worker, gather_seconds=0.0)
+        tasks = []
+        for session in sessions:
+            session.add(signal[:session.step_samples])
+            tasks.append(asyncio.create_task(passes.update(session)))
+        await asyncio.sleep(0.05)
+        tasks[0].cancel()  # two of the three streams are closed while they wait
+        tasks[2].cancel()
+        await asyncio.sleep(0.05)
+        release.set()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        return passes.updates, [task.cancelled() for task in tasks]
+
+    updates, cancelled = asyncio.run(scenario())
+    assert cancelled == [True, False, True]
+    assert updates == 1  # only the open stream was updated
+    assert [s.pending_samples for s in sessions] == [sessions[0].step_samples, 0, sessions[2].step_samples]

@@ -194,11 +194,22 @@ class _DeprecatedRayAddress(argparse.Action):
         setattr(namespace, self.dest, values)
 
 
+def _ray_address_value(value: str) -> str:
+    """An address --ray accepts ('auto', 'local', HOST:PORT, ray://HOST:PORT); anything else (such as an input
+    path that came right after a bare --ray) is refused with a line saying so."""
+    if value in ("", "auto", "local") or ":" in value:  # "": a bare --ray (a new local instance)
+        return value
+    raise argparse.ArgumentTypeError(f"{value!r} is not a Ray address (auto, local, HOST:PORT or ray://HOST:PORT); "
+                                     "a bare --ray takes the next word as its address: put --ray after the inputs")
+
+
 def add_ray_argument(parser: Container, help: str = RAY_HELP) -> None:
     """--ray [ADDRESS] into `args.ray`: None when not given, "" for a new local instance, else ray.init's address;
     and --ray-address ADDRESS, the same with a deprecation warning (hidden from --help)."""
-    parser.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS", help=help)
-    parser.add_argument("--ray-address", dest="ray", action=_DeprecatedRayAddress, metavar="ADDRESS", help=argparse.SUPPRESS)
+    parser.add_argument("--ray", nargs="?", const="", default=None, type=_ray_address_value, metavar="ADDRESS",
+                        help=help)
+    parser.add_argument("--ray-address", dest="ray", action=_DeprecatedRayAddress, type=_ray_address_value,
+                        metavar="ADDRESS", help=argparse.SUPPRESS)
 
 
 def ray_address(args: argparse.Namespace) -> str | None:

@@ -115,8 +115,8 @@ class StreamPasses:
 
     def _call(self, taken: list[tuple[StreamingSession, asyncio.Future]]) -> list[list[Event]]:
         """On the worker: every stream waiting now, one update each, the passes shared."""
-        with self._lock:
-            taken += self._waiting
+        with self._lock:  # a stream closed while it waited (its future cancelled) costs no pass
+            taken += [(session, future) for session, future in self._waiting if not future.cancelled()]
             self._waiting = []
         sessions = [session for session, _ in taken]
         began = time.monotonic()
