@@ -42,8 +42,8 @@ class LanguageCalibration:
     softmax((acoustic + inventory_weight x prior + bias) / temperature + text_weight x log P_text).
 
     text_weight 8 was chosen on the proxy model's tuning clips (the 20 held-out clips per language
-    that are not in the accuracy report; benchmarks/langid_text.py) with the text of 32 drawn
-    transcripts: 1 / 2 / 4 / 8 / 16 found 90.6 / 95.6 / 96.2 / 96.9 / 96.9 % there (the greedy text
+    that are not in the accuracy report; benchmarks/langid_text.py) with the text of 16 drawn
+    transcripts: 1 / 2 / 4 / 8 / 16 found 91.9 / 93.8 / 95.6 / 96.9 / 96.3 % there (the greedy text
     alone had chosen 2; below 4 the acoustic sums, which mostly favour the smallest alphabet, outvote
     the text).
     """
