@@ -35,7 +35,8 @@ report, each with what it measured:
   with `--figure`, a reliability diagram (matplotlib).
 
 Every value is computed, none assumed; a section that fails is reported with its error and the
-run exits 1. Regressions: values worse than the baseline by more than the tolerances in `WORSE`.
+run exits 1. Regressions: values worse than the baseline by more than the tolerances in `WORSE`;
+with `--baseline`, a regression also makes the run exit 1 (after writing the report and the table).
 """
 
 from __future__ import annotations
@@ -435,10 +436,15 @@ def main() -> int:
     print("\n| metric | value |\n|---|---|")
     for key, value in flatten(report).items():
         print(f"| {key} | {value:g} |")
+    regressed = []
     if args.baseline:
+        lines = regressions(report, json.loads(Path(args.baseline).read_text(encoding="utf-8")))
         print("\n| metric | baseline | now | change | |\n|---|---|---|---|---|")
-        print("\n".join(regressions(report, json.loads(Path(args.baseline).read_text(encoding="utf-8")))))
-    return 1 if failed or not report["all_finite"] else 0
+        print("\n".join(lines))
+        regressed = [line.split(" | ")[0].strip("| ") for line in lines if line.endswith("| REGRESSION |")]
+        if regressed:
+            print(f"regressions against {args.baseline}: {', '.join(regressed)}", file=sys.stderr)
+    return 1 if failed or not report["all_finite"] or regressed else 0
 
 
 if __name__ == "__main__":

@@ -28,6 +28,8 @@ Modules:
                        identification from the same logits, fused with the text's language
     text_langid.py     TextLanguageIdentifier (py3langid restricted to the candidates), text_log_probabilities,
                        load_text_identifier: the language of the unrestricted transcript's text
+    transcript_samples.py  sample_frames, sampled_texts: transcripts drawn from the per-frame distributions,
+                       whose mean text language is langid's text evidence
     language_spans.py  language "multi": language_spans (where the language changes, from langid's
                        per-frame rows, with a sliding span and hysteresis), SpanOptions,
                        LanguageSpan, frames_between, sliced

@@ -108,7 +108,9 @@ def frames_between(frames: LanguageFrames, start: int, end: int) -> LanguageFram
     if best_log_probs is not None:
         speech = part.tokens != frames.blank_id
         acoustic = best_log_probs[:, speech].sum(axis=1, dtype=np.float64)
-    return replace(frames, unrestricted=part, best_ids=best_ids, best_log_probs=best_log_probs, acoustic=acoustic)
+    samples = None if frames.samples is None else frames.samples[start:end]
+    return replace(frames, unrestricted=part, best_ids=best_ids, best_log_probs=best_log_probs, acoustic=acoustic,
+                   samples=samples)
 
 
 def sliced(summary: Summary, start: int, end: int) -> Summary:
