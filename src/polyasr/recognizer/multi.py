@@ -106,7 +106,7 @@ def _second_pass(
     opts: TranscribeOptions, codes: Sequence[str], sampling_rate: int | None, detector: SpeechDetector | None,
 ) -> list[Part | None] | None:
     """Each piece with speech run through the model alone; None when the input no longer matches."""
-    regions = _regions(pieces, frames.speech(), int(round(MARGIN_SECONDS / recognizer.model.frame_seconds)))
+    regions = piece_regions(pieces, frames.speech(), int(round(MARGIN_SECONDS / recognizer.model.frame_seconds)))
     wanted = [r for r in regions if r is not None]
     found = run_over_spans(
         recognizer.model, source, wanted,
@@ -126,7 +126,7 @@ def _second_pass(
     return parts
 
 
-def _regions(pieces: list[tuple[int, int]], speech: np.ndarray, margin: int) -> list[tuple[int, int] | None]:
+def piece_regions(pieces: list[tuple[int, int]], speech: np.ndarray, margin: int) -> list[tuple[int, int] | None]:
     """Each piece's speech with `margin` frames of its own silence each side (None: no speech); a
     region starts at least one frame after the one before, so that no two are run as one."""
     regions: list[tuple[int, int] | None] = []
