@@ -26,7 +26,10 @@ report, each with what it measured:
   turns of 1-5 s, 0.3-0.8 s backchannels by another voice, overlapping turn changes; diarization.py --hard).
 - `mixed_language`: recordings of three held-out clips in three different languages (0.5 s
   pauses), transcribed with `language="multi"`: the share of each clip's time whose segment has the
-  clip's language (`language_accuracy`, %), recordings whose segments give the three languages in order
+  clip's language (`language_accuracy`, %; segments hold words, so the clips' own leading and trailing
+  silence caps it at `segment_coverage`, the share of clip time any segment covers), the share of the
+  time segments cover that has the right language (`speech_language_accuracy`, %), recordings whose
+  segments give the three languages in order
   (`order_correct`, %), and the CER of the whole text with "multi", with "detect" (one language for
   the recording) and with each clip decoded alone in its own language (`oracle`).
 - `calibration`: word confidence (`Word.score`) against correctness (the word is an exact match
@@ -253,6 +256,7 @@ def section_mixed_language(rec, rows, recordings: int, seed: int) -> dict:
     rng = random.Random(seed)
     languages = sorted(rows)
     accuracy, in_order, texts = [], 0, {"multi": [], "detect": [], "oracle": []}
+    spoken, ceiling = [], []  # right language in the time segments cover; time segments cover at all
     references = []
     for n in range(recordings):
         chosen = rng.sample(languages, 3)
@@ -268,6 +272,9 @@ def section_mixed_language(rec, rows, recordings: int, seed: int) -> dict:
         for lang, start, end in truth:
             right = sum(max(0.0, min(end, s.end) - max(start, s.start)) for s in multi.segments if s.language == lang)
             accuracy.append(min(1.0, right / (end - start)))
+            covered = sum(max(0.0, min(end, s.end) - max(start, s.start)) for s in multi.segments)
+            spoken.append(min(1.0, right / covered) if covered > 0 else 0.0)
+            ceiling.append(min(1.0, covered / (end - start)))
         order = [s.language for s in multi.segments if s.text.strip()]
         order = [code for i, code in enumerate(order) if i == 0 or code != order[i - 1]]
         in_order += order == chosen
@@ -276,6 +283,8 @@ def section_mixed_language(rec, rows, recordings: int, seed: int) -> dict:
         texts["detect"].append(rec.transcribe(audio, sampling_rate=SR, language="detect").text)
         texts["oracle"].append(" ".join(rec.transcribe(c["path"], language=lang).text for lang, c in zip(chosen, clips)))
     out = {"recordings": recordings, "language_accuracy": round(100 * float(np.mean(accuracy)), 2),
+           "speech_language_accuracy": round(100 * float(np.mean(spoken)), 2),
+           "segment_coverage": round(100 * float(np.mean(ceiling)), 2),
            "order_correct": round(100 * in_order / recordings, 2)}
     for name, hyps in texts.items():
         out[f"{name}_cer"] = cer(references, hyps, "und")

@@ -11,9 +11,10 @@ import pytest
 from polyasr.cli.main import main
 from polyasr.decoding.ctc import FrameChoices
 from polyasr.decoding.langid import LanguageFrames
-from polyasr.decoding.language_spans import SpanOptions, frames_between, language_spans
+from polyasr.decoding.language_spans import SpanOptions, frames_between, joined, language_spans, piece_spans
 from polyasr.errors import OptionsError
 from polyasr.language.choice import MULTI, LanguageChoice
+from polyasr.recognizer.multi import piece_regions
 
 from audio_factory import write_audio
 
@@ -74,3 +75,29 @@ def test_recognizer_gives_every_segment_its_language(recognizer, tiny_model_dir,
                  "-f", "json", "-o", str(tmp_path)]) == 0
     written = json.loads((tmp_path / "mixed.json").read_text(encoding="utf-8"))["segments"]  # from 16-bit samples
     assert written and all(s["language"] in ("en", "ru") and 0 < s["language_probability"] <= 1 for s in written)
+
+
+def test_pieces_are_judged_on_their_own_frames() -> None:
+    """"multi"'s second pass: each piece judged on the frames the model gave it alone (piece_spans), not on
+    its slice of one pass over everything, where the other languages leak in (docs/languages.md)."""
+    pieces = [(0, 120), (120, 240), (240, 250), (250, 370)]
+    alone = [_frames([(10, None), (100, "en"), (10, None)]), _frames([(10, None), (100, "ru"), (10, None)]), None,
+             _frames([(10, None), (100, "en"), (10, None)])]
+    spans = piece_spans(pieces, alone, 0.02)
+    assert [(s.start, s.end, s.code, s.pieces) for s in spans] == [(0, 120, "en", (0,)), (120, 250, "ru", (1, 2)),
+                                                                    (250, 370, "en", (3,))]
+    assert all(s.probability > 0.9 for s in spans)
+    one_pass = _frames([(10, None), (100, "en"), (20, None), (100, "en"), (20, None), (100, "en"), (20, None)])
+    assert [s.code for s in language_spans(one_pass, 0.02)] == ["en"]  # the same cuts, judged on contaminated frames
+    assert piece_spans(pieces, [None] * 4, 0.02) == []
+
+
+def test_pieces_run_alone_as_separate_regions() -> None:
+    speech = np.zeros(400, bool)
+    speech[20:100] = speech[100:180] = speech[300:320] = True  # two pieces touching at 100 (a change without a pause)
+    regions = piece_regions([(0, 100), (100, 250), (250, 280), (280, 400)], speech, 10)
+    assert regions == [(10, 100), (101, 190), None, (290, 330)]  # speech + 10 frames, one frame apart, None: silence
+    parts = [_frames([(50, "en")]), _frames([(30, None), (20, "ru")])]
+    both = joined(parts)
+    assert both.unrestricted.num_frames == 100 and both.best_log_probs.shape == (2, 100)
+    assert both.acoustic == pytest.approx(parts[0].acoustic + parts[1].acoustic)

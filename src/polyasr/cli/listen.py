@@ -136,7 +136,7 @@ class LivePrinter:
 
 def add_listen_arguments(parser: argparse.ArgumentParser) -> None:
     """Options of `polyasr listen`."""
-    add_language_arguments(parser, language_help="auto, or a language code or name to restrict decoding to, e.g. de")
+    add_language_arguments(parser, language_help="auto, multi (each utterance's own language, identified when it ends), or a language code or name to restrict decoding to, e.g. de")
     parser.add_argument("--input-device", default=None, help="sound input device: index or part of its name (default: the system's)")
     parser.add_argument("--sample-rate", type=int, default=None, help="recording rate (default: the device's own); resampled to 16 kHz")
     parser.add_argument("--update-seconds", type=float, default=StreamingOptions.update_seconds, help="decode again after this much new audio")

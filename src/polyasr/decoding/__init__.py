@@ -31,15 +31,16 @@ Modules:
     transcript_samples.py  sample_frames, sampled_texts: transcripts drawn from the per-frame distributions,
                        whose mean text language is langid's text evidence
     language_spans.py  language "multi": language_spans (where the language changes, from langid's
-                       per-frame rows, with a sliding span and hysteresis), SpanOptions,
-                       LanguageSpan, frames_between, sliced
+                       per-frame rows, with a sliding span and hysteresis; language_cuts, then
+                       piece_spans over each piece's own frames), SpanOptions, LanguageSpan,
+                       frames_between, joined, sliced
     forced_align.py    CTC Viterbi forced alignment of a known token sequence (anchors, banded
                        fallback), pure numpy: forced_align, Alignment
 
 Used by other folders: the names below (__all__); Vocabulary, Decoded, FrameChoices, TokenSpan,
 decode_frames, skipped_logits, log_normalizer, stitch_frames (ctc); PrefixTextReducer (prefix); LanguageReducer, LanguageFrames,
 LanguageCalibration (langid); TextLanguageIdentifier, load_text_identifier (text_langid); language_spans,
-frames_between, sliced (language_spans); forced_align, Alignment (forced_align).
+frames_between, sliced, language_cuts, piece_spans (language_spans); forced_align, Alignment (forced_align).
 """
 
 from .beam import DecoderError

@@ -137,12 +137,17 @@ def within(word: Word, duration: float) -> Word:
     return replace(word, start=clip(word.start), end=clip(word.end), chars=chars)
 
 
+def shifted_word(word: Word, seconds: float) -> Word:
+    """The word and its characters `seconds` later (a part decoded on its own)."""
+    move = lambda t: round_time(t + seconds)  # noqa: E731
+    return replace(word, start=move(word.start), end=move(word.end),
+                   chars=tuple(replace(c, start=move(c.start), end=move(c.end)) for c in word.chars))
+
+
 def shifted(segment: Segment, seconds: float) -> Segment:
     """The segment, its words and their characters `seconds` later (a part decoded on its own)."""
-    move = lambda t: round_time(t + seconds)  # noqa: E731
-    words = tuple(replace(w, start=move(w.start), end=move(w.end),
-                          chars=tuple(replace(c, start=move(c.start), end=move(c.end)) for c in w.chars)) for w in segment.words)
-    return replace(segment, start=move(segment.start), end=move(segment.end), words=words)
+    return replace(segment, start=round_time(segment.start + seconds), end=round_time(segment.end + seconds),
+                   words=tuple(shifted_word(w, seconds) for w in segment.words))
 
 
 def segment_within(segment: Segment, duration: float) -> Segment:

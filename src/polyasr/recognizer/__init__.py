@@ -10,6 +10,8 @@ diarization are the folders below it.
 Modules:
     recognizer.py  Recognizer (transcribe, transcribe_batch, transcribe_iter, detect_language, align,
                    align_segments, decoder), Outcome, load
+    multi.py       language "multi": the first pass's cuts, each piece run through the model alone
+                   (a second pass), judged and decoded on its own frames (multi_result)
 
 Used by other folders: Recognizer, load, Outcome (re-exported here, with TranscribeOptions).
 """

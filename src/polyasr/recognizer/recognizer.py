@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import threading
+from collections import deque
 from dataclasses import dataclass, replace
 from typing import Any, Callable, Iterable, Iterator, Sequence
 
@@ -20,7 +21,6 @@ from ..decoding.ctc import Decoded
 from ..decoding.engine import Decoder, DecoderCache, GreedyDecoder
 from ..decoding.prefix import PrefixTextReducer
 from ..decoding.langid import LanguageFrames, LanguageReducer
-from ..decoding.language_spans import frames_between, language_spans, sliced
 from ..decoding.options import DecoderOptions
 from ..decoding.text_langid import TextLanguageIdentifier, load_text_identifier
 from ..diarization import DiarizationOptions, Diarizer, assign_speakers
@@ -33,8 +33,9 @@ from ..model.ctc_model import CTCModel, load_ctc_model
 from ..model.languages import choice_target, identification_table, language_target, resolve_code
 from ..model.runtime import RuntimeOptions
 from ..options import TranscribeOptions
-from ..output.timing import build_segments, segment_within, shifted
+from ..output.timing import build_segments
 from ..results import Transcription
+from .multi import multi_result, remembered
 
 
 TextCallback = Callable[[int, str], None]  # on_text(input index, its text so far): see Recognizer.transcribe_steps
@@ -206,13 +207,15 @@ class Recognizer:
             codes = self._candidates(opts.language_candidates)
             self.text_identifier()
             texts = _text_reducers(base, None if restrict else on_text)
+            kept: deque[AudioInput] = deque()  # "multi": each input again, for its second pass
             found = inference_steps(
-                self.model, audios,
+                self.model, remembered(audios, kept) if opts.choice.is_multi else audios,
                 lambda: PairReducer(self.language_reducer(codes, keep_frames=restrict), texts()),
                 opts.windows, self.batch, sampling_rate, detector, on_progress,
             )
             if opts.choice.is_multi:
-                return (None if item is None else self._multi_outcome(item, base, opts) for item in found)
+                return (None if item is None else self._multi_outcome(item, kept.popleft(), base, opts, codes, sampling_rate,
+                                                                      detector) for item in found)
             return (None if item is None else self._detected_outcome(item, base, opts, restrict) for item in found)
         assert decoder is not None
         results = inference_steps(
@@ -302,32 +305,21 @@ class Recognizer:
         decoded = decoder.decode(base.restricted_summary(summary, frames, code))
         return Outcome(item.source, self._result(decoded, decoder, probability, item, opts), None)
 
-    def _multi_outcome(self, item: InputResult, base: Decoder, opts: TranscribeOptions) -> Outcome:
-        """Language "multi": the input cut where its language changes (decoding/language_spans.py), each
-        stretch decoded restricted to its language; every segment carries its language and probability."""
+    def _multi_outcome(
+        self, item: InputResult, source: AudioInput, base: Decoder, opts: TranscribeOptions, codes: Sequence[str],
+        sampling_rate: int | None, detector: SpeechDetector | None,
+    ) -> Outcome:
+        """Language "multi" (recognizer/multi.py): every segment carries its own language and probability."""
         if item.error is not None:
             return Outcome(item.source, None, item.error)
         assert item.value is not None
-        frames, summary = item.value
-        spans = language_spans(frames, self.model.frame_seconds, calibration=opts.calibration)
-        if not spans:  # no speech
-            return Outcome(item.source, self._result(base.decode(summary), base, None, item, opts), None)
-        segments, warnings, spoken = [], list(item.warnings), {}
-        for span in spans:
-            decoder = self._decoders.decoder(language_target(self.model, span.code), opts.decoder)
-            part = base.restricted_summary(sliced(summary, span.start, span.end), frames_between(frames, span.start, span.end), span.code)
-            found = build_segments(decoder.decode(part), self.model.vocabulary, self.model.frame_seconds, opts.segments,
-                                   opts.word_timestamps, None, decoder.word_score)
-            offset = span.start * self.model.frame_seconds
-            segments += [replace(segment_within(shifted(s, offset), item.duration), language=span.code,
-                                 language_probability=round(span.probability, 4)) for s in found]
-            warnings += [w for w in decoder.warnings if w not in warnings]
-            spoken[span.code] = spoken.get(span.code, 0) + span.end - span.start
-        segments = [replace(s, id=i) for i, s in enumerate(segments)]
-        return Outcome(item.source, Transcription(
-            text=" ".join(s.text for s in segments if s.text), language=max(spoken, key=spoken.__getitem__),
-            duration=item.duration, source=item.source, segments=tuple(segments), warnings=tuple(warnings),
-        ), None)
+        try:
+            result = multi_result(self, item, source, base, opts, codes, sampling_rate, detector)
+        except PolyasrError as error:  # the second pass reads the input again
+            return Outcome(item.source, None, error)
+        if result is None:  # no speech
+            return Outcome(item.source, self._result(base.decode(item.value[1]), base, None, item, opts), None)
+        return Outcome(item.source, result, None)
 
     def _result(
         self, decoded: Decoded, decoder: Decoder, probability: float | None, item: InputResult, opts: TranscribeOptions,

@@ -45,10 +45,15 @@ class StreamSegment:
     end: float
     text: str
     words: tuple[StreamWord, ...]
+    language: str | None = None  # language "multi": the utterance's own language
+    language_probability: float | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"id": self.id, "start": self.start, "end": self.end, "text": self.text,
-                "words": [word.to_json() for word in self.words]}
+        found = {"id": self.id, "start": self.start, "end": self.end, "text": self.text,
+                 "words": [word.to_json() for word in self.words]}
+        if self.language is not None:
+            found.update(language=self.language, language_probability=self.language_probability)
+        return found
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,9 @@ the WebSocket sends):
   ``""`` means nothing is pending.
 * `FinalEvent` ``{"type": "final", "segment": {"id", "start", "end", "text", "words": [{"word",
   "start", "end", "probability"}]}}``: a segment that will not change any more. Segments are
-  numbered from 0 and ordered.
+  numbered from 0 and ordered. With language "multi" a final also carries ``"language"`` and
+  ``"language_probability"``: its audio is run through the Recognizer once more, alone, with
+  "detect" (the utterance's language, its text restricted to it); partials stay unrestricted.
 
 How it works. Audio is decoded in steps of `update_seconds`. Each update runs the model once on
 the new audio plus `context_seconds` of the audio before it (bounded cost, however long someone
@@ -41,7 +43,7 @@ streams can share one pass (`passes.update_together`).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -49,11 +51,11 @@ import numpy as np
 from ..audio.decode import SAMPLE_RATE
 from ..audio.levels import LevelMeter
 from ..decoding.options import DecoderOptions
-from ..language.choice import AUTO, LanguageChoice
+from ..language.choice import AUTO, DETECT, LanguageChoice
 from ..decoding.ctc import FrameChoices, decode_frames
 from ..errors import LanguageError, OptionsError
-from ..results import Word
-from ..output.timing import words_from_spans
+from ..options import TranscribeOptions
+from ..output.timing import shifted_word, words_from_spans
 from .endpoint import EndpointOptions, EnergyEndpoint
 from .events import Event, FinalEvent, PartialEvent, StreamSegment, StreamWord
 from .pcm import PCM_FORMATS, PcmDecoder
@@ -116,11 +118,17 @@ class StreamingSession:
 
     def __init__(
         self, recognizer: "Recognizer", language: LanguageChoice | str = AUTO, options: StreamingOptions = StreamingOptions(),
-        decoder: DecoderOptions = DecoderOptions(),
+        decoder: DecoderOptions = DecoderOptions(), candidates: tuple[str, ...] | None = None,
     ) -> None:
         language = LanguageChoice.parse(language)  # a string from a Python caller
-        if language.identifies:
-            raise LanguageError(f"live streaming cannot identify the language ('{language}'); use 'auto' or a language code")
+        self._recognizer = recognizer
+        self._identify = None  # "multi": each final's audio identified alone (`candidates`: the languages to choose from)
+        if language.is_multi:
+            self._identify = TranscribeOptions(language=DETECT, language_candidates=candidates, word_timestamps=True,
+                                               decoder=decoder)
+            language = AUTO
+        elif language.identifies:
+            raise LanguageError(f"live streaming cannot identify one language ('{language}'); use 'multi', 'auto' or a language code")
         self.options = options
         self._decoder = recognizer.decoder(language, decoder)  # LanguageError for an unknown language
         self.model = self._decoder.model  # for an adapter model (MMS), the one with this language's adapter
@@ -365,15 +373,20 @@ class StreamingSession:
         if not decoded.text:
             return None
         shift = (self._offset + start * self._spf) / SAMPLE_RATE
-        words = [_shifted(w, shift) for w in words_from_spans(decoded, self.model.vocabulary, self.model.frame_seconds)]
+        text, language, probability = decoded.text, None, None
+        words = [shifted_word(w, shift) for w in words_from_spans(decoded, self.model.vocabulary, self.model.frame_seconds)]
+        if self._identify is not None:  # "multi": the utterance alone, identified, restricted to its language
+            self.model_calls += 1
+            found = self._recognizer.transcribe(self._buffer[start * self._spf:end * self._spf], self._identify,
+                                                sampling_rate=SAMPLE_RATE)
+            words = [shifted_word(w, shift) for s in found.segments for w in s.words]
+            text, language, probability = found.text, found.language, found.language_probability
+            if not words:
+                return None
         segment = StreamSegment(
-            id=self._next_id,
-            start=self._round(words[0].start),
-            end=self._round(words[-1].end),
-            text=decoded.text,
-            words=tuple(
-                StreamWord(w.word, self._round(w.start), self._round(w.end), self._round(w.score)) for w in words
-            ),
+            id=self._next_id, start=self._round(words[0].start), end=self._round(words[-1].end), text=text,
+            words=tuple(StreamWord(w.word, self._round(w.start), self._round(w.end), self._round(w.score)) for w in words),
+            language=language, language_probability=None if probability is None else round(probability, 4),
         )
         self._next_id += 1
         self._partial = ""
@@ -385,8 +398,3 @@ class StreamingSession:
         end = (self._offset + len(self._buffer)) / SAMPLE_RATE
         return PartialEvent(text, self._round(start), self._round(end), len(stable) if text.startswith(stable) else 0)
 
-
-def _shifted(word: Word, seconds: float) -> Word:
-    """`word` (and its characters) moved later by `seconds`."""
-    chars = tuple(replace(c, start=c.start + seconds, end=c.end + seconds) for c in word.chars)
-    return replace(word, start=word.start + seconds, end=word.end + seconds, chars=chars)
