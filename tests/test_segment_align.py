@@ -179,13 +179,13 @@ def test_plain_text_lines_are_aligned_over_the_whole_file(speech_recognizer, dia
 def test_the_model_runs_over_the_segments_spans_only(speech_recognizer, espeak, monkeypatch) -> None:
     audio, turns = conversation(espeak, LINES[:2], pause=50.0, lead=10.0)  # 2 utterances in ~65 s of near-silence
     seen: list[int] = []
-    logits = speech_recognizer.model.logits
+    logits = speech_recognizer.model.iter_logits
 
     def counting(batch, stats=None):
         seen.extend(len(x) for x in batch)
         return logits(batch, stats)
 
-    monkeypatch.setattr(speech_recognizer.model, "logits", counting)
+    monkeypatch.setattr(speech_recognizer.model, "iter_logits", counting)  # the engine's way to the model
     segments = [TranscriptSegment(t.text, t.start, t.end) for t in turns]
     result = speech_recognizer.align_segments(audio, segments, language="en", sampling_rate=16_000)
     _assert_near_truth(result.segments, turns)

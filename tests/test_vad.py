@@ -60,13 +60,13 @@ def test_only_speech_regions_reach_the_model(recognizer, monkeypatch) -> None:
     model = recognizer.model
     x = (0.2 * np.random.default_rng(3).standard_normal(40 * SR)).astype(np.float32)
     seen: list[int] = []
-    original = model.logits
+    original = model.iter_logits
 
     def counting(batch, stats=None):
         seen.extend(len(b) for b in batch)
         return original(batch, stats)
 
-    monkeypatch.setattr(model, "logits", counting)
+    monkeypatch.setattr(model, "iter_logits", counting)  # the engine's way to the model
     options = WindowOptions(window_seconds=6.0, context_seconds=1.0)
     (result,) = run_inference(model, [x], lambda: GreedyReducer(0), options, sampling_rate=SR, detector=FakeDetector())
     frames = result.value

@@ -79,3 +79,58 @@ def test_a_cpu_pass_holds_at_most_cpu_pass_samples_and_gives_the_same_logits(tin
     split = model.logits(clips)
     assert [s[0] for s in shapes] == [2, 2, 1]  # before: one pass of 5
     assert all(np.array_equal(a, b) for a, b in zip(together, split))
+
+
+def test_the_front_end_runs_every_layer_per_chunk_of_output_frames(tiny_dir: Path, monkeypatch) -> None:
+    """All layers run on one chunk before the next chunk starts, so no layer's output for a whole window is held
+    (before: layer by layer over the whole window, the first layer's output 113 MiB for 36 s of XLSR-53 in bf16)."""
+    network = polyasr.load(str(tiny_dir), device="cpu", dtype="fp32").model.backend.network
+    encoder = network.wav2vec2.feature_extractor
+    calls: list[tuple[int, int]] = []  # (layer, frames) of each LayerNorm call
+    for index, layer in enumerate(encoder.conv_layers):
+        layer.layer_norm.register_forward_pre_hook(lambda _, args, index=index: calls.append((index, args[0].shape[1])))
+    monkeypatch.setattr(fast_frontend, "FRAMES_PER_CHUNK", 10)
+    samples = torch.from_numpy(np.random.default_rng(2).standard_normal((1, 16_000)).astype(np.float32))
+    with torch.inference_mode():
+        ours = fast_frontend.time_major_features(encoder.conv_layers, samples)
+        calls_ours = list(calls)
+        calls.clear()
+        theirs = type(encoder).forward(encoder, samples)
+    assert torch.equal(ours, theirs) or torch.allclose(ours, theirs, atol=1e-5, rtol=1e-5)
+    frames = ours.shape[2]
+    assert frames == 49
+    assert [i for i, _ in calls_ours] == list(range(7)) * 5  # 49 frames = 4 chunks of 10 and one of 9
+    assert [n for i, n in calls_ours if i == 6] == [10, 10, 10, 10, 9]
+    assert max(n for i, n in calls_ours if i == 0) == 655  # the first layer: one chunk's 3,280 samples, not 3,199 frames
+
+
+def test_the_engine_hands_each_pass_logits_to_the_reducer_before_the_next_pass(tiny_dir: Path, monkeypatch) -> None:
+    """A group of windows runs pass by pass and each pass's logits reach the reducer before the next pass runs (before:
+    all passes of the group first, so the logits of every window in it were held at once: 71 MB per 36 s window of a
+    9,910-class model)."""
+    from polyasr.engine.inference import BatchOptions, run_inference
+    from polyasr.engine.windows import WindowOptions
+
+    model = polyasr.load(str(tiny_dir), device="cpu", dtype="fp32").model
+    events: list[str] = []
+    forward = model.backend.forward
+    monkeypatch.setattr(model.backend, "forward", lambda values, mask: events.append("pass") or forward(values, mask))
+
+    class Recorder:
+        def __init__(self) -> None:
+            self.parts: dict[int, np.ndarray] = {}
+
+        def add(self, first_frame: int, logits: np.ndarray) -> None:
+            events.append("add")
+            self.parts[first_frame] = logits.copy()
+
+        def finish(self, num_frames: int) -> np.ndarray:
+            return np.concatenate([self.parts[f] for f in sorted(self.parts)])
+
+    audio = (0.1 * np.random.default_rng(3).standard_normal(30 * SR)).astype(np.float32)
+    windows = WindowOptions(window_seconds=10, context_seconds=1)
+    monkeypatch.setattr(ctc_model, "CPU_PASS_SAMPLES", model.padded_length(12 * SR))  # one window per pass
+    (result,) = run_inference(model, [audio], Recorder, windows, BatchOptions(), sampling_rate=SR)
+    assert events.count("pass") >= 3
+    assert events == ["pass", "add"] * events.count("pass")  # before: pass, pass, pass, add, add, add
+    assert result.value is not None and len(result.value) == model.frames_for_samples(len(audio))

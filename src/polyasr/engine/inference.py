@@ -243,14 +243,15 @@ def _forward(
         max_samples = min(max_samples, model.pass_samples)
     lengths = [model.padded_length(len(w.samples)) for _, w in queued]
     for group in plan_batches(lengths, max_samples, batch.max_batch_size, min_fill=1.0):  # one length per pass
-        outputs = model.logits([queued[i][1].samples for i in group], [queued[i][0].level for i in group])
-        for i, logits in zip(group, outputs):
-            job, window = queued[i]
+        outputs = model.iter_logits([queued[i][1].samples for i in group], [queued[i][0].level for i in group])
+        for row, logits in outputs:  # each pass's logits go to the reducers before the next pass runs
+            job, window = queued[group[row]]
             kept = logits[window.keep_start : window.keep_end]
             job.reducer.add(window.first_frame(model.samples_per_frame), kept)
             job.added.append((window.first_frame(model.samples_per_frame), len(kept)))
             job.windows_done += 1
             job.samples_done += len(kept) * model.samples_per_frame
+            del logits, kept  # not held through the next pass
         for job in {id(queued[i][0]): queued[i][0] for i in group}.values():
             _report(job, on_progress)
         yield None

@@ -26,34 +26,49 @@ import torch
 import torch.nn.functional as F
 
 
-FRAMES_PER_CHUNK = 8192  # output frames of one layer computed at a time (0.5 s of audio in the first layer)
+FRAMES_PER_CHUNK = 256  # output frames (5.12 s of audio for wav2vec2) computed through all layers at a time
 
 
 def time_major_features(conv_layers: Any, samples: torch.Tensor) -> torch.Tensor:
     """(batch, samples) -> (batch, channels, frames), as Wav2Vec2FeatureEncoder returns it.
 
-    Each layer's output is computed FRAMES_PER_CHUNK frames at a time into one tensor, so a layer
-    holds its input, its output and one chunk's temporaries (the unfolded windows, the product and
-    the normalised values), not three full-length temporaries: for a 36 s window of the XLSR-53
-    front end in bf16 that is ~190 MB at most instead of ~470 MB.
+    The output is computed FRAMES_PER_CHUNK frames at a time through all the layers, each chunk
+    from just the samples its frames see (the layers are unpadded convolutions with a LayerNorm
+    per frame, so a frame depends on its receptive field only: the same values as one pass over
+    the whole input). So the front end holds one chunk's activations, not a whole window's: for a
+    36 s window of the XLSR-53 front end in bf16, the first layer's output alone is 113 MiB.
     """
-    hidden = samples[:, :, None]
+    geometry = [(layer.conv.kernel_size[0], layer.conv.stride[0]) for layer in conv_layers]
+    frames = samples.shape[1]
+    for kernel, stride in geometry:
+        frames = (frames - kernel) // stride + 1
+    if frames < 1:
+        return _all_layers(conv_layers, samples[:, :, None]).transpose(1, 2)
+    output: torch.Tensor | None = None
+    for start in range(0, frames, FRAMES_PER_CHUNK):
+        stop = min(frames, start + FRAMES_PER_CHUNK)
+        first, last = start, stop - 1  # the input range these frames see, layer by layer down to the samples
+        for kernel, stride in reversed(geometry):
+            first, last = first * stride, last * stride + kernel - 1
+        part = _all_layers(conv_layers, samples[:, first : last + 1, None])
+        if output is None:
+            output = part.new_empty(part.shape[0], frames, part.shape[2])
+        output[:, start:stop] = part
+    assert output is not None
+    return output.transpose(1, 2)
+
+
+def _all_layers(conv_layers: Any, hidden: torch.Tensor) -> torch.Tensor:
+    """(batch, steps, channels) through every layer, time-major: each one matrix product over the
+    windows its kernel sees (`unfold`), then LayerNorm and the activation on the last axis."""
     for layer in conv_layers:
         conv = layer.conv
         kernel, stride = conv.kernel_size[0], conv.stride[0]
         weight = conv.weight.permute(0, 2, 1).reshape(conv.out_channels, -1)
-        frames = (hidden.shape[1] - kernel) // stride + 1
-        output: torch.Tensor | None = None
-        for start in range(0, max(frames, 1), FRAMES_PER_CHUNK):
-            stop = min(frames, start + FRAMES_PER_CHUNK)
-            windows = hidden[:, start * stride : (stop - 1) * stride + kernel].unfold(1, kernel, stride)  # (batch, frames, channels, kernel)
-            windows = windows.transpose(2, 3).reshape(windows.shape[0], windows.shape[1], -1).contiguous()  # kernel-major rows
-            part = layer.activation(layer.layer_norm(F.linear(windows, weight, conv.bias)))
-            if output is None:
-                output = part.new_empty(part.shape[0], max(frames, part.shape[1]), part.shape[2])
-            output[:, start:stop] = part
-        hidden = output
-    return hidden.transpose(1, 2)
+        windows = hidden.unfold(1, kernel, stride)  # (batch, frames, channels, kernel)
+        windows = windows.transpose(2, 3).reshape(windows.shape[0], windows.shape[1], -1).contiguous()  # kernel-major rows
+        hidden = layer.activation(layer.layer_norm(F.linear(windows, weight, conv.bias)))
+    return hidden
 
 
 # transformers' conv layers whose forward is exactly conv -> LayerNorm over channels -> activation
