@@ -107,17 +107,6 @@ def test_words_across_a_speaker_change_take_the_majority_and_are_reported() -> N
     assert len(out.warnings) == 1 and "1 word(s) straddle a speaker change" in out.warnings[0] and "'b'" in out.warnings[0]
 
 
-def test_a_speaker_heard_only_between_two_others_is_a_blend_of_them() -> None:
-    from polyasr.diarization.pipeline import _blends
-
-    # speaker 2 appears only in 1 s runs between 0 and 1: excerpts that straddle the change
-    runs = [(0.0, 4.0, 0), (4.0, 5.0, 2), (5.0, 9.0, 1), (9.0, 10.0, 2), (10.0, 14.0, 0)]
-    assert _blends(runs, 3) == {2}
-    assert _blends(runs[:3] + [(9.0, 12.0, 2)], 3) == set()  # a long run: a real speaker
-    assert _blends(runs[:4], 3) == set()  # the last run has no right neighbour
-    assert _blends([(0.0, 4.0, 0), (4.0, 5.0, 2), (5.0, 9.0, 0), (9.0, 12.0, 1)], 3) == set()  # a backchannel
-
-
 # conversations with 0.4 s pauses: (voice, text) per turn
 SHORT = ["I think we should look at the numbers.", "That sounds reasonable to me.", "Can you send me the draft?",
          "Sure, I will have it ready.", "Let us keep it short today.", "Thanks, see you next week."]

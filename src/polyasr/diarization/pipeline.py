@@ -3,13 +3,13 @@
 1. Speech regions come from the voice activity detector (Silero, as `--vad` uses).
 2. Every region is cut into 1.6 s excerpts (the encoder's training length) every `step_seconds`;
    a shorter region is one zero-padded excerpt. Quiet audio is first raised to -30 dBFS.
-3. Each excerpt gets a GE2E embedding; the embeddings are clustered (cluster_speakers).
-4. Each 10 ms frame of speech takes the speaker whose centroid the excerpts covering it resemble
-   most (summed cosine similarity), so a turn changes where the evidence changes, not only at
-   excerpt starts; turns shorter than `min_turn_seconds` join their longer neighbour.
-5. Excerpts that straddle a change between two voices can form a cluster of their own: a "speaker"
-   heard only in runs shorter than one excerpt, each between two different speakers. Such a blend
-   is dropped (when more than `min_speakers` remain) and its frames vote again among the others.
+3. Each excerpt gets a GE2E embedding; the embeddings are clustered (cluster_speakers): at
+   `threshold` when the number of speakers is estimated, at OVERCLUSTER_THRESHOLD (more clusters
+   than voices, so two similar voices are not merged) when it is given.
+4. Resegmentation (resegment.py) gives every 10 ms frame of speech a speaker by a Viterbi path over
+   the clusters' centroids, drops blends of two voices and surplus clusters, and re-estimates the
+   centroids from excerpts that straddle no change; turns shorter than `min_turn_seconds` join
+   their longer neighbour.
 """
 
 from __future__ import annotations
@@ -22,10 +22,12 @@ from ..audio.vad import SpeechDetector, merge_regions
 from ..results import SpeakerTurn
 from .clustering import cluster_speakers
 from .options import DiarizationOptions
+from .resegment import resegment
 from .encoder import PARTIAL_FRAMES, SpeakerEncoder
 from .features import HOP, mel_frames, raise_volume
 
 FRAME_SECONDS = HOP / SAMPLE_RATE  # 10 ms mel frames
+OVERCLUSTER_THRESHOLD = 0.15  # when the number of speakers is given: more clusters than that, resegmentation drops the weakest
 
 
 class Diarizer:
@@ -56,8 +58,9 @@ class Diarizer:
                 spans.append((start, start + len(piece)))
         embeddings = self.encoder.embed(np.stack(mels))
         o = self.options
-        labels = cluster_speakers(embeddings, o.min_speakers or 1, o.max_speakers, o.threshold)
-        return _turns(regions, embeddings, labels, owners, spans, o.min_turn_seconds, o.min_speakers or 1)
+        given = o.min_speakers is not None and o.min_speakers == o.max_speakers
+        labels = cluster_speakers(embeddings, o.min_speakers or 1, None, OVERCLUSTER_THRESHOLD if given else o.threshold)
+        return _turns(regions, embeddings, labels, owners, spans, o)
 
 
 def _starts(frames: int, step: int) -> list[int]:
@@ -70,56 +73,19 @@ def _starts(frames: int, step: int) -> list[int]:
 
 def _turns(
     regions: list[tuple[int, int]], embeddings: np.ndarray, labels: np.ndarray, owners: list[int],
-    spans: list[tuple[int, int]], min_turn_seconds: float, min_speakers: int = 1,
+    spans: list[tuple[int, int]], options: DiarizationOptions,
 ) -> list[SpeakerTurn]:
-    """Frame-level speakers from the excerpts that cover each frame, joined into turns."""
-    speakers = int(labels.max()) + 1
-    centroids = np.stack([embeddings[labels == k].mean(axis=0) for k in range(speakers)])
-    centroids /= np.linalg.norm(centroids, axis=1, keepdims=True)
-    similarity = embeddings @ centroids.T  # (excerpts, speakers)
-    runs = _frame_runs(regions, similarity, owners, spans)
-    blends = _blends(runs, speakers)
-    if blends and speakers - len(blends) >= min_speakers:
-        kept = [k for k in range(speakers) if k not in blends]
-        runs = [(s, e, kept[k]) for s, e, k in _frame_runs(regions, similarity[:, kept], owners, spans)]
-    runs = _absorb_short(runs, min_turn_seconds)
-    return [SpeakerTurn(round(float(s), 3), round(float(e), 3), f"SPEAKER_{k:02d}") for s, e, k in _renumber(runs)]
-
-
-def _frame_runs(
-    regions: list[tuple[int, int]], similarity: np.ndarray, owners: list[int], spans: list[tuple[int, int]],
-) -> list[tuple[float, float, int]]:
-    """(start, end, speaker column) runs of 10 ms frames, each frame to the speaker its excerpts resemble most."""
+    """Frame-level speakers by resegmentation, joined into turns."""
+    lengths = [max(1, round((b - a) / HOP)) for a, b in regions]
+    paths = resegment(lengths, embeddings, owners, spans, labels, FRAME_SECONDS, options.min_speakers or 1,
+                      options.max_speakers)
     runs: list[tuple[float, float, int]] = []
-    for index, (a, b) in enumerate(regions):
-        frames = max(1, round((b - a) / HOP))
-        votes = np.zeros((frames, similarity.shape[1]))
-        for row in (i for i, owner in enumerate(owners) if owner == index):
-            start, end = spans[row]
-            votes[start:min(end, frames)] += similarity[row]
-        best = votes.argmax(axis=1)
-        change = np.flatnonzero(np.diff(best)) + 1
-        for s, e in zip(np.r_[0, change], np.r_[change, frames]):
-            runs.append((a / SAMPLE_RATE + s * FRAME_SECONDS, a / SAMPLE_RATE + e * FRAME_SECONDS, int(best[s])))
-    return runs
-
-
-def _blends(runs: list[tuple[float, float, int]], speakers: int) -> set[int]:
-    """Speakers heard only in runs shorter than one excerpt, each between two different speakers."""
-    if speakers < 3:
-        return set()
-    excerpt = PARTIAL_FRAMES * FRAME_SECONDS
-    merged = _merge_same(runs)
-    blends = set()
-    for k in range(speakers):
-        places = [i for i, run in enumerate(merged) if run[2] == k]
-        if places and all(
-            0 < i < len(merged) - 1 and merged[i][1] - merged[i][0] < excerpt
-            and len({merged[i - 1][2], merged[i + 1][2]} - {k}) == 2
-            for i in places
-        ):
-            blends.add(k)
-    return blends
+    for (a, _), path in zip(regions, paths):
+        change = np.flatnonzero(np.diff(path)) + 1
+        for s, e in zip(np.r_[0, change], np.r_[change, len(path)]):
+            runs.append((a / SAMPLE_RATE + s * FRAME_SECONDS, a / SAMPLE_RATE + e * FRAME_SECONDS, int(path[s])))
+    runs = _absorb_short(runs, options.min_turn_seconds)
+    return [SpeakerTurn(round(float(s), 3), round(float(e), 3), f"SPEAKER_{k:02d}") for s, e, k in _renumber(runs)]
 
 
 def _absorb_short(runs: list[tuple[float, float, int]], min_seconds: float) -> list[tuple[float, float, int]]:
