@@ -249,3 +249,54 @@ def _resemblyzer_weights(folder: Path) -> Path:
         pytest.skip(f"resemblyzer 0.1.4's wheel cannot be downloaded: nothing to compare with ({done.stderr.strip()[-200:]})")
     with zipfile.ZipFile(wheels[0]) as wheel:
         return Path(wheel.extract("resemblyzer/pretrained.pt", folder))
+
+
+def test_viterbi_ignores_flickers_and_a_blend_cluster_is_dropped() -> None:
+    from polyasr.diarization.resegment import resegment, viterbi
+
+    scores = np.zeros((100, 2))
+    scores[:, 0] = 0.9
+    scores[:, 1] = 0.8
+    scores[40:45, 1] = 1.0  # 5 frames 0.1 better: less than one change penalty (two changes)
+    scores[60:, 1] = 1.0
+    assert viterbi(scores, 3.0).tolist() == [0] * 60 + [1] * 40
+    # excerpts of speakers a and b, and a third cluster halfway between them (excerpts over the change)
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(32), rng.standard_normal(32)
+    rows = [a] * 10 + [(a + b) / 2] * 3 + [b] * 10
+    embeddings = np.stack([r + 0.01 * rng.standard_normal(32) for r in rows])
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    spans = [(25 * i, 25 * i + 160) for i in range(len(rows))]
+    paths = resegment([25 * len(rows) + 135], embeddings, [0] * len(rows), spans, np.array([0] * 10 + [1] * 3 + [2] * 10), 0.01,
+                      max_speakers=2)
+    assert set(paths[0].tolist()) == {0, 2}  # two speakers at most: the blend (1) loses least and is dropped
+    change = int(np.flatnonzero(np.diff(paths[0]))[0])
+    assert abs(change - 25 * 11.5 - 80) < 60  # the change lies near the middle of the blended excerpts
+
+
+def test_three_voices_with_short_turns_and_backchannels_keep_their_names(espeak) -> None:
+    """The count given: clustering into exactly 3 groups merged en+m3 and en+m7 and kept a blend (24 % DER)."""
+    import sys
+
+    from polyasr.audio.vad import SileroDetector
+    from polyasr.diarization import Diarizer
+
+    pytest.importorskip("silero_vad")
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+    from diarization import make_hard_conversation
+
+    audio, truth = make_hard_conversation(espeak, 3, 8, np.random.default_rng(1))  # 31 s, 1-5 s turns, backchannels
+    options = DiarizationOptions(min_speakers=3, max_speakers=3)
+    turns = Diarizer(SileroDetector(options.vad), options)(audio, 16_000)
+    assert len({t.speaker for t in turns}) == 3
+    frames = np.arange(0, len(audio) / 16_000, 0.01)
+    said = [{who for s, e, who in truth if s + 0.25 <= t <= e - 0.25} for t in frames]  # outside the collar
+    found = [{u.speaker for u in turns if u.start <= t < u.end} for t in frames]
+    alone = [i for i, who in enumerate(said) if len(who) == 1 and found[i]]
+    names = {}
+    for i in alone:  # each voice -> the found speaker it has most often
+        names.setdefault(next(iter(said[i])), []).append(next(iter(found[i])))
+    mapping = {who: max(set(v), key=v.count) for who, v in names.items()}
+    assert len(set(mapping.values())) == 3
+    right = sum(mapping[next(iter(said[i]))] in found[i] for i in alone)
+    assert right >= 0.95 * len(alone), right / len(alone)

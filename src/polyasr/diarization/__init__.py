@@ -6,6 +6,9 @@
 
 Needs `pip install 'polyasr[diarize]'` (scikit-learn, silero-vad); the speaker encoder's weights ship
 in polyasr (data/speaker_encoder.safetensors, see encoder.py).
+
+Modules: options.py, features.py, encoder.py, clustering.py, pipeline.py (Diarizer), resegment.py
+(Viterbi resegmentation over cluster centroids), assign.py (a speaker on every word).
 """
 
 from .assign import assign_speakers

@@ -1,0 +1,111 @@
+"""Resegmentation: every 10 ms frame of speech to a speaker, by a Viterbi path over the clusters' centroids.
+
+The clusters of 1.6 s excerpts are only a first guess: an excerpt over a change of speaker mixes
+two voices, and such excerpts can form a "speaker" of their own (a blend). Here, as in the
+resegmentation of VBx and pyannote:
+
+1. each frame scores every speaker by the mean cosine similarity between the excerpts that cover
+   it and that speaker's centroid;
+2. a Viterbi path through the frames of each speech region takes the best score, paying
+   CHANGE_PENALTY (summed similarity, i.e. 0.1 better on 30 frames) for every change of speaker,
+   so short flickers do not become turns;
+3. a speaker is dropped (its frames go to the others, the path is found again) while there are
+   more than `max_speakers`, or, above `min_speakers`, while one holds less than
+   MIN_SPEAKER_SECONDS or wins its frames by less than MIN_MARGIN on average (a blend of two voices
+   wins by little); the one dropped first is the one whose frames lose least;
+4. centroids are computed again from the excerpts that lie within one run of the path (none
+   straddling a change), and steps 1-3 repeat (ITERATIONS times).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+CHANGE_PENALTY = 3.0  # Viterbi cost of one change of speaker, in cosine similarity summed over 10 ms frames
+MIN_MARGIN = 0.03  # a speaker whose frames beat the next best speaker by less than this on average is a blend
+MIN_SPEAKER_SECONDS = 0.3  # a speaker with less speech than this is dropped (above min_speakers)
+ITERATIONS = 2  # centroid re-estimations
+
+Spans = list[tuple[int, int]]
+
+
+def centroids_of(embeddings: np.ndarray, labels: np.ndarray, count: int) -> np.ndarray:
+    """(count, dim) unit-length mean embedding of each label (zeros for a label with no rows)."""
+    means = np.stack([embeddings[labels == k].mean(axis=0) if np.any(labels == k) else np.zeros(embeddings.shape[1])
+                      for k in range(count)])
+    return means / np.maximum(np.linalg.norm(means, axis=1, keepdims=True), 1e-12)
+
+
+def frame_scores(lengths: list[int], embeddings: np.ndarray, owners: list[int], spans: Spans,
+                 centroids: np.ndarray) -> list[np.ndarray]:
+    """Per region, (frames, speakers): mean cosine similarity of the excerpts covering each frame to each centroid."""
+    similarity = embeddings @ centroids.T
+    scores = []
+    for index, frames in enumerate(lengths):
+        votes, count = np.zeros((frames, len(centroids))), np.zeros((frames, 1))
+        for row in (i for i, owner in enumerate(owners) if owner == index):
+            start, end = spans[row]
+            votes[start:min(end, frames)] += similarity[row]
+            count[start:min(end, frames)] += 1
+        scores.append(votes / np.maximum(count, 1))
+    return scores
+
+
+def viterbi(scores: np.ndarray, penalty: float) -> np.ndarray:
+    """The speaker of each frame maximising the summed scores minus `penalty` per change of speaker."""
+    frames, speakers = scores.shape
+    total, back, stay = scores[0].copy(), np.zeros((frames, speakers), np.int64), np.arange(speakers)
+    for t in range(1, frames):
+        best = int(total.argmax())
+        switch = total[best] - penalty > total
+        back[t] = np.where(switch, best, stay)
+        total = np.where(switch, total[best] - penalty, total) + scores[t]
+    path = np.zeros(frames, np.int64)
+    path[-1] = int(total.argmax())
+    for t in range(frames - 1, 0, -1):
+        path[t - 1] = back[t, path[t]]
+    return path
+
+
+def _losses(scores: list[np.ndarray], paths: list[np.ndarray], speakers: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per speaker: frames won, and the summed margin by which they were won over the next best speaker."""
+    frames, margin = np.zeros(speakers), np.zeros(speakers)
+    for score, path in zip(scores, paths):
+        for k in range(speakers):
+            mine = path == k
+            if mine.any() and speakers > 1:
+                margin[k] += float((score[mine, k] - np.delete(score[mine], k, axis=1).max(axis=1)).sum())
+                frames[k] += int(mine.sum())
+    return frames, margin
+
+
+def resegment(lengths: list[int], embeddings: np.ndarray, owners: list[int], spans: Spans, labels: np.ndarray,
+              frame_seconds: float, min_speakers: int = 1, max_speakers: int | None = None) -> list[np.ndarray]:
+    """Per region, the cluster label (of `labels`' numbering) of every frame; see the module's steps."""
+    count = int(labels.max()) + 1
+    centroids = centroids_of(embeddings, labels, count)
+    high = count if max_speakers is None else max_speakers
+    alive = list(range(count))
+    for iteration in range(ITERATIONS + 1):
+        while True:
+            scores = frame_scores(lengths, embeddings, owners, spans, centroids[alive])
+            paths = [viterbi(score, CHANGE_PENALTY) for score in scores]
+            frames, margin = _losses(scores, paths, len(alive))
+            if len(alive) <= min_speakers:
+                break
+            weakest = int(np.argmin(margin))
+            blend = frames[weakest] * frame_seconds < MIN_SPEAKER_SECONDS or margin[weakest] < MIN_MARGIN * max(frames[weakest], 1)
+            if len(alive) <= high and not blend:
+                break
+            alive.pop(weakest)
+        if iteration == ITERATIONS:
+            break
+        pure = np.full(len(embeddings), -1)  # excerpts inside one run of the path
+        for row, (owner, (start, end)) in enumerate(zip(owners, spans)):
+            piece = paths[owner][start:min(end, lengths[owner])]
+            if len(piece) and (piece == piece[0]).all():
+                pure[row] = alive[int(piece[0])]
+        for k in alive:
+            if np.any(pure == k):
+                centroids[k] = centroids_of(embeddings[pure == k], np.zeros(int(np.sum(pure == k)), np.int64), 1)[0]
+    return [np.asarray(alive)[path] for path in paths]
