@@ -202,7 +202,8 @@ def section_align(rec, data: Path, languages: list[str], per_language: int, seed
 def section_diarization(rec, conversations: int, seed: int) -> dict:
     """DER of the diarizer and the word-level speaker error of the proxy's diarized transcript; and DER
     on harder conversations (1-5 s turns, backchannels, overlaps: benchmarks/diarization.py --hard)."""
-    from diarization import der, make_conversation, make_hard_conversation
+    from conversations import make_conversation, make_hard_conversation
+    from diarization import der
     from speech import espeak_ng
 
     from polyasr import DiarizationOptions

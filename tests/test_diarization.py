@@ -276,14 +276,11 @@ def test_viterbi_ignores_flickers_and_a_blend_cluster_is_dropped() -> None:
 
 def test_three_voices_with_short_turns_and_backchannels_keep_their_names(espeak) -> None:
     """The count given: clustering into exactly 3 groups merged en+m3 and en+m7 and kept a blend (24 % DER)."""
-    import sys
-
     from polyasr.audio.vad import SileroDetector
     from polyasr.diarization import Diarizer
 
     pytest.importorskip("silero_vad")
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
-    from diarization import make_hard_conversation
+    from conversations import make_hard_conversation
 
     audio, truth = make_hard_conversation(espeak, 3, 8, np.random.default_rng(1))  # 31 s, 1-5 s turns, backchannels
     options = DiarizationOptions(min_speakers=3, max_speakers=3)
