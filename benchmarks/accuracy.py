@@ -250,13 +250,15 @@ def section_diarization(rec, conversations: int, seed: int) -> dict:
             "hard_per_conversation": [{"voices": k, "der": round(100 * d, 2), "speakers_found": n} for k, d, n in hard]}
 
 
-def section_mixed_language(rec, rows, recordings: int, seed: int) -> dict:
-    """Three clips of three languages per recording; "multi" against "detect" and the clips alone."""
+def section_mixed_language(rec, rows, recordings: int, seed: int, languages: list[str] | None = None,
+                           candidates: tuple[str, ...] | None = None) -> dict:
+    """Three clips of three languages per recording; "multi" against "detect" and the clips alone.
+    `languages`: the languages drawn from (default: all); `candidates`: given to "multi" and "detect"."""
     from polyasr import load_audio
 
     rng = random.Random(seed)
-    languages = sorted(rows)
-    accuracy, in_order, texts = [], 0, {"multi": [], "detect": [], "oracle": []}
+    languages = sorted(languages or rows)
+    accuracy, in_order, exact, texts = [], 0, 0, {"multi": [], "detect": [], "oracle": []}
     spoken, ceiling = [], []  # right language in the time segments cover; time segments cover at all
     references = []
     for n in range(recordings):
@@ -269,7 +271,7 @@ def section_mixed_language(rec, rows, recordings: int, seed: int) -> dict:
             pieces += [audio, np.zeros(SR // 2, np.float32)]
             at += len(audio) / SR + 0.5
         audio = np.concatenate(pieces)
-        multi = rec.transcribe(audio, sampling_rate=SR, language="multi")
+        multi = rec.transcribe(audio, sampling_rate=SR, language="multi", language_candidates=candidates)
         for lang, start, end in truth:
             right = sum(max(0.0, min(end, s.end) - max(start, s.start)) for s in multi.segments if s.language == lang)
             accuracy.append(min(1.0, right / (end - start)))
@@ -279,14 +281,17 @@ def section_mixed_language(rec, rows, recordings: int, seed: int) -> dict:
         order = [s.language for s in multi.segments if s.text.strip()]
         order = [code for i, code in enumerate(order) if i == 0 or code != order[i - 1]]
         in_order += order == chosen
+        exact += [s.language for s in multi.segments if s.text.strip()] == chosen  # three segments, right languages
         references.append(" ".join(c["text"] for c in clips))
         texts["multi"].append(multi.text)
-        texts["detect"].append(rec.transcribe(audio, sampling_rate=SR, language="detect").text)
+        texts["detect"].append(rec.transcribe(audio, sampling_rate=SR, language="detect",
+                                             language_candidates=candidates).text)
         texts["oracle"].append(" ".join(rec.transcribe(c["path"], language=lang).text for lang, c in zip(chosen, clips)))
     out = {"recordings": recordings, "language_accuracy": round(100 * float(np.mean(accuracy)), 2),
            "speech_language_accuracy": round(100 * float(np.mean(spoken)), 2),
            "segment_coverage": round(100 * float(np.mean(ceiling)), 2),
-           "order_correct": round(100 * in_order / recordings, 2)}
+           "order_correct": round(100 * in_order / recordings, 2),
+           "three_segments_correct": round(100 * exact / recordings, 2)}
     for name, hyps in texts.items():
         out[f"{name}_cer"] = cer(references, hyps, "und")
     return out
@@ -382,6 +387,8 @@ def main() -> int:
     parser.add_argument("--align-recordings", type=int, default=4, help="per language")
     parser.add_argument("--conversations", type=int, default=1, help="per number of speakers (2, 3, 4)")
     parser.add_argument("--mixed-recordings", type=int, default=32, help="recordings of three languages each")
+    parser.add_argument("--mixed-languages", help="comma-separated languages the mixed recordings draw from (default: all)")
+    parser.add_argument("--candidates", help="comma-separated languages \"multi\" and \"detect\" choose among")
     parser.add_argument("--sections", default="cer,lid_accuracy,windows,streaming,beam_lm,align,diarization,mixed_language,"
                                               "calibration")
     parser.add_argument("--baseline", help="an earlier report: regressions are shown against it")
@@ -413,7 +420,9 @@ def main() -> int:
         "beam_lm": lambda: section_beam_lm(rec, rows, data, work),
         "align": lambda: section_align(rec, data, list(rows), args.align_recordings, args.seed),
         "diarization": lambda: section_diarization(rec, args.conversations, args.seed),
-        "mixed_language": lambda: section_mixed_language(rec, rows, args.mixed_recordings, args.seed),
+        "mixed_language": lambda: section_mixed_language(
+            rec, rows, args.mixed_recordings, args.seed, args.mixed_languages.split(",") if args.mixed_languages else None,
+            tuple(args.candidates.split(",")) if args.candidates else None),
         "calibration": lambda: section_calibration(scored, scored_lm, Path(args.figure) if args.figure else None),
     }
     for name, job in jobs.items():

@@ -81,8 +81,9 @@ def speak(espeak: str, text: str, voice: str, speed: int, pitch: int, snr_db: fl
     return samples.size / rate
 
 
-def synthesise(folder: Path, count: int, held_out: int, lm_sentences: int, seed: int) -> dict:
-    """train.jsonl, heldout.jsonl, lm/<lang>.txt and words/<lang>.txt under `folder`; a summary."""
+def synthesise(folder: Path, count: int, held_out: int, lm_sentences: int, seed: int,
+               languages: list[str] = LANGUAGES) -> dict:
+    """train.jsonl, heldout.jsonl, lm/<lang>.txt and words/<lang>.txt under `folder` for `languages`; a summary."""
     espeak = shutil.which("espeak-ng")
     if espeak is None:
         sys.exit("espeak-ng is missing: apt-get install espeak-ng")
@@ -91,7 +92,7 @@ def synthesise(folder: Path, count: int, held_out: int, lm_sentences: int, seed:
         (folder / sub).mkdir(parents=True, exist_ok=True)
     rows: dict[str, list[dict]] = {"train": [], "heldout": []}
     summary: dict = {"seed": seed, "languages": {}}
-    for language in LANGUAGES:
+    for language in languages:
         words = word_list(language)
         (folder / "words" / f"{language}.txt").write_text("\n".join(words) + "\n", encoding="utf-8")
         taken: set[str] = set()
