@@ -12,7 +12,7 @@ report, each with what it measured:
 - `cer`: CER per language (%), decoding restricted to the clip's language, and their macro mean.
 - `lid_accuracy`: % of held-out clips whose identified language ("auto") is the spoken one.
 - `windows`: CER of ~60 s recordings (held-out clips joined with 0.3-0.7 s pauses) decoded whole,
-  with the default windows (30 s, 3 s context) and with shorter ones.
+  with the default windows (15 s, 1.5 s context; before: 30 s, 3 s) and with others.
 - `streaming`: CER of the same recordings through StreamingSession (fed in 0.1 s pieces) vs offline, a
   sweep of update intervals, contexts and lookaheads, the silence endpoints' final lag, and streaming
   vs offline with beam search + the `beam_lm` section's LM (benchmarks/streaming_accuracy.py).
@@ -128,8 +128,9 @@ def section_windows(rec, recordings) -> dict:
     from polyasr import WindowOptions
 
     configs = {"whole_file": WindowOptions(window_seconds=max(len(a) for _, a, _ in recordings) / SR + 1, context_seconds=0.0),
-               "default": WindowOptions(), "w10_c1": WindowOptions(10.0, 1.0), "w5_c0.5": WindowOptions(5.0, 0.5),
-               "w10_c0": WindowOptions(10.0, 0.0)}
+               "default": WindowOptions(), "w30_c3": WindowOptions(30.0, 3.0), "w20_c1": WindowOptions(20.0, 1.0),
+               "w15_c1.5": WindowOptions(15.0, 1.5), "w15_c1": WindowOptions(15.0, 1.0), "w15_c0.5": WindowOptions(15.0, 0.5),
+               "w10_c1": WindowOptions(10.0, 1.0), "w5_c0.5": WindowOptions(5.0, 0.5), "w10_c0": WindowOptions(10.0, 0.0)}
     out = {}
     for name, windows in configs.items():
         rates = [cer([text], [rec.transcribe(audio, sampling_rate=SR, language=lang, windows=windows).text], lang)

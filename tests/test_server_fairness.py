@@ -69,7 +69,7 @@ def test_a_short_request_waits_about_one_pass_while_a_long_upload_runs(tiny_mode
         batcher.stop()
     passes_waited, upload_done = when_done[0]
     assert not upload_done and passes_waited - arrived <= 3, (arrived, passes_waited, len(passes))  # its own, one running (+1: a race)
-    assert len(passes) >= 10  # the upload's passes (20 min in windows of 30 s, 5 a pass)
+    assert len(passes) >= 10  # the upload's passes (20 min in windows of 15 s)
     assert result.text == recognizer.transcribe(short, sampling_rate=16000).text  # the same as alone
     assert long_result.text == recognizer.transcribe(long, sampling_rate=16000).text
 

@@ -91,7 +91,7 @@ def test_windows_of_several_inputs_share_batches_and_keep_results_apart(recogniz
 
 def test_long_transcription_equals_its_single_pass_text(recognizer) -> None:
     x = step_noise(40.0)
-    whole = recognizer.transcribe(x, sampling_rate=SR, options=None)  # default 30 s windows
+    whole = recognizer.transcribe(x, sampling_rate=SR, options=None)  # default 15 s windows
     (logits,) = recognizer.model.logits([x])
     from polyasr.decoding.ctc import greedy_decode
 
@@ -109,3 +109,15 @@ def test_bad_window_options_fail_before_any_work(recognizer) -> None:
     rounded = WindowOptions(4.01, 2.0)  # longer than its contexts, but not by a whole frame
     with pytest.raises(OptionsError, match="by at least one frame"):
         list(run_inference(recognizer.model, [np.zeros(SR, np.float32)], KeepLogits, rounded, sampling_rate=SR))
+
+
+def test_default_windows_keep_a_long_file_near_a_15_s_clip_per_second() -> None:
+    # Issue 26: with 30 s / 3 s windows a 60 s file ran 72 s of audio through 30 s attention and cost
+    # 1.24x a 15 s clip per second (bf16, full-size model); 15 s / 1.5 s windows are as long as that clip.
+    from polyasr.model.buckets import bucket_length
+
+    sixty = np.zeros(60 * SR, np.float32)
+    windows = list(iter_windows([sixty[i:i + SR] for i in range(0, len(sixty), SR)], WindowOptions(), 320))
+    padded = [bucket_length(len(w.samples), 320) for w in windows]
+    assert max(padded) == 15 * SR  # no window's attention spans more than a 15 s clip's, full windows not padded
+    assert sum(padded) <= 1.25 * len(sixty)  # the overlap stays under a quarter of the audio

@@ -15,7 +15,7 @@ from typing import Sequence
 from ..audio.decode import SAMPLE_RATE
 from ..errors import OptionsError
 
-BUCKET_ANCHOR = 30 * SAMPLE_RATE  # a bucket length: the default window (30 s), so full windows are not padded
+BUCKET_ANCHOR = 30 * SAMPLE_RATE  # a bucket length, like half of it: full windows of 30 s or the default 15 s are not padded
 BUCKETS_PER_OCTAVE = 16  # lengths in (A/2, A] are padded to multiples of A/32: at most 6.25 % padding
 
 
