@@ -8,28 +8,11 @@ import numpy as np
 import pytest
 
 from polyasr import LanguageCalibration
-from polyasr.decoding.ctc import Vocabulary
 from polyasr.decoding.langid import LanguageReducer
 from polyasr.decoding.language_spans import frames_between
-from polyasr.decoding.text_langid import TextLanguageIdentifier, load_text_identifier
 from polyasr.decoding.transcript_samples import SAMPLES, sample_frames, sampled_texts
 from polyasr.errors import OptionsError
-from polyasr.language.table import LanguageTable
-
-LETTERS = "abcdefghijklmnopqrstuvwxyz"
-VOCABULARY = Vocabulary(tokens=("<pad>", "|", *LETTERS, "ä", "ö", "ü"), blank_id=0, word_delimiter_id=1,
-                        hidden_ids=frozenset({0}))
-ASCII = [1, *range(2, 28)]
-TABLE = LanguageTable.from_mapping({"en": ASCII, "de": [*ASCII, 28, 29, 30]})
-
-
-@pytest.fixture(scope="module")
-def identifier() -> TextLanguageIdentifier:
-    pytest.importorskip("py3langid")
-    found = load_text_identifier()
-    assert found is not None
-    return found
-
+from test_langid_text import TABLE, VOCABULARY, identifier  # noqa: F401 (identifier: a fixture)
 
 def token(character: str) -> int:
     return VOCABULARY.blank_id if character == "_" else VOCABULARY.tokens.index("|" if character == " " else character)
