@@ -27,7 +27,7 @@ from ..errors import HubUnreachableError, LanguageError, ModelLoadError
 from ..language.exemplars import has_exemplars
 from ..language.table import LanguageTable, read_language_table
 from .facts import ModelFacts, declared_languages
-from .network import load_network, network_class, require_model_files
+from .network import load_inference_network, network_class, require_model_files
 from .frontends import FrontEnd, front_end_for
 from .runtime import Runtime, RuntimeOptions, resolve_runtime
 
@@ -338,7 +338,7 @@ def load_ctc_model(model: str | None = None, options: RuntimeOptions = RuntimeOp
         architecture = network_class(config, name).__name__
         backend = OnnxBackend(files.folder, options.device, options.threads)
     else:
-        network = load_network(files, config, dtype=runtime.dtype)
+        network = load_inference_network(files, config, dtype=runtime.dtype)
         backend, architecture = TorchBackend(network, runtime), type(network).__name__
     feature_extractor = files.load(AutoFeatureExtractor, "its feature extractor")
     if getattr(feature_extractor, "sampling_rate", SAMPLE_RATE) != SAMPLE_RATE:

@@ -25,6 +25,8 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from .wav2vec2_inference import LayerNormConvLayer
+
 
 FRAMES_PER_CHUNK = 256  # output frames (5.12 s of audio for wav2vec2) computed through all layers at a time
 
@@ -81,9 +83,10 @@ LAYER_NORM_CONV_LAYERS = frozenset({
 
 def _supported_layer(layer: Any) -> bool:
     conv, norm = getattr(layer, "conv", None), getattr(layer, "layer_norm", None)
+    known = isinstance(layer, LayerNormConvLayer) or (
+        type(layer).__name__ in LAYER_NORM_CONV_LAYERS and type(layer).__module__.startswith("transformers.models."))
     return (
-        type(layer).__name__ in LAYER_NORM_CONV_LAYERS
-        and type(layer).__module__.startswith("transformers.models.")
+        known
         and isinstance(conv, torch.nn.Conv1d)
         and conv.groups == 1 and conv.dilation == (1,) and conv.padding == (0,)
         and isinstance(norm, torch.nn.LayerNorm) and tuple(norm.normalized_shape) == (conv.out_channels,)

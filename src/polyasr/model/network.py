@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ModelLoadError
+from . import wav2vec2_inference
 from .checkpoint import ModelFiles, first_line, not_a_saved_model
 from .weights import HEADS, keeping_fp32, read_safetensors, safetensors_files
 
@@ -95,12 +96,42 @@ def load_network(files: ModelFiles, config: Any, attention: str | None = None, d
         network.config._name_or_path = network.name_or_path = str(files.folder or files.model)
     else:
         network, info = files.load(found, "its weights", **settings)
-    untrained = sorted(k for k in info.get("missing_keys", ()) if k.startswith(HEADS))
+    _require_head(files, info.get("missing_keys", ()))
+    return network
+
+
+def load_inference_network(files: ModelFiles, config: Any, dtype: Any = None) -> Any:
+    """The network inference runs: wav2vec2_inference's for the checkpoints it applies to, else load_network's.
+
+    wav2vec2 checkpoints with safetensors weights (XLSR, the card's model) skip importing
+    transformers' model code (~1.8 s, ~130 MiB; see wav2vec2_inference.py); their weights are
+    read into `dtype` (None: fp32) as load_network reads them, fp32 modules kept in fp32.
+    """
+    import torch
+
+    paths = safetensors_files(files) if wav2vec2_inference.applies(config) else None
+    if paths is None:
+        return load_network(files, config, dtype=dtype)
+    state = _read_all(paths, dtype or torch.float32)
+    try:
+        network, missing = wav2vec2_inference.from_state_dict(config, state)
+    except (ValueError, RuntimeError) as error:
+        raise ModelLoadError(f"could not load model '{files.model}': its weights do not fit its config: "
+                             f"{first_line(error)}") from error
+    _require_head(files, missing)
+    if missing:
+        raise ModelLoadError(f"could not load model '{files.model}': its weights do not fit its config: "
+                             f"{', '.join(missing[:5])} missing")
+    return network
+
+
+def _require_head(files: ModelFiles, missing: Any) -> None:
+    """ModelLoadError when the checkpoint's CTC head is among its `missing` parameters."""
+    untrained = sorted(k for k in missing if k.startswith(HEADS))
     if untrained:
         raise ModelLoadError(
             f"model '{files.model}' has no trained CTC head ({', '.join(untrained)} missing): it is a pretrained "
             "encoder, not a checkpoint fine-tuned for speech recognition"
         )
-    return network
 
-__all__ = ["CTC_MODELS", "load_network", "network_class", "require_model_files"]
+__all__ = ["CTC_MODELS", "load_inference_network", "load_network", "network_class", "require_model_files"]
