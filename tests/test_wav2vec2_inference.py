@@ -17,7 +17,7 @@ import polyasr
 from polyasr.errors import ModelLoadError
 from polyasr.model import wav2vec2_inference
 from polyasr.model.checkpoint import ModelFiles
-from polyasr.model.network import load_inference_network
+from polyasr.model.network import load_native_network, native_weights
 from tiny_model import build_tiny_adapter_model, build_tiny_model
 
 SRC = Path(__file__).resolve().parents[1] / "src"
@@ -48,7 +48,8 @@ def test_logits_equal_transformers_wav2vec2_for_ctc(tmp_path: Path, stable: bool
             state[prefix + new] = state.pop(prefix + old)
         save_file(state, folder / "model.safetensors", metadata={"format": "pt"})
     config = AutoConfig.from_pretrained(folder)
-    ours = load_inference_network(ModelFiles(str(folder)), config)
+    files = ModelFiles(str(folder))
+    ours = load_native_network(files, config, native_weights(files, config))
     reference = TransformersWav2Vec2ForCTC.from_pretrained(folder).eval()
     assert isinstance(ours, wav2vec2_inference.Wav2Vec2ForCTC)
     x, mask = _inputs()

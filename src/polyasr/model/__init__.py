@@ -12,8 +12,8 @@ Modules:
     frontends.py      FrontEnd: raw audio or log-mel input, frame geometry from the config (20 ms for
                       wav2vec2 and omniASR, 80 ms Parakeet, 40 ms LASR, 20 ms w2v-BERT)
     network.py        which transformers CTC class runs a config (network_class, load_network, a
-                      trained head), the network inference runs (load_inference_network), the files
-                      a model folder must have (require_model_files)
+                      trained head), wav2vec2_inference's network where it applies (native_weights,
+                      load_native_network), the files a model folder must have (require_model_files)
     wav2vec2_inference.py  Wav2Vec2ForCTC's inference forward in plain PyTorch, same parameters
                       and logits, without importing transformers' model code (wav2vec2 checkpoints
                       with a layer-norm front end and no adapters: XLSR, the card's model)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, replace
 from typing import Any, Iterator, Sequence
 
@@ -27,7 +28,7 @@ from ..errors import HubUnreachableError, LanguageError, ModelLoadError
 from ..language.exemplars import has_exemplars
 from ..language.table import LanguageTable, read_language_table
 from .facts import ModelFacts, declared_languages
-from .network import load_inference_network, network_class, require_model_files
+from .network import load_native_network, load_network, native_weights, network_class, require_model_files
 from .frontends import FrontEnd, front_end_for
 from .runtime import Runtime, RuntimeOptions, resolve_runtime
 
@@ -333,35 +334,39 @@ def load_ctc_model(model: str | None = None, options: RuntimeOptions = RuntimeOp
     files = ModelFiles(name)
     require_model_files(files)
     config = files.load(AutoConfig, "its configuration")
-    backend: Backend
-    if files.folder is not None and is_onnx_export(files.folder):
-        architecture = network_class(config, name).__name__
-        backend = OnnxBackend(files.folder, options.device, options.threads)
-    else:
-        network = load_inference_network(files, config, dtype=runtime.dtype)
-        backend, architecture = TorchBackend(network, runtime), type(network).__name__
-    feature_extractor = files.load(AutoFeatureExtractor, "its feature extractor")
-    if getattr(feature_extractor, "sampling_rate", SAMPLE_RATE) != SAMPLE_RATE:
-        raise ModelLoadError(
-            f"model '{name}' expects {feature_extractor.sampling_rate} Hz audio; polyasr supports 16000 Hz models"
-        )
-    front_end = front_end_for(config, feature_extractor, name)
-    if not front_end.extractor_per_window and not (
-        hasattr(feature_extractor, "return_attention_mask") and hasattr(feature_extractor, "do_normalize")
-    ):
-        raise ModelLoadError(f"model '{name}' has a {type(feature_extractor).__name__}; polyasr needs a Wav2Vec2FeatureExtractor")
-    if front_end.extractor_per_window and not isinstance(backend, TorchBackend):
-        raise ModelLoadError(f"model '{name}' is a {architecture}, which polyasr runs with PyTorch only, not ONNX")
-    adapters = _adapters(files, config)
-    if adapters is not None and not isinstance(backend, TorchBackend):
-        raise ModelLoadError(f"model '{name}' has language adapters, which polyasr runs with PyTorch only, not ONNX")
-    if adapters is not None:  # runs its default adapter (or its first) until a language is chosen
-        adapter = adapters.default or adapters.codes[0]
-        vocabulary = adapters.vocabulary(adapter)
-        table, note = None, "it has per-language adapters instead"
-    else:
-        adapter, vocabulary = None, load_vocabulary(files, config)
-        table, note = _language_table(files, len(vocabulary))
+    onnx = files.folder is not None and is_onnx_export(files.folder)
+    native = None if onnx else native_weights(files, config)
+    with ThreadPoolExecutor(1) as pool:  # wav2vec2_inference's weights are read while the processor files load
+        network = None if native is None else pool.submit(load_native_network, files, config, native, runtime.dtype)
+        architecture = network_class(config, name).__name__ if onnx else ""
+        feature_extractor = files.load(AutoFeatureExtractor, "its feature extractor")
+        if getattr(feature_extractor, "sampling_rate", SAMPLE_RATE) != SAMPLE_RATE:
+            raise ModelLoadError(
+                f"model '{name}' expects {feature_extractor.sampling_rate} Hz audio; polyasr supports 16000 Hz models"
+            )
+        front_end = front_end_for(config, feature_extractor, name)
+        if not front_end.extractor_per_window and not (
+            hasattr(feature_extractor, "return_attention_mask") and hasattr(feature_extractor, "do_normalize")
+        ):
+            raise ModelLoadError(f"model '{name}' has a {type(feature_extractor).__name__}; polyasr needs a Wav2Vec2FeatureExtractor")
+        if front_end.extractor_per_window and onnx:
+            raise ModelLoadError(f"model '{name}' is a {architecture}, which polyasr runs with PyTorch only, not ONNX")
+        adapters = _adapters(files, config)
+        if adapters is not None and onnx:
+            raise ModelLoadError(f"model '{name}' has language adapters, which polyasr runs with PyTorch only, not ONNX")
+        if adapters is not None:  # runs its default adapter (or its first) until a language is chosen
+            adapter = adapters.default or adapters.codes[0]
+            vocabulary = adapters.vocabulary(adapter)
+            table, note = None, "it has per-language adapters instead"
+        else:
+            adapter, vocabulary = None, load_vocabulary(files, config)
+            table, note = _language_table(files, len(vocabulary))
+        backend: Backend
+        if onnx:
+            backend = OnnxBackend(files.folder, options.device, options.threads)  # type: ignore[arg-type]
+        else:  # transformers' classes load here, on this thread (imports are not for two threads at once)
+            loaded = network.result() if network is not None else load_network(files, config, dtype=runtime.dtype)
+            backend, architecture = TorchBackend(loaded, runtime), type(loaded).__name__
     declared, declared_by = declared_languages(files, config)
     return CTCModel(
         name=name, config=config, backend=backend, feature_extractor=feature_extractor, vocabulary=vocabulary,

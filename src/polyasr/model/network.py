@@ -100,18 +100,20 @@ def load_network(files: ModelFiles, config: Any, attention: str | None = None, d
     return network
 
 
-def load_inference_network(files: ModelFiles, config: Any, dtype: Any = None) -> Any:
-    """The network inference runs: wav2vec2_inference's for the checkpoints it applies to, else load_network's.
+def native_weights(files: ModelFiles, config: Any) -> list[Path] | None:
+    """The safetensors files wav2vec2_inference runs this checkpoint from; None when transformers' class runs it."""
+    return safetensors_files(files) if wav2vec2_inference.applies(config) else None
 
-    wav2vec2 checkpoints with safetensors weights (XLSR, the card's model) skip importing
-    transformers' model code (~1.8 s, ~130 MiB; see wav2vec2_inference.py); their weights are
-    read into `dtype` (None: fp32) as load_network reads them, fp32 modules kept in fp32.
+
+def load_native_network(files: ModelFiles, config: Any, paths: list[Path], dtype: Any = None) -> Any:
+    """wav2vec2_inference's network from the checkpoint's safetensors `paths` (see native_weights).
+
+    It skips importing transformers' model code (~1.8 s, ~130 MiB; see wav2vec2_inference.py); the
+    weights are read into `dtype` (None: fp32) as load_network reads them, fp32 modules kept in
+    fp32. Imports nothing, so it may run on a second thread while the processor files load.
     """
     import torch
 
-    paths = safetensors_files(files) if wav2vec2_inference.applies(config) else None
-    if paths is None:
-        return load_network(files, config, dtype=dtype)
     state = _read_all(paths, dtype or torch.float32)
     try:
         network, missing = wav2vec2_inference.from_state_dict(config, state)
@@ -134,4 +136,5 @@ def _require_head(files: ModelFiles, missing: Any) -> None:
             "encoder, not a checkpoint fine-tuned for speech recognition"
         )
 
-__all__ = ["CTC_MODELS", "load_inference_network", "load_network", "network_class", "require_model_files"]
+__all__ = ["CTC_MODELS", "load_native_network", "load_network", "native_weights", "network_class",
+           "require_model_files"]
