@@ -5,7 +5,8 @@
 
 Paths: `card` is the model card's code as written (Wav2Vec2Processor + Wav2Vec2ForCTC in fp32,
 one file per call, its `predict` decode); the others are polyasr's full pipeline (decoding,
-windows, batching, timestamps) through `polyasr.load`: PyTorch fp32 and bf16, and ONNX Runtime
+windows, batching, timestamps) through `polyasr.load`: PyTorch fp32, bf16 and int8 (the
+transformer's linear layers as int8 products, model/int8.py; the rest as "auto" picks), and ONNX Runtime
 fp32 and int8 (folders written by `polyasr export`, cached in the workdir). Cases: one clip of 5 s,
 15 s and 60 s, and a mixed batch of 8 clips (2-12 s, 56 s in all; the card's path loops over
 them). Each path runs in a fresh process so that its peak RSS is its own; times are medians of
@@ -35,7 +36,7 @@ import numpy as np
 from bench_models import bench_signal, build_model, peak_rss_mib
 
 CASES = {"5 s": [5.0], "15 s": [15.0], "60 s": [60.0], "batch 8": [2.0, 3.0, 4.0, 5.0, 7.0, 9.0, 12.0, 14.0]}
-PATHS = ("card", "torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8")
+PATHS = ("card", "torch-fp32", "torch-bf16", "torch-int8", "onnx-fp32", "onnx-int8")
 CONFIDENT_SHARE = 0.1  # frames with the largest fp32 margins on which argmax agreement is reported
 
 
