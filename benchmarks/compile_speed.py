@@ -9,8 +9,8 @@ shapes repeat) and, unless `--no-freezing`, `torch._inductor.config.freezing = T
 constants, so oneDNN can prepack them). For each clip length: the first compiled call (the compile
 time), then the RTF of eager and compiled, alternating, median of `--repeats` runs after a warm-up
 (this machine's timings vary by up to half between runs, so the paths are never timed in separate
-runs), and the compiled logits against eager's: max |difference| and frame argmax agreement (all
-frames, and the tenth with the largest eager top-1/top-2 margin). Results: docs/speed.md.
+runs), and the compiled logits against eager's as speed.py reports them (max |difference|, frame
+argmax agreement on all frames and on the tenth with the largest top-1/top-2 margin). Results: docs/speed.md.
 """
 
 from __future__ import annotations
@@ -23,16 +23,7 @@ import time
 import numpy as np
 
 from bench_models import bench_signal
-
-
-def agreement(reference: np.ndarray, other: np.ndarray) -> str:
-    difference = np.abs(other - reference)
-    top2 = np.sort(reference, axis=-1)[:, -2:]
-    margin = top2[:, 1] - top2[:, 0]
-    confident = margin >= np.quantile(margin, 0.9)
-    agree = other.argmax(-1) == reference.argmax(-1)
-    return (f"max |Δ| {difference.max():.4f} (relative {difference.max() / np.abs(reference).max():.2e}), argmax "
-            f"agreement {agree.mean():.4f} on {len(agree)} frames, {agree[confident].mean():.4f} on the confident tenth")
+from speed import logit_errors
 
 
 def main() -> int:
@@ -86,7 +77,7 @@ def main() -> int:
         print(f"{seconds:g} s: RTF eager {rtf['eager']:.4f} (runs {', '.join(f'{t:.4f}' for t in times['eager'])}), "
               f"compiled {rtf['compiled']:.4f} (runs {', '.join(f'{t:.4f}' for t in times['compiled'])}): "
               f"eager / compiled {rtf['eager'] / rtf['compiled']:.2f}", flush=True)
-        print(f"{seconds:g} s: compiled against eager: {agreement(reference, out)}", flush=True)
+        print(f"{seconds:g} s: compiled against eager: {logit_errors(reference, out)}", flush=True)
     return 0
 
 
