@@ -5,7 +5,8 @@
 
 Paths: `card` is the model card's code as written (Wav2Vec2Processor + Wav2Vec2ForCTC in fp32,
 one file per call, its `predict` decode); the others are polyasr's full pipeline (decoding,
-windows, batching, timestamps) through `polyasr.load`: PyTorch fp32 and bf16, and ONNX Runtime
+windows, batching, timestamps) through `polyasr.load`: PyTorch fp32, bf16 and int8 (the
+transformer's linear layers as int8 products, model/int8.py; the rest as "auto" picks), and ONNX Runtime
 fp32 and int8 (folders written by `polyasr export`, cached in the workdir). Cases: one clip of 5 s,
 15 s and 60 s, and a mixed batch of 8 clips (2-12 s, 56 s in all; the card's path loops over
 them). Each path runs in a fresh process so that its peak RSS is its own; times are medians of
@@ -35,7 +36,7 @@ import numpy as np
 from bench_models import bench_signal, build_model, peak_rss_mib
 
 CASES = {"5 s": [5.0], "15 s": [15.0], "60 s": [60.0], "batch 8": [2.0, 3.0, 4.0, 5.0, 7.0, 9.0, 12.0, 14.0]}
-PATHS = ("card", "torch-fp32", "torch-bf16", "onnx-fp32", "onnx-int8")
+PATHS = ("card", "torch-fp32", "torch-bf16", "torch-int8", "onnx-fp32", "onnx-int8")
 CONFIDENT_SHARE = 0.1  # frames with the largest fp32 margins on which argmax agreement is reported
 
 
@@ -96,7 +97,7 @@ def child(path: str, model_dir: str, export_dir: str, repeats: int, threads: int
 
 
 def floor_child(model_dir: str, threads: int) -> None:
-    """The matmul floor: this CPU's measured matmul rate (1500x1024 by 1024x4096, bf16 and fp32) and the
+    """The matmul floor: this CPU's measured matmul rate (1500x1024 by 1024x4096, bf16, fp32 and int8) and the
     model's FLOPs per audio second (torch's FlopCounterMode over one 15 s forward pass in fp32)."""
     import torch
     from torch.utils.flop_counter import FlopCounterMode
@@ -105,13 +106,17 @@ def floor_child(model_dir: str, threads: int) -> None:
 
     torch.set_num_threads(threads)
     rates = {}
-    for name, dtype in (("bf16", torch.bfloat16), ("fp32", torch.float32)):
-        a, b = torch.randn(1500, 1024, dtype=dtype), torch.randn(1024, 4096, dtype=dtype)
+    for name, dtype in (("bf16", torch.bfloat16), ("fp32", torch.float32), ("int8", torch.int8)):
+        if dtype == torch.int8:  # int8 products with int32 sums, as the torch-int8 path's linear layers (model/int8.py)
+            a, b = torch.randint(-127, 128, (1500, 1024), dtype=dtype), torch.randint(-127, 128, (4096, 1024), dtype=dtype).t()
+            product = torch._int_mm
+        else:
+            a, b, product = torch.randn(1500, 1024, dtype=dtype), torch.randn(1024, 4096, dtype=dtype), torch.matmul
         for _ in range(3):
-            a @ b
+            product(a, b)
         start, runs = time.perf_counter(), 20
         for _ in range(runs):
-            a @ b
+            product(a, b)
         rates[name] = 2 * 1500 * 1024 * 4096 * runs / (time.perf_counter() - start) / 1e9
     rec = polyasr.load(model_dir, device="cpu", dtype="fp32")
     for module in rec.model.backend.network.modules():  # FlopCounterMode cannot run weight norm's parametrization
@@ -200,8 +205,9 @@ def main() -> int:
     rate = floor["gflops"]
     floor_rtf = {kind: floor["gflop_per_audio_s"] / rate[kind] for kind in rate}
     print(f"matmul floor: the model needs {floor['gflop_per_audio_s']:.1f} GFLOP per audio second; this CPU multiplied "
-          f"1500x1024 by 1024x4096 at {rate['bf16']:.0f} GFLOP/s in bf16, {rate['fp32']:.0f} in fp32: floor RTF "
-          f"{floor_rtf['bf16']:.3f} (bf16), {floor_rtf['fp32']:.3f} (fp32); [f] = a path's RTF / the bf16 floor")
+          f"1500x1024 by 1024x4096 at {rate['bf16']:.0f} GFLOP/s in bf16, {rate['fp32']:.0f} in fp32, {rate['int8']:.0f} "
+          f"GOP/s in int8 (torch._int_mm): floor RTF {floor_rtf['bf16']:.3f} (bf16), {floor_rtf['fp32']:.3f} (fp32), "
+          f"{floor_rtf['int8']:.3f} (all int8); [f] = a path's RTF / the bf16 floor")
     print(f"{'path':<14}" + "".join(f"{name:>24}" for name in CASES) + f"{'60 s/15 s':>10}{'peak RSS MiB':>14}")
     for path, result in results.items():
         cells = []

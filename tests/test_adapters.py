@@ -135,14 +135,15 @@ def test_detection_is_refused_and_auto_uses_the_default(rec: polyasr.Recognizer,
     assert auto.language == "eng" and auto.text == rec.transcribe(x, language="eng", sampling_rate=SR).text
 
 
-def test_bf16_keeps_a_replaced_head_in_fp32(folder: Path, rec: polyasr.Recognizer) -> None:
-    bf16 = polyasr.load(str(folder), device="cpu", dtype="bf16")
+@pytest.mark.parametrize("dtype", ["bf16", "int8"])  # int8: adapters stay as they are, load_adapter loads them by name
+def test_reduced_precision_keeps_a_replaced_head_in_fp32(folder: Path, rec: polyasr.Recognizer, dtype: str) -> None:
+    bf16 = polyasr.load(str(folder), device="cpu", dtype=dtype)
     x = noise(5)
     for language in ("fra", "eng", "fra"):  # the head is replaced on each switch (47 and 32 classes)
         (got,) = bf16.model.with_adapter(language).logits([x])
         (expected,) = rec.model.with_adapter(language).logits([x])
         assert bf16.model.backend.network.lm_head.weight.dtype == torch.float32
-        # bf16 rounding, a few % of the logits' range (it varies with the padded length)
+        # bf16 (and int8) rounding, a few % of the logits' range (it varies with the padded length)
         assert got.shape == expected.shape and np.abs(got - expected).max() < 0.05 * np.abs(expected).max()
 
 

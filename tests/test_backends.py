@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 import polyasr
 from polyasr.cli.main import main
@@ -36,14 +37,14 @@ def speech_like(seed: int = 0) -> np.ndarray:
 
 
 # backend -> the largest |logit - fp32 logit| accepted on the test model (logits reach about 100)
-TOLERANCE = {"torch-bf16": 1.0, "onnx-fp32": 1e-3, "onnx-int8": 0.5}
+TOLERANCE = {"torch-bf16": 1.0, "torch-int8": 1.0, "onnx-fp32": 1e-3, "onnx-int8": 0.5}
 
 
 @pytest.mark.parametrize("backend", sorted(TOLERANCE))
 def test_backend_text_matches_fp32(backend: str, peaky_dir: Path, exports: dict[str, Path]) -> None:
     reference = polyasr.load(str(peaky_dir), device="cpu", dtype="fp32")
-    if backend == "torch-bf16":
-        candidate = polyasr.load(str(peaky_dir), device="cpu", dtype="bf16")
+    if backend.startswith("torch-"):
+        candidate = polyasr.load(str(peaky_dir), device="cpu", dtype=backend.removeprefix("torch-"))
     else:
         candidate = polyasr.load(str(exports[backend]), device="cpu")
     x = speech_like()
@@ -70,6 +71,29 @@ def test_export_round_trip_keeps_processor_and_language_table(peaky_dir: Path, e
     assert str(exported.model.describe()).startswith("backend=onnx device=cpu weights=int8 threads=")
     assert (exported.model.backend.precision, exported.model.backend.device) == ("int8", "cpu")
     assert polyasr.load(str(peaky_dir), device="cpu", dtype="bf16").model.backend.precision == "bf16"
+
+
+def test_int8_runs_the_transformers_linear_layers_as_int8_products(peaky_dir: Path) -> None:
+    from polyasr.model.int8 import Int8Linear
+
+    rec = polyasr.load(str(peaky_dir), device="cpu", dtype="int8")
+    backend = rec.model.backend
+    assert (backend.precision, rec.model.describe().precision) == ("int8", "int8")
+    assert "dtype=int8+" in backend.describe()  # and the rest in the dtype "auto" picks on this CPU
+    network = backend.network
+    layer = network.base_model.encoder.layers[0]
+    assert isinstance(layer.attention.q_proj, Int8Linear) and isinstance(layer.feed_forward.output_dense, Int8Linear)
+    assert layer.attention.q_proj.weight_t.dtype == torch.int8
+    assert not any(isinstance(m, Int8Linear) for m in network.base_model.feature_projection.modules())
+    assert network.lm_head.weight.dtype == torch.float32  # the CTC head, as in bf16
+
+
+def test_int8_is_refused_on_a_gpu_with_one_line() -> None:
+    from polyasr.errors import OptionsError
+    from polyasr.model.runtime import resolve_dtype
+
+    with pytest.raises(OptionsError, match="^dtype int8 runs on a CPU only, not on cuda; use --device cpu"):
+        resolve_dtype("int8", torch.device("cuda"))
 
 
 @pytest.mark.parametrize("backend", ["onnx-fp32", "onnx-int8"])

@@ -56,7 +56,7 @@ def tiny_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 INPUTS = [(2.01, 1), (9.3, 2), (0.7, 3), (2.0, 4, 0.5), (34.0, 5), (5.5, 6, 0.02)]
 
 
-@pytest.mark.parametrize("dtype", ["fp32", "bf16"])
+@pytest.mark.parametrize("dtype", ["fp32", "bf16", "int8"])  # int8: per-row scales, exact integer sums
 def test_batched_logits_equal_alone_bit_for_bit(tiny_dir: Path, dtype: str) -> None:
     model = polyasr.load(str(tiny_dir), device="cpu", dtype=dtype).model
     inputs = [noise(*spec) for spec in INPUTS]

@@ -32,11 +32,10 @@ from ..engine.inference import BatchOptions
 from ..engine.windows import WindowOptions
 from ..errors import OptionsError
 from ..language.choice import AUTO, LanguageChoice
-from ..model.runtime import DTYPES, RuntimeOptions
+from ..model.runtime import DTYPE_CHOICES, RuntimeOptions
 
 Container = argparse._ActionsContainer  # a parser or one of its argument groups
 
-DTYPE_CHOICES = ("auto", *DTYPES)
 MODEL_HELP = "Hub id or local folder (default: $POLYASR_MODEL or voidful/wav2vec2-xlsr-multilingual-56)"
 DEVICE_HELP = "auto (cuda, then mps, then cpu), cpu, cuda, cuda:N, mps"
 THREADS_HELP = "CPU threads for the model"
@@ -76,7 +75,8 @@ def add_runtime_arguments(parser: argparse.ArgumentParser, *, model_help: str = 
     group = parser.add_argument_group("model and runtime")
     add_model_argument(group, model_help)
     add_device_argument(group, device_help)
-    group.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES, help="model precision")
+    group.add_argument("--dtype", default="auto", choices=DTYPE_CHOICES,
+                       help="model precision (int8: the transformer's matrix products in int8, CPU only)")
     add_threads_argument(group, threads_help)
     if batch_seconds:
         add_batch_seconds_argument(group)

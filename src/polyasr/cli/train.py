@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .args import check_output_folder, split_codes
-from .groups import DTYPE_CHOICES, add_batch_seconds_argument, add_data_source_arguments, add_device_argument, \
+from .groups import add_batch_seconds_argument, add_data_source_arguments, add_device_argument, \
     add_threads_argument
 from ..training.options import LOSSES, PRECISIONS, VOCABULARY_MODES, DataOptions, TrainOptions
 
@@ -76,7 +76,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--dropout", type=float, default=None, help="hidden/attention/activation dropout (default: the base's)")
     group.add_argument("--save-every", type=int, default=_TRAIN.save_every, help="steps between checkpoints and dev scores")
     group.add_argument("--keep-checkpoints", type=int, default=_TRAIN.keep_checkpoints, help="newest checkpoints kept")
-    group.add_argument("--eval-dtype", default=_TRAIN.eval_dtype, choices=DTYPE_CHOICES, help="dev scoring precision")
+    group.add_argument("--eval-dtype", default=_TRAIN.eval_dtype, choices=PRECISIONS, help="dev scoring precision")
     group.add_argument("--seed", type=int, default=_TRAIN.seed, help="random seed")
     add_device_argument(group, help="auto: a GPU when there is one", default=_TRAIN.device, choices=("auto", "cpu"))
     add_threads_argument(group, help="CPU threads per process")

@@ -26,6 +26,8 @@ Modules:
     facts.py          ModelFacts (what a loaded model supports) and the languages its card declares
     fast_frontend.py  the same convolutional feature encoder computed time-major, where it applies,
                       a bounded number of frames at a time
+    int8.py           dtype "int8": the transformer's linear layers as int8 products (Int8Linear,
+                      quantise_linears; per-row input scales, so batching stays bit-for-bit)
     weights.py        safetensors weights read straight into the compute dtype (read_safetensors),
                       the modules kept in fp32 (FP32_MODULES, HEADS)
     export.py         `polyasr export`: ExportOptions, export_onnx (model.onnx + processor files)

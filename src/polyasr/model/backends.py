@@ -18,7 +18,8 @@ import torch
 
 from ..errors import ModelLoadError
 from .fast_frontend import install_time_major_features
-from .runtime import DTYPES, Runtime
+from .int8 import quantise_linears
+from .runtime import Runtime
 
 ONNX_FILE = "model.onnx"
 EXPORT_INFO_FILE = "polyasr_export.json"  # written by `polyasr export`: format, quantization, source
@@ -101,6 +102,8 @@ class TorchBackend:
         position = getattr(getattr(network.base_model, "encoder", None), "pos_conv_embed", None)
         kept = [m for m in (position, _head(network)) if m is not None] if runtime.dtype != torch.float32 else []
         _to_compute_dtype(network, runtime, kept)
+        if runtime.int8:
+            quantise_linears(network)
         self.time_major_features = install_time_major_features(network)
         self.adapter: str | None = None  # the language adapter loaded (None: the weights as saved)
         self.adapter_lock = threading.Lock()
@@ -174,7 +177,7 @@ class TorchBackend:
 
     @property
     def precision(self) -> str:
-        return next(name for name, dtype in DTYPES.items() if dtype == self.runtime.dtype)
+        return self.runtime.precision
 
     @property
     def threads(self) -> int:

@@ -9,7 +9,8 @@ import torch
 from ..errors import OptionsError
 
 DTYPES: dict[str, torch.dtype] = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
-DTYPE_CHOICES: tuple[str, ...] = ("auto", *DTYPES)  # what RuntimeOptions.dtype may be
+INT8 = "int8"  # the transformer's linear layers in int8 (model/int8.py), the rest as "auto" picks; CPU only
+DTYPE_CHOICES: tuple[str, ...] = ("auto", *DTYPES, INT8)  # what RuntimeOptions.dtype may be
 
 
 @dataclass(frozen=True)
@@ -17,7 +18,7 @@ class RuntimeOptions:
     """How to run the model. "auto" picks a sensible value for the machine."""
 
     device: str = "auto"  # "auto" (cuda, then mps, then cpu), "cpu", "cuda", "cuda:1", "mps"
-    dtype: str = "auto"  # "auto", "fp32", "fp16" or "bf16"
+    dtype: str = "auto"  # "auto", "fp32", "fp16", "bf16" or "int8" (CPU only; see model/int8.py)
     threads: int | None = None  # CPU threads for torch; None keeps torch's default
 
     def __post_init__(self) -> None:
@@ -34,12 +35,18 @@ class Runtime:
     """The resolved PyTorch choices; users see them through `CTCModel.describe()` (and `--verbose`)."""
 
     device: torch.device
-    dtype: torch.dtype
+    dtype: torch.dtype  # of everything but what int8 covers
     threads: int
+    int8: bool = False  # the transformer's linear layers run in int8 (model/int8.py)
+
+    @property
+    def precision(self) -> str:
+        """"fp32", "bf16", "fp16", or "int8" (the transformer's linear layers; the rest in `dtype`)."""
+        return INT8 if self.int8 else next(k for k, v in DTYPES.items() if v == self.dtype)
 
     def describe(self) -> str:
         name = next(k for k, v in DTYPES.items() if v == self.dtype)
-        return f"device={self.device} dtype={name} threads={self.threads}"
+        return f"device={self.device} dtype={f'int8+{name}' if self.int8 else name} threads={self.threads}"
 
 
 def resolve_device(device: str) -> torch.device:
@@ -82,7 +89,12 @@ def cpu_has_fast_bf16() -> bool:
 
 def resolve_dtype(dtype: str, device: torch.device) -> torch.dtype:
     """By default bf16 where the hardware runs it fast (CUDA GPUs with bf16, CPUs with AVX-512 BF16
-    or AMX), fp16 on older CUDA GPUs, fp32 elsewhere (including MPS)."""
+    or AMX), fp16 on older CUDA GPUs, fp32 elsewhere (including MPS). "int8" (CPU only): the dtype
+    "auto" picks for the layers that int8 does not cover."""
+    if dtype == INT8:
+        if device.type != "cpu":
+            raise OptionsError(f"dtype int8 runs on a CPU only, not on {device}; use --device cpu, or bf16/fp16 on a GPU")
+        return resolve_dtype("auto", device)
     if dtype == "auto":
         if device.type == "cuda":
             return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
@@ -99,4 +111,5 @@ def resolve_runtime(options: RuntimeOptions) -> Runtime:
     device = resolve_device(options.device)
     if options.threads is not None:
         torch.set_num_threads(options.threads)
-    return Runtime(device=device, dtype=resolve_dtype(options.dtype, device), threads=torch.get_num_threads())
+    return Runtime(device=device, dtype=resolve_dtype(options.dtype, device), threads=torch.get_num_threads(),
+                   int8=options.dtype == INT8)
