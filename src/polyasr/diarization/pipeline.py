@@ -103,6 +103,7 @@ class Excerpts:
     spans: list[tuple[int, int]]
 
     def parts(self) -> tuple[list[tuple[int, int]], np.ndarray, list[int], list[tuple[int, int]]]:
+        """(regions, embeddings, owners, spans)."""
         return self.regions, self.embeddings, self.owners, self.spans
 
 
