@@ -5,7 +5,7 @@
 Each conversation has 2, 3 or 4 speakers (espeak-ng voice variants, e.g. en+m3, en+f2), who take
 `--turns` turns of one or two sentences in random order with 0.3-0.9 s pauses, so the true
 speaker turns are known to the sample. Diarization runs as `rec.transcribe(..., diarization=DiarizationOptions())`
-runs it (Silero VAD, GE2E embeddings, agglomerative clustering), with the number of speakers
+runs it (Silero VAD, GE2E embeddings, clustering, resegmentation), with the number of speakers
 estimated (no bounds) and, separately, with it given. DER comes from pyannote.metrics
 (`pip install 'polyasr[benchmarks]'`): (missed speech + false alarm + confusion) / speech,
 with a forgiveness collar around each true boundary (0.25 s on each side by default, as in
@@ -74,8 +74,8 @@ def main() -> None:
     parser.add_argument("--collar", type=float, default=0.25, help="seconds forgiven on each side of a true boundary")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--hard", action="store_true", help="1-5 s turns, backchannels and overlaps (make_hard_conversation)")
-    parser.add_argument("--threshold", type=float, default=DiarizationOptions.threshold,
-                        help="cosine distance that separates speakers when their number is estimated")
+    parser.add_argument("--speaker-cost", type=float, default=DiarizationOptions.speaker_cost,
+                        help="when the number of speakers is estimated: what one speaker more must gain (DiarizationOptions)")
     args = parser.parse_args()
     program, why = espeak_ng()
     if program is None:
@@ -83,7 +83,7 @@ def main() -> None:
     import torch
 
     print(f"# {cpu_flags()}; torch threads {torch.get_num_threads()}; python {platform.python_version()}")
-    options = DiarizationOptions(threshold=args.threshold)
+    options = DiarizationOptions(speaker_cost=args.speaker_cost)
     detector, encoder = SileroDetector(options.vad), SpeakerEncoder()
     rng = np.random.default_rng(args.seed)
     rows = []

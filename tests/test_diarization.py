@@ -274,6 +274,20 @@ def test_viterbi_ignores_flickers_and_a_blend_cluster_is_dropped() -> None:
     assert abs(change - 25 * 11.5 - 80) < 60  # the change lies near the middle of the blended excerpts
 
 
+def _share_right(audio: np.ndarray, truth, turns) -> tuple[float, int]:
+    """Share of 10 ms frames with one true voice (outside a 0.25 s collar) that carry that voice's found
+    speaker (each voice -> the found speaker it has most often), and how many voices got distinct speakers."""
+    frames = np.arange(0, len(audio) / 16_000, 0.01)
+    said = [{who for s, e, who in truth if s + 0.25 <= t <= e - 0.25} for t in frames]
+    found = [{u.speaker for u in turns if u.start <= t < u.end} for t in frames]
+    alone = [i for i, who in enumerate(said) if len(who) == 1 and found[i]]
+    names: dict = {}
+    for i in alone:
+        names.setdefault(next(iter(said[i])), []).append(next(iter(found[i])))
+    mapping = {who: max(set(v), key=v.count) for who, v in names.items()}
+    return sum(mapping[next(iter(said[i]))] in found[i] for i in alone) / len(alone), len(set(mapping.values()))
+
+
 def test_three_voices_with_short_turns_and_backchannels_keep_their_names(espeak) -> None:
     """The count given: clustering into exactly 3 groups merged en+m3 and en+m7 and kept a blend (24 % DER)."""
     from polyasr.audio.vad import SileroDetector
@@ -286,14 +300,45 @@ def test_three_voices_with_short_turns_and_backchannels_keep_their_names(espeak)
     options = DiarizationOptions(min_speakers=3, max_speakers=3)
     turns = Diarizer(SileroDetector(options.vad), options)(audio, 16_000)
     assert len({t.speaker for t in turns}) == 3
-    frames = np.arange(0, len(audio) / 16_000, 0.01)
-    said = [{who for s, e, who in truth if s + 0.25 <= t <= e - 0.25} for t in frames]  # outside the collar
-    found = [{u.speaker for u in turns if u.start <= t < u.end} for t in frames]
-    alone = [i for i, who in enumerate(said) if len(who) == 1 and found[i]]
-    names = {}
-    for i in alone:  # each voice -> the found speaker it has most often
-        names.setdefault(next(iter(said[i])), []).append(next(iter(found[i])))
-    mapping = {who: max(set(v), key=v.count) for who, v in names.items()}
-    assert len(set(mapping.values())) == 3
-    right = sum(mapping[next(iter(said[i]))] in found[i] for i in alone)
-    assert right >= 0.95 * len(alone), right / len(alone)
+    right, distinct = _share_right(audio, truth, turns)
+    assert distinct == 3 and right >= 0.95, right
+
+
+def test_the_number_of_speakers_is_estimated_right_with_short_turns(espeak) -> None:
+    """Count estimated: threshold 0.3 + frame voting found 3 speakers for these 2 voices (a cluster of
+    excerpts over turn changes; DER 14.3 %); choosing K by penalised fit after resegmentation finds 2."""
+    from polyasr.audio.vad import SileroDetector
+    from polyasr.diarization import Diarizer
+
+    pytest.importorskip("silero_vad")
+    from conversations import make_hard_conversation
+
+    audio, truth = make_hard_conversation(espeak, 2, 12, np.random.default_rng(0))  # 34 s, benchmarks/diarization.py --hard
+    options = DiarizationOptions()
+    turns = Diarizer(SileroDetector(options.vad), options)(audio, 16_000)
+    assert len({t.speaker for t in turns}) == 2, turns
+    right, distinct = _share_right(audio, truth, turns)
+    assert distinct == 2 and right >= 0.97, right
+
+
+def test_the_count_with_the_best_penalised_fit_is_chosen() -> None:
+    """Two voices, one region each turn: K=2 fits far better than K=1; a third cluster (one voice's excerpts,
+    0.05 apart) gains less than the cost of a speaker."""
+    from polyasr.diarization.resegment import best_count
+
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal(32), rng.standard_normal(32)
+    turns = [a, b, a, b, a + 0.25 * rng.standard_normal(32), b]  # the 5th turn: a, a little off
+    rows, owners, spans, lengths = [], [], [], []
+    for index, voice in enumerate(turns):
+        for i in range(20):  # 20 excerpts of 160 frames every 25 frames: 635 frames per turn
+            rows.append(voice + 0.05 * rng.standard_normal(32))
+            owners.append(index)
+            spans.append((25 * i, 25 * i + 160))
+        lengths.append(25 * 19 + 160)
+    embeddings = np.stack(rows)
+    embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
+    labels = np.repeat([0, 1, 0, 1, 2, 1], 20)
+    paths = best_count(lengths, embeddings, owners, spans, labels, 0.01, 1, 3)
+    assert [set(p.tolist()) for p in paths] == [{0}, {1}, {0}, {1}, {0}, {1}]
+    assert best_count(lengths, embeddings, owners, spans, labels, 0.01, 1, 3, cost=0.0)[4][0] == 2  # no cost: 3

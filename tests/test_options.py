@@ -45,6 +45,7 @@ CASES: list[tuple[str, dict[str, Any], tuple[str, ...]]] = [
     ("polyasr.decoding.options:DecoderOptions", {"strategy": "viterbi"}, ("strategy", "viterbi")),
     ("polyasr.diarization.options:DiarizationOptions", {"min_speakers": 3, "max_speakers": 2}, ("min_speakers", "3", "max_speakers", "2")),
     ("polyasr.diarization.options:DiarizationOptions", {"threshold": 2.5}, ("threshold", "2.5")),
+    ("polyasr.diarization.options:DiarizationOptions", {"speaker_cost": -1.0}, ("speaker_cost", "-1.0")),
     ("polyasr.diarization.options:DiarizationOptions", {"step_seconds": 2.0}, ("step_seconds", "2.0")),
     ("polyasr.diarization.options:DiarizationOptions", {"min_turn_seconds": -1.0}, ("min_turn_seconds", "-1.0")),
     ("polyasr.batch.options:BatchJobOptions", {"output_format": "csv"}, ("output_format", "csv")),

@@ -3,21 +3,24 @@
 1. Speech regions come from the voice activity detector (Silero, as `--vad` uses).
 2. Every region is cut into 1.6 s excerpts (the encoder's training length) every `step_seconds`;
    a shorter region is one zero-padded excerpt. Quiet audio is first raised to -30 dBFS.
-3. Each excerpt gets a GE2E embedding; the embeddings are clustered (cluster_speakers).
-4. The number of speakers estimated: each 10 ms frame of speech takes the speaker whose centroid
-   the excerpts covering it resemble most (summed cosine similarity); excerpts that straddle a
-   change between two voices can form a cluster of their own, a "speaker" heard only in runs
-   shorter than one excerpt, each between two different speakers: such a blend is dropped (when
-   more than `min_speakers` remain) and its frames vote again among the others.
-5. The number given (min_speakers == max_speakers): the excerpts are over-clustered (at
-   OVERCLUSTER_THRESHOLD, so two similar voices stay apart) and resegmented (resegment.py: a
-   Viterbi path over the centroids, blends and surplus clusters dropped, centroids re-estimated
-   from excerpts that straddle no change). Measured on benchmarks/diarization.py --hard this
-   fixed the given count (DER 20.9 -> 0.5 %) but not the estimated one, which keeps step 4.
+3. Each excerpt gets a GE2E embedding (`Diarizer.excerpts`); `Diarizer.turns` does the rest.
+4. The excerpts are over-clustered (at OVERCLUSTER_THRESHOLD, so two similar voices stay apart) and
+   resegmented (resegment.py: a Viterbi path over the centroids, surplus clusters dropped, centroids
+   re-estimated from excerpts that straddle no change) to K speakers: the K given
+   (min_speakers == max_speakers), else every K in [min_speakers, max_speakers or MAX_ESTIMATED]
+   and the one with the best penalised fit (resegment.best_count: mean frame similarity minus
+   speaker_cost * K / sqrt(frames)). Measured on benchmarks/diarization.py --hard this took the
+   estimated count from 7-24 % DER to <= 4.2 % on seeds 0 and 1 (docs/diarization.md).
+5. Under MIN_SELECTION_FRAMES of speech (20 s), too little to choose among counts, the number is
+   estimated as before: agglomerative clustering stops at `threshold`; each 10 ms frame takes the
+   speaker whose centroid its covering excerpts resemble most; a "speaker" heard only in runs
+   shorter than one excerpt, each between two different speakers, is a blend of them and is dropped.
 Either way, turns shorter than `min_turn_seconds` join their longer neighbour.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -27,12 +30,14 @@ from ..audio.vad import SpeechDetector, merge_regions
 from ..results import SpeakerTurn
 from .clustering import cluster_speakers
 from .options import DiarizationOptions
-from .resegment import resegment
+from .resegment import best_count
 from .encoder import PARTIAL_FRAMES, SpeakerEncoder
 from .features import HOP, mel_frames, raise_volume
 
 FRAME_SECONDS = HOP / SAMPLE_RATE  # 10 ms mel frames
-OVERCLUSTER_THRESHOLD = 0.15  # when the number of speakers is given: more clusters than that, resegmentation drops the weakest
+OVERCLUSTER_THRESHOLD = 0.15  # first clusters: more than the speakers (two similar voices stay apart); resegmentation drops the surplus
+MAX_ESTIMATED = 8  # with no --max-speakers, at most this many speakers are tried
+MIN_SELECTION_FRAMES = 2000  # with less speech (20 s), the number of speakers is estimated by threshold and voting
 
 
 class Diarizer:
@@ -46,10 +51,14 @@ class Diarizer:
 
     def __call__(self, audio: AudioInput, sampling_rate: int | None = None) -> list[SpeakerTurn]:
         """The speaker turns of one input, in time order."""
-        samples = load_audio(audio, sampling_rate)
+        excerpts = self.excerpts(load_audio(audio, sampling_rate))
+        return self.turns(excerpts) if excerpts is not None else []
+
+    def excerpts(self, samples: np.ndarray) -> Excerpts | None:
+        """Speech regions of 16 kHz `samples` and the GE2E embedding of every excerpt (None: no speech)."""
         regions = merge_regions(self.detector(samples), min_gap=1)
         if not regions:
-            return []
+            return None
         speech = np.concatenate([samples[a:b] for a, b in regions])
         gain = float(np.max(np.abs(raise_volume(speech)))) / max(float(np.max(np.abs(speech))), 1e-12)
         step = max(1, round(self.options.step_seconds / FRAME_SECONDS))
@@ -61,14 +70,41 @@ class Diarizer:
                 mels.append(np.pad(piece, ((0, PARTIAL_FRAMES - len(piece)), (0, 0))))
                 owners.append(index)
                 spans.append((start, start + len(piece)))
-        embeddings = self.encoder.embed(np.stack(mels))
-        o = self.options
+        return Excerpts(regions, self.encoder.embed(np.stack(mels)), owners, spans)
+
+    def turns(self, excerpts: Excerpts) -> list[SpeakerTurn]:
+        """Speaker turns from embedded excerpts (see the module's steps)."""
+        o, (regions, embeddings, owners, spans) = self.options, excerpts.parts()
+        low = o.min_speakers or 1
+        high = o.max_speakers if o.max_speakers is not None else max(low, MAX_ESTIMATED)
+        lengths = [max(1, round((b - a) / HOP)) for a, b in regions]
         given = o.min_speakers is not None and o.min_speakers == o.max_speakers
-        if not given:  # resegmentation measured better only with the count given (docs/diarization.md)
-            labels = cluster_speakers(embeddings, o.min_speakers or 1, o.max_speakers, o.threshold)
-            return _voted_turns(regions, embeddings, labels, owners, spans, o.min_turn_seconds, o.min_speakers or 1)
-        labels = cluster_speakers(embeddings, o.min_speakers or 1, None, OVERCLUSTER_THRESHOLD)
-        return _turns(regions, embeddings, labels, owners, spans, o)
+        if not given and sum(lengths) < MIN_SELECTION_FRAMES:  # too little speech to choose among counts
+            labels = cluster_speakers(embeddings, low, o.max_speakers, o.threshold)
+            return _voted_turns(regions, embeddings, labels, owners, spans, o.min_turn_seconds, low)
+        labels = cluster_speakers(embeddings, low, None, OVERCLUSTER_THRESHOLD)
+        paths = best_count(lengths, embeddings, owners, spans, labels, FRAME_SECONDS, low, high, o.speaker_cost)
+        runs: list[tuple[float, float, int]] = []
+        for (a, _), path in zip(regions, paths):
+            change = np.flatnonzero(np.diff(path)) + 1
+            for s, e in zip(np.r_[0, change], np.r_[change, len(path)]):
+                runs.append((a / SAMPLE_RATE + s * FRAME_SECONDS, a / SAMPLE_RATE + e * FRAME_SECONDS, int(path[s])))
+        runs = _absorb_short(runs, o.min_turn_seconds)
+        return [SpeakerTurn(round(float(s), 3), round(float(e), 3), f"SPEAKER_{k:02d}") for s, e, k in _renumber(runs)]
+
+
+@dataclass(frozen=True)
+class Excerpts:
+    """Speech regions (sample ranges) and their embedded 1.6 s excerpts: owner region and mel-frame span of each."""
+
+    regions: list[tuple[int, int]]
+    embeddings: np.ndarray  # (excerpts, 256), unit length
+    owners: list[int]
+    spans: list[tuple[int, int]]
+
+    def parts(self) -> tuple[list[tuple[int, int]], np.ndarray, list[int], list[tuple[int, int]]]:
+        """(regions, embeddings, owners, spans)."""
+        return self.regions, self.embeddings, self.owners, self.spans
 
 
 def _starts(frames: int, step: int) -> list[int]:
@@ -77,23 +113,6 @@ def _starts(frames: int, step: int) -> list[int]:
         return [0]
     starts = list(range(0, frames - PARTIAL_FRAMES, step))
     return starts + [frames - PARTIAL_FRAMES]
-
-
-def _turns(
-    regions: list[tuple[int, int]], embeddings: np.ndarray, labels: np.ndarray, owners: list[int],
-    spans: list[tuple[int, int]], options: DiarizationOptions,
-) -> list[SpeakerTurn]:
-    """Frame-level speakers by resegmentation, joined into turns."""
-    lengths = [max(1, round((b - a) / HOP)) for a, b in regions]
-    paths = resegment(lengths, embeddings, owners, spans, labels, FRAME_SECONDS, options.min_speakers or 1,
-                      options.max_speakers)
-    runs: list[tuple[float, float, int]] = []
-    for (a, _), path in zip(regions, paths):
-        change = np.flatnonzero(np.diff(path)) + 1
-        for s, e in zip(np.r_[0, change], np.r_[change, len(path)]):
-            runs.append((a / SAMPLE_RATE + s * FRAME_SECONDS, a / SAMPLE_RATE + e * FRAME_SECONDS, int(path[s])))
-    runs = _absorb_short(runs, options.min_turn_seconds)
-    return [SpeakerTurn(round(float(s), 3), round(float(e), 3), f"SPEAKER_{k:02d}") for s, e, k in _renumber(runs)]
 
 
 def _voted_turns(
