@@ -113,3 +113,39 @@ def test_weights_that_do_not_fit_are_refused_in_one_sentence(tmp_path: Path) -> 
     save_file(state, folder / "model.safetensors", metadata={"format": "pt"})
     with pytest.raises(ModelLoadError, match=r"output_dense.weight missing$"):
         polyasr.load(str(folder), device="cpu", dtype="fp32")
+
+
+def _as_torch_checkpoint(folder: Path) -> Path:
+    """The checkpoint with its weights in pytorch_model.bin (torch's zip format) instead of safetensors."""
+    torch.save(load_file(folder / "model.safetensors"), folder / "pytorch_model.bin")
+    (folder / "model.safetensors").unlink()
+    return folder
+
+
+def test_a_pytorch_model_bin_checkpoint_runs_natively_with_transformers_text(tmp_path: Path) -> None:
+    folder = _as_torch_checkpoint(build_tiny_model(tmp_path / "m", live_tokens="ab|"))
+    for dtype in ("fp32", "bf16"):
+        network = polyasr.load(str(folder), device="cpu", dtype=dtype).model.backend.network
+        assert isinstance(network, wav2vec2_inference.Wav2Vec2ForCTC)
+        assert network.lm_head.weight.dtype == torch.float32
+    from tiny_model import transformers_reference
+
+    x = np.random.default_rng(1).standard_normal(32000).astype(np.float32)
+    text = polyasr.load(str(folder), device="cpu", dtype="fp32").transcribe(x, sampling_rate=16000).text
+    assert text == transformers_reference(folder, x)[1] != ""
+
+
+def test_a_weights_pickle_that_would_run_code_is_refused_and_never_run(tmp_path: Path) -> None:
+    folder = _as_torch_checkpoint(build_tiny_model(tmp_path / "m"))
+    marker = tmp_path / "ran"
+
+    class Payload:
+        def __reduce__(self):
+            return (Path.touch, (marker,))
+
+    import pickle
+
+    (folder / "pytorch_model.bin").write_bytes(pickle.dumps({"wav2vec2.x": Payload()}))
+    with pytest.raises(ModelLoadError, match=r"could not read the weights in '.*pytorch_model.bin': "):
+        polyasr.load(str(folder), device="cpu", dtype="fp32")
+    assert not marker.exists()

@@ -28,7 +28,8 @@ Modules:
                       a bounded number of frames at a time
     int8.py           dtype "int8": the transformer's linear layers as int8 products (Int8Linear,
                       quantise_linears; per-row input scales, so batching stays bit-for-bit)
-    weights.py        safetensors weights read straight into the compute dtype (read_safetensors),
+    weights.py        weights read straight into the compute dtype (read_weights: safetensors, or a
+                      pytorch_model.bin without running its pickle's code; read_safetensors),
                       the modules kept in fp32 (FP32_MODULES, HEADS)
     export.py         `polyasr export`: ExportOptions, export_onnx (model.onnx + processor files)
 

@@ -14,7 +14,7 @@ from typing import Any
 from ..errors import ModelLoadError
 from . import wav2vec2_inference
 from .checkpoint import ModelFiles, first_line, not_a_saved_model
-from .weights import HEADS, keeping_fp32, read_safetensors, safetensors_files
+from .weights import HEADS, keeping_fp32, read_weights, safetensors_files, torch_files
 
 CTC_MODELS = ("wav2vec2 (XLSR, MMS), HuBERT, WavLM, data2vec-audio, UniSpeech(-SAT), SEW(-D), wav2vec2-conformer, "
               "omniASR-CTC, Parakeet-CTC, LASR-CTC, w2v-BERT 2.0")
@@ -57,10 +57,10 @@ def network_class(config: Any, name: str) -> Any:
 
 
 def _read_all(paths: list[Path], dtype: Any) -> dict[str, Any]:
-    """The tensors of all of `paths` (safetensors shards) in `dtype` (see weights.read_safetensors)."""
+    """The tensors of all of `paths` (weights files or shards) in `dtype` (see weights.read_weights)."""
     state: dict[str, Any] = {}
     for path in paths:
-        state.update(read_safetensors(path, dtype))
+        state.update(read_weights(path, dtype))
     return state
 
 
@@ -101,8 +101,11 @@ def load_network(files: ModelFiles, config: Any, attention: str | None = None, d
 
 
 def native_weights(files: ModelFiles, config: Any) -> list[Path] | None:
-    """The safetensors files wav2vec2_inference runs this checkpoint from; None when transformers' class runs it."""
-    return safetensors_files(files) if wav2vec2_inference.applies(config) else None
+    """The weights files (safetensors, else pytorch_model.bin) wav2vec2_inference runs this checkpoint from;
+    None when transformers' class runs it."""
+    if not wav2vec2_inference.applies(config):
+        return None
+    return safetensors_files(files) or torch_files(files)
 
 
 def load_native_network(files: ModelFiles, config: Any, paths: list[Path], dtype: Any = None) -> Any:
@@ -110,7 +113,8 @@ def load_native_network(files: ModelFiles, config: Any, paths: list[Path], dtype
 
     It skips importing transformers' model code (~1.8 s, ~130 MiB; see wav2vec2_inference.py); the
     weights are read into `dtype` (None: fp32) as load_network reads them, fp32 modules kept in
-    fp32. Imports nothing, so it may run on a second thread while the processor files load.
+    fp32 (weights.read_weights: safetensors, or a pytorch_model.bin read without running its
+    pickle's code). Imports nothing, so it may run on a second thread while the processor files load.
     """
     import torch
 

@@ -10,7 +10,7 @@ positional convolution and head, `between_layers`) finds what it expects. The te
 logits with transformers' own class on wav2vec2 configurations of both layer-norm orders.
 
 `applies(config)` says which checkpoints it runs: model_type wav2vec2 with a layer-norm front end,
-GELU activations and no adapters. Anything else (MMS adapters, group-norm front ends, HuBERT,
+GELU activations and no adapters, whose weights are safetensors or a pytorch_model.bin. Anything else (MMS adapters, group-norm front ends, HuBERT,
 WavLM, ...) and every training or export run keeps transformers' class: never a silently
 different computation.
 """

@@ -14,6 +14,8 @@ network loaded in bf16 computes them from the checkpoint's own fp32 values.
 from __future__ import annotations
 
 import json
+import pickle
+import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
@@ -30,6 +32,7 @@ CHUNK_BYTES = 16 * 2**20  # read buffer: the most a conversion holds besides its
 HEADS = ("lm_head", "ctc_head")  # the CTC head's parameters: lm_head (wav2vec2 family, w2v-BERT), ctc_head (omniASR, Parakeet, LASR)
 FP32_MODULES = ("pos_conv_embed", *HEADS)  # module names kept in fp32 in a reduced-precision network
 SINGLE_FILE, INDEX_FILE = "model.safetensors", "model.safetensors.index.json"
+TORCH_FILE, TORCH_INDEX_FILE = "pytorch_model.bin", "pytorch_model.bin.index.json"  # torch's zip format (older checkpoints)
 
 
 def keeps_fp32(name: str) -> bool:
@@ -80,13 +83,48 @@ def _read_tensor(handle: Any, offset: int, stored: torch.dtype, target: torch.dt
 
 def safetensors_files(files: Any) -> list[Path] | None:
     """The checkpoint's safetensors files (one, or the shards its index names); None when it has none."""
-    index = files.file([INDEX_FILE])
+    return _weight_files(files, SINGLE_FILE, INDEX_FILE)
+
+
+def torch_files(files: Any) -> list[Path] | None:
+    """The checkpoint's pytorch_model.bin files (one, or the shards its index names); None when it has none."""
+    return _weight_files(files, TORCH_FILE, TORCH_INDEX_FILE)
+
+
+def _weight_files(files: Any, single_name: str, index_name: str) -> list[Path] | None:
+    index = files.file([index_name])
     if index is not None:
         shards = sorted(set(json.loads(Path(index).read_text(encoding="utf-8"))["weight_map"].values()))
         found = [files.file([shard]) for shard in shards]
         return None if any(path is None for path in found) else found
-    single = files.file([SINGLE_FILE])
+    single = files.file([single_name])
     return None if single is None else [single]
+
+
+def read_weights(path: Path, dtype: torch.dtype, keep: Callable[[str], bool] = keeps_fp32) -> dict[str, torch.Tensor]:
+    """A weights file's tensors, floating ones in `dtype` (those `keep` names as stored): safetensors, or
+    a pytorch_model.bin in torch's zip format.
+
+    A .bin is a pickle: it is read with `weights_only=True`, which refuses anything but tensors and
+    plain containers (a pickle that would run code is an error, never executed), memory-mapped (torch's
+    zip format; a legacy file is read whole) and copied tensor by tensor into memory of its own, so
+    the mapping is released once read.
+    """
+    if path.suffix == ".safetensors":
+        return read_safetensors(path, dtype, keep)
+    try:
+        stored = torch.load(path, map_location="cpu", weights_only=True, mmap=zipfile.is_zipfile(path))  # legacy: no mmap
+        if not isinstance(stored, dict):
+            raise ValueError(f"it holds a {type(stored).__name__}, not a dictionary of tensors")
+        tensors: dict[str, torch.Tensor] = {}
+        for name in list(stored):
+            tensor = stored.pop(name)
+            target = dtype if tensor.is_floating_point() and not keep(name) else tensor.dtype
+            tensors[name] = tensor.to(target, copy=True)
+        return tensors
+    except (OSError, RuntimeError, ValueError, pickle.UnpicklingError) as error:  # weights_only refusals: UnpicklingError
+        text = str(error).strip()
+        raise ModelLoadError(f"could not read the weights in '{path}': {text.splitlines()[0] if text else type(error).__name__}") from error
 
 
 def keeping_fp32(network_class: Any) -> Any:
@@ -97,4 +135,5 @@ def keeping_fp32(network_class: Any) -> Any:
     return subclass
 
 
-__all__ = ["CHUNK_BYTES", "FP32_MODULES", "HEADS", "keeping_fp32", "keeps_fp32", "read_safetensors", "safetensors_files"]
+__all__ = ["CHUNK_BYTES", "FP32_MODULES", "HEADS", "keeping_fp32", "keeps_fp32", "read_safetensors", "read_weights",
+           "safetensors_files", "torch_files"]
