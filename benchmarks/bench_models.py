@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import resource
+import statistics
 import sys
+import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -57,3 +60,20 @@ def bench_signal(seconds: float, seed: int = 0, rate: int = 16_000) -> np.ndarra
     level = 0.2 + 0.15 * np.sin(2 * np.pi * 0.3 * t)
     tones = sum(np.sin(2 * np.pi * f * t) for f in rng.uniform(150, 2500, 3)) / 3
     return (level * (0.5 * tones + 0.5 * rng.standard_normal(t.size))).astype(np.float32)
+
+
+def alternating_rtf(runs: dict[str, Callable[[], object]], seconds: float, repeats: int) -> str:
+    """Each of `runs` (one call each over `seconds` of audio) timed in turn, `repeats` rounds, in one
+    process, so this machine's drift stays out of the comparison: "RTF a 0.1 (runs ...), b ...: a / b 1.2"
+    (the median RTF of each, its runs, and the first's over the second's)."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for _ in range(repeats):
+        for name, run in runs.items():
+            start = time.perf_counter()
+            run()
+            times[name].append((time.perf_counter() - start) / seconds)
+    rtf = {name: statistics.median(values) for name, values in times.items()}
+    first, second = list(runs)[:2]
+    return ("RTF " + ", ".join(f"{name} {rtf[name]:.4f} (runs {', '.join(f'{t:.4f}' for t in times[name])})" for name in runs)
+            + f": {first} / {second} {rtf[first] / rtf[second]:.2f}")
+

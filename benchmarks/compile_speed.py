@@ -16,13 +16,12 @@ argmax agreement on all frames and on the tenth with the largest top-1/top-2 mar
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 
 import numpy as np
 
-from bench_models import bench_signal
+from bench_models import alternating_rtf, bench_signal
 from speed import logit_errors
 
 
@@ -67,16 +66,8 @@ def main() -> int:
         out = logits(compiled, clip)
         print(f"{seconds:g} s: first compiled call (compiles) {time.perf_counter() - start:.1f} s", flush=True)
         logits(compiled, clip)
-        times: dict[str, list[float]] = {"eager": [], "compiled": []}
-        for _ in range(args.repeats):
-            for name, network in (("eager", eager), ("compiled", compiled)):
-                start = time.perf_counter()
-                logits(network, clip)
-                times[name].append((time.perf_counter() - start) / seconds)
-        rtf = {name: statistics.median(values) for name, values in times.items()}
-        print(f"{seconds:g} s: RTF eager {rtf['eager']:.4f} (runs {', '.join(f'{t:.4f}' for t in times['eager'])}), "
-              f"compiled {rtf['compiled']:.4f} (runs {', '.join(f'{t:.4f}' for t in times['compiled'])}): "
-              f"eager / compiled {rtf['eager'] / rtf['compiled']:.2f}", flush=True)
+        runs = {"eager": lambda: logits(eager, clip), "compiled": lambda: logits(compiled, clip)}
+        print(f"{seconds:g} s: {alternating_rtf(runs, seconds, args.repeats)}", flush=True)
         print(f"{seconds:g} s: compiled against eager: {logit_errors(reference, out)}", flush=True)
     return 0
 

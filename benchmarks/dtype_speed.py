@@ -12,11 +12,9 @@ process (and peak RSS) instead. Results: docs/speed.md.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
-import time
 
-from bench_models import bench_signal
+from bench_models import alternating_rtf, bench_signal
 
 
 def main() -> int:
@@ -39,16 +37,8 @@ def main() -> int:
         rec.transcribe(bench_signal(1.0), sampling_rate=16_000)  # warm-up
     for seconds in (float(s) for s in args.seconds.split(",")):
         clip = bench_signal(seconds)
-        times: dict[str, list[float]] = {dtype: [] for dtype in recs}
-        for _ in range(args.repeats):
-            for dtype, rec in recs.items():
-                start = time.perf_counter()
-                rec.transcribe(clip, sampling_rate=16_000)
-                times[dtype].append((time.perf_counter() - start) / seconds)
-        rtf = {dtype: statistics.median(values) for dtype, values in times.items()}
-        print(f"{seconds:g} s: RTF " + ", ".join(
-            f"{dtype} {rtf[dtype]:.4f} (runs {', '.join(f'{t:.4f}' for t in times[dtype])})" for dtype in recs)
-            + f": {first} / {second} {rtf[first] / rtf[second]:.2f}", flush=True)
+        runs = {dtype: (lambda rec=rec: rec.transcribe(clip, sampling_rate=16_000)) for dtype, rec in recs.items()}
+        print(f"{seconds:g} s: {alternating_rtf(runs, seconds, args.repeats)}", flush=True)
     return 0
 
 
