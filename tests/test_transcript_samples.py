@@ -106,3 +106,5 @@ def test_no_paths_are_drawn_where_nothing_reads_them_and_a_negative_count_is_ref
     assert plain.finish(14).samples is None
     with pytest.raises(OptionsError, match="text_samples"):
         LanguageReducer(TABLE, 0, ("en", "de"), vocabulary=VOCABULARY, text_identifier=identifier, text_samples=-1)
+    with pytest.raises(OptionsError, match="text_samples must be 0 or more, not -1"):  # also where none would be drawn
+        LanguageReducer(TABLE, 0, ("en", "de"), text_samples=-1)

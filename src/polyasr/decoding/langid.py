@@ -169,10 +169,10 @@ class LanguageReducer:
         self.blank_id = blank_id
         self.keep_frames = keep_frames
         self.vocabulary, self.text_identifier = vocabulary, text_identifier
+        if text_samples < 0:
+            raise OptionsError(f"text_samples must be 0 or more, not {text_samples}")
         # drawn paths only where they are read: a text identifier and a vocabulary to spell them
         self.text_samples = text_samples if vocabulary is not None and text_identifier is not None else 0
-        if self.text_samples < 0:
-            raise OptionsError(f"text_samples must be 0 or more, not {text_samples}")
         self._samples: dict[int, np.ndarray] = {}  # per window: its drawn paths (frames x text_samples)
         self._acoustic = np.zeros(len(self.codes), np.float64)
         # per window, frames first: unrestricted token and probability (and per language best id and log-prob)
