@@ -373,16 +373,17 @@ class StreamingSession:
         if not decoded.text:
             return None
         shift = (self._offset + start * self._spf) / SAMPLE_RATE
-        text, language, probability = decoded.text, None, None
-        words = [shifted_word(w, shift) for w in words_from_spans(decoded, self.model.vocabulary, self.model.frame_seconds)]
-        if self._identify is not None:  # "multi": the utterance alone, identified, restricted to its language
+        if self._identify is None:
+            text, language, probability, heard = decoded.text, None, None, words_from_spans(decoded, self.model.vocabulary, self.model.frame_seconds)
+        else:  # "multi": the utterance alone, identified, restricted to its language
             self.model_calls += 1
             found = self._recognizer.transcribe(self._buffer[start * self._spf:end * self._spf], self._identify,
                                                 sampling_rate=SAMPLE_RATE)
-            words = [shifted_word(w, shift) for s in found.segments for w in s.words]
-            text, language, probability = found.text, found.language, found.language_probability
-            if not words:
-                return None
+            text, language, probability, heard = (found.text, found.language, found.language_probability,
+                                                  [w for s in found.segments for w in s.words])
+        words = [shifted_word(w, shift) for w in heard]
+        if not words:
+            return None
         segment = StreamSegment(
             id=self._next_id, start=self._round(words[0].start), end=self._round(words[-1].end), text=text,
             words=tuple(StreamWord(w.word, self._round(w.start), self._round(w.end), self._round(w.score)) for w in words),
@@ -397,4 +398,3 @@ class StreamingSession:
         start = self._offset / SAMPLE_RATE
         end = (self._offset + len(self._buffer)) / SAMPLE_RATE
         return PartialEvent(text, self._round(start), self._round(end), len(stable) if text.startswith(stable) else 0)
-
