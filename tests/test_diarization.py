@@ -252,7 +252,7 @@ def _resemblyzer_weights(folder: Path) -> Path:
 
 
 def test_viterbi_ignores_flickers_and_a_blend_cluster_is_dropped() -> None:
-    from polyasr.diarization.resegment import resegment, viterbi
+    from polyasr.diarization.resegment import best_count, viterbi
 
     scores = np.zeros((100, 2))
     scores[:, 0] = 0.9
@@ -267,8 +267,8 @@ def test_viterbi_ignores_flickers_and_a_blend_cluster_is_dropped() -> None:
     embeddings = np.stack([r + 0.01 * rng.standard_normal(32) for r in rows])
     embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
     spans = [(25 * i, 25 * i + 160) for i in range(len(rows))]
-    paths = resegment([25 * len(rows) + 135], embeddings, [0] * len(rows), spans, np.array([0] * 10 + [1] * 3 + [2] * 10), 0.01,
-                      max_speakers=2)
+    paths = best_count([25 * len(rows) + 135], embeddings, [0] * len(rows), spans, np.array([0] * 10 + [1] * 3 + [2] * 10),
+                       2, 2)
     assert set(paths[0].tolist()) == {0, 2}  # two speakers at most: the blend (1) loses least and is dropped
     change = int(np.flatnonzero(np.diff(paths[0]))[0])
     assert abs(change - 25 * 11.5 - 80) < 60  # the change lies near the middle of the blended excerpts
@@ -339,6 +339,6 @@ def test_the_count_with_the_best_penalised_fit_is_chosen() -> None:
     embeddings = np.stack(rows)
     embeddings /= np.linalg.norm(embeddings, axis=1, keepdims=True)
     labels = np.repeat([0, 1, 0, 1, 2, 1], 20)
-    paths = best_count(lengths, embeddings, owners, spans, labels, 0.01, 1, 3)
+    paths = best_count(lengths, embeddings, owners, spans, labels, 1, 3)
     assert [set(p.tolist()) for p in paths] == [{0}, {1}, {0}, {1}, {0}, {1}]
-    assert best_count(lengths, embeddings, owners, spans, labels, 0.01, 1, 3, cost=0.0)[4][0] == 2  # no cost: 3
+    assert best_count(lengths, embeddings, owners, spans, labels, 1, 3, cost=0.0)[4][0] == 2  # no cost: 3

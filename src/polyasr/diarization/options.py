@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 
 from ..audio.vad import VadOptions
 from ..errors import OptionsError
+from .resegment import SPEAKER_COST
 
 
 @dataclass(frozen=True)
@@ -15,7 +16,7 @@ class DiarizationOptions:
     min_speakers: int | None = None  # at least this many speakers (None: 1)
     max_speakers: int | None = None  # at most this many (None: as many as the clustering finds)
     threshold: float = 0.3  # under 20 s of speech: cosine distance above which two groups of excerpts are different speakers
-    speaker_cost: float = 0.65  # number estimated: a speaker more must raise mean frame similarity by this / sqrt(frames)
+    speaker_cost: float = SPEAKER_COST  # number estimated: a speaker more must raise mean frame similarity by this / sqrt(frames)
     step_seconds: float = 0.25  # between the starts of two embedded 1.6 s excerpts
     min_turn_seconds: float = 0.5  # a shorter turn is given to its longer neighbour
     vad: VadOptions = field(default_factory=lambda: VadOptions(min_silence_seconds=0.25))  # speech regions

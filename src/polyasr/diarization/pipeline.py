@@ -83,7 +83,7 @@ class Diarizer:
             labels = cluster_speakers(embeddings, low, o.max_speakers, o.threshold)
             return _voted_turns(regions, embeddings, labels, owners, spans, o.min_turn_seconds, low)
         labels = cluster_speakers(embeddings, low, None, OVERCLUSTER_THRESHOLD)
-        paths = best_count(lengths, embeddings, owners, spans, labels, FRAME_SECONDS, low, high, o.speaker_cost)
+        paths = best_count(lengths, embeddings, owners, spans, labels, low, high, o.speaker_cost)
         runs: list[tuple[float, float, int]] = []
         for (a, _), path in zip(regions, paths):
             change = np.flatnonzero(np.diff(path)) + 1

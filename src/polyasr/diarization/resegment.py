@@ -9,16 +9,15 @@ resegmentation of VBx and pyannote:
 2. a Viterbi path through the frames of each speech region takes the best score, paying
    CHANGE_PENALTY (summed similarity, i.e. 0.1 better on 30 frames) for every change of speaker,
    so short flickers do not become turns;
-3. a speaker is dropped (its frames go to the others, the path is found again) while there are
-   more than `max_speakers`, or, above `min_speakers`, while one holds less than
-   MIN_SPEAKER_SECONDS or wins its frames by less than MIN_MARGIN on average (a blend of two voices
-   wins by little); the one dropped first is the one whose frames lose least;
+3. while there are more than K speakers, the one whose frames it wins by least over the next best
+   speaker (a blend of two voices wins by little) is dropped: its frames go to the others, the
+   path is found again;
 4. centroids are computed again from the excerpts that lie within one run of the path (none
    straddling a change), and steps 1-3 repeat (ITERATIONS times).
 
-The number of speakers estimated (`best_count`): steps 1-4 for every K in a range, forcing K
-speakers; each result is scored by its `fit` (the mean over frames of the frame's score for its own
-speaker, centroids re-estimated) minus SPEAKER_COST * K / sqrt(frames). A further speaker always
+`best_count` runs steps 1-4 for every K in a range (K given: a range of one); each result is
+scored by its `fit` (the mean over frames of the frame's score for its own speaker, centroids
+re-estimated) minus SPEAKER_COST * K / sqrt(frames). A further speaker always
 fits a little better (a voice split by what it says, 0.1-0.17 apart in GE2E space, as far as two
 similar espeak-ng voices); the cost, shrinking with the square root of the speech, asks more of it.
 """
@@ -28,8 +27,6 @@ from __future__ import annotations
 import numpy as np
 
 CHANGE_PENALTY = 3.0  # Viterbi cost of one change of speaker, in cosine similarity summed over 10 ms frames
-MIN_MARGIN = 0.03  # a speaker whose frames beat the next best speaker by less than this on average is a blend
-MIN_SPEAKER_SECONDS = 0.3  # a speaker with less speech than this is dropped (above min_speakers)
 ITERATIONS = 2  # centroid re-estimations
 SPEAKER_COST = 0.65  # best_count: one more speaker must raise the mean frame similarity by this / sqrt(speech frames)
 
@@ -74,35 +71,20 @@ def viterbi(scores: np.ndarray, penalty: float) -> np.ndarray:
     return path
 
 
-def _losses(scores: list[np.ndarray], paths: list[np.ndarray], speakers: int) -> tuple[np.ndarray, np.ndarray]:
-    """Per speaker: frames won, and the summed margin by which they were won over the next best speaker."""
-    frames, margin = np.zeros(speakers), np.zeros(speakers)
+def _margins(scores: list[np.ndarray], paths: list[np.ndarray], speakers: int) -> np.ndarray:
+    """Per speaker, the summed margin by which its frames were won over the next best speaker."""
+    margin = np.zeros(speakers)
     for score, path in zip(scores, paths):
         for k in range(speakers):
             mine = path == k
             if mine.any() and speakers > 1:
                 margin[k] += float((score[mine, k] - np.delete(score[mine], k, axis=1).max(axis=1)).sum())
-                frames[k] += int(mine.sum())
-    return frames, margin
-
-
-def resegment(lengths: list[int], embeddings: np.ndarray, owners: list[int], spans: Spans, labels: np.ndarray,
-              frame_seconds: float, min_speakers: int = 1, max_speakers: int | None = None) -> list[np.ndarray]:
-    """Per region, the cluster label (of `labels`' numbering) of every frame; see the module's steps."""
-    count = int(labels.max()) + 1
-    centroids = centroids_of(embeddings, labels, count)
-    high = count if max_speakers is None else max_speakers
-    alive, paths = list(range(count)), []
-    for iteration in range(ITERATIONS + 1):
-        if iteration:
-            _reestimate(centroids, embeddings, alive, _pure(paths, owners, spans, lengths))
-        paths = _reduce(lengths, embeddings, owners, spans, centroids, alive, min_speakers, high, frame_seconds)
-    return [np.asarray(alive)[path] for path in paths]
+    return margin
 
 
 def _reduce(lengths: list[int], embeddings: np.ndarray, owners: list[int], spans: Spans, centroids: np.ndarray,
-            alive: list[int], low: int, high: int, frame_seconds: float, seen: dict | None = None) -> list[np.ndarray]:
-    """Step 3: drops speakers from `alive` (in place); the final paths (indices into `alive`).
+            alive: list[int], count: int, seen: dict | None = None) -> list[np.ndarray]:
+    """Step 3: drops speakers from `alive` (in place) until `count` remain; the final paths (indices into `alive`).
 
     `seen`, when given, gets (alive, paths) for every number of speakers passed through.
     """
@@ -111,14 +93,9 @@ def _reduce(lengths: list[int], embeddings: np.ndarray, owners: list[int], spans
         paths = [viterbi(score, CHANGE_PENALTY) for score in scores]
         if seen is not None:
             seen[len(alive)] = (list(alive), paths)
-        frames, margin = _losses(scores, paths, len(alive))
-        if len(alive) <= low:
+        if len(alive) <= count:
             return paths
-        weakest = int(np.argmin(margin))
-        blend = frames[weakest] * frame_seconds < MIN_SPEAKER_SECONDS or margin[weakest] < MIN_MARGIN * max(frames[weakest], 1)
-        if len(alive) <= high and not blend:
-            return paths
-        alive.pop(weakest)
+        alive.pop(int(np.argmin(_margins(scores, paths, len(alive)))))
 
 
 def _reestimate(centroids: np.ndarray, embeddings: np.ndarray, alive: list[int], pure: np.ndarray) -> None:
@@ -157,9 +134,10 @@ def fit(lengths: list[int], embeddings: np.ndarray, owners: list[int], spans: Sp
 
 
 def best_count(lengths: list[int], embeddings: np.ndarray, owners: list[int], spans: Spans, labels: np.ndarray,
-               frame_seconds: float, low: int, high: int, cost: float = SPEAKER_COST) -> list[np.ndarray]:
-    """The resegmentation with K speakers (`resegment(..., K, K)`) for the K in [low, high] with the best
-    `fit` - cost * K / sqrt(frames of speech); `low` and `high` are clamped to the number of clusters in `labels`.
+               low: int, high: int, cost: float = SPEAKER_COST) -> list[np.ndarray]:
+    """Per region, the cluster label (of `labels`' numbering) of every frame: the resegmentation with K
+    speakers (the module's steps) for the K in [low, high] with the best `fit` - cost * K / sqrt(frames
+    of speech); `low` and `high` are clamped to the number of clusters in `labels`.
 
     The first pass of dropping speakers is the same for every K, so it runs once.
     """
@@ -167,14 +145,14 @@ def best_count(lengths: list[int], embeddings: np.ndarray, owners: list[int], sp
     low, high = min(low, count), max(min(high, count), min(low, count))
     start = centroids_of(embeddings, labels, count)
     seen: dict[int, tuple[list[int], list[np.ndarray]]] = {}
-    _reduce(lengths, embeddings, owners, spans, start, list(range(count)), low, low, frame_seconds, seen)
+    _reduce(lengths, embeddings, owners, spans, start, list(range(count)), low, seen)
     scored = []
     for k in range(low, high + 1):
         alive, paths = seen[k]
         centroids = start.copy()
         for _ in range(ITERATIONS):
             _reestimate(centroids, embeddings, alive, _pure(paths, owners, spans, lengths))
-            paths = _reduce(lengths, embeddings, owners, spans, centroids, alive, k, k, frame_seconds)
+            paths = _reduce(lengths, embeddings, owners, spans, centroids, alive, k)
         paths = [np.asarray(alive)[path] for path in paths]
         found = len({int(x) for path in paths for x in path})
         scored.append((fit(lengths, embeddings, owners, spans, paths, count) - cost * found / np.sqrt(sum(lengths)), k, paths))
