@@ -246,9 +246,9 @@ class ReplicaBatcher(Batcher):
             try:
                 async for kind, value in self._replicas.options(stream=True).transcribe.remote(audio, language, words, hotwords):
                     if kind == QUEUED:
-                        queued = self._count_queued(+1)
+                        queued = self._queued_on_replica(True)
                     elif kind == STARTED:
-                        started, queued = True, queued and self._count_queued(-1)
+                        started, queued = True, self._queued_on_replica(False, queued)
                     elif kind == ERROR and isinstance(value, (QueueFullError, BatcherClosedError)):
                         raise ApiError(503, f"the server is busy: {value}; retry later", "server_busy",
                                        headers={"Retry-After": "1"})
@@ -258,7 +258,7 @@ class ReplicaBatcher(Batcher):
                         return value
                 raise RuntimeError("a model replica ended a transcription without its result")
             except lost as error:
-                queued = queued and self._count_queued(-1)
+                queued = self._queued_on_replica(False, queued)  # not queued anywhere while it waits to retry
                 if started:
                     logger.warning("a model replica was lost while it ran a request (%s)", type(error).__name__)
                     raise self._lost(running=True) from None
@@ -266,16 +266,17 @@ class ReplicaBatcher(Batcher):
                     self._counts["retried"] += 1
                 logger.warning("a model replica was lost before it began a request; trying another (%s)", type(error).__name__)
                 await asyncio.sleep(RETRY_PAUSE_SECONDS * (attempt + 1))
-            finally:
-                if queued:  # an error of the request's own, or the caller gave up
-                    self._count_queued(-1)
+            finally:  # an error of the request's own, or the caller gave up
+                self._queued_on_replica(False, queued)
         raise self._lost(running=False)
 
-    def _count_queued(self, change: int) -> bool:
-        """Add `change` to the requests queued on replicas; returns whether this request is now counted there."""
-        with self._lock:
-            self._counts["queued"] += change
-        return change > 0
+    def _queued_on_replica(self, now: bool, before: bool = False) -> bool:
+        """Count one request in `replica_queued` as it becomes queued on a replica (`now`), or out of it
+        when it no longer is (counted only if it was, `before`); returns `now`."""
+        if now != before:
+            with self._lock:
+                self._counts["queued"] += 1 if now else -1
+        return now
 
     async def _pass(self, kind: str, args: tuple, adapter: str | None) -> np.ndarray:
         lost = _replica_lost()
